@@ -1,0 +1,68 @@
+"""The agent protocol: given triplets of item ids in the order shown, name the odd one out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence, runtime_checkable
+
+#: Every status a stored judgment can have. Only ``ok`` judgments carry a choice.
+STATUSES = ("ok", "unparseable", "ambiguous", "refused", "error", "timeout")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One agent answer to one shown triplet.
+
+    Parameters
+    ----------
+    choice : int or None
+        Position (0, 1, 2) of the odd one out in the order shown; ``None`` unless ``status == "ok"``.
+    status : str
+        One of :data:`STATUSES`.
+    probs : tuple of 3 float, optional
+        Probability of each shown position being the odd one out, when the agent has them.
+    raw : str, optional
+        The agent's raw answer text (for LLMs), kept verbatim.
+    error : str, optional
+        What went wrong, for failures.
+    tokens : int, optional
+        Tokens used by the request, when known.
+    """
+
+    choice: int | None
+    status: str = "ok"
+    probs: tuple[float, float, float] | None = None
+    raw: str | None = None
+    error: str | None = None
+    tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown answer status {self.status!r}")
+        if (self.status == "ok") != (self.choice is not None):
+            raise ValueError("an ok answer needs a choice and a failed one must not have one")
+        if self.choice is not None and self.choice not in (0, 1, 2):
+            raise ValueError(f"choice must be 0, 1 or 2, got {self.choice}")
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """Anything that answers triplets.
+
+    Attributes
+    ----------
+    name : str
+        The system this agent stands for (``"mllm"``, ``"human_category"``...).
+    model : str
+        Model identifier recorded with each judgment.
+    prompt_hash : str or None
+        Hash of the prompt template, for agents that use one.
+    """
+
+    name: str
+    model: str
+    prompt_hash: str | None
+
+    def judge(self, shown: Sequence[tuple[str, str, str]]) -> list[Answer]:
+        """Answer a batch of triplets (item ids in the order shown), one :class:`Answer` each."""
+        ...

@@ -1,0 +1,12 @@
+"""Exceptions raised by oddoneout."""
+
+
+class OddoneoutError(Exception):
+    """Base class of every error raised on purpose by oddoneout."""
+
+
+class InputError(OddoneoutError, ValueError):
+    """Bad input: a missing or malformed file, an unknown id, an out-of-range index, a NaN.
+
+    The message always names the file, row, column or id at fault.
+    """

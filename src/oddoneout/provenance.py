@@ -1,0 +1,61 @@
+"""Provenance records and content hashes written into every output file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from typing import Any
+
+import numpy as np
+
+from oddoneout import __version__
+
+#: Version of the on-disk formats described in ``docs/formats.md``.
+FORMAT_VERSION = 1
+
+
+def hash_array(array: np.ndarray) -> str:
+    """SHA-256 of an array's dtype, shape and bytes (C order), as hex."""
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha256()
+    digest.update(str(array.dtype).encode())
+    digest.update(str(array.shape).encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def hash_text(*parts: str) -> str:
+    """SHA-256 of text parts joined with a NUL separator, as hex."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def hash_json(obj: Any) -> str:
+    """SHA-256 of the canonical JSON form of ``obj`` (sorted keys)."""
+    return hash_text(json.dumps(obj, sort_keys=True, default=str))
+
+
+def provenance(kind: str, **fields: Any) -> dict[str, Any]:
+    """Build the provenance record of one output file.
+
+    Parameters
+    ----------
+    kind : str
+        What the file holds, e.g. ``"embedding"`` or ``"triplets"``.
+    **fields
+        Anything else that says how the file was made (method, seed, hashes...).
+
+    Returns
+    -------
+    dict
+        ``{"format": "oddoneout", "format_version", "kind", "package_version",
+        "python", **fields}``. No timestamps, so equal inputs give equal records.
+    """
+    return {
+        "format": "oddoneout",
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "package_version": __version__,
+        "python": platform.python_version(),
+        **fields,
+    }
