@@ -1,0 +1,1 @@
+"""Learning embeddings from triplets and evaluating them."""
