@@ -7,6 +7,7 @@ indices to stable string ids, so triplets from different files can be aligned.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -157,7 +158,9 @@ def read_spose_array(path: str | Path) -> np.ndarray:
             raise InputError(f"{path}: not a readable .npy file ({exc})") from exc
     else:
         try:
-            array = np.loadtxt(path, ndmin=2)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # an empty file is reported below
+                array = np.loadtxt(path, ndmin=2)
         except ValueError as exc:
             raise InputError(f"{path}: malformed triplet text file ({exc})") from exc
     if array.size == 0:
@@ -169,7 +172,9 @@ def read_spose_array(path: str | Path) -> np.ndarray:
     return array.astype(np.int64)
 
 
-def load_triplets(path: str | Path, items: str | Path | Sequence[str] | None = None) -> Triplets:
+def load_triplets(
+    path: str | Path, items: str | Path | Sequence[str] | None = None, design: str | None = None
+) -> Triplets:
     """Load triplets from a SPoSE array (``.npy``/``.txt``), a Parquet export or a SQLite store.
 
     Parameters
@@ -180,15 +185,19 @@ def load_triplets(path: str | Path, items: str | Path | Sequence[str] | None = N
     items : path or sequence of str, optional
         Item ids for index files (a file with one id per line, or a list). Without it,
         indices become ids ``"0", "1", ...`` up to the largest index.
+    design : str, optional
+        For a store or export: keep only the judgments of this design.
     """
     path = Path(path)
     if path.suffix in {".parquet", ".sqlite", ".db"}:
         from oddoneout.collect.store import read_judgments_as_triplets
 
-        triplets = read_judgments_as_triplets(path)
+        triplets = read_judgments_as_triplets(path, design=design)
         if items is not None:
             triplets = triplets.reindex(read_item_ids(items) if isinstance(items, (str, Path)) else items)
         return triplets
+    if design is not None:
+        raise InputError(f"{path}: --design applies to a store or its Parquet export, not to an index file")
     array = read_spose_array(path)
     if items is None:
         item_ids = tuple(str(i) for i in range(int(array.max()) + 1))

@@ -1,0 +1,203 @@
+"""The ``oddoneout`` command line: one command per stage, ``run`` for a whole study, ``demo`` for the default."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+
+from oddoneout.errors import OddoneoutError
+from oddoneout.progress import console
+
+app = typer.Typer(
+    help="AI models, people and rating scales as agents in triplet odd-one-out experiments.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _clean_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn oddoneout's own errors into one clear line and exit status 2 (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (OddoneoutError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(code=2) from None
+
+    return wrapper
+
+
+OutDir = Annotated[Path, typer.Option("--out", "-o", help="Output folder of the study.")]
+Seed = Annotated[Optional[int], typer.Option(help="Override the study seed.")]
+
+
+def _overrides(seed: int | None) -> dict[str, dict[str, Any]]:
+    return {"study": {"seed": seed}} if seed is not None else {}
+
+
+@app.command()
+@_clean_errors
+def demo(
+    out: OutDir = Path("oddoneout-demo"),
+    seed: Seed = None,
+) -> None:
+    """Run the built-in SYNTHETIC emotion study end to end (a few minutes on 2 cores)."""
+    from oddoneout.pipeline import run_study
+    from oddoneout.studies import builtin_config
+
+    run_study(builtin_config("synthetic"), out, overrides=_overrides(seed))
+    console.print(f"report: {out / 'report.html'}")
+
+
+@app.command()
+@_clean_errors
+def run(
+    config: Annotated[Path, typer.Argument(help="Study config (TOML).")],
+    out: OutDir = Path("oddoneout-out"),
+    stage: Annotated[Optional[list[str]], typer.Option(help="Run only these stages (repeatable).")] = None,
+    system: Annotated[Optional[list[str]], typer.Option(help="Run only these systems (repeatable).")] = None,
+    seed: Seed = None,
+) -> None:
+    """Run a study from its config: stimuli, collect, fit, evaluate, interpret, encode, report."""
+    from oddoneout.pipeline import STAGES, run_study
+
+    run_study(config, out, stages=stage or STAGES, systems=system, overrides=_overrides(seed))
+
+
+@app.command()
+@_clean_errors
+def collect(
+    config: Annotated[Path, typer.Argument(help="Study config (TOML).")],
+    out: OutDir = Path("oddoneout-out"),
+    system: Annotated[Optional[list[str]], typer.Option(help="Collect only these systems (repeatable).")] = None,
+    seed: Seed = None,
+) -> None:
+    """Collect judgments for a study's systems into OUT/triplets/ (resumes what is missing)."""
+    from oddoneout.pipeline import run_study
+
+    run_study(config, out, stages=("collect",), systems=system, overrides=_overrides(seed))
+
+
+@app.command()
+@_clean_errors
+def fit(
+    triplets: Annotated[Path, typer.Argument(help="Triplets: .npy/.txt (N x 3 indices, odd one out last), .parquet or .sqlite.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Embedding file to write (.parquet).")],
+    items: Annotated[Optional[Path], typer.Option(help="Item ids, one per line, for index files.")] = None,
+    design: Annotated[Optional[str], typer.Option(help="For a store/export: only this design.")] = None,
+    n_dims: Annotated[int, typer.Option(help="Initial number of dimensions.")] = 100,
+    l1: Annotated[float, typer.Option(help="L1 strength lambda (penalty lambda/n_items * |W|_1).")] = 0.005,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 0.01,
+    batch_size: Annotated[int, typer.Option(help="Triplets per batch.")] = 4096,
+    max_epochs: Annotated[int, typer.Option(help="Maximum number of epochs.")] = 300,
+    patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = 10,
+    device: Annotated[str, typer.Option(help="torch device: cpu, cuda, cuda:1...")] = "cpu",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Fit a SPoSE embedding to triplets."""
+    from oddoneout.embed.spose import SPoSE
+    from oddoneout.progress import progress_callback
+    from oddoneout.triplets import load_triplets
+
+    data = load_triplets(triplets, items, design=design)
+    model = SPoSE(
+        n_dims=n_dims, l1=l1, lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience, device=device, seed=seed
+    )
+    with progress_callback("fit", total=max_epochs, unit="epochs") as report:
+        model.progress = report
+        model.fit(data)
+    embedding = model.to_embedding()
+    embedding.metadata["source_file"] = str(triplets)
+    embedding.save(out)
+    console.print(f"{embedding.n_dims} dimensions from {len(data)} triplets -> {out}")
+
+
+@app.command()
+@_clean_errors
+def evaluate(
+    embedding: Annotated[Path, typer.Argument(help="Embedding file (.parquet).")],
+    triplets: Annotated[Path, typer.Argument(help="Held-out triplets (.npy/.txt/.parquet/.sqlite).")],
+    items: Annotated[Optional[Path], typer.Option(help="Item ids, one per line, for index files.")] = None,
+    design: Annotated[Optional[str], typer.Option(help="For a store/export: only this design.")] = None,
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CI.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
+) -> None:
+    """Held-out odd-one-out accuracy (95% bootstrap CI) and cross-entropy of an embedding."""
+    from oddoneout.embed.evaluate import evaluate_embedding
+    from oddoneout.embedding import Embedding
+    from oddoneout.triplets import load_triplets
+
+    result = evaluate_embedding(Embedding.load(embedding), load_triplets(triplets, items, design=design), n_bootstrap=n_bootstrap, seed=seed)
+    if as_json:
+        print(json.dumps(result, indent=2, default=float))
+    else:
+        low, high = result["accuracy_ci"]
+        console.print(
+            f"accuracy {result['accuracy']:.4f} (95% CI {low:.4f}-{high:.4f}), "
+            f"cross-entropy {result['cross_entropy']:.4f}, {result['n_triplets']} triplets"
+        )
+
+
+@app.command()
+@_clean_errors
+def interpret(
+    embedding: Annotated[Path, typer.Argument(help="Embedding file (.parquet).")],
+    stimuli: Annotated[Path, typer.Option(help="Stimulus table with rating columns (.parquet/.csv).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the CSV tables.")] = Path("."),
+    top_k: Annotated[int, typer.Option(help="Top items per dimension.")] = 8,
+) -> None:
+    """Correlate each dimension with the rating scales and list its top items."""
+    from oddoneout.embedding import Embedding
+    from oddoneout.interpret.ratings import rating_correlations, top_items
+    from oddoneout.stimuli import StimulusSet
+
+    emb, stim = Embedding.load(embedding), StimulusSet.load(stimuli)
+    out.mkdir(parents=True, exist_ok=True)
+    rating_correlations(emb, stim).to_csv(out / f"{embedding.stem}_ratings.csv")
+    top_items(emb, stim, k=top_k).to_csv(out / f"{embedding.stem}_top_items.csv", index=False)
+    console.print(f"wrote {out / (embedding.stem + '_ratings.csv')} and {out / (embedding.stem + '_top_items.csv')}")
+
+
+@app.command()
+@_clean_errors
+def encode(
+    embedding: Annotated[Path, typer.Argument(help="Embedding file (.parquet).")],
+    neural: Annotated[list[Path], typer.Argument(help="Subject data files (.npz written by oddoneout).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for per-voxel results.")] = Path("."),
+    n_folds: Annotated[int, typer.Option(help="Outer folds (blocks of runs).")] = 6,
+    backend: Annotated[str, typer.Option(help="himalaya backend: numpy, torch, torch_cuda.")] = "numpy",
+) -> None:
+    """Voxel-wise ridge encoding of brain responses from an embedding, cross-validated by runs."""
+    from oddoneout.embedding import Embedding
+    from oddoneout.neural.data import NeuralData
+    from oddoneout.neural.encoding import encode as encode_subject
+
+    emb = Embedding.load(embedding)
+    for path in neural:
+        data = NeuralData.load(path)
+        result = encode_subject(emb.weights, emb.item_ids, data, n_folds=n_folds, backend=backend)
+        result.save(out / f"{embedding.stem}_{data.subject}.npz")
+        rois = ", ".join(f"{roi} {r:.3f}" for roi, r in result.roi_r.items())
+        console.print(f"{data.subject}: mean r by ROI: {rois}")
+
+
+@app.command()
+@_clean_errors
+def report(out: Annotated[Path, typer.Argument(help="Study output folder.")]) -> None:
+    """(Re)write OUT/report.html from the files of a study run."""
+    from oddoneout.report.html import write_report
+
+    console.print(f"report: {write_report(out)}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,158 @@
+"""Study configuration: a TOML file naming the stimuli, the design, the systems and each stage's settings."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from oddoneout.errors import InputError
+from oddoneout.provenance import hash_json
+
+#: Every section and key a study config may have, with its default. ``systems`` is free-form
+#: (one table per system, see :data:`SYSTEM_DEFAULTS`).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "study": {"name": "study", "seed": 0},
+    "stimuli": {
+        "source": "synthetic",
+        # synthetic world only (see oddoneout.studies.synthetic.make_world)
+        "n_items": 400,
+        "n_subjects": 3,
+        "n_runs": 6,
+        "voxels_per_roi": 100,
+    },
+    "design": {
+        "n_triplets": 100_000,
+        "n_orderings": 1,
+        "repeated_triplets": 1_000,
+        "n_repeats": 3,
+        "batch_size": 20_000,
+    },
+    "embedding": {
+        "method": "spose",
+        "n_dims": 100,
+        "l1": 0.005,
+        "test_fraction": 0.1,
+        "max_epochs": 300,
+        "batch_size": 4096,
+        "lr": 0.01,
+        "patience": 10,
+        "prune_threshold": 0.1,
+        "device": "cpu",
+    },
+    "evaluation": {"n_bootstrap": 1000},
+    "interpret": {"top_k": 8},
+    "neural": {
+        "source": "synthetic",
+        "subjects": [],
+        "n_folds": 6,
+        "inner_folds": 5,
+        "alphas": [0.01, 100000.0, 20],
+        "backend": "numpy",
+    },
+    "report": {"title": ""},
+}
+
+#: Keys of one ``[systems.NAME]`` table and their defaults.
+SYSTEM_DEFAULTS: dict[str, Any] = {
+    "agent": "simulated",  # "simulated" | "similarity" | "ratings"
+    "features": "",  # "synthetic:<view>" or a feature table (Parquet/CSV with an item_id column)
+    "ratings": [],  # rating groups for agent = "ratings": ["category"], ["dimension"] or both
+    "center": False,
+    "standardize": False,
+    "temperature": 1.0,
+    "model": "",
+}
+
+AGENT_KINDS = ("simulated", "similarity", "ratings")
+
+
+def _merge(section: str, given: dict[str, Any], defaults: dict[str, Any], source: Path) -> dict[str, Any]:
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise InputError(f"{source}: unknown key(s) {unknown} in [{section}]; known: {sorted(defaults)}")
+    merged = copy.deepcopy(defaults)
+    merged.update(given)
+    return merged
+
+
+def resolve_path(config: dict[str, Any], value: str) -> Path:
+    """A path from the config, relative to the config file's folder."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path(config["_dir"]) / path
+
+
+def load_config(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Read and validate a study config.
+
+    Parameters
+    ----------
+    path : path
+        A TOML file.
+    overrides : dict, optional
+        ``{section: {key: value}}`` applied on top of the file (e.g. from command-line flags).
+
+    Returns
+    -------
+    dict
+        Every section with defaults filled in, ``systems`` as ``{name: settings}``, plus
+        ``_dir`` (the config's folder) and ``_hash`` (hash of the resolved settings).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"study config not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML ({exc})") from exc
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update(values)
+    unknown = sorted(set(raw) - set(DEFAULTS) - {"systems"})
+    if unknown:
+        raise InputError(f"{path}: unknown section(s) {unknown}; known: {sorted(DEFAULTS) + ['systems']}")
+    config: dict[str, Any] = {s: _merge(s, raw.get(s, {}), d, path) for s, d in DEFAULTS.items()}
+    systems = raw.get("systems", {})
+    if not systems:
+        raise InputError(f"{path}: no [systems.NAME] tables: nothing to collect")
+    config["systems"] = {}
+    for name, settings in systems.items():
+        system = _merge(f"systems.{name}", settings, SYSTEM_DEFAULTS, path)
+        if system["agent"] not in AGENT_KINDS:
+            raise InputError(f"{path}: [systems.{name}] agent {system['agent']!r} is not one of {AGENT_KINDS}")
+        if system["agent"] in ("simulated", "similarity") and not system["features"]:
+            raise InputError(f"{path}: [systems.{name}] needs `features` for agent {system['agent']!r}")
+        if system["agent"] == "ratings" and not system["ratings"]:
+            raise InputError(f"{path}: [systems.{name}] needs `ratings` (e.g. [\"category\"]) for agent 'ratings'")
+        config["systems"][name] = system
+    if config["study"]["name"] == "study":
+        config["study"]["name"] = path.stem
+    config["_hash"] = hash_json(config)
+    config["_dir"] = str(path.parent.resolve())
+    return config
+
+
+def dump_config(config: dict[str, Any]) -> str:
+    """The resolved config as TOML text (private ``_`` keys left out)."""
+    lines: list[str] = []
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return repr(v)
+
+    for section, settings in config.items():
+        if section.startswith("_") or section == "systems":
+            continue
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {value(v)}" for k, v in settings.items()]
+        lines.append("")
+    for name, settings in config["systems"].items():
+        lines.append(f"[systems.{name}]")
+        lines += [f"{k} = {value(v)}" for k, v in settings.items()]
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,418 @@
+"""The study pipeline: each stage reads the previous stage's files in the output folder and writes its own.
+
+Stages, in order: ``stimuli`` -> ``collect`` -> ``fit`` -> ``evaluate`` -> ``interpret`` -> ``encode``
+-> ``report``. :func:`run_study` chains them from a config; each is also a function of its own so
+that any stage can be rerun, resumed or swapped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from oddoneout.agents.base import Agent
+from oddoneout.config import dump_config, load_config, resolve_path
+from oddoneout.embedding import Embedding
+from oddoneout.errors import InputError
+from oddoneout.progress import console, progress_callback, stage
+from oddoneout.provenance import hash_text, provenance
+from oddoneout.stimuli.stimulus_set import StimulusSet
+from oddoneout.triplets import Triplets
+
+STAGES = ("stimuli", "collect", "fit", "evaluate", "interpret", "encode", "report")
+#: Design names in every system's store.
+MAIN_DESIGN, REPEAT_DESIGN = "random", "repeats"
+
+
+def _system_seed(config: dict[str, Any], name: str) -> int:
+    """A per-system seed derived from the study seed, so systems draw independent streams."""
+    return int(hash_text(str(config["study"]["seed"]), name)[:8], 16)
+
+
+def _paths(out: Path, name: str) -> dict[str, Path]:
+    return {
+        "store": out / "triplets" / f"{name}.sqlite",
+        "export": out / "triplets" / f"{name}.parquet",
+        "train": out / "split" / f"{name}_train.npy",
+        "test": out / "split" / f"{name}_test.npy",
+        "items": out / "split" / f"{name}_items.txt",
+        "embedding": out / "embeddings" / f"{name}.parquet",
+        "evaluation": out / "evaluation" / f"{name}.json",
+        "ratings": out / "interpret" / f"{name}_ratings.csv",
+        "top_items": out / "interpret" / f"{name}_top_items.csv",
+    }
+
+
+def _write_json(path: Path, obj: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+# --- stimuli -----------------------------------------------------------------------------------
+
+
+def prepare_stimuli(config: dict[str, Any], out: Path) -> StimulusSet:
+    """Write ``stimuli.parquet`` (and, for the synthetic study, the world: agent views, brain, truth)."""
+    settings = config["stimuli"]
+    if settings["source"] == "synthetic":
+        from oddoneout.studies.synthetic import make_world
+
+        world = make_world(
+            n_items=settings["n_items"],
+            n_subjects=settings["n_subjects"],
+            n_runs=settings["n_runs"],
+            voxels_per_roi=settings["voxels_per_roi"],
+            seed=config["study"]["seed"],
+        )
+        world.write(out)
+        return world.stimuli
+    stimuli = StimulusSet.load(resolve_path(config, settings["source"]))
+    stimuli.save(out / "stimuli.parquet", source=str(settings["source"]))
+    return stimuli
+
+
+def load_stimuli(out: Path) -> StimulusSet:
+    """The study's stimulus table as written by :func:`prepare_stimuli`."""
+    return StimulusSet.load(out / "stimuli.parquet")
+
+
+# --- agents and collection ---------------------------------------------------------------------
+
+
+def _feature_table(config: dict[str, Any], out: Path, spec: str) -> pd.DataFrame:
+    if spec.startswith("synthetic:"):
+        path = out / "world" / f"view_{spec.split(':', 1)[1]}.parquet"
+    else:
+        path = resolve_path(config, spec)
+    if not path.is_file():
+        raise InputError(f"feature table not found: {path} (from features = {spec!r})")
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    if frame.index.name != "item_id":
+        if "item_id" not in frame.columns:
+            raise InputError(f"{path}: feature table needs an item_id column")
+        frame = frame.set_index("item_id")
+    frame.index = frame.index.astype(str)
+    return frame
+
+
+def build_agent(config: dict[str, Any], out: Path, name: str, stimuli: StimulusSet) -> Agent:
+    """The agent of system ``name`` as its ``[systems.NAME]`` table describes it."""
+    from oddoneout.agents.similarity import SimilarityAgent
+    from oddoneout.agents.simulated import SimulatedAgent
+
+    system = config["systems"][name]
+    kind = system["agent"]
+    if kind == "ratings":
+        features = pd.concat([stimuli.ratings(group) for group in system["ratings"]], axis=1)
+        model = system["model"] or "ratings:" + "+".join(system["ratings"])
+    else:
+        features = _feature_table(config, out, system["features"])
+        model = system["model"] or f"{kind}:{system['features']}"
+    missing = sorted(set(stimuli.item_ids) - set(features.index))
+    if missing:
+        raise InputError(f"system {name!r}: features lack item(s) {missing[:5]}")
+    features = features.loc[list(stimuli.item_ids)]
+    if kind == "simulated":
+        return SimulatedAgent(
+            features.to_numpy(float),
+            stimuli.item_ids,
+            name=name,
+            model=model,
+            temperature=system["temperature"],
+            seed=_system_seed(config, name),
+        )
+    return SimilarityAgent(
+        features.to_numpy(float),
+        stimuli.item_ids,
+        name=name,
+        model=model,
+        center=system["center"],
+        standardize=system["standardize"],
+    )
+
+
+def study_designs(config: dict[str, Any], item_ids: Sequence[str]) -> list:
+    """The main random design and the repeated design for the noise ceiling."""
+    from oddoneout.collect.designs import random_design, repeated_design
+
+    settings, seed = config["design"], config["study"]["seed"]
+    designs = [
+        random_design(item_ids, settings["n_triplets"], seed=seed, n_orderings=settings["n_orderings"], name=MAIN_DESIGN)
+    ]
+    if settings["repeated_triplets"] > 0 and settings["n_repeats"] > 1:
+        designs.append(
+            repeated_design(item_ids, settings["repeated_triplets"], settings["n_repeats"], seed=seed + 1, name=REPEAT_DESIGN)
+        )
+    return designs
+
+
+def collect_system(config: dict[str, Any], out: Path, name: str, stimuli: StimulusSet) -> dict[str, Any]:
+    """Collect (or resume collecting) every design for one system, then export the store to Parquet."""
+    from oddoneout.collect.runner import collect
+    from oddoneout.collect.store import TripletStore
+
+    paths = _paths(out, name)
+    paths["store"].parent.mkdir(parents=True, exist_ok=True)
+    agent = build_agent(config, out, name, stimuli)
+    with TripletStore(paths["store"], agent=agent.name, model=agent.model, item_ids=stimuli.item_ids) as store:
+        for design in study_designs(config, stimuli.item_ids):
+            collect(design, agent, store, batch_size=config["design"]["batch_size"], progress=True)
+        store.export_parquet(paths["export"])
+        return store.counts()
+
+
+# --- fitting and evaluation --------------------------------------------------------------------
+
+
+def design_triplets(out: Path, name: str, design: str) -> Triplets:
+    """The ``ok`` judgments of one design of one system's store, as :class:`Triplets`."""
+    from oddoneout.collect.store import read_judgments_as_triplets
+
+    return read_judgments_as_triplets(_paths(out, name)["export"], design=design)
+
+
+def fit_system(config: dict[str, Any], out: Path, name: str) -> Embedding:
+    """Split the main design's triplets, fit the embedding on the training part, write both."""
+    from oddoneout.embed.spose import SPoSE
+
+    settings, seed = config["embedding"], config["study"]["seed"]
+    if settings["method"] != "spose":
+        raise InputError(f"unknown embedding method {settings['method']!r} (available: 'spose')")
+    paths = _paths(out, name)
+    triplets = design_triplets(out, name, MAIN_DESIGN)
+    train, test = triplets.split(settings["test_fraction"], seed=seed)
+    paths["train"].parent.mkdir(parents=True, exist_ok=True)
+    np.save(paths["train"], train.indices)
+    np.save(paths["test"], test.indices)
+    paths["items"].write_text("\n".join(triplets.item_ids) + "\n")
+    model = SPoSE(
+        n_dims=settings["n_dims"],
+        l1=settings["l1"],
+        lr=settings["lr"],
+        batch_size=settings["batch_size"],
+        max_epochs=settings["max_epochs"],
+        patience=settings["patience"],
+        prune_threshold=settings["prune_threshold"],
+        device=settings["device"],
+        seed=seed,
+    )
+    with progress_callback(f"fit {name}", total=settings["max_epochs"], unit="epochs") as report:
+        model.progress = report
+        model.fit(train)
+    embedding = model.to_embedding()
+    embedding.metadata.update({"system": name, "config_hash": config["_hash"], "test_triplets_hash": test.hash()})
+    embedding.save(paths["embedding"])
+    return embedding
+
+
+def evaluate_system(config: dict[str, Any], out: Path, name: str) -> dict[str, Any]:
+    """Held-out accuracy (with CI), cross-entropy and the noise ceiling of one system."""
+    from oddoneout.collect.store import read_judgments
+    from oddoneout.embed.evaluate import evaluate_embedding, noise_ceiling
+
+    paths = _paths(out, name)
+    n_bootstrap, seed = config["evaluation"]["n_bootstrap"], config["study"]["seed"]
+    embedding = Embedding.load(paths["embedding"])
+    item_ids = tuple(paths["items"].read_text().split())
+    test = Triplets(item_ids, np.load(paths["test"]))
+    result = evaluate_embedding(embedding, test, n_bootstrap=n_bootstrap, seed=seed)
+    judgments = read_judgments(paths["export"])
+    repeats = judgments[(judgments["design"] == REPEAT_DESIGN) & (judgments["status"] == "ok")]
+    if len(repeats):
+        ceiling = noise_ceiling(
+            repeats[["item_0", "item_1", "item_2"]].to_numpy(str),
+            repeats["odd_one_out"].to_numpy(str),
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+        )
+    else:
+        ceiling = {"noise_ceiling": None, "noise_ceiling_ci": None, "n_repeated_triplets": 0}
+    result.update(ceiling)
+    result["n_judgments"] = int(len(judgments))
+    result["n_failed"] = int((judgments["status"] != "ok").sum())
+    result["n_dims"] = embedding.n_dims
+    result["history"] = embedding.metadata.get("history", {})
+    result["provenance"] = provenance("evaluation", system=name, embedding=str(paths["embedding"].name))
+    _write_json(paths["evaluation"], result)
+    return result
+
+
+# --- interpretation and brain ------------------------------------------------------------------
+
+
+def interpret_system(config: dict[str, Any], out: Path, name: str, stimuli: StimulusSet) -> pd.DataFrame:
+    """Dimension x rating correlations and the top items of each dimension."""
+    from oddoneout.interpret.ratings import rating_correlations, top_items
+
+    paths = _paths(out, name)
+    embedding = Embedding.load(paths["embedding"])
+    correlations = rating_correlations(embedding, stimuli)
+    paths["ratings"].parent.mkdir(parents=True, exist_ok=True)
+    correlations.to_csv(paths["ratings"])
+    top_items(embedding, stimuli, k=config["interpret"]["top_k"]).to_csv(paths["top_items"], index=False)
+    return correlations
+
+
+def neural_files(config: dict[str, Any], out: Path) -> list[Path]:
+    """The subjects' data files: the synthetic brain, or those listed in ``[neural] subjects``."""
+    settings = config["neural"]
+    if settings["source"] == "synthetic":
+        return sorted((out / "neural").glob("*.npz"))
+    if settings["source"] == "none":
+        return []
+    return [resolve_path(config, p) for p in settings["subjects"]]
+
+
+def encode_systems(config: dict[str, Any], out: Path, systems: Sequence[str]) -> pd.DataFrame:
+    """Voxel-wise encoding of every subject from every system's embedding; writes ``encoding/roi_r.csv``."""
+    from oddoneout.neural.data import NeuralData
+    from oddoneout.neural.encoding import encode
+
+    settings = config["neural"]
+    low, high, n = settings["alphas"]
+    alphas = np.logspace(np.log10(low), np.log10(high), int(n))
+    rows = []
+    for path in neural_files(config, out):
+        data = NeuralData.load(path)
+        for name in systems:
+            embedding = Embedding.load(_paths(out, name)["embedding"])
+            result = encode(
+                embedding.weights,
+                embedding.item_ids,
+                data,
+                n_folds=settings["n_folds"],
+                alphas=alphas,
+                inner_folds=settings["inner_folds"],
+                backend=settings["backend"],
+            )
+            result.save(out / "encoding" / f"{name}_{data.subject}.npz")
+            rows += [{"subject": data.subject, "system": name, "roi": roi, "r": r} for roi, r in result.roi_r.items()]
+    table = pd.DataFrame(rows, columns=["subject", "system", "roi", "r"])
+    (out / "encoding").mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "encoding" / "roi_r.csv", index=False)
+    return table
+
+
+# --- summary and the whole run -----------------------------------------------------------------
+
+
+def _rounded(value: Any, digits: int = 6) -> Any:
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v, digits) for v in value]
+    return value
+
+
+def summarize(config: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Write ``summary.json``: per system the behavioural figures, per ROI and system the mean encoding r.
+
+    Numbers are rounded to 6 decimals and no timestamps are written, so equal inputs give an
+    identical file.
+    """
+    keys = ("n_judgments", "n_failed", "n_dims", "accuracy", "accuracy_ci", "cross_entropy", "noise_ceiling", "noise_ceiling_ci", "n_repeated_triplets")
+    systems = {}
+    for name in config["systems"]:
+        path = _paths(out, name)["evaluation"]
+        if path.is_file():
+            evaluation = json.loads(path.read_text())
+            systems[name] = {k: _rounded(evaluation.get(k)) for k in keys}
+    encoding: dict[str, dict[str, float]] = {}
+    roi_path = out / "encoding" / "roi_r.csv"
+    if roi_path.is_file():
+        table = pd.read_csv(roi_path)
+        if len(table):
+            means = table.groupby(["roi", "system"], sort=False)["r"].mean()
+            for (roi, system), r in means.items():
+                encoding.setdefault(roi, {})[system] = _rounded(float(r))
+    summary = {
+        "study": config["study"]["name"],
+        "synthetic": config["stimuli"]["source"] == "synthetic",
+        "seed": config["study"]["seed"],
+        "provenance": provenance("summary", config_hash=config["_hash"]),
+        "systems": systems,
+        "encoding": encoding,
+    }
+    _write_json(out / "summary.json", summary)
+    return summary
+
+
+def run_study(
+    config_path: str | Path,
+    out: str | Path,
+    stages: Sequence[str] = STAGES,
+    systems: Sequence[str] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Run the stages of a study config into ``out`` and return the summary.
+
+    Parameters
+    ----------
+    config_path : path
+        Study config (TOML).
+    out : path
+        Output folder (created). Re-running into the same folder resumes collection.
+    stages : sequence of str
+        Which of :data:`STAGES` to run (in pipeline order).
+    systems : sequence of str, optional
+        Restrict to these systems (default: all in the config).
+    overrides : dict, optional
+        ``{section: {key: value}}`` applied over the config file.
+    """
+    config = load_config(config_path, overrides)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    unknown_stages = sorted(set(stages) - set(STAGES))
+    if unknown_stages:
+        raise InputError(f"unknown stage(s) {unknown_stages}; stages: {list(STAGES)}")
+    names = list(systems) if systems else list(config["systems"])
+    unknown = sorted(set(names) - set(config["systems"]))
+    if unknown:
+        raise InputError(f"unknown system(s) {unknown}; the config has {sorted(config['systems'])}")
+    (out / "config.toml").write_text(dump_config(config))
+    timings: dict[str, float] = {}
+
+    def timed(label: str, func: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        with stage(label):
+            result = func()
+        timings[label] = round(time.perf_counter() - start, 2)
+        return result
+
+    if "stimuli" in stages or not (out / "stimuli.parquet").is_file():
+        timed("stimuli", lambda: prepare_stimuli(config, out))
+    stimuli = load_stimuli(out)
+    for name in names:
+        if "collect" in stages:
+            timed(f"collect {name}", lambda: collect_system(config, out, name, stimuli))
+        if "fit" in stages:
+            timed(f"fit {name}", lambda: fit_system(config, out, name))
+        if "evaluate" in stages:
+            timed(f"evaluate {name}", lambda: evaluate_system(config, out, name))
+        if "interpret" in stages:
+            timed(f"interpret {name}", lambda: interpret_system(config, out, name, stimuli))
+    if "encode" in stages:
+        timed("encode", lambda: encode_systems(config, out, names))
+    summary = summarize(config, out)
+    if "report" in stages:
+        from oddoneout.report.html import write_report
+
+        timed("report", lambda: write_report(out, title=config["report"]["title"] or None))
+    timings["total"] = round(sum(timings.values()), 2)
+    _write_json(out / "timings.json", timings)
+    console.print(f"[bold green]done[/] in {timings['total']:.1f} s: {out / 'summary.json'}")
+    return summary

@@ -1,0 +1,22 @@
+"""Shared pytest set-up: the --run-slow option and quiet progress bars."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("ODDONEOUT_PROGRESS", "0")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", default=False, help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,103 @@
+"""The triplet contract: loading SPoSE-convention files and rejecting bad input clearly."""
+
+import numpy as np
+import pytest
+
+from oddoneout.embed.choice import random_triplet_indices, sample_triplets
+from oddoneout.errors import InputError
+from oddoneout.triplets import Triplets, load_triplets
+
+
+def test_npy_and_text_files_load_with_item_ids(tmp_path):
+    indices = np.array([[0, 1, 2], [2, 3, 0], [1, 3, 2]])
+    np.save(tmp_path / "t.npy", indices)
+    np.savetxt(tmp_path / "t.txt", indices, fmt="%d")
+    (tmp_path / "ids.txt").write_text("a\nb\nc\nd\n")
+    for name in ("t.npy", "t.txt"):
+        triplets = load_triplets(tmp_path / name, tmp_path / "ids.txt")
+        assert triplets.item_ids == ("a", "b", "c", "d")
+        np.testing.assert_array_equal(triplets.indices, indices)
+
+
+def test_without_item_list_ids_are_indices(tmp_path):
+    np.save(tmp_path / "t.npy", np.array([[0, 1, 4]]))
+    assert load_triplets(tmp_path / "t.npy").item_ids == ("0", "1", "2", "3", "4")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("0 1 9\n", "out of range"),
+        ("0 1 1\n", "repeats an item"),
+        ("0 1\n", "N x 3"),
+        ("0 1 x\n", "malformed"),
+        ("", "no triplets"),
+        ("0 1 2.5\n", "whole numbers"),
+        ("0 -1 2\n", "out of range"),
+    ],
+)
+def test_bad_text_files_get_clear_errors(tmp_path, content, message):
+    path = tmp_path / "bad.txt"
+    path.write_text(content)
+    (tmp_path / "ids.txt").write_text("a\nb\nc\nd\n")
+    with pytest.raises(InputError, match=message):
+        load_triplets(path, tmp_path / "ids.txt")
+
+
+def test_error_names_the_row(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text("0 1 2\n0 1 2\n3 3 1\n")
+    with pytest.raises(InputError, match="row 2"):
+        load_triplets(path)
+
+
+def test_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_triplets(tmp_path / "nope.npy")
+    (tmp_path / "corrupt.npy").write_bytes(b"not numpy")
+    with pytest.raises(InputError, match="not a readable"):
+        load_triplets(tmp_path / "corrupt.npy")
+    (tmp_path / "t.npy").write_bytes(b"")
+    np.save(tmp_path / "t.npy", np.array([[0, 1, 2]]))
+    (tmp_path / "dup.txt").write_text("a\na\nb\n")
+    with pytest.raises(InputError, match="duplicate"):
+        load_triplets(tmp_path / "t.npy", tmp_path / "dup.txt")
+
+
+def test_reindex_to_another_vocabulary_and_unknown_ids():
+    triplets = Triplets(("a", "b", "c"), np.array([[0, 1, 2]]))
+    moved = triplets.reindex(("x", "c", "b", "a"))
+    np.testing.assert_array_equal(moved.indices, [[3, 2, 1]])
+    with pytest.raises(InputError, match="unknown item ids"):
+        triplets.reindex(("a", "b"))
+
+
+def test_split_is_disjoint_complete_and_seeded():
+    triplets = Triplets(tuple("abcdef"), random_triplet_indices(6, 1000, np.random.default_rng(0)))
+    train, test = triplets.split(0.1, seed=1)
+    assert len(train) + len(test) == 1000 and len(test) == 100
+    again = triplets.split(0.1, seed=1)[1]
+    np.testing.assert_array_equal(test.indices, again.indices)
+    assert triplets.hash() != train.hash()
+
+
+def test_probs_must_be_a_distribution():
+    indices = np.array([[0, 1, 2]])
+    with pytest.raises(InputError, match="sum to 1"):
+        Triplets(("a", "b", "c"), indices, np.array([[0.5, 0.4, 0.4]]))
+    with pytest.raises(InputError, match="finite"):
+        Triplets(("a", "b", "c"), indices, np.array([[np.nan, 0.5, 0.5]]))
+
+
+def test_sampled_choices_follow_the_choice_rule():
+    # two clusters: items 0-4 load on dim 0, items 5-9 on dim 1
+    weights = np.zeros((10, 2))
+    weights[:5, 0] = 3.0
+    weights[5:, 1] = 3.0
+    triplets = sample_triplets(weights, 20000, seed=0, with_probs=True)
+    cluster = triplets.indices // 5
+    mixed = (cluster.min(axis=1) != cluster.max(axis=1))
+    # when two share a cluster and one does not, the loner is almost always the odd one out
+    loner_is_odd = (cluster[:, 0] == cluster[:, 1]) & (cluster[:, 2] != cluster[:, 0])
+    assert loner_is_odd[mixed].mean() > 0.95
+    np.testing.assert_allclose(triplets.probs.sum(axis=1), 1.0)
