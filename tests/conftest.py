@@ -20,3 +20,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """The project's read-only real data (``ODDONEOUT_SHARED_DATA`` or ``../shared/data`` beside the repo)."""
+    from pathlib import Path
+
+    default = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    path = Path(os.environ.get("ODDONEOUT_SHARED_DATA", default))
+    if not path.is_dir():
+        pytest.skip(f"shared data not found at {path} (set ODDONEOUT_SHARED_DATA)")
+    return path

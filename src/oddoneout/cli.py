@@ -157,14 +157,13 @@ def interpret(
 ) -> None:
     """Correlate each dimension with the rating scales and list its top items."""
     from oddoneout.embedding import Embedding
-    from oddoneout.interpret.ratings import rating_correlations, top_items
+    from oddoneout.interpret.ratings import rating_correlations, top_items, write_rating_correlations, write_top_items
     from oddoneout.stimuli import StimulusSet
 
     emb, stim = Embedding.load(embedding), StimulusSet.load(stimuli)
-    out.mkdir(parents=True, exist_ok=True)
-    rating_correlations(emb, stim).to_csv(out / f"{embedding.stem}_ratings.csv")
-    top_items(emb, stim, k=top_k).to_csv(out / f"{embedding.stem}_top_items.csv", index=False)
-    console.print(f"wrote {out / (embedding.stem + '_ratings.csv')} and {out / (embedding.stem + '_top_items.csv')}")
+    ratings = write_rating_correlations(rating_correlations(emb, stim), out / f"{embedding.stem}_ratings.csv")
+    tops = write_top_items(top_items(emb, stim, k=top_k), out / f"{embedding.stem}_top_items.csv")
+    console.print(f"wrote {ratings} and {tops}")
 
 
 @app.command()

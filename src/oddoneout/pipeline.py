@@ -256,14 +256,13 @@ def evaluate_system(config: dict[str, Any], out: Path, name: str) -> dict[str, A
 
 def interpret_system(config: dict[str, Any], out: Path, name: str, stimuli: StimulusSet) -> pd.DataFrame:
     """Dimension x rating correlations and the top items of each dimension."""
-    from oddoneout.interpret.ratings import rating_correlations, top_items
+    from oddoneout.interpret.ratings import rating_correlations, top_items, write_rating_correlations, write_top_items
 
     paths = _paths(out, name)
     embedding = Embedding.load(paths["embedding"])
     correlations = rating_correlations(embedding, stimuli)
-    paths["ratings"].parent.mkdir(parents=True, exist_ok=True)
-    correlations.to_csv(paths["ratings"])
-    top_items(embedding, stimuli, k=config["interpret"]["top_k"]).to_csv(paths["top_items"], index=False)
+    write_rating_correlations(correlations, paths["ratings"])
+    write_top_items(top_items(embedding, stimuli, k=config["interpret"]["top_k"]), paths["top_items"])
     return correlations
 
 

@@ -1,0 +1,494 @@
+"""The study report: one self-contained HTML file built from a study output folder.
+
+The report reads whatever the pipeline has written so far (``summary.json``, ``evaluation/``,
+``embeddings/``, ``interpret/``, ``encoding/``, ``stimuli.parquet``, ``config.toml``), shows it,
+and says which parts are missing. Figures are PNGs embedded as base64, the styles are inline,
+and nothing depends on the time of writing, so the same folder always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from oddoneout import __version__
+from oddoneout.embedding import Embedding
+from oddoneout.errors import InputError
+from oddoneout.interpret.ratings import (
+    dimension_labels,
+    rating_columns,
+    rating_correlations,
+    read_rating_correlations,
+    read_top_items,
+    top_items,
+)
+from oddoneout.provenance import hash_text
+from oddoneout.report import figures
+from oddoneout.stimuli.stimulus_set import StimulusSet
+
+#: Columns of ``encoding/roi_r.csv``.
+ROI_R_COLUMNS = ("subject", "system", "roi", "r")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the study folder
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StudyOutputs:
+    """Everything a report can show, read from one study output folder.
+
+    Attributes that stay empty (``None`` or ``{}``) mean the files were absent; ``notes`` says,
+    per section, what was missing or had to be computed by the report itself.
+    """
+
+    out_dir: Path
+    summary: dict[str, Any] = field(default_factory=dict)
+    config_text: str | None = None
+    stimuli: StimulusSet | None = None
+    evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    embeddings: dict[str, Embedding] = field(default_factory=dict)
+    correlations: dict[str, pd.DataFrame] = field(default_factory=dict)
+    top_items: dict[str, pd.DataFrame] = field(default_factory=dict)
+    roi_r: pd.DataFrame | None = None
+    notes: dict[str, list[str]] = field(default_factory=dict)
+
+    def note(self, section: str, text: str) -> None:
+        self.notes.setdefault(section, []).append(text)
+
+    @property
+    def systems(self) -> list[str]:
+        """Systems in summary order, then any other system found in a file, sorted."""
+        ordered = list(self.summary.get("systems", {}) or {})
+        found: set[str] = set(self.evaluations) | set(self.embeddings) | set(self.correlations) | set(self.top_items)
+        if self.roi_r is not None:
+            found |= set(self.roi_r["system"].astype(str))
+        for roi_means in (self.summary.get("encoding") or {}).values():
+            found |= set(roi_means or {})
+        return ordered + sorted(found - set(ordered))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def _stems(folder: Path, suffix: str) -> dict[str, Path]:
+    """``{name without suffix: path}`` of the files of ``folder`` ending in ``suffix``, sorted."""
+    if not folder.is_dir():
+        return {}
+    return {p.name[: -len(suffix)]: p for p in sorted(folder.iterdir()) if p.is_file() and p.name.endswith(suffix)}
+
+
+def read_roi_r(path: Path) -> pd.DataFrame:
+    """Read ``encoding/roi_r.csv`` (long table: subject, system, roi, r)."""
+    try:
+        frame = pd.read_csv(path, dtype={"subject": str, "system": str, "roi": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: malformed CSV ({exc})") from exc
+    absent = [c for c in ROI_R_COLUMNS if c not in frame.columns]
+    if absent:
+        raise InputError(f"{path}: missing column(s) {absent}")
+    r = pd.to_numeric(frame["r"], errors="coerce")
+    bad = frame.index[r.isna() & frame["r"].notna()].tolist()
+    if bad:
+        raise InputError(f"{path}: non-numeric r in row(s) {[b + 2 for b in bad[:5]]}")
+    frame["r"] = r
+    return frame[list(ROI_R_COLUMNS)]
+
+
+def load_study_outputs(out_dir: str | Path) -> StudyOutputs:
+    """Read the parts of a study output folder that exist.
+
+    Rating correlations and top items missing from ``interpret/`` are computed from the
+    embedding and ``stimuli.parquet`` when both exist.
+
+    Raises
+    ------
+    InputError
+        If ``out_dir`` is not a folder, or a file that exists is malformed.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise InputError(f"study output folder not found: {out_dir}")
+    outputs = StudyOutputs(out_dir=out_dir)
+
+    if (out_dir / "summary.json").is_file():
+        outputs.summary = _read_json(out_dir / "summary.json")
+    else:
+        outputs.note("header", "summary.json is missing: no study name, seed or provenance.")
+    if (out_dir / "config.toml").is_file():
+        outputs.config_text = (out_dir / "config.toml").read_text(encoding="utf-8")
+    else:
+        outputs.note("header", "config.toml is missing.")
+    if (out_dir / "stimuli.parquet").is_file():
+        outputs.stimuli = StimulusSet.load(out_dir / "stimuli.parquet")
+    else:
+        outputs.note("embeddings", "stimuli.parquet is missing: no captions or ratings to compute from.")
+
+    for system, path in _stems(out_dir / "evaluation", ".json").items():
+        outputs.evaluations[system] = _read_json(path)
+    if not outputs.evaluations:
+        outputs.note("behaviour", "No evaluation files (evaluation/*.json): no training curves.")
+    for system, path in _stems(out_dir / "embeddings", ".parquet").items():
+        outputs.embeddings[system] = Embedding.load(path)
+    for system, path in _stems(out_dir / "interpret", "_ratings.csv").items():
+        outputs.correlations[system] = read_rating_correlations(path)
+    for system, path in _stems(out_dir / "interpret", "_top_items.csv").items():
+        outputs.top_items[system] = read_top_items(path)
+    _fill_interpretation(outputs)
+
+    roi_path = out_dir / "encoding" / "roi_r.csv"
+    if roi_path.is_file():
+        outputs.roi_r = read_roi_r(roi_path)
+    elif outputs.summary.get("encoding"):
+        outputs.note("brain", "encoding/roi_r.csv is missing: showing the subject means of summary.json only.")
+    else:
+        outputs.note("brain", "No encoding results (encoding/roi_r.csv or the encoding entry of summary.json).")
+    return outputs
+
+
+def _fill_interpretation(outputs: StudyOutputs) -> None:
+    """Compute rating correlations and top items the pipeline did not write, where possible."""
+    stimuli = outputs.stimuli
+    has_ratings = stimuli is not None and bool(rating_columns(stimuli))
+    for system, embedding in outputs.embeddings.items():
+        if system not in outputs.correlations and has_ratings:
+            try:
+                outputs.correlations[system] = rating_correlations(embedding, stimuli)
+                outputs.note("embeddings", f"{system}: rating correlations computed by the report "
+                                           f"(interpret/{system}_ratings.csv is missing).")
+            except InputError as exc:
+                outputs.note("embeddings", f"{system}: rating correlations unavailable ({exc}).")
+        if system not in outputs.top_items:
+            try:
+                outputs.top_items[system] = top_items(embedding, stimuli)
+                outputs.note("embeddings", f"{system}: top items computed by the report "
+                                           f"(interpret/{system}_top_items.csv is missing).")
+            except InputError as exc:
+                outputs.note("embeddings", f"{system}: top items unavailable ({exc}).")
+    if outputs.embeddings and not has_ratings and not outputs.correlations:
+        outputs.note("embeddings", "No rating correlations: interpret/*_ratings.csv is missing and the "
+                                   "stimulus set has no rating columns to compute them from.")
+
+
+# --------------------------------------------------------------------------------------------
+# HTML helpers
+# --------------------------------------------------------------------------------------------
+
+
+class Markup(str):
+    """A string that is already HTML and must not be escaped again."""
+
+
+def _e(value: Any) -> str:
+    """Escape any value for HTML text or attribute use (``Markup`` passes through)."""
+    if isinstance(value, Markup):
+        return value
+    return html.escape(str(value), quote=True)
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _pct(value: Any, ci: Any = None) -> str:
+    value = _finite(value)
+    if value is None:
+        return "n/a"
+    text = f"{value:.1%}"
+    if isinstance(ci, (list, tuple)) and len(ci) == 2:
+        lo, hi = _finite(ci[0]), _finite(ci[1])
+        if lo is not None and hi is not None:
+            text += f" [{lo:.1%}, {hi:.1%}]"
+    return text
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    value = _finite(value)
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _int(value: Any) -> str:
+    value = _finite(value)
+    return "n/a" if value is None else f"{int(value):,}"
+
+
+def _table(header: list[str], rows: list[list[Any]], css_class: str = "") -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="{_e(css_class)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _image(png: bytes, alt: str, caption: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
+            f"<figcaption>{_e(caption)}</figcaption></figure>")
+
+
+def _notes(outputs: StudyOutputs, section: str) -> str:
+    return "".join(f'<p class="note">{_e(text)}</p>' for text in outputs.notes.get(section, []))
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0 auto;max-width:1200px;
+padding:0 24px 48px;color:#222;line-height:1.45}
+h1{margin-top:24px}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:40px}
+.banner{background:#b00020;color:#fff;font-weight:700;font-size:1.3em;text-align:center;padding:12px;
+letter-spacing:.08em;border-radius:4px}
+nav a{margin-right:16px}
+table{border-collapse:collapse;margin:12px 0;font-size:.9em}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f2f2f2}
+table.numbers td{text-align:right}table.numbers td:first-child{text-align:left}
+figure{margin:16px 0}img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.85em;color:#555}
+.note{background:#fff7d6;border-left:4px solid #e0b000;padding:6px 10px;margin:8px 0}
+pre{background:#f7f7f7;padding:10px;overflow-x:auto;font-size:.85em}
+summary{cursor:pointer;font-weight:600;margin:8px 0}
+ol{margin:0;padding-left:20px}.muted{color:#777}
+"""
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------
+
+
+def _header(outputs: StudyOutputs, title: str) -> str:
+    summary = outputs.summary
+    provenance = summary.get("provenance") or {}
+    parts = [f"<h1>{_e(title)}</h1>"]
+    if summary.get("synthetic") is True:
+        parts.append('<div class="banner">SYNTHETIC DATA: simulated stimuli, judgments and brain responses; '
+                     "no result here is evidence about people or models</div>")
+    config_hash = provenance.get("config_hash") or summary.get("config_hash")
+    if config_hash is None and outputs.config_text is not None:
+        config_hash = f"{hash_text(outputs.config_text)} (sha256 of config.toml, computed by the report)"
+    rows = [
+        ["study", summary.get("study", "n/a")],
+        ["synthetic", summary.get("synthetic", "n/a")],
+        ["package version", provenance.get("package_version", summary.get("package_version", "n/a"))],
+        ["seed", summary.get("seed", provenance.get("seed", "n/a"))],
+        ["config hash", config_hash or "n/a"],
+        ["report written by", f"oddoneout {__version__}"],
+    ]
+    shown = {"package_version", "seed", "config_hash"}
+    rows += [[key, json.dumps(value, sort_keys=True, default=str) if isinstance(value, (dict, list)) else value]
+             for key, value in sorted(provenance.items()) if key not in shown]
+    parts.append("<h2 id=\"provenance\">Provenance</h2>")
+    parts.append(_table(["field", "value"], rows))
+    parts.append(_notes(outputs, "header"))
+    if outputs.config_text is not None:
+        parts.append(f"<details><summary>Configuration (config.toml)</summary><pre>{_e(outputs.config_text)}</pre>"
+                     "</details>")
+    return "".join(parts)
+
+
+def _system_results(outputs: StudyOutputs) -> dict[str, dict[str, Any]]:
+    """Per system: summary entry completed by the evaluation file and the embedding."""
+    results: dict[str, dict[str, Any]] = {}
+    summary_systems = outputs.summary.get("systems") or {}
+    for system in outputs.systems:
+        row = dict(outputs.evaluations.get(system, {}))
+        row.update({k: v for k, v in (summary_systems.get(system) or {}).items() if v is not None})
+        if "n_dims" not in row and system in outputs.embeddings:
+            row["n_dims"] = outputs.embeddings[system].n_dims
+        if system in summary_systems or system in outputs.evaluations:
+            results[system] = row
+    return results
+
+
+def _behaviour(outputs: StudyOutputs, colors: dict[str, str]) -> str:
+    parts = ['<h2 id="behaviour">Behaviour</h2>']
+    results = _system_results(outputs)
+    if not results:
+        parts.append('<p class="note">No behavioural results: summary.json has no systems and '
+                     "evaluation/*.json is missing.</p>")
+        return "".join(parts)
+    rows = []
+    for system, row in results.items():
+        judgments, failed = _finite(row.get("n_judgments")), _finite(row.get("n_failed"))
+        failures = _int(failed)
+        if judgments and failed is not None:
+            failures += f" ({failed / judgments:.1%})"
+        rows.append([system, _int(judgments), failures, _int(row.get("n_dims")),
+                     _pct(row.get("accuracy"), row.get("accuracy_ci")),
+                     _pct(row.get("noise_ceiling"), row.get("noise_ceiling_ci")),
+                     _num(row.get("cross_entropy"))])
+    parts.append(_table(["system", "judgments", "failed", "dims", "held-out accuracy [95% CI]",
+                         "noise ceiling [95% CI]", "cross-entropy"], rows, "numbers"))
+    if any(_finite(r.get("accuracy")) is not None or _finite(r.get("noise_ceiling")) is not None
+           for r in results.values()):
+        parts.append(_image(figures.accuracy_figure(results, colors), "held-out accuracy per system",
+                            "Held-out odd-one-out accuracy (solid) beside the noise ceiling (hatched), 95% "
+                            "bootstrap CIs; dashed line: chance (1/3)."))
+    histories = {s: e["history"] for s, e in outputs.evaluations.items()
+                 if isinstance(e.get("history"), dict) and (e["history"].get("val_loss") or
+                                                            e["history"].get("val_accuracy"))}
+    if histories:
+        ordered = {s: histories[s] for s in outputs.systems if s in histories}
+        parts.append(_image(figures.training_curves_figure(ordered, colors), "training curves",
+                            "Loss (validation solid, training dashed) and validation accuracy per epoch."))
+    elif outputs.evaluations:
+        parts.append('<p class="note">No training history in evaluation/*.json: no training curves.</p>')
+    parts.append(_notes(outputs, "behaviour"))
+    return "".join(parts)
+
+
+def _items_cell(items: pd.DataFrame) -> Markup:
+    entries = []
+    for row in items.itertuples(index=False):
+        caption = f"{_e(row.caption)} " if row.caption else ""
+        entries.append(f'<li>{caption}<span class="muted">[{_e(row.item_id)}, w={row.weight:.2f}]</span></li>')
+    return Markup(f"<ol>{''.join(entries)}</ol>")
+
+
+def _embedding_system(outputs: StudyOutputs, system: str) -> str:
+    parts = [f'<h3 id="embedding-{_e(system)}">{_e(system)}</h3>']
+    embedding = outputs.embeddings.get(system)
+    if embedding is not None:
+        parts.append(f"<p>{len(embedding.item_ids):,} items x {embedding.n_dims} dimensions.</p>")
+    correlations = outputs.correlations.get(system)
+    labels = dimension_labels(correlations) if correlations is not None and correlations.shape[1] else {}
+    if correlations is not None and correlations.size:
+        parts.append(_image(figures.correlation_heatmap(correlations, system, labels),
+                            f"{system} dimension by rating correlations",
+                            f"{system}: Pearson r of each dimension with each rating scale (categories, then "
+                            "dimensions); grey: undefined (constant dimension or scale). Row labels: the two "
+                            "most positively correlated scales."))
+    else:
+        parts.append('<p class="note">No rating correlations for this system.</p>')
+    items = outputs.top_items.get(system)
+    dims = list(dict.fromkeys([*(labels or {}), *([] if items is None else items["dim"].tolist())]))
+    if dims:
+        rows = []
+        for dim in dims:
+            dim_labels = labels.get(dim, [])
+            label_text = ", ".join(f"{scale} ({r:+.2f})" for scale, r in dim_labels) or "none positive"
+            if items is None:
+                cell: Any = "n/a"
+            else:
+                cell = _items_cell(items[items["dim"] == dim].sort_values("rank", kind="stable"))
+            rows.append([dim, label_text, cell])
+        parts.append(f"<details><summary>Dimension labels and top items ({len(dims)} dimensions)</summary>"
+                     + _table(["dimension", "top correlated scales (r)", "top items: caption [id, weight]"], rows)
+                     + "</details>")
+    return "".join(parts)
+
+
+def _embeddings(outputs: StudyOutputs) -> str:
+    parts = ['<h2 id="embeddings">Embeddings</h2>']
+    systems = [s for s in outputs.systems
+               if s in outputs.embeddings or s in outputs.correlations or s in outputs.top_items]
+    if not systems:
+        parts.append('<p class="note">No embeddings (embeddings/*.parquet) or interpretation files '
+                     "(interpret/*.csv).</p>")
+    else:
+        links = "".join(f'<a href="#embedding-{_e(s)}">{_e(s)}</a>' for s in systems)
+        parts.append(f"<nav>{links}</nav>")
+    parts.append(_notes(outputs, "embeddings"))
+    parts.extend(_embedding_system(outputs, system) for system in systems)
+    return "".join(parts)
+
+
+def _roi_table(roi_r: pd.DataFrame, systems: list[str]) -> str:
+    stats = roi_r.groupby(["roi", "system"], sort=False)["r"].agg(["mean", "std", "count"])
+    rois = list(dict.fromkeys(roi_r["roi"]))
+    rows = []
+    for roi in rois:
+        row: list[Any] = [roi]
+        for system in systems:
+            if (roi, system) not in stats.index:
+                row.append("n/a")
+                continue
+            mean, std, count = stats.loc[(roi, system)]
+            row.append(f"{mean:.3f} ± {std:.3f} (n={int(count)})" if count > 1 else f"{mean:.3f}")
+        rows.append(row)
+    return _table(["ROI", *systems], rows, "numbers")
+
+
+def _brain(outputs: StudyOutputs, colors: dict[str, str]) -> str:
+    parts = ['<h2 id="brain">Brain</h2>']
+    roi_r = outputs.roi_r
+    if roi_r is None and outputs.summary.get("encoding"):
+        roi_r = pd.DataFrame(
+            [("mean over subjects", system, roi, value)
+             for roi, means in outputs.summary["encoding"].items() for system, value in (means or {}).items()],
+            columns=list(ROI_R_COLUMNS),
+        )
+        roi_r["r"] = pd.to_numeric(roi_r["r"], errors="coerce")
+    parts.append(_notes(outputs, "brain"))
+    if roi_r is None or roi_r.empty:
+        return "".join(parts)
+    systems = [s for s in outputs.systems if s in set(roi_r["system"])]
+    n_subjects = roi_r["subject"].nunique()
+    parts.append(_image(figures.encoding_figure(roi_r, colors, systems), "encoding r per ROI",
+                        "Mean voxel-wise encoding r (ridge, cross-validated) in each ROI; bars: mean over "
+                        f"subjects ({n_subjects}); points: individual subjects."))
+    parts.append("<p>Mean encoding r per ROI and system (± sd over subjects when there are several).</p>")
+    parts.append(_roi_table(roi_r, systems))
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+
+def render_report(outputs: StudyOutputs, title: str | None = None) -> str:
+    """The report of already-read study outputs as an HTML string."""
+    title = title or outputs.summary.get("study") or outputs.out_dir.name
+    colors = figures.system_colors(outputs.systems)
+    nav = ('<nav><a href="#provenance">Provenance</a><a href="#behaviour">Behaviour</a>'
+           '<a href="#embeddings">Embeddings</a><a href="#brain">Brain</a></nav>')
+    body = "".join([_header(outputs, str(title)), nav, _behaviour(outputs, colors), _embeddings(outputs),
+                    _brain(outputs, colors)])
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<style>{_CSS}</style></head><body>{body}</body></html>\n")
+
+
+def write_report(out_dir: str | Path, title: str | None = None) -> Path:
+    """Write ``out_dir/report.html`` from the study outputs found in ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : path
+        Study output folder (``summary.json``, ``evaluation/``, ``embeddings/``, ``interpret/``,
+        ``encoding/roi_r.csv``, ``stimuli.parquet``, ``config.toml``); any part may be absent,
+        and the report says which.
+    title : str, optional
+        Page title; default the study name of ``summary.json``, else the folder name.
+
+    Returns
+    -------
+    Path
+        The written ``report.html``: one self-contained file, identical for identical inputs.
+
+    Raises
+    ------
+    InputError
+        If ``out_dir`` is not a folder or an existing file is malformed.
+    """
+    outputs = load_study_outputs(out_dir)
+    path = outputs.out_dir / "report.html"
+    path.write_text(render_report(outputs, title), encoding="utf-8")
+    return path
