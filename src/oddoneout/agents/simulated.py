@@ -1,0 +1,80 @@
+"""A stochastic agent that follows the SPoSE choice rule over known item vectors.
+
+Used to check the pipeline end to end: an embedding fitted to its answers should recover
+the vectors it was simulated from.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from oddoneout.agents.base import Answer
+from oddoneout.agents.similarity import shown_indices, validate_features
+from oddoneout.embed.choice import odd_one_out_probabilities
+from oddoneout.errors import InputError
+
+
+class SimulatedAgent:
+    """Samples the odd one out from the softmax of the pair dot products.
+
+    Parameters
+    ----------
+    features : ndarray of shape (n_items, n_features)
+        Item vectors (e.g. a ground-truth sparse embedding).
+    item_ids : sequence of str
+        Id of each row of ``features``.
+    name : str
+        The system the agent stands for.
+    model : str
+        Model identifier recorded with each judgment.
+    temperature : float
+        Softmax temperature (1 is the SPoSE model; lower is more deterministic).
+    seed : int
+        Seed of the sampling generator.
+    return_probs : bool
+        Attach the choice probabilities (in shown order) to each answer.
+
+    Notes
+    -----
+    The generator advances with every call, so answers are reproducible given the seed and
+    the sequence of batches asked; a repeated triplet gets an independent draw.
+    """
+
+    prompt_hash: str | None = None
+
+    def __init__(
+        self,
+        features: np.ndarray,
+        item_ids: Sequence[str],
+        name: str,
+        model: str = "simulated",
+        temperature: float = 1.0,
+        seed: int = 0,
+        return_probs: bool = False,
+    ) -> None:
+        self.features, self.item_index = validate_features(features, item_ids, name)
+        if not temperature > 0:
+            raise InputError(f"agent {name!r}: temperature must be positive, got {temperature}")
+        self.name = name
+        self.model = model
+        self.temperature = float(temperature)
+        self.seed = seed
+        self.return_probs = return_probs
+        self.rng = np.random.default_rng(seed)
+
+    def probabilities(self, indices: np.ndarray) -> np.ndarray:
+        """Probability of each position being the odd one out, for index triplets (n, 3)."""
+        return odd_one_out_probabilities(self.features, indices, self.temperature)
+
+    def judge(self, shown: Sequence[tuple[str, str, str]]) -> list[Answer]:
+        """Answer triplets of item ids in the order shown."""
+        if len(shown) == 0:
+            return []
+        probs = self.probabilities(shown_indices(self.item_index, shown, self.name))
+        draws = self.rng.random(len(probs))
+        choices = np.minimum((draws[:, None] >= np.cumsum(probs, axis=1)).sum(axis=1), 2)
+        if not self.return_probs:
+            return [Answer(choice) for choice in choices.tolist()]
+        return [Answer(choice, probs=tuple(p)) for choice, p in zip(choices.tolist(), probs.tolist())]

@@ -1,0 +1,633 @@
+"""The triplet store: every judgment of one system, durable while collecting, exported to Parquet.
+
+One SQLite file (WAL mode) holds one system's judgments. Each trial key
+``(design, triplet_index, ordering, repeat)`` is stored at most once and never replaced, so a
+collection can be killed at any moment and resumed by asking only the missing trials. Failed
+judgments (status other than ``ok``) are kept with their raw answer and error; only ``ok`` ones
+become :class:`~oddoneout.triplets.Triplets`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from oddoneout import __version__
+from oddoneout.agents.base import STATUSES, Answer
+from oddoneout.collect.designs import TripletDesign, encode_keys
+from oddoneout.errors import InputError
+from oddoneout.provenance import FORMAT_VERSION, provenance
+from oddoneout.triplets import Triplets
+
+logger = logging.getLogger(__name__)
+
+_META_KEY = b"oddoneout"
+_KEY_COLUMNS = ("design", "triplet_index", "ordering", "repeat")
+
+#: Columns of the ``judgments`` table and of the Parquet export, with their Arrow types.
+SCHEMA = pa.schema(
+    [
+        ("design", pa.string()),
+        ("triplet_index", pa.int64()),
+        ("ordering", pa.int64()),
+        ("repeat", pa.int64()),
+        ("item_0", pa.string()),
+        ("item_1", pa.string()),
+        ("item_2", pa.string()),
+        ("status", pa.string()),
+        ("choice", pa.int64()),
+        ("odd_one_out", pa.string()),
+        ("prob_0", pa.float64()),
+        ("prob_1", pa.float64()),
+        ("prob_2", pa.float64()),
+        ("agent", pa.string()),
+        ("model", pa.string()),
+        ("prompt_hash", pa.string()),
+        ("raw_answer", pa.string()),
+        ("error", pa.string()),
+        ("tokens", pa.int64()),
+        ("started_at", pa.string()),
+        ("finished_at", pa.string()),
+        ("latency_s", pa.float64()),
+    ]
+)
+COLUMNS = tuple(SCHEMA.names)
+
+_status_list = ", ".join(f"'{status}'" for status in STATUSES)
+_CREATE = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS judgments (
+    design TEXT NOT NULL,
+    triplet_index INTEGER NOT NULL,
+    ordering INTEGER NOT NULL CHECK (ordering BETWEEN 0 AND 5),
+    repeat INTEGER NOT NULL CHECK (repeat >= 0),
+    item_0 TEXT NOT NULL,
+    item_1 TEXT NOT NULL,
+    item_2 TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ({_status_list})),
+    choice INTEGER CHECK (choice IN (0, 1, 2)),
+    odd_one_out TEXT,
+    prob_0 REAL,
+    prob_1 REAL,
+    prob_2 REAL,
+    agent TEXT NOT NULL,
+    model TEXT NOT NULL,
+    prompt_hash TEXT,
+    raw_answer TEXT,
+    error TEXT,
+    tokens INTEGER,
+    started_at TEXT,
+    finished_at TEXT,
+    latency_s REAL,
+    PRIMARY KEY (design, triplet_index, ordering, repeat)
+);
+"""
+_INSERT = f"INSERT OR IGNORE INTO judgments ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+def _iso(moment: datetime | str) -> str:
+    if isinstance(moment, str):
+        return moment
+    if moment.tzinfo is None:
+        raise InputError(f"timestamps must be timezone-aware (UTC), got naive {moment!r}")
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _as_datetime(moment: datetime | str) -> datetime:
+    return datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+
+
+class TripletStore:
+    """Durable store of one system's odd-one-out judgments (one SQLite file).
+
+    Parameters
+    ----------
+    path : path
+        The SQLite file; created with its directory if missing.
+    agent : str
+        Name of the system whose judgments the store holds. An existing store of another
+        agent is refused.
+    model : str
+        Model identifier. An existing store recorded with another model is refused too:
+        judgments of two models are two systems.
+    item_ids : sequence of str, optional
+        The stimulus vocabulary, recorded so that exported triplets keep stable indices. Once
+        recorded it cannot change, and stored trials must use these ids.
+
+    Notes
+    -----
+    Every :meth:`add` is one transaction (``synchronous=FULL``), so a killed process loses at
+    most the batch it had not yet handed to :meth:`add`. Readers can open the file while a
+    collection writes to it (WAL mode).
+    """
+
+    def __init__(self, path: str | Path, agent: str, model: str, item_ids: Sequence[str] | None = None) -> None:
+        self.path = Path(path)
+        if not agent or not model:
+            raise InputError(f"{self.path}: a store needs a non-empty agent name and model, got {agent!r}, {model!r}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.n_duplicates = 0
+        self._connection = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            tables = {row[0] for row in self._connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and not {"meta", "judgments"} <= tables:
+                raise InputError(f"{self.path}: an SQLite database but not a triplet store (tables {sorted(tables)})")
+            self._connection.execute("PRAGMA journal_mode=WAL")
+            self._connection.execute("PRAGMA synchronous=FULL")
+            self._connection.execute("PRAGMA busy_timeout=10000")
+            self._connection.execute("PRAGMA cache_size=-65536")  # 64 MiB: millions of keys in the index
+            self._connection.executescript(_CREATE)
+            meta = _read_meta(self._connection, self.path)
+            if meta and ("agent" not in meta or "model" not in meta):
+                raise InputError(f"{self.path}: triplet store has no agent/model in its meta table")
+            self.agent, self.model = str(agent), str(model)
+            self._init_meta(meta, item_ids)
+        except sqlite3.DatabaseError as exc:
+            self._connection.close()
+            raise InputError(f"{self.path}: not a usable triplet store ({exc})") from exc
+        except Exception:
+            self._connection.close()
+            raise
+
+    @classmethod
+    def open(cls, path: str | Path) -> "TripletStore":
+        """Open an existing store with the agent and model it records."""
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"triplet store not found: {path}")
+        meta = _read_store_meta(path)
+        return cls(path, meta["agent"], meta["model"])
+
+    def _init_meta(self, meta: dict[str, str], item_ids: Sequence[str] | None) -> None:
+        ids = None if item_ids is None else [str(i) for i in item_ids]
+        if ids is not None and len(set(ids)) != len(ids):
+            raise InputError(f"{self.path}: item_ids has duplicates")
+        if not meta:
+            values = {
+                "format_version": str(FORMAT_VERSION),
+                "agent": self.agent,
+                "model": self.model,
+                "created_at": _iso(utc_now()),
+                "package_version": __version__,
+            }
+            if ids is not None:
+                values["item_ids"] = json.dumps(ids)
+            self._write_meta(values)
+            meta = values
+        else:
+            version = int(meta.get("format_version", "0"))
+            if version > FORMAT_VERSION:
+                raise InputError(
+                    f"{self.path}: store format version {version} is newer than this package reads ({FORMAT_VERSION})"
+                )
+            if meta.get("agent") != self.agent:
+                raise InputError(
+                    f"{self.path}: this store holds judgments of agent {meta.get('agent')!r}; "
+                    f"refusing judgments of agent {self.agent!r} (use one store per system)"
+                )
+            if meta.get("model") != self.model:
+                raise InputError(
+                    f"{self.path}: this store holds judgments of model {meta.get('model')!r} "
+                    f"(agent {self.agent!r}); refusing model {self.model!r}"
+                )
+            stored_ids = json.loads(meta["item_ids"]) if "item_ids" in meta else None
+            if ids is not None and stored_ids is None:
+                self._write_meta({"item_ids": json.dumps(ids)})
+            elif ids is not None and ids != stored_ids:
+                raise InputError(f"{self.path}: item_ids differ from the vocabulary recorded in the store")
+        recorded = json.loads(meta["item_ids"]) if "item_ids" in meta else ids
+        self.item_ids: tuple[str, ...] | None = None if recorded is None else tuple(recorded)
+        self._vocabulary = None if self.item_ids is None else pd.Index(self.item_ids)
+
+    def _write_meta(self, values: dict[str, str]) -> None:
+        with _transaction(self._connection):
+            self._connection.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", values.items())
+
+    # context manager -----------------------------------------------------------------------
+    def __enter__(self) -> "TripletStore":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database connection (idempotent)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The open SQLite connection (autocommit; :meth:`add` opens its own transactions)."""
+        if self._connection is None:
+            raise InputError(f"{self.path}: the store is closed")
+        return self._connection
+
+    def __len__(self) -> int:
+        return int(self.connection.execute("SELECT count(*) FROM judgments").fetchone()[0])
+
+    # reading -------------------------------------------------------------------------------
+    def stored_trials(self, design_name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Packed keys (see :meth:`TripletDesign.key_codes`) and shown items of one design's stored trials."""
+        rows = self.connection.execute(
+            "SELECT triplet_index, ordering, repeat, item_0, item_1, item_2 FROM judgments WHERE design = ?",
+            (design_name,),
+        ).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 3), dtype=str)
+        triplet_index, ordering, repeat, *items = zip(*rows)
+        return encode_keys(triplet_index, ordering, repeat), np.column_stack(items).astype(str)
+
+    def missing(self, design: TripletDesign) -> TripletDesign:
+        """The trials of ``design`` not stored yet, in design order.
+
+        Raises :class:`InputError` when a stored trial has the key of a design trial but other
+        items: the design changed under the same name (another seed or item list), and its
+        answers would otherwise be mixed with the stored ones.
+        """
+        stored_codes, stored_items = self.stored_trials(design.name)
+        if stored_codes.size == 0:
+            return design
+        codes = design.key_codes()
+        _, in_design, in_store = np.intersect1d(codes, stored_codes, assume_unique=True, return_indices=True)
+        differ = np.flatnonzero((design.items[in_design] != stored_items[in_store]).any(axis=1))
+        if differ.size:
+            row = int(in_design[differ[0]])
+            raise InputError(
+                f"{self.path}: trial {design.subset([row]).keys()[0]} is stored showing "
+                f"{stored_items[in_store[differ[0]]].tolist()} but design {design.name!r} shows "
+                f"{design.items[row].tolist()} ({differ.size} such trials): the design changed under the same "
+                "name (seed, size regime or item list); give it another name or use another store"
+            )
+        return design.subset(~np.isin(codes, stored_codes))
+
+    def counts(self) -> dict[str, int]:
+        """Number of stored judgments by status (every status of :data:`STATUSES`, zeros included)."""
+        counts = dict.fromkeys(STATUSES, 0)
+        for status, count in self.connection.execute("SELECT status, count(*) FROM judgments GROUP BY status"):
+            counts[status] = int(count)
+        return counts
+
+    def judgments(self) -> pd.DataFrame:
+        """Every stored judgment, in insertion order, one column per field of :data:`SCHEMA`."""
+        return _to_frame(_query_table(self.connection, "SELECT * FROM judgments ORDER BY rowid"))
+
+    # writing -------------------------------------------------------------------------------
+    def add(
+        self,
+        design: TripletDesign,
+        answers: Sequence[Answer],
+        started_at: datetime | str | Sequence[datetime | str],
+        finished_at: datetime | str | Sequence[datetime | str],
+        prompt_hash: str | None = None,
+        agent: str | None = None,
+        model: str | None = None,
+    ) -> int:
+        """Store one batch of answers in one transaction.
+
+        Parameters
+        ----------
+        design : TripletDesign
+            The trials answered (``answers[i]`` answers row ``i``).
+        answers : sequence of Answer
+            One answer per trial.
+        started_at, finished_at : datetime (UTC) or ISO string, or one per trial
+            When the request(s) started and finished. With one interval for the batch, each
+            judgment's ``latency_s`` is the interval divided by the batch size (seconds per
+            judgment); with one interval per trial it is that trial's interval.
+        prompt_hash : str, optional
+            Hash of the prompt template.
+        agent, model : str, optional
+            The answering agent's name and model, checked against the store's.
+
+        Returns
+        -------
+        int
+            Number of judgments inserted. A trial already stored is never replaced: it is
+            skipped, counted in :attr:`n_duplicates` and logged as a warning.
+        """
+        if agent is not None and agent != self.agent:
+            raise InputError(f"{self.path}: store of agent {self.agent!r} refuses judgments of agent {agent!r}")
+        if model is not None and model != self.model:
+            raise InputError(f"{self.path}: store of model {self.model!r} refuses judgments of model {model!r}")
+        rows = self._rows(design, answers, started_at, finished_at, prompt_hash)
+        connection = self.connection
+        with _transaction(connection):
+            before = connection.total_changes
+            connection.executemany(_INSERT, rows)
+            inserted = connection.total_changes - before
+        duplicates = len(rows) - inserted
+        if duplicates:
+            self.n_duplicates += duplicates
+            logger.warning(
+                "%s: %d of %d judgments of design %r were already stored and were not replaced",
+                self.path,
+                duplicates,
+                len(rows),
+                design.name,
+            )
+        return inserted
+
+    def _rows(
+        self,
+        design: TripletDesign,
+        answers: Sequence[Answer],
+        started_at: Any,
+        finished_at: Any,
+        prompt_hash: str | None,
+    ) -> list[tuple]:
+        n = len(design)
+        if len(answers) != n:
+            raise InputError(f"{self.path}: {len(answers)} answers for {n} trials of design {design.name!r}")
+        for i, answer in enumerate(answers):
+            if not isinstance(answer, Answer):
+                raise InputError(f"{self.path}: answer {i} is not an Answer: {answer!r}")
+        if n == 0:
+            return []
+        if self._vocabulary is not None:
+            unknown = self._vocabulary.get_indexer(design.items.ravel()) < 0
+            if unknown.any():
+                item = str(design.items.ravel()[np.flatnonzero(unknown)[0]])
+                raise InputError(f"{self.path}: design {design.name!r} uses item {item!r}, not in the store vocabulary")
+        started, finished, latency = _intervals(started_at, finished_at, n)
+        items = design.items
+        choices = [answer.choice for answer in answers]
+        chosen = np.array([0 if c is None else c for c in choices], dtype=np.int64)
+        odd = items[np.arange(n), chosen].tolist()
+        probs = []
+        for i, answer in enumerate(answers):
+            if answer.probs is None:
+                probs.append((None, None, None))
+            elif len(answer.probs) != 3:
+                raise InputError(f"{self.path}: answer {i} has {len(answer.probs)} probabilities, not 3")
+            else:
+                probs.append(tuple(float(p) for p in answer.probs))
+        prob_0, prob_1, prob_2 = zip(*probs)
+        return list(
+            zip(
+                [design.name] * n,
+                design.triplet_index.tolist(),
+                design.ordering.tolist(),
+                design.repeat.tolist(),
+                items[:, 0].tolist(),
+                items[:, 1].tolist(),
+                items[:, 2].tolist(),
+                [answer.status for answer in answers],
+                choices,
+                [None if c is None else o for c, o in zip(choices, odd)],
+                prob_0,
+                prob_1,
+                prob_2,
+                [self.agent] * n,
+                [self.model] * n,
+                [prompt_hash] * n,
+                [answer.raw for answer in answers],
+                [answer.error for answer in answers],
+                [answer.tokens for answer in answers],
+                started,
+                finished,
+                latency,
+            )
+        )
+
+    # export --------------------------------------------------------------------------------
+    def export_parquet(self, path: str | Path, chunk_size: int = 200_000) -> Path:
+        """Write every judgment to a Parquet file (written to a temporary name, then renamed).
+
+        The file has the columns of :data:`SCHEMA`, one row per judgment in insertion order,
+        and provenance in the schema metadata (key ``oddoneout``): ``kind="triplets"``, agent,
+        model, ``item_ids``, counts by status and trials per design.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = self.connection
+        designs = dict(connection.execute("SELECT design, count(*) FROM judgments GROUP BY design ORDER BY design"))
+        prompt_hashes = [
+            row[0]
+            for row in connection.execute(
+                "SELECT DISTINCT prompt_hash FROM judgments WHERE prompt_hash IS NOT NULL ORDER BY prompt_hash"
+            )
+        ]
+        meta = provenance(
+            "triplets",
+            agent=self.agent,
+            model=self.model,
+            item_ids=None if self.item_ids is None else list(self.item_ids),
+            n_judgments=sum(designs.values()),
+            counts=self.counts(),
+            designs=designs,
+            prompt_hashes=prompt_hashes,
+        )
+        schema = SCHEMA.with_metadata({_META_KEY: json.dumps(meta, sort_keys=True).encode()})
+        temporary = path.with_name(f".{path.name}.partial")
+        try:
+            with pq.ParquetWriter(temporary, schema) as writer:
+                cursor = connection.execute("SELECT * FROM judgments ORDER BY rowid")
+                while rows := cursor.fetchmany(chunk_size):
+                    writer.write_table(_rows_to_table(rows, schema))
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+        return path
+
+
+class _transaction:
+    """``with _transaction(connection):`` runs the block in one immediate transaction."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> None:
+        self.connection.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        self.connection.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _intervals(started_at: Any, finished_at: Any, n: int) -> tuple[list[str], list[str], list[float]]:
+    """ISO start/finish times and seconds per judgment for ``n`` trials."""
+    if isinstance(started_at, (datetime, str)) != isinstance(finished_at, (datetime, str)):
+        raise InputError("started_at and finished_at must both be single times or both one per trial")
+    if isinstance(started_at, (datetime, str)):
+        seconds = (_as_datetime(finished_at) - _as_datetime(started_at)).total_seconds()
+        return [_iso(started_at)] * n, [_iso(finished_at)] * n, [seconds / max(n, 1)] * n
+    if len(started_at) != n or len(finished_at) != n:
+        raise InputError(f"need one start and one finish time per trial ({n}), got {len(started_at)}, {len(finished_at)}")
+    latency = [(_as_datetime(f) - _as_datetime(s)).total_seconds() for s, f in zip(started_at, finished_at)]
+    return [_iso(s) for s in started_at], [_iso(f) for f in finished_at], latency
+
+
+def _rows_to_table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
+    columns = list(zip(*rows)) if rows else [()] * len(schema)
+    return pa.Table.from_arrays(
+        [pa.array(column, type=field.type) for column, field in zip(columns, schema)], schema=schema
+    )
+
+
+def _query_table(connection: sqlite3.Connection, sql: str, parameters: Sequence[Any] = ()) -> pa.Table:
+    cursor = connection.execute(sql, parameters)
+    names = [description[0] for description in cursor.description]
+    schema = pa.schema([SCHEMA.field(name) for name in names])
+    return _rows_to_table(cursor.fetchall(), schema)
+
+
+def _to_frame(table: pa.Table) -> pd.DataFrame:
+    """Arrow table to pandas, integer columns as nullable ``Int64`` so NULL choices stay NULL."""
+    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+
+
+def _read_meta(connection: sqlite3.Connection, path: Path) -> dict[str, str]:
+    try:
+        return dict(connection.execute("SELECT key, value FROM meta"))
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{path}: not a triplet store ({exc})") from exc
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise InputError(f"triplet store not found: {path}")
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        connection.execute("SELECT count(*) FROM judgments").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{path}: not a readable triplet store ({exc})") from exc
+    return connection
+
+
+def _read_store_meta(path: Path) -> dict[str, str]:
+    connection = _connect_read_only(path)
+    try:
+        meta = _read_meta(connection, path)
+    finally:
+        connection.close()
+    if "agent" not in meta or "model" not in meta:
+        raise InputError(f"{path}: triplet store has no agent/model in its meta table")
+    return meta
+
+
+def _read_parquet(path: Path, columns: Sequence[str] | None = None) -> tuple[pa.Table, dict[str, Any]]:
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
+    raw = (schema.metadata or {}).get(_META_KEY)
+    metadata = json.loads(raw) if raw else {}
+    if metadata.get("kind") != "triplets":
+        raise InputError(f"{path}: not an oddoneout triplet export (schema metadata kind {metadata.get('kind')!r})")
+    wanted = list(COLUMNS if columns is None else columns)
+    absent = [name for name in wanted if name not in schema.names]
+    if absent:
+        raise InputError(f"{path}: triplet export lacks column(s) {absent}")
+    try:
+        table = pq.read_table(path, columns=wanted)
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
+    return table, metadata
+
+
+def _read_any(path: str | Path, columns: Sequence[str] | None = None) -> tuple[pa.Table, list[str] | None]:
+    """Judgment columns and the recorded vocabulary (or ``None``) from a store or an export."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"triplet file not found: {path}")
+    if path.suffix == ".parquet":
+        table, metadata = _read_parquet(path, columns)
+        return table, metadata.get("item_ids")
+    if path.suffix in {".sqlite", ".db"}:
+        meta = _read_store_meta(path)
+        connection = _connect_read_only(path)
+        try:
+            selected = ", ".join(COLUMNS if columns is None else columns)
+            table = _query_table(connection, f"SELECT {selected} FROM judgments ORDER BY rowid")
+        finally:
+            connection.close()
+        return table, json.loads(meta["item_ids"]) if "item_ids" in meta else None
+    raise InputError(f"{path}: judgments are read from .sqlite/.db stores or .parquet exports, not {path.suffix!r}")
+
+
+def read_judgments(path: str | Path) -> pd.DataFrame:
+    """Every judgment (all statuses) of a store (``.sqlite``/``.db``) or an export (``.parquet``)."""
+    table, _ = _read_any(path)
+    return _to_frame(table)
+
+
+_SPOSE_ORDER = np.array([[1, 2, 0], [0, 2, 1], [0, 1, 2]])  # shown positions, odd one out (the choice) last
+
+
+def read_judgments_as_triplets(path: str | Path, design: str | Sequence[str] | None = None) -> Triplets:
+    """The ``ok`` judgments of a store or an export as :class:`Triplets`.
+
+    Parameters
+    ----------
+    path : path
+        ``.sqlite``/``.db`` store or ``.parquet`` export.
+    design : str or sequence of str, optional
+        Keep only this design (or these designs), e.g. to leave the repeated-triplet design
+        out of training. By default every design.
+
+    Returns
+    -------
+    Triplets
+        SPoSE convention: the odd one out in column 2, the other two in the order shown. The
+        vocabulary is the store's recorded ``item_ids`` when there is one, else the sorted
+        unique ids of all stored trials. Soft labels (reordered like the items) when every kept
+        judgment has probabilities, else ``None``.
+    """
+    path = Path(path)
+    columns = ["design", "item_0", "item_1", "item_2", "status", "choice", "odd_one_out", "prob_0", "prob_1", "prob_2"]
+    table, item_ids = _read_any(path, columns)
+    designs = None if design is None else [design] if isinstance(design, str) else list(design)
+    if designs is not None:
+        table = table.filter(pc.is_in(table["design"], pa.array(designs, pa.string())))
+    items = np.column_stack([table[f"item_{p}"].to_numpy(zero_copy_only=False).astype(str) for p in range(3)])
+    if item_ids is None:
+        item_ids = np.unique(items).tolist() if items.size else []
+    ok = table["status"].to_numpy(zero_copy_only=False).astype(str) == "ok"
+    if not ok.any():
+        what = f" in design(s) {designs}" if designs is not None else ""
+        raise InputError(f"{path}: no judgment with status 'ok'{what} ({len(ok)} read)")
+    rows = np.flatnonzero(ok)
+    items = items[rows]
+    choice_column = table["choice"].take(pa.array(rows))
+    if choice_column.null_count:
+        raise InputError(f"{path}: an 'ok' judgment has no choice")
+    choice = choice_column.to_numpy().astype(np.int64)
+    if np.any((choice < 0) | (choice > 2)):
+        raise InputError(f"{path}: choices must be 0, 1 or 2")
+    odd = table["odd_one_out"].take(pa.array(rows)).to_numpy(zero_copy_only=False).astype(str)
+    mismatch = np.flatnonzero(items[np.arange(len(rows)), choice] != odd)
+    if mismatch.size:
+        row = int(rows[mismatch[0]])
+        raise InputError(f"{path}: judgment {row} names odd one out {str(odd[mismatch[0]])!r}, not the chosen item")
+    vocabulary = pd.Index(item_ids)
+    indices = vocabulary.get_indexer(items.ravel()).reshape(items.shape)
+    if (indices < 0).any():
+        unknown = str(items[indices < 0][0])
+        raise InputError(f"{path}: item {unknown!r} is not in the recorded vocabulary")
+    order = _SPOSE_ORDER[choice]
+    spose = np.take_along_axis(indices, order, axis=1)
+    probs = None
+    prob_columns = [table[f"prob_{p}"].take(pa.array(rows)) for p in range(3)]
+    if all(column.null_count == 0 for column in prob_columns):
+        shown_probs = np.column_stack([column.to_numpy() for column in prob_columns])
+        probs = np.take_along_axis(shown_probs, order, axis=1)
+    try:
+        return Triplets(tuple(item_ids), spose, probs)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from exc

@@ -1,0 +1,206 @@
+"""The resumable runner: asks only what is missing, commits batch by batch, survives SIGKILL."""
+
+import importlib.util
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from oddoneout.agents.base import Answer
+from oddoneout.agents.similarity import SimilarityAgent
+from oddoneout.collect.designs import concat_designs, random_design, repeated_design
+from oddoneout.collect.runner import collect
+from oddoneout.collect.store import TripletStore, read_judgments, read_judgments_as_triplets
+from oddoneout.errors import InputError
+
+ITEMS = [f"v{i:02d}" for i in range(25)]
+SLOW_SCRIPT = Path(__file__).with_name("collect_slowly.py")
+
+
+class RecordingAgent(SimilarityAgent):
+    """A similarity agent that remembers every triplet it was asked, and can fail on one call."""
+
+    def __init__(self, fail_on_call: int | None = None, n_answers: int | None = None) -> None:
+        super().__init__(np.random.default_rng(0).normal(size=(len(ITEMS), 3)), ITEMS, name="rec")
+        self.asked: list[tuple[str, str, str]] = []
+        self.calls = 0
+        self.fail_on_call = fail_on_call
+        self.n_answers = n_answers
+
+    def judge(self, shown):
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise ConnectionError("the model went away")
+        self.asked.extend(shown)
+        answers = super().judge(shown)
+        return answers if self.n_answers is None else answers[: self.n_answers]
+
+
+def open_store(tmp_path, agent):
+    return TripletStore(tmp_path / "rec.sqlite", agent.name, agent.model, ITEMS)
+
+
+def test_collect_stores_every_trial_once_and_a_second_call_asks_nothing(tmp_path):
+    design = random_design(ITEMS, 120, seed=0, n_orderings=2)
+    agent = RecordingAgent()
+    with open_store(tmp_path, agent) as store:
+        summary = collect(design, agent, store, batch_size=50, progress=False)
+        assert (summary.n_design, summary.n_already_stored, summary.n_asked) == (240, 0, 240)
+        assert summary.counts["ok"] == 240 and summary.n_missing == 0
+        assert agent.calls == 5  # 50 + 50 + 50 + 50 + 40
+        again = collect(design, agent, store, batch_size=50, progress=False)
+        assert (again.n_already_stored, again.n_asked) == (240, 0)
+        assert agent.calls == 5
+        frame = store.judgments()
+    assert agent.asked == design.shown()  # asked in design order
+    assert list(zip(frame["design"], frame["triplet_index"], frame["ordering"], frame["repeat"])) == design.keys()
+
+
+def test_resume_asks_only_the_missing_trials(tmp_path):
+    design = random_design(ITEMS, 100, seed=1)
+    first = RecordingAgent()
+    with open_store(tmp_path, first) as store:
+        summary = collect(design, first, store, batch_size=16, progress=False, max_requests=37)
+        assert summary.n_asked == 37 and summary.n_missing == 63
+    second = RecordingAgent()
+    with open_store(tmp_path, second) as store:
+        summary = collect(design, second, store, batch_size=16, progress=False)
+        assert (summary.n_already_stored, summary.n_asked, summary.n_missing) == (37, 63, 0)
+    assert first.asked == design.shown()[:37]
+    assert second.asked == design.shown()[37:]
+
+
+def test_an_agent_exception_is_raised_after_committing_earlier_batches(tmp_path):
+    design = random_design(ITEMS, 100, seed=2)
+    failing = RecordingAgent(fail_on_call=3)
+    with open_store(tmp_path, failing) as store:
+        with pytest.raises(ConnectionError, match="went away") as info:
+            collect(design, failing, store, batch_size=20, progress=False)
+        assert "call collect again to resume" in "\n".join(info.value.__notes__)
+        assert len(store) == 40
+        assert store.counts()["error"] == 0  # nothing guessed, nothing recorded for the failed batch
+        resumed = RecordingAgent()
+        summary = collect(design, resumed, store, batch_size=20, progress=False)
+        assert (summary.n_already_stored, summary.n_asked) == (40, 60)
+        assert resumed.asked == design.shown()[40:]
+
+
+def test_agent_must_match_the_store_and_answer_every_trial(tmp_path):
+    design = random_design(ITEMS, 10, seed=0)
+    agent = RecordingAgent()
+    with TripletStore(tmp_path / "other.sqlite", "someone_else", agent.model, ITEMS) as store:
+        with pytest.raises(InputError, match="cannot take answers of agent 'rec'"):
+            collect(design, agent, store, progress=False)
+    short = RecordingAgent(n_answers=3)
+    with open_store(tmp_path, short) as store:
+        with pytest.raises(RuntimeError, match="returned 3 answers for 10 trials"):
+            collect(design, short, store, progress=False)
+        assert len(store) == 0
+
+
+def test_failed_answers_are_stored_with_their_status(tmp_path):
+    class Refuser(RecordingAgent):
+        def judge(self, shown):
+            answers = super().judge(shown)
+            return [Answer(None, status="refused", raw="no") if i % 4 == 0 else a for i, a in enumerate(answers)]
+
+    design = random_design(ITEMS, 40, seed=3)
+    agent = Refuser()
+    with open_store(tmp_path, agent) as store:
+        summary = collect(design, agent, store, batch_size=8, progress=False)
+        assert summary.counts["refused"] == 10 and summary.counts["ok"] == 30
+        # refused trials are stored: they are not asked again
+        assert collect(design, agent, store, progress=False).n_asked == 0
+
+
+def test_several_designs_and_a_progress_bar(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ODDONEOUT_PROGRESS", "1")
+    designs = concat_designs(random_design(ITEMS, 30, seed=0), repeated_design(ITEMS, 10, 3, seed=1))
+    agent = RecordingAgent()
+    with open_store(tmp_path, agent) as store:
+        summary = collect(designs, agent, store, batch_size=7, progress=True, max_requests=45)
+        assert summary.n_design == 60 and summary.n_asked == 45
+        assert collect(designs, agent, store, batch_size=7, progress=False).n_asked == 15
+    frame = read_judgments(tmp_path / "rec.sqlite")
+    assert frame.groupby("design").size().to_dict() == {"random": 30, "repeats": 30}
+    assert "rec" in capsys.readouterr().err
+
+
+def _stored_count(path: Path) -> int:
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1)
+        try:
+            return connection.execute("SELECT count(*) FROM judgments").fetchone()[0]
+        finally:
+            connection.close()
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+def _load_slow_script():
+    spec = importlib.util.spec_from_file_location("collect_slowly", SLOW_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sigkill_mid_collection_then_resume_stores_every_trial_exactly_once(tmp_path):
+    path = tmp_path / "slow.sqlite"
+    n_triplets, batch_size = 2000, 10
+    process = subprocess.Popen(
+        [sys.executable, str(SLOW_SCRIPT), str(path), str(n_triplets), str(batch_size), "0.02"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while _stored_count(path) < 5 * batch_size:
+            assert process.poll() is None, f"collector exited early: {process.stderr.read().decode()}"
+            assert time.monotonic() < deadline, "collector committed nothing in time"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    at_kill = _stored_count(path)
+    assert 0 < at_kill < n_triplets
+    assert at_kill % batch_size == 0  # whole batches only: the one in flight is lost, not half-stored
+
+    slow = _load_slow_script()
+    design = slow.random_design(slow.ITEMS, n_triplets, seed=0)
+    agent = slow.SimulatedAgent(slow.features(), slow.ITEMS, name="slow", model="simulated")
+    with TripletStore(path, "slow", "simulated", slow.ITEMS) as store:
+        assert len(store.missing(design)) == n_triplets - at_kill
+        summary = collect(design, agent, store, batch_size=500, progress=False)
+        frame = store.judgments()
+    assert summary.n_already_stored == at_kill and summary.n_asked == n_triplets - at_kill
+    keys = list(zip(frame["design"], frame["triplet_index"], frame["ordering"], frame["repeat"]))
+    assert len(keys) == len(set(keys)) == n_triplets
+    assert set(keys) == set(design.keys())
+    assert (frame["status"] == "ok").all()
+
+
+@pytest.mark.slow
+def test_a_million_trials_collect_export_and_read_back(tmp_path):
+    ids = [f"{i:04d}" for i in range(1, 2186)]
+    features = np.random.default_rng(0).random((len(ids), 34))
+    design = random_design(ids, 1_000_000, seed=0)
+    agent = SimilarityAgent(features, ids, name="human_category", center=True)
+    with TripletStore(tmp_path / "big.sqlite", agent.name, agent.model, ids) as store:
+        summary = collect(design, agent, store, progress=False)
+        assert summary.n_asked == 1_000_000 and summary.counts["ok"] == 1_000_000
+        assert collect(design, agent, store, progress=False).n_asked == 0
+        exported = store.export_parquet(tmp_path / "big.parquet")
+    triplets = read_judgments_as_triplets(exported)
+    assert len(triplets) == 1_000_000 and triplets.item_ids == tuple(ids)
+    expected = agent.choices(np.sort(triplets.indices, axis=1))
+    # the stored odd one out is the agent's answer for the same unordered triplet
+    odd = np.take_along_axis(np.sort(triplets.indices, axis=1), expected[:, None], axis=1)[:, 0]
+    assert np.array_equal(odd, triplets.indices[:, 2])
