@@ -13,8 +13,8 @@ Generative model (per stimulus ``i``, all draws from one seeded generator):
   dimension ratings).
 * ``scene_i``: what the clip shows (one of six scenes), emotion-neutral, described by captions.
 * ``visual_i``: 4-d low-level visual nuisance that no agent sees.
-* Ratings: 34 category shares from ``n_category_raters`` forced choices over a sharpened view of
-  ``z`` (the 27 categories plus seven composite ones), and 14 dimension ratings, each the mean of
+* Ratings: 34 category shares, the share of ``n_category_raters`` raters who tick each category
+  (the 27 plus seven composite ones; ticks are noisy and saturate), and 14 dimension ratings, each the mean of
   ``n_dimension_raters`` integer 1-9 ratings of ``a_i = z_i P + u_i L`` with rater noise.
 * Agent views: the "MLLM-like" view is ``z`` itself (it watched the clip); the "LLM-like" view is
   caption-level, the primary category and the scene (it read a one-line caption).
@@ -59,6 +59,8 @@ DIMENSIONS = (
 SCENES = ("people talking", "an animal", "a landscape", "a vehicle", "food", "a sports match")
 _NEGATIVE = {"Anger", "Anxiety", "Awkwardness", "Boredom", "Confusion", "Disgust", "Empathic Pain", "Fear", "Horror", "Sadness"}
 _AROUSED = {"Amusement", "Anger", "Awe", "Excitement", "Fear", "Horror", "Sexual Desire", "Surprise", "Disgust", "Anxiety"}
+#: Probability that a rater ticks a category the clip does not evoke at all.
+_SPURIOUS_TICK = 0.02
 _CALM = {"Boredom", "Calmness", "Sadness", "Nostalgia", "Aesthetic Appreciation", "Relief", "Satisfaction"}
 
 #: Which systems carry each synthetic ROI's signal (``VC`` is carried by none).
@@ -128,12 +130,12 @@ def _dimension_profiles(rng: np.random.Generator) -> np.ndarray:
     return profiles
 
 
-def _category_ratings(rng: np.random.Generator, z: np.ndarray, n_raters: int, sharpness: float) -> pd.DataFrame:
+def _category_ratings(rng: np.random.Generator, z: np.ndarray, n_raters: int, sensitivity: float) -> pd.DataFrame:
+    """Share of raters who tick each of the 34 categories (several may be ticked, as in Cowen & Keltner)."""
     index = {name: c for c, name in enumerate(CATEGORIES)}
     composite = np.column_stack([0.35 * (z[:, index[a]] + z[:, index[b]]) for a, b in COMPOSITE_CATEGORIES.values()])
-    weights = np.hstack([z, composite]) ** sharpness
-    weights /= weights.sum(axis=1, keepdims=True)
-    counts = np.vstack([rng.multinomial(n_raters, w) for w in weights])
+    tick = _SPURIOUS_TICK + (1 - _SPURIOUS_TICK) * (1 - np.exp(-sensitivity * np.hstack([z, composite])))
+    counts = rng.binomial(n_raters, tick)
     names = list(CATEGORIES) + list(COMPOSITE_CATEGORIES)
     shares = pd.DataFrame(counts / n_raters, columns=[f"category:{n}" for n in names])
     return shares[sorted(shares.columns)]  # alphabetical, as in the real rating file
@@ -157,7 +159,8 @@ def _captions(primary: np.ndarray, secondary: np.ndarray, share: np.ndarray, sce
 
 def _roi_sources(truth: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     scene_onehot = np.eye(len(SCENES))[truth["scene"]]
-    return {"TPJ": truth["z"], "STS": scene_onehot, "Insula": truth["affect_deviation"], "VC": truth["visual"]}
+    felt = truth["intensity"][:, None] * truth["z"]  # how strongly each category is evoked
+    return {"TPJ": felt, "STS": scene_onehot, "Insula": truth["affect_deviation"], "VC": truth["visual"]}
 
 
 def _subject(
@@ -205,8 +208,8 @@ def make_world(
     n_runs: int = 6,
     voxels_per_roi: int = 100,
     blend_probability: float = 0.7,
-    n_category_raters: int = 20,
-    category_sharpness: float = 1.5,
+    n_category_raters: int = 12,
+    category_sensitivity: float = 3.0,
     n_dimension_raters: int = 9,
     mllm_scale: float = 4.0,
     mllm_valence_scale: float = 2.5,
@@ -226,9 +229,9 @@ def make_world(
         Size of the synthetic fMRI data; every stimulus is shown once per subject.
     blend_probability : float
         Share of stimuli that blend two neighbouring categories.
-    n_category_raters, category_sharpness : int, float
-        Forced-choice category ratings: raters per stimulus and how much the scale exaggerates the
-        dominant category (1 = none).
+    n_category_raters, category_sensitivity : int, float
+        Category ratings: raters per stimulus, each ticking category ``c`` with probability
+        ``0.02 + 0.98 * (1 - exp(-sensitivity * share_c))``.
     n_dimension_raters : int
         Raters averaged per 1-9 dimension rating.
     mllm_scale, mllm_valence_scale, mllm_noise : float
@@ -249,6 +252,7 @@ def make_world(
     rng = np.random.default_rng(seed)
     item_ids = np.array([f"syn{i:04d}" for i in range(n_items)])
     z, primary, secondary, share = _category_blends(rng, n_items, blend_probability)
+    intensity = rng.uniform(0.05, 1.0, n_items)
     profiles = _dimension_profiles(rng)
     deviation = rng.normal(0.0, 1.0, (n_items, 2))
     loadings = rng.normal(0.0, 0.8, (2, len(DIMENSIONS)))
@@ -257,7 +261,7 @@ def make_world(
     visual = rng.normal(0.0, 1.0, (n_items, 4))
 
     table = pd.concat(
-        [_category_ratings(rng, z, n_category_raters, category_sharpness), _dimension_ratings(rng, affect, n_dimension_raters)],
+        [_category_ratings(rng, z, n_category_raters, category_sensitivity), _dimension_ratings(rng, affect, n_dimension_raters)],
         axis=1,
     )
     table.insert(0, "caption", _captions(primary, secondary, share, scene))
@@ -268,9 +272,8 @@ def make_world(
     negative = np.array([c in _NEGATIVE for c in CATEGORIES])
     valence_shares = np.column_stack([z[:, ~negative].sum(axis=1), z[:, negative].sum(axis=1)])
     primary_onehot = np.eye(len(CATEGORIES))[primary]
-    mllm = np.hstack(
-        [mllm_scale * np.clip(z + rng.normal(0.0, mllm_noise, z.shape), 0.0, None), mllm_valence_scale * valence_shares]
-    )
+    felt = intensity[:, None] * np.clip(z + rng.normal(0.0, mllm_noise, z.shape), 0.0, None)
+    mllm = np.hstack([mllm_scale * felt, mllm_valence_scale * intensity[:, None] * valence_shares])
     llm = np.hstack(
         [
             llm_category_scale * primary_onehot,
@@ -290,6 +293,7 @@ def make_world(
     }
     truth = {
         "z": z,
+        "intensity": intensity,
         "primary": primary,
         "scene": scene,
         "affect_deviation": deviation,

@@ -1,0 +1,81 @@
+"""The command line, run as a user runs it: SPoSE-convention files in, embedding and JSON out, clear errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from oddoneout.embed.choice import sample_triplets
+from oddoneout.embedding import Embedding
+
+ENV = {**os.environ, "ODDONEOUT_PROGRESS": "0"}
+
+
+def oddoneout(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "oddoneout.cli", *map(str, args)], capture_output=True, text=True, env=ENV, cwd=cwd
+    )
+
+
+@pytest.fixture(scope="module")
+def spose_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(0)
+    weights = np.zeros((60, 3))
+    weights[np.arange(60), rng.integers(0, 3, 60)] = rng.uniform(1.5, 3.0, 60)
+    triplets = sample_triplets(weights, 24000, seed=1)
+    np.save(folder / "train.npy", triplets.indices[:20000])
+    np.savetxt(folder / "test.txt", triplets.indices[20000:], fmt="%d")
+    (folder / "ids.txt").write_text("\n".join(f"item{i}" for i in range(60)) + "\n")
+    return folder
+
+
+def test_fit_then_evaluate_spose_convention_files(spose_files):
+    folder = spose_files
+    fit = oddoneout("fit", folder / "train.npy", "--items", folder / "ids.txt", "--out", folder / "emb.parquet", "--n-dims", "10")
+    assert fit.returncode == 0, fit.stderr
+    embedding = Embedding.load(folder / "emb.parquet")
+    assert embedding.item_ids[0] == "item0" and embedding.metadata["method"] == "spose"
+    assert embedding.metadata["source_file"].endswith("train.npy")
+    result = oddoneout("evaluate", folder / "emb.parquet", folder / "test.txt", "--items", folder / "ids.txt", "--json")
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert scores["n_triplets"] == 4000
+    assert 0.6 < scores["accuracy"] <= 1.0
+    assert scores["accuracy_ci"][0] <= scores["accuracy"] <= scores["accuracy_ci"][1]
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ("0 1 99\n", "out of range"),
+        ("0 1 1\n", "repeats an item"),
+        ("", "no triplets"),
+        ("0 1\n", "N x 3"),
+    ],
+)
+def test_bad_triplet_files_fail_with_one_clear_line(spose_files, tmp_path, rows, message):
+    bad = tmp_path / "bad.txt"
+    bad.write_text(rows)
+    result = oddoneout("fit", bad, "--items", spose_files / "ids.txt", "--out", tmp_path / "emb.parquet")
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert str(bad) in result.stderr
+
+
+def test_unknown_id_and_missing_file(spose_files, tmp_path):
+    result = oddoneout("evaluate", tmp_path / "nope.parquet", spose_files / "test.txt")
+    assert result.returncode == 2 and "not found" in result.stderr
+    (tmp_path / "short_ids.txt").write_text("a\nb\nc\n")
+    result = oddoneout("fit", spose_files / "train.npy", "--items", tmp_path / "short_ids.txt", "--out", tmp_path / "e.parquet")
+    assert result.returncode == 2 and "out of range [0, 3)" in result.stderr
+
+
+def test_run_rejects_an_unknown_system(tmp_path):
+    from oddoneout.studies import builtin_config
+
+    result = oddoneout("run", builtin_config("synthetic"), "--out", tmp_path, "--system", "telepathy")
+    assert result.returncode == 2 and "unknown system" in result.stderr
