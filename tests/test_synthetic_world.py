@@ -49,14 +49,14 @@ def test_category_ratings_track_the_latent(world):
 
 def test_mllm_view_is_closer_to_the_latent_than_llm_view(world):
     upper = np.triu_indices(200, k=1)
-    z = world.truth["z"]
-    latent_similarity = (z @ z.T)[upper]
+    felt = world.truth["intensity"][:, None] * world.truth["z"]
+    latent_similarity = (felt @ felt.T)[upper]
     rsa = {}
     for name, view in world.views.items():
         categories = view.filter(like="ategory:" if name == "llm" else "z:").to_numpy()
         assert categories.shape[1] == len(CATEGORIES)
         rsa[name] = np.corrcoef((categories @ categories.T)[upper], latent_similarity)[0, 1]
-    assert rsa["mllm"] > 0.95  # it saw the blends
+    assert rsa["mllm"] > 0.95  # it saw the blends and how strong they were
     assert rsa["mllm"] > rsa["llm"] + 0.05  # a caption names only the primary category
 
 

@@ -19,7 +19,7 @@ from oddoneout.agents.base import Agent
 from oddoneout.config import dump_config, load_config, resolve_path
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
-from oddoneout.progress import console, progress_callback, stage
+from oddoneout.progress import console, make_progress, metrics_text as _metrics_text, stage
 from oddoneout.provenance import hash_text, provenance
 from oddoneout.stimuli.stimulus_set import StimulusSet
 from oddoneout.triplets import Triplets
@@ -52,6 +52,17 @@ def _write_json(path: Path, obj: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
     return path
+
+
+def _nan_to_none(value: Any) -> Any:
+    """Strict JSON has no NaN: an undefined number (e.g. a ceiling without repeats) becomes null."""
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nan_to_none(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def _json_default(value: Any) -> Any:
@@ -186,8 +197,12 @@ def design_triplets(out: Path, name: str, design: str) -> Triplets:
 
 
 def fit_system(config: dict[str, Any], out: Path, name: str) -> Embedding:
-    """Split the main design's triplets, fit the embedding on the training part, write both."""
-    from oddoneout.embed.spose import SPoSE
+    """Split the main design's triplets, fit the embedding on the training part, write both.
+
+    With a list of ``l1`` values, each is fitted and the one with the lowest held-out
+    cross-entropy on a further split of the training part is kept (:func:`select_l1`).
+    """
+    from oddoneout.embed.selection import select_l1
 
     settings, seed = config["embedding"], config["study"]["seed"]
     if settings["method"] != "spose":
@@ -199,22 +214,29 @@ def fit_system(config: dict[str, Any], out: Path, name: str) -> Embedding:
     np.save(paths["train"], train.indices)
     np.save(paths["test"], test.indices)
     paths["items"].write_text("\n".join(triplets.item_ids) + "\n")
-    model = SPoSE(
-        n_dims=settings["n_dims"],
-        l1=settings["l1"],
-        lr=settings["lr"],
-        batch_size=settings["batch_size"],
-        max_epochs=settings["max_epochs"],
-        patience=settings["patience"],
-        prune_threshold=settings["prune_threshold"],
-        device=settings["device"],
-        seed=seed,
-    )
-    with progress_callback(f"fit {name}", total=settings["max_epochs"], unit="epochs") as report:
-        model.progress = report
-        model.fit(train)
+    params = {
+        key: settings[key]
+        for key in ("n_dims", "lr", "batch_size", "max_epochs", "patience", "prune_threshold", "device")
+    }
+    l1_values = settings["l1"] if isinstance(settings["l1"], list) else [settings["l1"]]
+    with make_progress() as bar:
+
+        def on_fit(l1: float):
+            task = bar.add_task(f"fit {name} l1={l1:g}", total=settings["max_epochs"], unit="epochs", info="")
+            return lambda done, total, metrics: bar.update(task, completed=done, info=_metrics_text(metrics))
+
+        model, selection = select_l1(train, l1_values, seed=seed, on_fit=on_fit, **params)
     embedding = model.to_embedding()
-    embedding.metadata.update({"system": name, "config_hash": config["_hash"], "test_triplets_hash": test.hash()})
+    history = {key: [float(v) for v in values] for key, values in model.history_.items()}
+    embedding.metadata.update(
+        {
+            "system": name,
+            "config_hash": config["_hash"],
+            "test_triplets_hash": test.hash(),
+            "history": history,
+            "l1_selection": selection,
+        }
+    )
     embedding.save(paths["embedding"])
     return embedding
 
@@ -242,6 +264,7 @@ def evaluate_system(config: dict[str, Any], out: Path, name: str) -> dict[str, A
     else:
         ceiling = {"noise_ceiling": None, "noise_ceiling_ci": None, "n_repeated_triplets": 0}
     result.update(ceiling)
+    result = _nan_to_none(result)
     result["n_judgments"] = int(len(judgments))
     result["n_failed"] = int((judgments["status"] != "ok").sum())
     result["n_dims"] = embedding.n_dims

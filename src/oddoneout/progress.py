@@ -36,6 +36,11 @@ def make_progress() -> Progress:
     )
 
 
+def metrics_text(metrics: dict[str, Any] | None) -> str:
+    """``key=value`` pairs for display beside a bar."""
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in (metrics or {}).items())
+
+
 @contextmanager
 def progress_callback(description: str, total: int, unit: str = "") -> Iterator[Callable[..., None]]:
     """A callback ``report(done, total=None, metrics=None)`` that drives a progress bar.
@@ -46,8 +51,8 @@ def progress_callback(description: str, total: int, unit: str = "") -> Iterator[
         task = bar.add_task(description, total=total, unit=unit, info="")
 
         def report(done: int, total: int | None = None, metrics: dict[str, Any] | None = None) -> None:
-            info = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in (metrics or {}).items())
-            bar.update(task, completed=done, total=total if total is not None else bar.tasks[task].total, info=info)
+            total = total if total is not None else bar.tasks[task].total
+            bar.update(task, completed=done, total=total, info=metrics_text(metrics))
 
         yield report
 
