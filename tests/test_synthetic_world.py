@@ -56,7 +56,7 @@ def test_mllm_view_is_closer_to_the_latent_than_llm_view(world):
         categories = view.filter(like="ategory:" if name == "llm" else "z:").to_numpy()
         assert categories.shape[1] == len(CATEGORIES)
         rsa[name] = np.corrcoef((categories @ categories.T)[upper], latent_similarity)[0, 1]
-    assert rsa["mllm"] > 0.95  # it saw the blends and how strong they were
+    assert rsa["mllm"] > 0.9  # it saw the blends and how strong they were
     assert rsa["mllm"] > rsa["llm"] + 0.05  # a caption names only the primary category
 
 
