@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,3 +60,31 @@ def provenance(kind: str, **fields: Any) -> dict[str, Any]:
         "python": platform.python_version(),
         **fields,
     }
+
+
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray], record: dict[str, Any]) -> Path:
+    """Write compressed arrays plus a provenance record (JSON in the array ``provenance``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays, provenance=np.array(json.dumps(record, sort_keys=True, default=str)))
+    return path
+
+
+def read_npz(path: str | Path, what: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a file written by :func:`write_npz`: its arrays and provenance record.
+
+    Raises :class:`~oddoneout.errors.InputError` naming the file when it is missing or is not
+    such a file (``what`` says what was expected, e.g. ``"neural data"``).
+    """
+    from oddoneout.errors import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {name: f[name] for name in f.files if name != "provenance"}
+            record = json.loads(str(f["provenance"]))
+    except (KeyError, ValueError, OSError) as exc:
+        raise InputError(f"{path}: not an oddoneout {what} file ({exc})") from exc
+    return arrays, record

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from oddoneout.errors import InputError
-from oddoneout.provenance import provenance
+from oddoneout.provenance import provenance, read_npz, write_npz
 
 
 @dataclass(eq=False)
@@ -64,8 +63,6 @@ class NeuralData:
 
     def save(self, path: str | Path) -> Path:
         """Write a compressed ``.npz`` (arrays plus a JSON provenance record)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {
             "responses": self.responses,
             "stimulus_ids": self.stimulus_ids,
@@ -76,25 +73,17 @@ class NeuralData:
             arrays[f"roi_{i}"] = voxels
         if self.coords is not None:
             arrays["coords"] = self.coords
-        meta = provenance("neural", subject=self.subject, **self.metadata)
-        arrays["provenance"] = np.array(json.dumps(meta, sort_keys=True, default=str))
-        np.savez_compressed(path, **arrays)
-        return path
+        return write_npz(path, arrays, provenance("neural", subject=self.subject, **self.metadata))
 
     @classmethod
     def load(cls, path: str | Path) -> "NeuralData":
         """Read a file written by :meth:`save`."""
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"neural data file not found: {path}")
+        arrays, meta = read_npz(path, "neural data")
         try:
-            with np.load(path, allow_pickle=False) as f:
-                meta = json.loads(str(f["provenance"]))
-                rois = {str(name): f[f"roi_{i}"] for i, name in enumerate(f["roi_names"])}
-                coords = f["coords"] if "coords" in f.files else None
-                subject = meta.pop("subject")
-                for key in ("format", "format_version", "kind", "package_version", "python"):
-                    meta.pop(key, None)
-                return cls(subject, f["responses"], f["stimulus_ids"], f["runs"], rois, coords, meta)
-        except (KeyError, ValueError, OSError) as exc:
-            raise InputError(f"{path}: not an oddoneout neural data file ({exc})") from exc
+            rois = {str(name): arrays[f"roi_{i}"] for i, name in enumerate(arrays["roi_names"])}
+            subject = meta.pop("subject")
+            for key in ("format", "format_version", "kind", "package_version", "python"):
+                meta.pop(key, None)
+            return cls(subject, arrays["responses"], arrays["stimulus_ids"], arrays["runs"], rois, arrays.get("coords"), meta)
+        except KeyError as exc:
+            raise InputError(f"{path}: not an oddoneout neural data file (no {exc})") from exc

@@ -10,7 +10,6 @@ folds (or, optionally, on all folds' predictions concatenated).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -23,7 +22,7 @@ from himalaya.ridge import solve_ridge_cv_svd
 from oddoneout.errors import InputError
 from oddoneout.neural.data import NeuralData
 from oddoneout.neural.folds import run_blocked_folds, run_blocks_by_stimulus
-from oddoneout.provenance import hash_array, provenance
+from oddoneout.provenance import hash_array, provenance, read_npz, write_npz
 
 __all__ = ["EncodingResult", "encode", "run_blocked_folds"]
 
@@ -77,8 +76,6 @@ class EncodingResult:
 
     def save(self, path: str | Path) -> Path:
         """Write a compressed ``.npz``: the voxel arrays, ROI means and a JSON provenance record."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {
             "voxel_r": np.asarray(self.voxel_r),
             "voxel_r2": np.asarray(self.voxel_r2),
@@ -88,33 +85,26 @@ class EncodingResult:
         }
         if self.fold_alphas is not None:
             arrays["fold_alphas"] = np.asarray(self.fold_alphas)
-        meta = provenance("encoding", subject=self.subject, n_folds=int(self.n_folds), metadata=self.metadata)
-        arrays["provenance"] = np.array(json.dumps(meta, sort_keys=True, default=str))
-        np.savez_compressed(path, **arrays)
-        return path
+        record = provenance("encoding", subject=self.subject, n_folds=int(self.n_folds), metadata=self.metadata)
+        return write_npz(path, arrays, record)
 
     @classmethod
     def load(cls, path: str | Path) -> "EncodingResult":
         """Read a file written by :meth:`save`."""
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"encoding result file not found: {path}")
+        arrays, meta = read_npz(path, "encoding result")
         try:
-            with np.load(path, allow_pickle=False) as f:
-                meta = json.loads(str(f["provenance"]))
-                roi_r = {str(name): float(r) for name, r in zip(f["roi_names"], f["roi_r"])}
-                return cls(
-                    subject=meta["subject"],
-                    voxel_r=f["voxel_r"],
-                    voxel_r2=f["voxel_r2"],
-                    best_alpha=f["best_alpha"],
-                    roi_r=roi_r,
-                    n_folds=int(meta["n_folds"]),
-                    metadata=meta["metadata"],
-                    fold_alphas=f["fold_alphas"] if "fold_alphas" in f.files else None,
-                )
-        except (KeyError, ValueError, OSError) as exc:
-            raise InputError(f"{path}: not an oddoneout encoding result file ({exc})") from exc
+            return cls(
+                subject=meta["subject"],
+                voxel_r=arrays["voxel_r"],
+                voxel_r2=arrays["voxel_r2"],
+                best_alpha=arrays["best_alpha"],
+                roi_r={str(name): float(r) for name, r in zip(arrays["roi_names"], arrays["roi_r"])},
+                n_folds=int(meta["n_folds"]),
+                metadata=meta["metadata"],
+                fold_alphas=arrays.get("fold_alphas"),
+            )
+        except KeyError as exc:
+            raise InputError(f"{path}: not an oddoneout encoding result file (no {exc})") from exc
 
 
 @dataclass
