@@ -79,3 +79,15 @@ def test_run_rejects_an_unknown_system(tmp_path):
 
     result = oddoneout("run", builtin_config("synthetic"), "--out", tmp_path, "--system", "telepathy")
     assert result.returncode == 2 and "unknown system" in result.stderr
+
+
+def test_fetch_verifies_offline_files_and_writes_the_stimulus_table(shared_data, tmp_path):
+    result = oddoneout("fetch", "cowen_keltner", "--from", shared_data / "cowen_keltner", "--out", tmp_path / "ck.parquet")
+    assert result.returncode == 0, result.stderr
+    from oddoneout.stimuli import StimulusSet
+
+    assert len(StimulusSet.load(tmp_path / "ck.parquet")) == 2185
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "CowenKeltnerEmotionalVideos.csv").write_text("Filename,Admiration\n0001.mp4,0.1\n")
+    result = oddoneout("fetch", "cowen_keltner", "--from", tmp_path / "broken")
+    assert result.returncode == 2 and "CowenKeltnerEmotionalVideos.csv" in result.stderr

@@ -191,6 +191,25 @@ def encode(
 
 @app.command()
 @_clean_errors
+def fetch(
+    dataset: Annotated[str, typer.Argument(help="Data set to fetch: cowen_keltner.")] = "cowen_keltner",
+    source: Annotated[Optional[Path], typer.Option("--from", help="Offline folder holding the files (checked, not copied).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Cache folder (default $ODDONEOUT_DATA or ~/.cache/oddoneout).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the stimulus table here (.parquet).")] = None,
+) -> None:
+    """Fetch (download or read offline) and verify a public data set's files by checksum."""
+    from oddoneout.stimuli.cowen_keltner import load_cowen_keltner
+
+    if dataset != "cowen_keltner":
+        raise typer.BadParameter(f"unknown data set {dataset!r}; available: cowen_keltner")
+    stimuli = load_cowen_keltner(source=source, data_dir=data_dir)
+    console.print(f"{dataset}: {len(stimuli)} items verified")
+    if out is not None:
+        console.print(f"stimulus table: {stimuli.save(out, source=dataset)}")
+
+
+@app.command()
+@_clean_errors
 def report(out: Annotated[Path, typer.Argument(help="Study output folder.")]) -> None:
     """(Re)write OUT/report.html from the files of a study run."""
     from oddoneout.report.html import write_report

@@ -77,7 +77,11 @@ def _json_default(value: Any) -> Any:
 
 
 def prepare_stimuli(config: dict[str, Any], out: Path) -> StimulusSet:
-    """Write ``stimuli.parquet`` (and, for the synthetic study, the world: agent views, brain, truth)."""
+    """Write ``stimuli.parquet`` (and, for the synthetic study, the world: agent views, brain, truth).
+
+    ``[stimuli] source`` is ``"synthetic"``, ``"cowen_keltner"`` (fetched, or read offline from
+    ``path`` / ``$ODDONEOUT_COWEN_KELTNER``) or the path of a stimulus table.
+    """
     settings = config["stimuli"]
     if settings["source"] == "synthetic":
         from oddoneout.studies.synthetic import make_world
@@ -91,6 +95,13 @@ def prepare_stimuli(config: dict[str, Any], out: Path) -> StimulusSet:
         )
         world.write(out)
         return world.stimuli
+    if settings["source"] == "cowen_keltner":
+        from oddoneout.stimuli.cowen_keltner import load_cowen_keltner
+
+        offline = resolve_path(config, settings["path"]) if settings["path"] else None
+        stimuli = load_cowen_keltner(source=offline)
+        stimuli.save(out / "stimuli.parquet", source="cowen_keltner")
+        return stimuli
     stimuli = StimulusSet.load(resolve_path(config, settings["source"]))
     stimuli.save(out / "stimuli.parquet", source=str(settings["source"]))
     return stimuli
