@@ -91,3 +91,16 @@ def test_fetch_verifies_offline_files_and_writes_the_stimulus_table(shared_data,
     (tmp_path / "broken" / "CowenKeltnerEmotionalVideos.csv").write_text("Filename,Admiration\n0001.mp4,0.1\n")
     result = oddoneout("fetch", "cowen_keltner", "--from", tmp_path / "broken")
     assert result.returncode == 2 and "CowenKeltnerEmotionalVideos.csv" in result.stderr
+
+
+def test_status_of_a_collected_store(tmp_path):
+    from oddoneout.pipeline import run_study
+    from oddoneout.studies import builtin_config
+
+    overrides = {"stimuli": {"n_items": 30, "n_subjects": 1}, "design": {"n_triplets": 500, "repeated_triplets": 0}}
+    run_study(builtin_config("synthetic"), tmp_path, stages=("collect",), systems=["llm"], overrides=overrides)
+    result = oddoneout("status", tmp_path / "triplets" / "llm.sqlite", "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["n_judgments"] == 500 and status["counts"]["ok"] == 500
+    assert abs(sum(status["position_bias"]["choice_rate"]) - 1) < 1e-9

@@ -191,6 +191,19 @@ def encode(
 
 @app.command()
 @_clean_errors
+def status(
+    store: Annotated[Path, typer.Argument(help="A triplet store (.sqlite) or its export (.parquet).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
+) -> None:
+    """Counts by status, throughput, tokens and position bias of a collection."""
+    from oddoneout.collect.status import format_status, store_status
+
+    result = store_status(store)
+    print(json.dumps(result, indent=2, default=str) if as_json else format_status(result))
+
+
+@app.command()
+@_clean_errors
 def fetch(
     dataset: Annotated[str, typer.Argument(help="Data set to fetch: cowen_keltner.")] = "cowen_keltner",
     source: Annotated[Optional[Path], typer.Option("--from", help="Offline folder holding the files (checked, not copied).")] = None,

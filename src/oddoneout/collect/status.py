@@ -1,0 +1,160 @@
+"""How a collection stands: counts by status and design, throughput, tokens and position bias."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from oddoneout.agents.base import STATUSES
+from oddoneout.collect.store import read_judgments
+
+
+def _single_or_list(values: pd.Series) -> str | list[str] | None:
+    unique = sorted({str(v) for v in values.dropna().unique()})
+    if not unique:
+        return None
+    return unique[0] if len(unique) == 1 else unique
+
+
+def _throughput(frame: pd.DataFrame) -> tuple[float | None, float | None]:
+    """Judgments per second over the span from the first start to the last finish, and the span."""
+    started = pd.to_datetime(frame["started_at"].dropna(), utc=True, format="ISO8601")
+    finished = pd.to_datetime(frame["finished_at"].dropna(), utc=True, format="ISO8601")
+    if started.empty or finished.empty:
+        return None, None
+    span = (finished.max() - started.min()).total_seconds()
+    if span <= 0:
+        return None, span
+    return len(frame) / span, span
+
+
+def position_bias(choices: np.ndarray) -> dict[str, Any]:
+    """Choice rate by shown position and a chi-square test against choosing uniformly.
+
+    Parameters
+    ----------
+    choices : array of int
+        Chosen positions (0, 1, 2) of the ``ok`` judgments.
+
+    Returns
+    -------
+    dict
+        ``{"n", "choice_rate": [p0, p1, p2], "chi2", "p_value"}``; rates and test are
+        ``None`` without any judgment. With counterbalanced orderings an unbiased agent gives
+        rates near 1/3 whatever the stimuli.
+    """
+    choices = np.asarray(choices, dtype=np.int64)
+    counts = np.bincount(choices, minlength=3)[:3]
+    n = int(counts.sum())
+    if n == 0:
+        return {"n": 0, "choice_rate": None, "chi2": None, "p_value": None}
+    test = stats.chisquare(counts)
+    return {
+        "n": n,
+        "choice_rate": (counts / n).tolist(),
+        "chi2": float(test.statistic),
+        "p_value": float(test.pvalue),
+    }
+
+
+def store_status(path: str | Path) -> dict[str, Any]:
+    """Summarise the judgments of a triplet store (``.sqlite``/``.db``) or export (``.parquet``).
+
+    The store is opened read-only, so this can run while a collection writes to it.
+
+    Parameters
+    ----------
+    path : path
+        The store or export.
+
+    Returns
+    -------
+    dict
+        - ``path``: the file read;
+        - ``n_judgments``: judgments stored (all statuses);
+        - ``counts``: judgments by status, every status of :data:`~oddoneout.agents.base.STATUSES`;
+        - ``designs``: judgments by design name;
+        - ``agent``, ``model``: as recorded (a list when the file mixes several, ``None`` when empty);
+        - ``prompt_hashes``: distinct prompt hashes recorded;
+        - ``span_s``: seconds from the first request's start to the last one's finish;
+        - ``throughput_per_s``: ``n_judgments / span_s`` (``None`` without timestamps);
+        - ``mean_latency_s``: mean seconds per judgment (``None`` without latencies);
+        - ``tokens``: total tokens (``None`` when no judgment recorded any);
+        - ``position_bias``: :func:`position_bias` of the ``ok`` judgments.
+
+    Raises
+    ------
+    InputError
+        When the file is missing or is not a triplet store or export.
+    """
+    frame = read_judgments(path)
+    statuses = frame["status"].astype(str)
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update({str(k): int(v) for k, v in statuses.value_counts().items()})
+    designs = {str(k): int(v) for k, v in frame["design"].value_counts().sort_index().items()}
+    throughput, span = _throughput(frame)
+    latency = frame["latency_s"].dropna()
+    tokens = frame["tokens"].dropna()
+    ok = (statuses == "ok").to_numpy()
+    choices = frame.loc[ok, "choice"].dropna().to_numpy(dtype=np.int64)
+    return {
+        "path": str(path),
+        "n_judgments": int(len(frame)),
+        "counts": counts,
+        "designs": designs,
+        "agent": _single_or_list(frame["agent"]),
+        "model": _single_or_list(frame["model"]),
+        "prompt_hashes": sorted({str(h) for h in frame["prompt_hash"].dropna().unique()}),
+        "span_s": span,
+        "throughput_per_s": throughput,
+        "mean_latency_s": float(latency.mean()) if len(latency) else None,
+        "tokens": int(tokens.sum()) if len(tokens) else None,
+        "position_bias": position_bias(choices),
+    }
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}g}"
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """A readable multi-line text of a :func:`store_status` result."""
+    n = status["n_judgments"]
+    agent = status["agent"] if not isinstance(status["agent"], list) else ", ".join(status["agent"])
+    model = status["model"] if not isinstance(status["model"], list) else ", ".join(status["model"])
+    lines = [
+        f"{status.get('path', 'triplet store')}",
+        f"  agent: {agent or 'n/a'}    model: {model or 'n/a'}",
+        f"  judgments: {n}",
+    ]
+    for name, count in status["counts"].items():
+        if count or name == "ok":
+            share = f" ({100 * count / n:.1f}%)" if n else ""
+            lines.append(f"    {name:<12} {count}{share}")
+    if status["designs"]:
+        lines.append("  designs:")
+        lines.extend(f"    {name:<12} {count}" for name, count in status["designs"].items())
+    throughput = status["throughput_per_s"]
+    span = status.get("span_s")
+    line = f"  throughput: {_number(throughput)} judgments/s"
+    if span is not None:
+        line += f" over {span:.1f} s"
+    if status.get("mean_latency_s") is not None:
+        line += f", mean latency {_number(status['mean_latency_s'])} s/judgment"
+    lines.append(line)
+    tokens = status["tokens"]
+    lines.append(f"  tokens: {'n/a' if tokens is None else f'{tokens:,}'}")
+    bias = status["position_bias"]
+    if bias["choice_rate"] is None:
+        lines.append("  position bias: n/a (no ok judgment)")
+    else:
+        rates = ", ".join(f"{rate:.3f}" for rate in bias["choice_rate"])
+        lines.append(
+            f"  position bias: choice rate by shown position [{rates}] "
+            f"(chi2 = {bias['chi2']:.2f}, p = {bias['p_value']:.3g}, n = {bias['n']})"
+        )
+    return "\n".join(lines)
