@@ -1,11 +1,12 @@
 """Voxel-wise encoding: ridge regression from item features to voxels, run-blocked nested CV.
 
 For each outer fold (a contiguous block of runs, see :func:`run_blocked_folds`)
-a ridge model per voxel is fit with himalaya on the other runs, its alpha chosen
-per voxel by an inner run-blocked cross-validation, and the held-out runs are
-predicted. The score of a voxel is the Pearson r (and the R^2) between its
-held-out predictions and responses, within each test fold and averaged over
-folds (or, optionally, on all folds' predictions concatenated).
+a ridge model per voxel is fit on the other runs (by :mod:`oddoneout.neural.ridge`
+or by himalaya), its alpha chosen per voxel by an inner run-blocked
+cross-validation, and the held-out runs are predicted. The score of a voxel is
+the Pearson r (and the R^2) between its held-out predictions and responses,
+within each test fold and averaged over folds (or, optionally, on all folds'
+predictions concatenated).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from himalaya.ridge import solve_ridge_cv_svd
 from oddoneout.errors import InputError
 from oddoneout.neural.data import NeuralData
 from oddoneout.neural.folds import run_blocked_folds, run_blocks_by_stimulus
+from oddoneout.neural.ridge import ridge_cv_per_target
 from oddoneout.provenance import hash_array, provenance, read_npz, write_npz
 
 __all__ = ["EncodingResult", "encode", "run_blocked_folds"]
@@ -30,8 +32,10 @@ __all__ = ["EncodingResult", "encode", "run_blocked_folds"]
 DEFAULT_ALPHAS = np.logspace(-2, 5, 20)
 
 _SCORES = ("fold_mean", "concatenated")
+_SOLVERS = ("eigh", "himalaya")
 
-# Ridge fits run in float32: GPU backends are fast in it and the scores do not need more.
+# himalaya fits run in float32: GPU backends are fast in it and the scores do not need more.
+# The eigh solver works in float64 (see oddoneout.neural.ridge).
 _DTYPE = np.float32
 
 
@@ -115,7 +119,7 @@ class _FoldPlan:
     train_average: sp.csr_matrix | None  # (n_train_rows, n_train_samples) repeat-averaging operator
     test_samples: np.ndarray
     test_average: sp.csr_matrix | None
-    x_train: np.ndarray  # z-scored with training statistics
+    x_train: np.ndarray  # z-scored with training statistics, float64
     x_test: np.ndarray
     inner_splits: list[tuple[np.ndarray, np.ndarray]]
 
@@ -136,6 +140,7 @@ def encode(
     voxel_batch: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
     score: str = "fold_mean",
+    solver: str = "eigh",
 ) -> EncodingResult:
     """Predict every voxel from item features with ridge regression and nested run-blocked CV.
 
@@ -143,11 +148,12 @@ def encode(
     the test set once. Training samples showing a stimulus that also appears in
     the test runs are dropped from that fold, so no stimulus is shared between
     training and test. Inner CV (on the training set only): ``inner_folds``
-    contiguous blocks of runs choose one alpha per voxel (himalaya
-    ``solve_ridge_cv_svd`` with ``local_alpha=True``, squared-error loss); the
-    model is then refit on the whole training set with that alpha. Features and
-    responses are z-scored with training statistics only; predictions are
-    mapped back to response units before scoring.
+    contiguous blocks of runs choose one alpha per voxel (lowest mean over
+    inner folds of the validation mean squared error, features and responses
+    centered within each inner training set); the model is then refit on the
+    whole training set with that alpha. Features and responses are z-scored
+    with training statistics only; predictions are mapped back to response
+    units before scoring.
 
     Parameters
     ----------
@@ -168,9 +174,11 @@ def encode(
         so inner folds never share a stimulus either.
     backend : str, default="numpy"
         himalaya backend: "numpy", "torch", "torch_cuda", "cupy" or "torch_mps".
-        If it cannot be loaded, a warning is issued and the current backend is
-        used (recorded in ``metadata["backend_used"]``). The previous backend
-        is restored on return.
+        The eigh solver runs in numpy only: with another backend the himalaya
+        solver is used instead (recorded in ``metadata["solver_used"]``).
+        If the backend cannot be loaded, a warning is issued and the current
+        backend is used (recorded in ``metadata["backend_used"]``). The
+        previous backend is restored on return.
     average_repeats : bool, default=True
         Average repeated presentations of a stimulus before fitting and scoring:
         within the training set of a fold (all its presentations in the
@@ -178,7 +186,8 @@ def encode(
         test runs). Each fold then fits and scores one row per stimulus. If
         False, every presentation is its own sample.
     voxel_batch : int, optional
-        Number of voxels fit at once, to bound memory (himalaya holds
+        Number of voxels fit at once, to bound memory (the responses of a batch
+        are held in float64 for every fold; himalaya also holds
         ``n_alphas x n_validation_samples x voxel_batch`` predictions). All
         voxels at once if None.
     progress : callable, optional
@@ -195,6 +204,13 @@ def encode(
         200 (-0.06 and -0.03 with each fold centered first). Within one fold
         the predictions depend on training runs only, so the fold r of a
         pure-noise voxel is symmetric around 0; hence the default.
+    solver : {"eigh", "himalaya"}, default="eigh"
+        "eigh": :func:`oddoneout.neural.ridge.ridge_cv_per_target`, one
+        eigendecomposition of the features' Gram matrix per fit and the inner
+        validation errors of all alphas in feature space, in float64; fast
+        when there are few features. "himalaya": ``solve_ridge_cv_svd`` with
+        ``local_alpha=True``, in float32 on ``backend``. Both choose alphas by
+        the same criterion.
 
     Returns
     -------
@@ -209,7 +225,7 @@ def encode(
         On a stimulus of ``data`` missing from ``item_ids``, duplicate item ids,
         NaN or infinite features, fewer runs than folds, a fold whose training
         set is empty or spans fewer runs than ``inner_folds``, bad alphas, an
-        unknown backend or an unknown score.
+        unknown backend, solver or score.
     """
     features, rows = _check_features(features, item_ids)
     alphas = _check_alphas(alphas)
@@ -217,6 +233,9 @@ def encode(
         raise InputError(f"unknown himalaya backend {backend!r}; expected one of {ALL_BACKENDS}")
     if score not in _SCORES:
         raise InputError(f"unknown score {score!r}; expected one of {_SCORES}")
+    if solver not in _SOLVERS:
+        raise InputError(f"unknown solver {solver!r}; expected one of {_SOLVERS}")
+    solver_used = solver if backend == "numpy" else "himalaya"
     if int(inner_folds) != inner_folds or inner_folds < 2:
         raise InputError(f"inner_folds must be an integer >= 2, got {inner_folds!r}")
     n_voxels = data.n_voxels
@@ -258,7 +277,7 @@ def encode(
             for k, plan in enumerate(plans):
                 scored = slice(offsets[k], offsets[k + 1])
                 observed[scored], predicted[scored], fold_alphas[k, voxels] = _fit_predict_fold(
-                    plan, data.responses[:, voxels], alphas, himalaya
+                    plan, data.responses[:, voxels], alphas, himalaya if solver_used == "himalaya" else None
                 )
                 done += 1
                 if progress is not None:
@@ -274,8 +293,10 @@ def encode(
         "alphas": alphas.tolist(),
         "n_folds": len(plans),
         "inner_folds": int(inner_folds),
+        "solver": solver,
+        "solver_used": solver_used,
         "backend": backend,
-        "backend_used": backend_used,
+        "backend_used": backend_used if solver_used == "himalaya" else "numpy",
         "average_repeats": bool(average_repeats),
         "voxel_batch": voxel_batch,
         "n_samples": int(len(data.runs)),
@@ -392,8 +413,8 @@ def _plan_fold(
         train_average=train_average,
         test_samples=test,
         test_average=test_average,
-        x_train=((x_train - mean) / scale).astype(_DTYPE),
-        x_test=((x_test - mean) / scale).astype(_DTYPE),
+        x_train=(x_train - mean) / scale,
+        x_test=(x_test - mean) / scale,
         inner_splits=inner_splits,
     )
 
@@ -401,16 +422,24 @@ def _plan_fold(
 def _fit_predict_fold(
     plan: _FoldPlan, responses: np.ndarray, alphas: np.ndarray, himalaya
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fit one outer fold on a block of voxels; return test responses, predictions and alphas."""
+    """Fit one outer fold on a block of voxels; return test responses, predictions and alphas.
+
+    ``himalaya`` is the himalaya backend module to fit with, or None for the eigh solver.
+    """
     y_train = responses[plan.train_samples].astype(np.float64)
     y_test = responses[plan.test_samples].astype(np.float64)
     if plan.train_average is not None:
         y_train = plan.train_average @ y_train
         y_test = plan.test_average @ y_test
+    if himalaya is None:
+        # In float64 z-scoring the responses changes nothing: the solver centers them, and scaling a
+        # voxel scales its errors for all alphas alike. x_train has zero mean: the intercept is y's mean.
+        chosen, coefs = ridge_cv_per_target(plan.x_train, y_train, plan.inner_splits, alphas)
+        return y_test, plan.x_test @ coefs + y_train.mean(axis=0), chosen
     mean, scale = _zscore_stats(y_train)
 
     chosen, coefs, _, intercept = solve_ridge_cv_svd(
-        himalaya.asarray(plan.x_train),
+        himalaya.asarray(plan.x_train.astype(_DTYPE)),
         himalaya.asarray(((y_train - mean) / scale).astype(_DTYPE)),
         alphas=himalaya.asarray(alphas.astype(_DTYPE)),
         cv=plan.inner_splits,
@@ -420,7 +449,7 @@ def _fit_predict_fold(
     )
     coefs = himalaya.to_numpy(coefs).astype(np.float64)
     intercept = himalaya.to_numpy(intercept).astype(np.float64)
-    predicted = (plan.x_test.astype(np.float64) @ coefs + intercept) * scale + mean
+    predicted = (plan.x_test @ coefs + intercept) * scale + mean
     # himalaya returns exp(-log(alpha)) in float32; report the grid value itself.
     chosen = np.log(himalaya.to_numpy(chosen).astype(np.float64))
     chosen = alphas[np.abs(chosen[:, None] - np.log(alphas)[None, :]).argmin(axis=1)]
