@@ -93,6 +93,23 @@ def test_fetch_verifies_offline_files_and_writes_the_stimulus_table(shared_data,
     assert result.returncode == 2 and "CowenKeltnerEmotionalVideos.csv" in result.stderr
 
 
+def test_set_overrides_config_values_and_rejects_malformed_ones(tmp_path):
+    from oddoneout.cli import _overrides
+    from oddoneout.errors import InputError
+
+    assert _overrides(3, ["design.n_triplets=7100000", "embedding.l1=[0.005, 0.01]", "study.name=ck"]) == {
+        "design": {"n_triplets": 7100000},
+        "embedding": {"l1": [0.005, 0.01]},
+        "study": {"name": "ck", "seed": 3},
+    }
+    with pytest.raises(InputError, match="section.key=value"):
+        _overrides(None, ["n_triplets=5"])
+    from oddoneout.studies import builtin_config
+
+    result = oddoneout("run", builtin_config("synthetic"), "--out", tmp_path, "--set", "design.n_triplet=5")
+    assert result.returncode == 2 and "unknown key(s) ['n_triplet']" in result.stderr
+
+
 def test_status_of_a_collected_store(tmp_path):
     from oddoneout.pipeline import run_study
     from oddoneout.studies import builtin_config

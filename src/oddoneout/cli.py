@@ -10,7 +10,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from oddoneout.errors import OddoneoutError
+from oddoneout.errors import InputError, OddoneoutError
 from oddoneout.progress import console
 
 app = typer.Typer(
@@ -39,8 +39,30 @@ OutDir = Annotated[Path, typer.Option("--out", "-o", help="Output folder of the 
 Seed = Annotated[Optional[int], typer.Option(help="Override the study seed.")]
 
 
-def _overrides(seed: int | None) -> dict[str, dict[str, Any]]:
-    return {"study": {"seed": seed}} if seed is not None else {}
+Settings = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", help="Override a config value, e.g. --set design.n_triplets=7100000 (repeatable)."),
+]
+
+
+def _overrides(seed: int | None, settings: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Config overrides from ``--seed`` and ``--set section.key=value`` (values parsed as TOML, else text)."""
+    import tomllib
+
+    overrides: dict[str, dict[str, Any]] = {}
+    for setting in settings or []:
+        key, sep, text = setting.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not section or not name:
+            raise InputError(f"--set expects section.key=value, got {setting!r}")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        overrides.setdefault(section, {})[name] = value
+    if seed is not None:
+        overrides.setdefault("study", {})["seed"] = seed
+    return overrides
 
 
 @app.command()
@@ -65,11 +87,12 @@ def run(
     stage: Annotated[Optional[list[str]], typer.Option(help="Run only these stages (repeatable).")] = None,
     system: Annotated[Optional[list[str]], typer.Option(help="Run only these systems (repeatable).")] = None,
     seed: Seed = None,
+    settings: Settings = None,
 ) -> None:
     """Run a study from its config: stimuli, collect, fit, evaluate, interpret, encode, report."""
     from oddoneout.pipeline import STAGES, run_study
 
-    run_study(config, out, stages=stage or STAGES, systems=system, overrides=_overrides(seed))
+    run_study(config, out, stages=stage or STAGES, systems=system, overrides=_overrides(seed, settings))
 
 
 @app.command()
@@ -79,11 +102,12 @@ def collect(
     out: OutDir = Path("oddoneout-out"),
     system: Annotated[Optional[list[str]], typer.Option(help="Collect only these systems (repeatable).")] = None,
     seed: Seed = None,
+    settings: Settings = None,
 ) -> None:
     """Collect judgments for a study's systems into OUT/triplets/ (resumes what is missing)."""
     from oddoneout.pipeline import run_study
 
-    run_study(config, out, stages=("collect",), systems=system, overrides=_overrides(seed))
+    run_study(config, out, stages=("collect",), systems=system, overrides=_overrides(seed, settings))
 
 
 @app.command()
