@@ -92,8 +92,11 @@ def main() -> None:
 
     features, item_ids, data = make_problem(args.stimuli, n_voxels, args.seed)
     alphas = DEFAULT_ALPHAS
-    print(f"{args.stimuli} stimuli x {N_FEATURES} features -> {n_voxels} voxels; {N_RUNS} runs, "
-          f"{N_FOLDS} outer folds, {alphas.size} alphas; load average {os.getloadavg()}", flush=True)
+    print(
+        f"{args.stimuli} stimuli x {N_FEATURES} features -> {n_voxels} voxels; {N_RUNS} runs, "
+        f"{N_FOLDS} outer folds, {alphas.size} alphas; load average {os.getloadavg()}",
+        flush=True,
+    )
 
     times, r = {}, {}
     start = time.perf_counter()
@@ -106,8 +109,10 @@ def main() -> None:
         )
         times["encode (himalaya)"], r["encode (himalaya)"] = time.perf_counter() - start, himalaya.voxel_r
         same = np.mean(himalaya.fold_alphas == result.fold_alphas)
-        print(f"eigh vs himalaya: same alpha in {same:.4%} of (fold, voxel); "
-              f"max |r difference| {np.abs(himalaya.voxel_r - result.voxel_r).max():.2e}")
+        print(
+            f"eigh vs himalaya: same alpha in {same:.4%} of (fold, voxel); "
+            f"max |r difference| {np.abs(himalaya.voxel_r - result.voxel_r).max():.2e}"
+        )
     if "sklearn" not in args.skip:
         start = time.perf_counter()
         r["sklearn RidgeCV (LOO)"] = sklearn_ridgecv(features, data, alphas)

@@ -79,7 +79,10 @@ def run_baseline(train: Triplets, test: Triplets, n_dims: int, l1: float, target
         epochs += 1
         epoch_rates.append(len(train) / (time.perf_counter() - epoch_start))
         accuracy = baseline_accuracy(layer.weight.T, test)
-        print(f"  baseline epoch {epochs}: held-out accuracy {accuracy:.4f} ({epoch_rates[-1]:,.0f} triplets/s)", flush=True)
+        print(
+            f"  baseline epoch {epochs}: held-out accuracy {accuracy:.4f} ({epoch_rates[-1]:,.0f} triplets/s)",
+            flush=True,
+        )
         if accuracy >= target:
             break
     return time.perf_counter() - start, epochs, accuracy, float(np.median(epoch_rates)) if epoch_rates else float("nan")
@@ -111,22 +114,28 @@ def main() -> None:
     ours_s = time.perf_counter() - start
     ours_acc = model.score(test)
     ours_rate = len(train) * (1 - model.validation_fraction) * model.n_epochs_ / ours_s
-    print(f"oddoneout SPoSE: {ours_s:.1f} s, {model.n_epochs_} epochs, accuracy {ours_acc:.4f}, "
-          f"{model.weights_.shape[1]} dims, {ours_rate:,.0f} triplets/s")
+    print(
+        f"oddoneout SPoSE: {ours_s:.1f} s, {model.n_epochs_} epochs, accuracy {ours_acc:.4f}, "
+        f"{model.weights_.shape[1]} dims, {ours_rate:,.0f} triplets/s"
+    )
 
     target = ours_acc - 0.005
     base_s, base_epochs, base_acc, base_rate = run_baseline(
         train, test, args.dims, args.l1, target, args.baseline_budget, args.seed
     )
     reached = base_acc >= target
-    print(f"baseline (one-hot, batch 100, Adam 1e-3): {base_s:.1f} s, {base_epochs} epochs, accuracy {base_acc:.4f}, "
-          f"{base_rate:,.0f} triplets/s{'' if reached else ' (did not reach the target within its budget)'}")
+    print(
+        f"baseline (one-hot, batch 100, Adam 1e-3): {base_s:.1f} s, {base_epochs} epochs, accuracy {base_acc:.4f}, "
+        f"{base_rate:,.0f} triplets/s{'' if reached else ' (did not reach the target within its budget)'}"
+    )
     ratio = base_s / ours_s
     print(f"speed-up to equal accuracy (target {target:.4f}): {'' if reached else '>= '}{ratio:.1f}x")
     print(f"throughput ratio per epoch: {ours_rate / base_rate:.1f}x")
     per_epoch_71m = 7.1e6 * 0.9 / ours_rate
-    print(f"estimated time for 7.1M triplets: {per_epoch_71m:.1f} s per epoch, "
-          f"{per_epoch_71m * model.n_epochs_ / 60:.1f} min for {model.n_epochs_} epochs")
+    print(
+        f"estimated time for 7.1M triplets: {per_epoch_71m:.1f} s per epoch, "
+        f"{per_epoch_71m * model.n_epochs_ / 60:.1f} min for {model.n_epochs_} epochs"
+    )
     print(f"peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

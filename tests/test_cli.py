@@ -35,7 +35,9 @@ def spose_files(tmp_path_factory):
 
 def test_fit_then_evaluate_spose_convention_files(spose_files):
     folder = spose_files
-    fit = oddoneout("fit", folder / "train.npy", "--items", folder / "ids.txt", "--out", folder / "emb.parquet", "--n-dims", "10")
+    fit = oddoneout(
+        "fit", folder / "train.npy", "--items", folder / "ids.txt", "--out", folder / "emb.parquet", "--n-dims", "10"
+    )
     assert fit.returncode == 0, fit.stderr
     embedding = Embedding.load(folder / "emb.parquet")
     assert embedding.item_ids[0] == "item0" and embedding.metadata["method"] == "spose"
@@ -70,7 +72,9 @@ def test_unknown_id_and_missing_file(spose_files, tmp_path):
     result = oddoneout("evaluate", tmp_path / "nope.parquet", spose_files / "test.txt")
     assert result.returncode == 2 and "not found" in result.stderr
     (tmp_path / "short_ids.txt").write_text("a\nb\nc\n")
-    result = oddoneout("fit", spose_files / "train.npy", "--items", tmp_path / "short_ids.txt", "--out", tmp_path / "e.parquet")
+    result = oddoneout(
+        "fit", spose_files / "train.npy", "--items", tmp_path / "short_ids.txt", "--out", tmp_path / "e.parquet"
+    )
     assert result.returncode == 2 and "out of range [0, 3)" in result.stderr
 
 
@@ -82,7 +86,9 @@ def test_run_rejects_an_unknown_system(tmp_path):
 
 
 def test_fetch_verifies_offline_files_and_writes_the_stimulus_table(shared_data, tmp_path):
-    result = oddoneout("fetch", "cowen_keltner", "--from", shared_data / "cowen_keltner", "--out", tmp_path / "ck.parquet")
+    result = oddoneout(
+        "fetch", "cowen_keltner", "--from", shared_data / "cowen_keltner", "--out", tmp_path / "ck.parquet"
+    )
     assert result.returncode == 0, result.stderr
     from oddoneout.stimuli import StimulusSet
 

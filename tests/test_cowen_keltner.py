@@ -204,7 +204,12 @@ def test_wrong_row_count_and_missing_file(tmp_path):
 def test_synthetic_captions_merge_repeats(tmp_path):
     captions = load_captions(write_captions(tmp_path / "c.csv"))
     assert len(captions) == N_CLIPS
-    assert captions["0001"] == ["clip 1, caption 0", "clip 1, caption 1", "clip 2186, caption 0", "clip 2186, caption 1"]
+    assert captions["0001"] == [
+        "clip 1, caption 0",
+        "clip 1, caption 1",
+        "clip 2186, caption 0",
+        "clip 2186, caption 1",
+    ]
     assert captions["0011"][-1] == "clip 2196, caption 1"
     assert captions["0012"] == ["clip 12, caption 0", "clip 12, caption 1"]
     assert caption_video_ids("0011") == [11, 2196] and caption_video_ids("2185") == [2185]

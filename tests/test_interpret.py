@@ -29,8 +29,11 @@ def test_rating_correlations_match_numpy_corrcoef():
     rng = np.random.default_rng(0)
     ids = [f"v{i}" for i in range(12)]
     weights = rng.random((12, 3))
-    ratings = {"dimension:valence": rng.normal(size=12), "category:joy": rng.random(12),
-               "category:fear": rng.random(12)}
+    ratings = {
+        "dimension:valence": rng.normal(size=12),
+        "category:joy": rng.random(12),
+        "category:fear": rng.random(12),
+    }
     # The embedding lists its items in another order than the stimulus set: alignment is by id.
     order = rng.permutation(12)
     embedding = Embedding([ids[i] for i in order], weights[order])
@@ -69,7 +72,8 @@ def test_constant_columns_give_nan_and_others_stay_finite():
     assert result.loc["dim_01"].isna().all()
     assert np.isnan(result.loc["dim_02", "category:calm"])
     assert result.loc["dim_02", "dimension:valence"] == pytest.approx(
-        np.corrcoef(weights[:, 1], ratings["dimension:valence"])[0, 1])
+        np.corrcoef(weights[:, 1], ratings["dimension:valence"])[0, 1]
+    )
 
 
 def test_rating_correlations_reject_missing_items():
@@ -130,8 +134,11 @@ def test_interpretation_files_round_trip(tmp_path):
     ids = [f"v{i}" for i in range(6)]
     rng = np.random.default_rng(2)
     embedding = Embedding(ids, rng.random((6, 2)))
-    stimuli = make_stimuli(ids, {"category:joy": rng.random(6), "dimension:valence": rng.random(6)},
-                           captions=["a, quoted \"caption\"", "NA", "", "x", "y", "z"])
+    stimuli = make_stimuli(
+        ids,
+        {"category:joy": rng.random(6), "dimension:valence": rng.random(6)},
+        captions=['a, quoted "caption"', "NA", "", "x", "y", "z"],
+    )
     correlations = rating_correlations(embedding, stimuli)
     items = top_items(embedding, stimuli, k=6)
 

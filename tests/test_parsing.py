@@ -54,14 +54,12 @@ CASES = [
     ("Video 1 and 3 are similar; video 2 is different.", OK, 1),
     ("Video 1 evokes joy; video 2 evokes fear; video 3 evokes joy. Therefore, video 2.", OK, 1),
     (
-        "Video 1 seems different from video 3 in tone. "
-        "Overall, Video 2 is noticeably different from the other two.",
+        "Video 1 seems different from video 3 in tone. Overall, Video 2 is noticeably different from the other two.",
         OK,
         1,
     ),
     (
-        "Video 1 is noticeably different from the other two.\n"
-        "Explanation: Video 2 and Video 3 both show calm scenes.",
+        "Video 1 is noticeably different from the other two.\nExplanation: Video 2 and Video 3 both show calm scenes.",
         OK,
         0,
     ),
@@ -78,8 +76,7 @@ CASES = [
     ("I can't say for sure, but video 2 is noticeably different from the other two.", OK, 1),
     # negations are not statements
     (
-        "Video 2 is not noticeably different from the other two. "
-        "Video 3 is noticeably different from the other two.",
+        "Video 2 is not noticeably different from the other two. Video 3 is noticeably different from the other two.",
         OK,
         2,
     ),
@@ -90,8 +87,7 @@ CASES = [
     ("Videos 1 and 3 are noticeably different", AMB, None),
     ("Video 2 and 3 are noticeably different from video 1", AMB, None),
     (
-        "Video 1 is noticeably different from the other two. "
-        "Video 2 is noticeably different from the other two.",
+        "Video 1 is noticeably different from the other two. Video 2 is noticeably different from the other two.",
         AMB,
         None,
     ),

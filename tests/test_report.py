@@ -46,8 +46,7 @@ def build_study(
     scales = {f"dimension:scale{s}": 1 + 8 * rng.random(n_items) for s in range(n_scales)}
     # Put the evil caption on the item with the largest weight of dim_01 in every embedding.
     captions[0] = EVIL_CAPTION
-    stimuli = StimulusSet(pd.DataFrame({"item_id": ids, "caption": captions, **scales, **categories}),
-                          name="test-set")
+    stimuli = StimulusSet(pd.DataFrame({"item_id": ids, "caption": captions, **scales, **categories}), name="test-set")
     stimuli.save(out / "stimuli.parquet")
     (out / "config.toml").write_text(f'study = "test-study"\nseed = {seed}\nnote = "<b>not bold</b>"\n')
 
@@ -65,30 +64,47 @@ def build_study(
         accuracy = 0.5 + 0.08 * k
         learned = 1 - np.exp(-np.arange(1, epochs + 1) / (0.1 * epochs))  # saturating training curve
         evaluation = {
-            "accuracy": accuracy, "accuracy_ci": [accuracy - 0.03, accuracy + 0.03], "cross_entropy": 0.9 - 0.05 * k,
-            "n_triplets": 1000, "noise_ceiling": accuracy + 0.07,
-            "noise_ceiling_ci": [accuracy + 0.04, accuracy + 0.1], "n_repeated_triplets": 100,
-            "history": {"epoch": list(range(1, epochs + 1)),
-                        "train_loss": list(1.1 - (0.35 + 0.05 * k) * learned),
-                        "val_loss": list(1.1 - (0.3 + 0.05 * k) * learned),
-                        "val_accuracy": list(1 / 3 + (accuracy - 1 / 3) * learned)},
+            "accuracy": accuracy,
+            "accuracy_ci": [accuracy - 0.03, accuracy + 0.03],
+            "cross_entropy": 0.9 - 0.05 * k,
+            "n_triplets": 1000,
+            "noise_ceiling": accuracy + 0.07,
+            "noise_ceiling_ci": [accuracy + 0.04, accuracy + 0.1],
+            "n_repeated_triplets": 100,
+            "history": {
+                "epoch": list(range(1, epochs + 1)),
+                "train_loss": list(1.1 - (0.35 + 0.05 * k) * learned),
+                "val_loss": list(1.1 - (0.3 + 0.05 * k) * learned),
+                "val_accuracy": list(1 / 3 + (accuracy - 1 / 3) * learned),
+            },
         }
         (out / "evaluation").mkdir(exist_ok=True)
         (out / "evaluation" / f"{system}.json").write_text(json.dumps(evaluation))
         summary_systems[system] = {
-            "n_judgments": 5000, "n_failed": 7 * k, "n_dims": n_dims, **{key: evaluation[key] for key in (
-                "accuracy", "accuracy_ci", "noise_ceiling", "noise_ceiling_ci", "cross_entropy")}}
+            "n_judgments": 5000,
+            "n_failed": 7 * k,
+            "n_dims": n_dims,
+            **{
+                key: evaluation[key]
+                for key in ("accuracy", "accuracy_ci", "noise_ceiling", "noise_ceiling_ci", "cross_entropy")
+            },
+        }
         for roi in rois:
             values = 0.02 + 0.03 * k + 0.01 * rng.normal(size=len(subjects))
             roi_rows += [(subject, system, roi, value) for subject, value in zip(subjects, values)]
             encoding_means.setdefault(roi, {})[system] = float(values.mean())
     if encoding:
         (out / "encoding").mkdir(exist_ok=True)
-        pd.DataFrame(roi_rows, columns=["subject", "system", "roi", "r"]).to_csv(out / "encoding" / "roi_r.csv",
-                                                                                index=False)
-    summary = {"study": "test-study", "synthetic": synthetic, "seed": seed,
-               "provenance": {"package_version": "0.1.0", "config_hash": "abc123", "python": "3.12"},
-               "systems": summary_systems}
+        pd.DataFrame(roi_rows, columns=["subject", "system", "roi", "r"]).to_csv(
+            out / "encoding" / "roi_r.csv", index=False
+        )
+    summary = {
+        "study": "test-study",
+        "synthetic": synthetic,
+        "seed": seed,
+        "provenance": {"package_version": "0.1.0", "config_hash": "abc123", "python": "3.12"},
+        "systems": summary_systems,
+    }
     if encoding:
         summary["encoding"] = encoding_means
     (out / "summary.json").write_text(json.dumps(summary))
@@ -110,7 +126,7 @@ def test_report_shows_every_system_and_figure(study):
     assert (out / "report.html").is_file()
     assert text.startswith("<!DOCTYPE html>")
     for system in SYSTEMS:
-        assert f'<td>{system}</td>' in text  # behaviour table row
+        assert f"<td>{system}</td>" in text  # behaviour table row
         assert f'id="embedding-{system}"' in text  # embeddings subsection
     # accuracy bars + training curves + one heatmap per system + encoding bars
     pngs = images(text)

@@ -141,7 +141,11 @@ def test_failures_are_kept_but_excluded_from_triplets(tmp_path):
         assert np.allclose(frame["latency_s"], 0.5) and (frame["prompt_hash"] == "abc").all()
     triplets = read_judgments_as_triplets(exported)
     assert len(triplets) == 3
-    assert [triplets.item_ids[i] for i in triplets.indices[:, 2]] == [design.items[0, 0], design.items[2, 2], design.items[4, 1]]
+    assert [triplets.item_ids[i] for i in triplets.indices[:, 2]] == [
+        design.items[0, 0],
+        design.items[2, 2],
+        design.items[4, 1],
+    ]
     assert np.allclose(triplets.probs[:, 2], [0.5, 0.8, 0.6])
 
 

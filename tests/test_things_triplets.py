@@ -6,7 +6,9 @@ from oddoneout.triplets import load_triplets
 
 
 def _concepts(shared_data, tmp_path):
-    names = [line.split(" (", 1)[0] for line in (shared_data / "things" / "image_descriptions.txt").read_text().splitlines()]
+    names = [
+        line.split(" (", 1)[0] for line in (shared_data / "things" / "image_descriptions.txt").read_text().splitlines()
+    ]
     ids = [f"{i:04d}_{name}" for i, name in enumerate(names)]  # concept names repeat (homonyms): keep unique
     path = tmp_path / "things_ids.txt"
     path.write_text("\n".join(ids) + "\n")

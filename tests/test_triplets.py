@@ -96,7 +96,7 @@ def test_sampled_choices_follow_the_choice_rule():
     weights[5:, 1] = 3.0
     triplets = sample_triplets(weights, 20000, seed=0, with_probs=True)
     cluster = triplets.indices // 5
-    mixed = (cluster.min(axis=1) != cluster.max(axis=1))
+    mixed = cluster.min(axis=1) != cluster.max(axis=1)
     # when two share a cluster and one does not, the loner is almost always the odd one out
     loner_is_odd = (cluster[:, 0] == cluster[:, 1]) & (cluster[:, 2] != cluster[:, 0])
     assert loner_is_odd[mixed].mean() > 0.95

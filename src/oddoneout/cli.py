@@ -113,7 +113,9 @@ def collect(
 @app.command()
 @_clean_errors
 def fit(
-    triplets: Annotated[Path, typer.Argument(help="Triplets: .npy/.txt (N x 3 indices, odd one out last), .parquet or .sqlite.")],
+    triplets: Annotated[
+        Path, typer.Argument(help="Triplets: .npy/.txt (N x 3 indices, odd one out last), .parquet or .sqlite.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Embedding file to write (.parquet).")],
     items: Annotated[Optional[Path], typer.Option(help="Item ids, one per line, for index files.")] = None,
     design: Annotated[Optional[str], typer.Option(help="For a store/export: only this design.")] = None,
@@ -133,7 +135,14 @@ def fit(
 
     data = load_triplets(triplets, items, design=design)
     model = SPoSE(
-        n_dims=n_dims, l1=l1, lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience, device=device, seed=seed
+        n_dims=n_dims,
+        l1=l1,
+        lr=lr,
+        batch_size=batch_size,
+        max_epochs=max_epochs,
+        patience=patience,
+        device=device,
+        seed=seed,
     )
     with progress_callback("fit", total=max_epochs, unit="epochs") as report:
         model.progress = report
@@ -160,7 +169,9 @@ def evaluate(
     from oddoneout.embedding import Embedding
     from oddoneout.triplets import load_triplets
 
-    result = evaluate_embedding(Embedding.load(embedding), load_triplets(triplets, items, design=design), n_bootstrap=n_bootstrap, seed=seed)
+    result = evaluate_embedding(
+        Embedding.load(embedding), load_triplets(triplets, items, design=design), n_bootstrap=n_bootstrap, seed=seed
+    )
     if as_json:
         print(json.dumps(result, indent=2, default=float))
     else:
@@ -230,9 +241,15 @@ def status(
 @_clean_errors
 def fetch(
     dataset: Annotated[str, typer.Argument(help="Data set to fetch: cowen_keltner.")] = "cowen_keltner",
-    source: Annotated[Optional[Path], typer.Option("--from", help="Offline folder holding the files (checked, not copied).")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Cache folder (default $ODDONEOUT_DATA or ~/.cache/oddoneout).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the stimulus table here (.parquet).")] = None,
+    source: Annotated[
+        Optional[Path], typer.Option("--from", help="Offline folder holding the files (checked, not copied).")
+    ] = None,
+    data_dir: Annotated[
+        Optional[Path], typer.Option(help="Cache folder (default $ODDONEOUT_DATA or ~/.cache/oddoneout).")
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Also write the stimulus table here (.parquet).")
+    ] = None,
 ) -> None:
     """Fetch (download or read offline) and verify a public data set's files by checksum."""
     from oddoneout.stimuli.cowen_keltner import load_cowen_keltner

@@ -16,7 +16,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "study": {"name": "study", "seed": 0},
     "stimuli": {
         "source": "synthetic",  # "synthetic" | "cowen_keltner" | a stimulus table (.parquet/.csv)
-        "path": "",  # cowen_keltner only: offline folder with its files (else $ODDONEOUT_COWEN_KELTNER, cache, download)
+        # cowen_keltner only: offline folder with its files (else $ODDONEOUT_COWEN_KELTNER, the cache, a download)
+        "path": "",
         # synthetic world only (see oddoneout.studies.synthetic.make_world)
         "n_items": 400,
         "n_subjects": 3,

@@ -19,7 +19,8 @@ from oddoneout.agents.base import Agent
 from oddoneout.config import dump_config, load_config, resolve_path
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
-from oddoneout.progress import console, make_progress, metrics_text as _metrics_text, stage
+from oddoneout.progress import console, make_progress, stage
+from oddoneout.progress import metrics_text as _metrics_text
 from oddoneout.provenance import hash_text, provenance
 from oddoneout.stimuli.stimulus_set import StimulusSet
 from oddoneout.triplets import Triplets
@@ -173,11 +174,15 @@ def study_designs(config: dict[str, Any], item_ids: Sequence[str]) -> list:
 
     settings, seed = config["design"], config["study"]["seed"]
     designs = [
-        random_design(item_ids, settings["n_triplets"], seed=seed, n_orderings=settings["n_orderings"], name=MAIN_DESIGN)
+        random_design(
+            item_ids, settings["n_triplets"], seed=seed, n_orderings=settings["n_orderings"], name=MAIN_DESIGN
+        )
     ]
     if settings["repeated_triplets"] > 0 and settings["n_repeats"] > 1:
         designs.append(
-            repeated_design(item_ids, settings["repeated_triplets"], settings["n_repeats"], seed=seed + 1, name=REPEAT_DESIGN)
+            repeated_design(
+                item_ids, settings["repeated_triplets"], settings["n_repeats"], seed=seed + 1, name=REPEAT_DESIGN
+            )
         )
     return designs
 
@@ -357,7 +362,17 @@ def summarize(config: dict[str, Any], out: Path) -> dict[str, Any]:
     Numbers are rounded to 6 decimals and no timestamps are written, so equal inputs give an
     identical file.
     """
-    keys = ("n_judgments", "n_failed", "n_dims", "accuracy", "accuracy_ci", "cross_entropy", "noise_ceiling", "noise_ceiling_ci", "n_repeated_triplets")
+    keys = (
+        "n_judgments",
+        "n_failed",
+        "n_dims",
+        "accuracy",
+        "accuracy_ci",
+        "cross_entropy",
+        "noise_ceiling",
+        "noise_ceiling_ci",
+        "n_repeated_triplets",
+    )
     systems = {}
     for name in config["systems"]:
         path = _paths(out, name)["evaluation"]

@@ -1,5 +1,5 @@
 """Agents answer odd-one-out triplets: simulated, rating-based, embedding-similarity, LLMs."""
 
-from oddoneout.agents.base import Agent, Answer, STATUSES
+from oddoneout.agents.base import STATUSES, Agent, Answer
 
 __all__ = ["Agent", "Answer", "STATUSES"]

@@ -12,9 +12,9 @@ order of strength:
 The first level with any statement decides: one clip named -> ``ok``; several clips named
 (in one statement or across statements) -> ``ambiguous``. Negated statements ("is not
 different", "neither video 1 nor video 3 is") do not count. An answer that says no clip differs,
-or that it cannot tell and names none, is ``ambiguous``; an empty answer, one without a decisive statement, or one naming a clip
-other than 1-3 is ``unparseable``. Descriptions such as "Video 1 shows joy" are never read as
-an answer.
+or that it cannot tell and names none, is ``ambiguous``; an empty answer, one without a
+decisive statement, or one naming a clip other than 1-3 is ``unparseable``. Descriptions such
+as "Video 1 shows joy" are never read as an answer.
 """
 
 from __future__ import annotations
@@ -41,9 +41,7 @@ _ORDINAL = "|".join(sorted(_ORDINALS, key=len, reverse=True))
 _PLURAL_REFS = re.compile(rf"\b{_NOUN}s\s+{_NUMBER}\s*(,|and|&|or)\s*{_NUMBER}\b")
 _ORDINAL_REF = re.compile(rf"\b(?:the\s+)?({_ORDINAL})\s+(?:{_NOUN}|one)\b")
 _NOUN_REF = re.compile(rf"\b{_NOUN}\s*(?:#|no\.|number|num\.)?\s*{_NUMBER}\b")
-_LETTER_REF = re.compile(
-    r"\b(?:option|choice|answer)\s*(?:is\s*)?[:=\-]?\s*\(?([a-e])\)?(?=\s*(?:$|[.,;:!)\n]))"
-)
+_LETTER_REF = re.compile(r"\b(?:option|choice|answer)\s*(?:is\s*)?[:=\-]?\s*\(?([a-e])\)?(?=\s*(?:$|[.,;:!)\n]))")
 # "video 1 and 3": a bare number listed right after a clip
 _LISTED_NUMBER = re.compile(r"(<v\d+>\s*(?:,|and|&|or)\s*)(\d+)\b")
 _PAREN_REF = re.compile(r"\(([a-e]|\d)\)")

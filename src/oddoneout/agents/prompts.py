@@ -139,7 +139,7 @@ PAPER_MLLM_PROMPT = PromptTemplate(
         "You are shown frames from three short videos: Video 1, Video 2 and Video 3, in that order.\n"
         "First, describe in one or two sentences the emotion that each video evokes.\n"
         "Then decide which video evokes an emotional response noticeably different from the other two.\n"
-        "Answer in exactly this form: \"Video N is noticeably different from the other two.\" "
+        'Answer in exactly this form: "Video N is noticeably different from the other two." '
         "(N is 1, 2 or 3), and then explain your choice briefly."
     ),
 )
@@ -155,7 +155,7 @@ PAPER_LLM_PROMPT = PromptTemplate(
         "Which video evokes an emotional response noticeably different from the other two? "
         "Judge only by the emotional tone the videos would evoke, not by their topic, wording or "
         "length, and ignore the order in which they are listed.\n"
-        "Answer in exactly this form: \"Video N is noticeably different from the other two.\" "
+        'Answer in exactly this form: "Video N is noticeably different from the other two." '
         "(N is 1, 2 or 3), and then explain your choice briefly."
     ),
 )

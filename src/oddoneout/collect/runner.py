@@ -138,9 +138,7 @@ def collect(
                     raise
                 answered_at = utc_now()
                 if len(answers) != len(batch):
-                    raise RuntimeError(
-                        f"agent {agent.name!r} returned {len(answers)} answers for {len(batch)} trials"
-                    )
+                    raise RuntimeError(f"agent {agent.name!r} returned {len(answers)} answers for {len(batch)} trials")
                 store.add(
                     batch,
                     answers,

@@ -468,7 +468,9 @@ def _intervals(started_at: Any, finished_at: Any, n: int) -> tuple[list[str], li
         seconds = (_as_datetime(finished_at) - _as_datetime(started_at)).total_seconds()
         return [_iso(started_at)] * n, [_iso(finished_at)] * n, [seconds / max(n, 1)] * n
     if len(started_at) != n or len(finished_at) != n:
-        raise InputError(f"need one start and one finish time per trial ({n}), got {len(started_at)}, {len(finished_at)}")
+        raise InputError(
+            f"need one start and one finish time per trial ({n}), got {len(started_at)}, {len(finished_at)}"
+        )
     latency = [(_as_datetime(f) - _as_datetime(s)).total_seconds() for s, f in zip(started_at, finished_at)]
     return [_iso(s) for s in started_at], [_iso(f) for f in finished_at], latency
 

@@ -168,9 +168,7 @@ def dimension_labels(correlations: pd.DataFrame, n: int = 3) -> dict[str, list[t
     scales = correlations.columns
     labels: dict[str, list[tuple[str, float]]] = {}
     for row, dim in enumerate(correlations.index):
-        labels[str(dim)] = [
-            (str(scales[col]), float(values[row, col])) for col in order[row] if values[row, col] > 0
-        ]
+        labels[str(dim)] = [(str(scales[col]), float(values[row, col])) for col in order[row] if values[row, col] > 0]
     return labels
 
 

@@ -48,7 +48,9 @@ class NeuralData:
         self.runs = np.asarray(self.runs, dtype=np.int64)
         n_samples, n_voxels = self.responses.shape
         if self.stimulus_ids.shape != (n_samples,) or self.runs.shape != (n_samples,):
-            raise InputError(f"subject {self.subject}: stimulus_ids and runs must have one entry per sample ({n_samples})")
+            raise InputError(
+                f"subject {self.subject}: stimulus_ids and runs must have one entry per sample ({n_samples})"
+            )
         if not np.all(np.isfinite(self.responses)):
             raise InputError(f"subject {self.subject}: responses contain NaN or infinite values")
         for name, voxels in self.rois.items():
@@ -84,6 +86,8 @@ class NeuralData:
             subject = meta.pop("subject")
             for key in ("format", "format_version", "kind", "package_version", "python"):
                 meta.pop(key, None)
-            return cls(subject, arrays["responses"], arrays["stimulus_ids"], arrays["runs"], rois, arrays.get("coords"), meta)
+            return cls(
+                subject, arrays["responses"], arrays["stimulus_ids"], arrays["runs"], rois, arrays.get("coords"), meta
+            )
         except KeyError as exc:
             raise InputError(f"{path}: not an oddoneout neural data file (no {exc})") from exc

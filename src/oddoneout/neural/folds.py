@@ -54,9 +54,7 @@ def run_blocked_folds(
     if stimulus_ids is not None:
         stimulus_ids = np.asarray(stimulus_ids)
         if stimulus_ids.shape != runs.shape:
-            raise InputError(
-                f"stimulus_ids has shape {stimulus_ids.shape}, expected one id per sample {runs.shape}"
-            )
+            raise InputError(f"stimulus_ids has shape {stimulus_ids.shape}, expected one id per sample {runs.shape}")
 
     folds = []
     for block in np.array_split(unique_runs, int(n_folds)):

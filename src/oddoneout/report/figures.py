@@ -124,16 +124,48 @@ def accuracy_figure(results: Mapping[str, Mapping], colors: Mapping[str, str]) -
             ceiling = _nan_to_none(row.get("noise_ceiling"))
             if accuracy is not None:
                 err = np.array(_ci_error(accuracy, row.get("accuracy_ci"))).reshape(2, 1)
-                ax.bar(x[i] - width / 2, accuracy, width, color=color, edgecolor="black", linewidth=0.6,
-                       yerr=err, capsize=4, error_kw={"linewidth": 1.2})
-                ax.text(x[i] - width / 2, accuracy + err[1, 0] + 0.015, f"{accuracy:.1%}", ha="center",
-                        va="bottom", fontsize=8)
+                ax.bar(
+                    x[i] - width / 2,
+                    accuracy,
+                    width,
+                    color=color,
+                    edgecolor="black",
+                    linewidth=0.6,
+                    yerr=err,
+                    capsize=4,
+                    error_kw={"linewidth": 1.2},
+                )
+                ax.text(
+                    x[i] - width / 2,
+                    accuracy + err[1, 0] + 0.015,
+                    f"{accuracy:.1%}",
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                )
             if ceiling is not None:
                 err = np.array(_ci_error(ceiling, row.get("noise_ceiling_ci"))).reshape(2, 1)
-                ax.bar(x[i] + width / 2, ceiling, width, color=color, alpha=0.35, hatch="//", edgecolor="black",
-                       linewidth=0.6, yerr=err, capsize=4, error_kw={"linewidth": 1.2})
-                ax.text(x[i] + width / 2, ceiling + err[1, 0] + 0.015, f"{ceiling:.1%}", ha="center",
-                        va="bottom", fontsize=8)
+                ax.bar(
+                    x[i] + width / 2,
+                    ceiling,
+                    width,
+                    color=color,
+                    alpha=0.35,
+                    hatch="//",
+                    edgecolor="black",
+                    linewidth=0.6,
+                    yerr=err,
+                    capsize=4,
+                    error_kw={"linewidth": 1.2},
+                )
+                ax.text(
+                    x[i] + width / 2,
+                    ceiling + err[1, 0] + 0.015,
+                    f"{ceiling:.1%}",
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                )
         ax.axhline(1 / 3, color="0.3", linestyle="--", linewidth=1)
         ax.set_xticks(x, systems, rotation=20 if len(systems) > 4 else 0, ha="right" if len(systems) > 4 else "center")
         ax.set_ylim(0, 1.08)
@@ -146,7 +178,9 @@ def accuracy_figure(results: Mapping[str, Mapping], colors: Mapping[str, str]) -
                 Patch(facecolor="0.55", alpha=0.35, hatch="//", edgecolor="black", label="noise ceiling"),
                 Line2D([], [], color="0.3", linestyle="--", label="chance (1/3)"),
             ],
-            loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
         )
         return to_png(figure)
 
@@ -170,14 +204,23 @@ def training_curves_figure(histories: Mapping[str, Mapping[str, Sequence[float]]
         for system, history in histories.items():
             epochs = np.asarray(history.get("epoch") or [], dtype=float)
             color = colors[system]
-            for key, ax, style in (("val_loss", loss_ax, "-"), ("train_loss", loss_ax, "--"),
-                                   ("val_accuracy", acc_ax, "-")):
+            for key, ax, style in (
+                ("val_loss", loss_ax, "-"),
+                ("train_loss", loss_ax, "--"),
+                ("val_accuracy", acc_ax, "-"),
+            ):
                 values = np.asarray(history.get(key) or [], dtype=float)
                 if values.size == 0:
                     continue
                 x = epochs if epochs.size == values.size else np.arange(1, values.size + 1)
-                ax.plot(x, values, style, color=color, linewidth=1.6 if style == "-" else 1.0,
-                        label=system if key != "train_loss" else None)
+                ax.plot(
+                    x,
+                    values,
+                    style,
+                    color=color,
+                    linewidth=1.6 if style == "-" else 1.0,
+                    label=system if key != "train_loss" else None,
+                )
                 any_train |= key == "train_loss"
         loss_ax.set(title="Loss per epoch", xlabel="epoch", ylabel="cross-entropy")
         acc_ax.set(title="Validation accuracy per epoch", xlabel="epoch", ylabel="accuracy")
@@ -187,8 +230,10 @@ def training_curves_figure(histories: Mapping[str, Mapping[str, Sequence[float]]
         acc_ax.axhline(1 / 3, color="0.3", linestyle=":", linewidth=1)
         handles = [Line2D([], [], color=colors[s], linewidth=2, label=s) for s in histories]
         if any_train:
-            handles += [Line2D([], [], color="0.3", linestyle="-", label="validation"),
-                        Line2D([], [], color="0.3", linestyle="--", label="training")]
+            handles += [
+                Line2D([], [], color="0.3", linestyle="-", label="validation"),
+                Line2D([], [], color="0.3", linestyle="--", label="training"),
+            ]
         handles.append(Line2D([], [], color="0.3", linestyle=":", label="chance (1/3)"))
         acc_ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
         return to_png(figure)
@@ -227,8 +272,9 @@ def correlation_heatmap(
         figure = Figure(figsize=(max(7.0, 0.2 * n_scales + 4.5), max(3.5, 0.24 * n_dims + 2.6)), layout="constrained")
         ax = figure.add_subplot()
         cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="0.8")
-        image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=-1, vmax=1, aspect="auto",
-                          interpolation="nearest")
+        image = ax.imshow(
+            np.ma.masked_invalid(values), cmap=cmap, vmin=-1, vmax=1, aspect="auto", interpolation="nearest"
+        )
         ax.set_xticks(np.arange(n_scales), [c.split(":", 1)[-1] for c in columns], rotation=90, fontsize=8)
         ax.set_yticks(np.arange(n_dims), row_labels, fontsize=8)
         for spine in ax.spines.values():
@@ -239,9 +285,16 @@ def correlation_heatmap(
             if end == n_scales or groups[end] != groups[start]:
                 if end < n_scales:
                     ax.axvline(end - 0.5, color="black", linewidth=1.5)
-                ax.text((start + end - 1) / 2, 1.005, f"{groups[start]} ratings" if groups[start] else "other",
-                        transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=10,
-                        fontweight="bold")
+                ax.text(
+                    (start + end - 1) / 2,
+                    1.005,
+                    f"{groups[start]} ratings" if groups[start] else "other",
+                    transform=ax.get_xaxis_transform(),
+                    ha="center",
+                    va="bottom",
+                    fontsize=10,
+                    fontweight="bold",
+                )
                 start = end
         ax.set_ylim(n_dims - 0.5, -0.5)
         colorbar = figure.colorbar(image, ax=ax, shrink=0.8, pad=0.01)
@@ -281,7 +334,7 @@ def encoding_figure(roi_r: pd.DataFrame, colors: Mapping[str, str], systems: Seq
         figure = Figure(figsize=(max(7.0, group_width * per_row + 2.5), 0.6 + 3.3 * n_rows), layout="constrained")
         axes = np.atleast_1d(figure.subplots(n_rows, 1, sharey=True, squeeze=False)[:, 0])
         for row, ax in enumerate(axes):
-            panel_rois = rois[row * per_row:(row + 1) * per_row]
+            panel_rois = rois[row * per_row : (row + 1) * per_row]
             x = np.arange(len(panel_rois))
             for j, system in enumerate(systems):
                 centre = x - 0.4 + width * (j + 0.5)
@@ -290,8 +343,14 @@ def encoding_figure(roi_r: pd.DataFrame, colors: Mapping[str, str], systems: Seq
                 if several:
                     rows = roi_r[(roi_r["system"] == system) & roi_r["roi"].isin(panel_rois)]
                     position = dict(zip(panel_rois, centre))
-                    ax.scatter([position[r] + subject_offset[s] for r, s in zip(rows["roi"], rows["subject"])],
-                               rows["r"], s=9, color="black", zorder=3, linewidths=0)
+                    ax.scatter(
+                        [position[r] + subject_offset[s] for r, s in zip(rows["roi"], rows["subject"])],
+                        rows["r"],
+                        s=9,
+                        color="black",
+                        zorder=3,
+                        linewidths=0,
+                    )
             ax.axhline(0, color="black", linewidth=0.8)
             ax.set_xticks(x, panel_rois)
             ax.set_xlim(-0.6, per_row - 0.4)

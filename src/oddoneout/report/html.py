@@ -169,20 +169,28 @@ def _fill_interpretation(outputs: StudyOutputs) -> None:
         if system not in outputs.correlations and has_ratings:
             try:
                 outputs.correlations[system] = rating_correlations(embedding, stimuli)
-                outputs.note("embeddings", f"{system}: rating correlations computed by the report "
-                                           f"(interpret/{system}_ratings.csv is missing).")
+                outputs.note(
+                    "embeddings",
+                    f"{system}: rating correlations computed by the report "
+                    f"(interpret/{system}_ratings.csv is missing).",
+                )
             except InputError as exc:
                 outputs.note("embeddings", f"{system}: rating correlations unavailable ({exc}).")
         if system not in outputs.top_items:
             try:
                 outputs.top_items[system] = top_items(embedding, stimuli)
-                outputs.note("embeddings", f"{system}: top items computed by the report "
-                                           f"(interpret/{system}_top_items.csv is missing).")
+                outputs.note(
+                    "embeddings",
+                    f"{system}: top items computed by the report (interpret/{system}_top_items.csv is missing).",
+                )
             except InputError as exc:
                 outputs.note("embeddings", f"{system}: top items unavailable ({exc}).")
     if outputs.embeddings and not has_ratings and not outputs.correlations:
-        outputs.note("embeddings", "No rating correlations: interpret/*_ratings.csv is missing and the "
-                                   "stimulus set has no rating columns to compute them from.")
+        outputs.note(
+            "embeddings",
+            "No rating correlations: interpret/*_ratings.csv is missing and the "
+            "stimulus set has no rating columns to compute them from.",
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,8 +247,10 @@ def _table(header: list[str], rows: list[list[Any]], css_class: str = "") -> str
 
 def _image(png: bytes, alt: str, caption: str) -> str:
     data = base64.b64encode(png).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
-            f"<figcaption>{_e(caption)}</figcaption></figure>")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
+        f"<figcaption>{_e(caption)}</figcaption></figure>"
+    )
 
 
 def _notes(outputs: StudyOutputs, section: str) -> str:
@@ -277,8 +287,10 @@ def _header(outputs: StudyOutputs, title: str) -> str:
     provenance = summary.get("provenance") or {}
     parts = [f"<h1>{_e(title)}</h1>"]
     if summary.get("synthetic") is True:
-        parts.append('<div class="banner">SYNTHETIC DATA: simulated stimuli, judgments and brain responses; '
-                     "no result here is evidence about people or models</div>")
+        parts.append(
+            '<div class="banner">SYNTHETIC DATA: simulated stimuli, judgments and brain responses; '
+            "no result here is evidence about people or models</div>"
+        )
     config_hash = provenance.get("config_hash") or summary.get("config_hash")
     if config_hash is None and outputs.config_text is not None:
         config_hash = f"{hash_text(outputs.config_text)} (sha256 of config.toml, computed by the report)"
@@ -291,14 +303,18 @@ def _header(outputs: StudyOutputs, title: str) -> str:
         ["report written by", f"oddoneout {__version__}"],
     ]
     shown = {"package_version", "seed", "config_hash"}
-    rows += [[key, json.dumps(value, sort_keys=True, default=str) if isinstance(value, (dict, list)) else value]
-             for key, value in sorted(provenance.items()) if key not in shown]
-    parts.append("<h2 id=\"provenance\">Provenance</h2>")
+    rows += [
+        [key, json.dumps(value, sort_keys=True, default=str) if isinstance(value, (dict, list)) else value]
+        for key, value in sorted(provenance.items())
+        if key not in shown
+    ]
+    parts.append('<h2 id="provenance">Provenance</h2>')
     parts.append(_table(["field", "value"], rows))
     parts.append(_notes(outputs, "header"))
     if outputs.config_text is not None:
-        parts.append(f"<details><summary>Configuration (config.toml)</summary><pre>{_e(outputs.config_text)}</pre>"
-                     "</details>")
+        parts.append(
+            f"<details><summary>Configuration (config.toml)</summary><pre>{_e(outputs.config_text)}</pre></details>"
+        )
     return "".join(parts)
 
 
@@ -320,8 +336,9 @@ def _behaviour(outputs: StudyOutputs, colors: dict[str, str]) -> str:
     parts = ['<h2 id="behaviour">Behaviour</h2>']
     results = _system_results(outputs)
     if not results:
-        parts.append('<p class="note">No behavioural results: summary.json has no systems and '
-                     "evaluation/*.json is missing.</p>")
+        parts.append(
+            '<p class="note">No behavioural results: summary.json has no systems and evaluation/*.json is missing.</p>'
+        )
         return "".join(parts)
     rows = []
     for system, row in results.items():
@@ -329,24 +346,57 @@ def _behaviour(outputs: StudyOutputs, colors: dict[str, str]) -> str:
         failures = _int(failed)
         if judgments and failed is not None:
             failures += f" ({failed / judgments:.1%})"
-        rows.append([system, _int(judgments), failures, _int(row.get("n_dims")),
-                     _pct(row.get("accuracy"), row.get("accuracy_ci")),
-                     _pct(row.get("noise_ceiling"), row.get("noise_ceiling_ci")),
-                     _num(row.get("cross_entropy"))])
-    parts.append(_table(["system", "judgments", "failed", "dims", "held-out accuracy [95% CI]",
-                         "noise ceiling [95% CI]", "cross-entropy"], rows, "numbers"))
-    if any(_finite(r.get("accuracy")) is not None or _finite(r.get("noise_ceiling")) is not None
-           for r in results.values()):
-        parts.append(_image(figures.accuracy_figure(results, colors), "held-out accuracy per system",
-                            "Held-out odd-one-out accuracy (solid) beside the noise ceiling (hatched), 95% "
-                            "bootstrap CIs; dashed line: chance (1/3)."))
-    histories = {s: e["history"] for s, e in outputs.evaluations.items()
-                 if isinstance(e.get("history"), dict) and (e["history"].get("val_loss") or
-                                                            e["history"].get("val_accuracy"))}
+        rows.append(
+            [
+                system,
+                _int(judgments),
+                failures,
+                _int(row.get("n_dims")),
+                _pct(row.get("accuracy"), row.get("accuracy_ci")),
+                _pct(row.get("noise_ceiling"), row.get("noise_ceiling_ci")),
+                _num(row.get("cross_entropy")),
+            ]
+        )
+    parts.append(
+        _table(
+            [
+                "system",
+                "judgments",
+                "failed",
+                "dims",
+                "held-out accuracy [95% CI]",
+                "noise ceiling [95% CI]",
+                "cross-entropy",
+            ],
+            rows,
+            "numbers",
+        )
+    )
+    if any(
+        _finite(r.get("accuracy")) is not None or _finite(r.get("noise_ceiling")) is not None for r in results.values()
+    ):
+        parts.append(
+            _image(
+                figures.accuracy_figure(results, colors),
+                "held-out accuracy per system",
+                "Held-out odd-one-out accuracy (solid) beside the noise ceiling (hatched), 95% "
+                "bootstrap CIs; dashed line: chance (1/3).",
+            )
+        )
+    histories = {
+        s: e["history"]
+        for s, e in outputs.evaluations.items()
+        if isinstance(e.get("history"), dict) and (e["history"].get("val_loss") or e["history"].get("val_accuracy"))
+    }
     if histories:
         ordered = {s: histories[s] for s in outputs.systems if s in histories}
-        parts.append(_image(figures.training_curves_figure(ordered, colors), "training curves",
-                            "Loss (validation solid, training dashed) and validation accuracy per epoch."))
+        parts.append(
+            _image(
+                figures.training_curves_figure(ordered, colors),
+                "training curves",
+                "Loss (validation solid, training dashed) and validation accuracy per epoch.",
+            )
+        )
     elif outputs.evaluations:
         parts.append('<p class="note">No training history in evaluation/*.json: no training curves.</p>')
     parts.append(_notes(outputs, "behaviour"))
@@ -369,11 +419,15 @@ def _embedding_system(outputs: StudyOutputs, system: str) -> str:
     correlations = outputs.correlations.get(system)
     labels = dimension_labels(correlations) if correlations is not None and correlations.shape[1] else {}
     if correlations is not None and correlations.size:
-        parts.append(_image(figures.correlation_heatmap(correlations, system, labels),
-                            f"{system} dimension by rating correlations",
-                            f"{system}: Pearson r of each dimension with each rating scale (categories, then "
-                            "dimensions); grey: undefined (constant dimension or scale). Row labels: the two "
-                            "most positively correlated scales."))
+        parts.append(
+            _image(
+                figures.correlation_heatmap(correlations, system, labels),
+                f"{system} dimension by rating correlations",
+                f"{system}: Pearson r of each dimension with each rating scale (categories, then "
+                "dimensions); grey: undefined (constant dimension or scale). Row labels: the two "
+                "most positively correlated scales.",
+            )
+        )
     else:
         parts.append('<p class="note">No rating correlations for this system.</p>')
     items = outputs.top_items.get(system)
@@ -388,19 +442,23 @@ def _embedding_system(outputs: StudyOutputs, system: str) -> str:
             else:
                 cell = _items_cell(items[items["dim"] == dim].sort_values("rank", kind="stable"))
             rows.append([dim, label_text, cell])
-        parts.append(f"<details><summary>Dimension labels and top items ({len(dims)} dimensions)</summary>"
-                     + _table(["dimension", "top correlated scales (r)", "top items: caption [id, weight]"], rows)
-                     + "</details>")
+        parts.append(
+            f"<details><summary>Dimension labels and top items ({len(dims)} dimensions)</summary>"
+            + _table(["dimension", "top correlated scales (r)", "top items: caption [id, weight]"], rows)
+            + "</details>"
+        )
     return "".join(parts)
 
 
 def _embeddings(outputs: StudyOutputs) -> str:
     parts = ['<h2 id="embeddings">Embeddings</h2>']
-    systems = [s for s in outputs.systems
-               if s in outputs.embeddings or s in outputs.correlations or s in outputs.top_items]
+    systems = [
+        s for s in outputs.systems if s in outputs.embeddings or s in outputs.correlations or s in outputs.top_items
+    ]
     if not systems:
-        parts.append('<p class="note">No embeddings (embeddings/*.parquet) or interpretation files '
-                     "(interpret/*.csv).</p>")
+        parts.append(
+            '<p class="note">No embeddings (embeddings/*.parquet) or interpretation files (interpret/*.csv).</p>'
+        )
     else:
         links = "".join(f'<a href="#embedding-{_e(s)}">{_e(s)}</a>' for s in systems)
         parts.append(f"<nav>{links}</nav>")
@@ -430,8 +488,11 @@ def _brain(outputs: StudyOutputs, colors: dict[str, str]) -> str:
     roi_r = outputs.roi_r
     if roi_r is None and outputs.summary.get("encoding"):
         roi_r = pd.DataFrame(
-            [("mean over subjects", system, roi, value)
-             for roi, means in outputs.summary["encoding"].items() for system, value in (means or {}).items()],
+            [
+                ("mean over subjects", system, roi, value)
+                for roi, means in outputs.summary["encoding"].items()
+                for system, value in (means or {}).items()
+            ],
             columns=list(ROI_R_COLUMNS),
         )
         roi_r["r"] = pd.to_numeric(roi_r["r"], errors="coerce")
@@ -440,9 +501,14 @@ def _brain(outputs: StudyOutputs, colors: dict[str, str]) -> str:
         return "".join(parts)
     systems = [s for s in outputs.systems if s in set(roi_r["system"])]
     n_subjects = roi_r["subject"].nunique()
-    parts.append(_image(figures.encoding_figure(roi_r, colors, systems), "encoding r per ROI",
-                        "Mean voxel-wise encoding r (ridge, cross-validated) in each ROI; bars: mean over "
-                        f"subjects ({n_subjects}); points: individual subjects."))
+    parts.append(
+        _image(
+            figures.encoding_figure(roi_r, colors, systems),
+            "encoding r per ROI",
+            "Mean voxel-wise encoding r (ridge, cross-validated) in each ROI; bars: mean over "
+            f"subjects ({n_subjects}); points: individual subjects.",
+        )
+    )
     parts.append("<p>Mean encoding r per ROI and system (± sd over subjects when there are several).</p>")
     parts.append(_roi_table(roi_r, systems))
     return "".join(parts)
@@ -457,13 +523,18 @@ def render_report(outputs: StudyOutputs, title: str | None = None) -> str:
     """The report of already-read study outputs as an HTML string."""
     title = title or outputs.summary.get("study") or outputs.out_dir.name
     colors = figures.system_colors(outputs.systems)
-    nav = ('<nav><a href="#provenance">Provenance</a><a href="#behaviour">Behaviour</a>'
-           '<a href="#embeddings">Embeddings</a><a href="#brain">Brain</a></nav>')
-    body = "".join([_header(outputs, str(title)), nav, _behaviour(outputs, colors), _embeddings(outputs),
-                    _brain(outputs, colors)])
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<style>{_CSS}</style></head><body>{body}</body></html>\n")
+    nav = (
+        '<nav><a href="#provenance">Provenance</a><a href="#behaviour">Behaviour</a>'
+        '<a href="#embeddings">Embeddings</a><a href="#brain">Brain</a></nav>'
+    )
+    body = "".join(
+        [_header(outputs, str(title)), nav, _behaviour(outputs, colors), _embeddings(outputs), _brain(outputs, colors)]
+    )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<style>{_CSS}</style></head><body>{body}</body></html>\n"
+    )
 
 
 def write_report(out_dir: str | Path, title: str | None = None) -> Path:

@@ -117,7 +117,7 @@ def load_ratings(path: str | Path, free_responses: bool = False) -> pd.DataFrame
         raise InputError(f"{path}: missing column(s) {missing}")
     if header[: len(expected)] != expected:
         raise InputError(f"{path}: columns out of order; expected Filename, the 34 categories, then the 14 dimensions")
-    free_terms = header[len(expected):]
+    free_terms = header[len(expected) :]
     names = (
         ["Filename"]
         + [f"category:{c}" for c in CATEGORIES]
@@ -220,7 +220,9 @@ def load_captions(path: str | Path) -> dict[str, list[str]]:
         captions[item_id_of(clip)].append(text.strip())
     empty = [item for item, texts in captions.items() if not texts]
     if empty:
-        raise InputError(f"{path}: no captions for clip(s) {empty[:5]}" + (f" and {len(empty) - 5} more" if len(empty) > 5 else ""))
+        raise InputError(
+            f"{path}: no captions for clip(s) {empty[:5]}" + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+        )
     return captions
 
 

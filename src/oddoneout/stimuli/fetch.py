@@ -198,7 +198,9 @@ def _stream(remote: RemoteFile, out: BinaryIO, progress: bool) -> None:
     try:
         response = urllib.request.urlopen(remote.url, timeout=_TIMEOUT_S)
     except urllib.error.HTTPError as exc:
-        raise DownloadError(f"could not download {remote.name} from {remote.url}: HTTP {exc.code} {exc.reason}{hint}") from exc
+        raise DownloadError(
+            f"could not download {remote.name} from {remote.url}: HTTP {exc.code} {exc.reason}{hint}"
+        ) from exc
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise DownloadError(f"could not download {remote.name} from {remote.url}: {exc}{hint}") from exc
     with response:
@@ -212,7 +214,9 @@ def _stream(remote: RemoteFile, out: BinaryIO, progress: bool) -> None:
                     done += len(chunk)
                     report(done)
             except (OSError, http.client.HTTPException) as exc:
-                raise DownloadError(f"download of {remote.name} from {remote.url} broke off after {done} bytes: {exc}") from exc
+                raise DownloadError(
+                    f"download of {remote.name} from {remote.url} broke off after {done} bytes: {exc}"
+                ) from exc
         if length and length.isdigit() and done != int(length):
             raise DownloadError(f"download of {remote.name} from {remote.url} is short: {done} of {length} bytes")
 

@@ -50,7 +50,9 @@ class StimulusSet:
             values = pd.to_numeric(table[column], errors="coerce")
             bad = table.index[values.isna()].tolist()
             if bad:
-                raise InputError(f"stimulus table {self.name!r}: column {column!r} is missing or not numeric for item(s) {bad[:5]}")
+                raise InputError(
+                    f"stimulus table {self.name!r}: column {column!r} is missing or not numeric for item(s) {bad[:5]}"
+                )
             table[column] = values.astype(float)
         self.table = table
 

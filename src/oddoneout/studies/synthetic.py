@@ -57,8 +57,30 @@ DIMENSIONS = (
     "effort", "fairness", "identity", "obstruction", "safety", "upswing", "valence",
 )  # fmt: skip
 SCENES = ("people talking", "an animal", "a landscape", "a vehicle", "food", "a sports match")
-_NEGATIVE = {"Anger", "Anxiety", "Awkwardness", "Boredom", "Confusion", "Disgust", "Empathic Pain", "Fear", "Horror", "Sadness"}
-_AROUSED = {"Amusement", "Anger", "Awe", "Excitement", "Fear", "Horror", "Sexual Desire", "Surprise", "Disgust", "Anxiety"}
+_NEGATIVE = {
+    "Anger",
+    "Anxiety",
+    "Awkwardness",
+    "Boredom",
+    "Confusion",
+    "Disgust",
+    "Empathic Pain",
+    "Fear",
+    "Horror",
+    "Sadness",
+}
+_AROUSED = {
+    "Amusement",
+    "Anger",
+    "Awe",
+    "Excitement",
+    "Fear",
+    "Horror",
+    "Sexual Desire",
+    "Surprise",
+    "Disgust",
+    "Anxiety",
+}
 #: Probability that a rater ticks a category the clip does not evoke at all.
 _SPURIOUS_TICK = 0.02
 _CALM = {"Boredom", "Calmness", "Sadness", "Nostalgia", "Aesthetic Appreciation", "Relief", "Satisfaction"}
@@ -183,7 +205,9 @@ def _subject(
         signal /= signal.std(axis=0, keepdims=True)
         blocks.append(signal * rng.uniform(0.4, 1.2, voxels_per_roi))
         rois[roi] = np.arange(r * voxels_per_roi, (r + 1) * voxels_per_roi)
-        grid = np.stack(np.unravel_index(np.arange(voxels_per_roi), (10, 10, max(1, -(-voxels_per_roi // 100)))), axis=1)
+        grid = np.stack(
+            np.unravel_index(np.arange(voxels_per_roi), (10, 10, max(1, -(-voxels_per_roi // 100)))), axis=1
+        )
         coords.append(grid + np.array([12 * r, 0, 0]))
     signal = np.hstack(blocks)
     n_voxels = signal.shape[1]
@@ -261,7 +285,10 @@ def make_world(
     visual = rng.normal(0.0, 1.0, (n_items, 4))
 
     table = pd.concat(
-        [_category_ratings(rng, z, n_category_raters, category_sensitivity), _dimension_ratings(rng, affect, n_dimension_raters)],
+        [
+            _category_ratings(rng, z, n_category_raters, category_sensitivity),
+            _dimension_ratings(rng, affect, n_dimension_raters),
+        ],
         axis=1,
     )
     table.insert(0, "caption", _captions(primary, secondary, share, scene))
@@ -288,7 +315,9 @@ def make_world(
         "llm": pd.DataFrame(
             llm,
             index=index,
-            columns=[f"caption_category:{c}" for c in CATEGORIES] + [f"caption_scene:{s}" for s in SCENES] + valence_columns,
+            columns=[f"caption_category:{c}" for c in CATEGORIES]
+            + [f"caption_scene:{s}" for s in SCENES]
+            + valence_columns,
         ),
     }
     truth = {
