@@ -23,7 +23,7 @@ from oddoneout.progress import console, make_progress, stage
 from oddoneout.progress import metrics_text as _metrics_text
 from oddoneout.provenance import hash_text, provenance
 from oddoneout.stimuli.stimulus_set import StimulusSet
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import Triplets, read_item_ids
 
 STAGES = ("stimuli", "collect", "fit", "evaluate", "interpret", "encode", "report")
 #: Design names in every system's store.
@@ -265,7 +265,7 @@ def evaluate_system(config: dict[str, Any], out: Path, name: str) -> dict[str, A
     paths = _paths(out, name)
     n_bootstrap, seed = config["evaluation"]["n_bootstrap"], config["study"]["seed"]
     embedding = Embedding.load(paths["embedding"])
-    item_ids = tuple(paths["items"].read_text().split())
+    item_ids = read_item_ids(paths["items"])
     test = Triplets(item_ids, np.load(paths["test"]))
     result = evaluate_embedding(embedding, test, n_bootstrap=n_bootstrap, seed=seed)
     judgments = read_judgments(paths["export"])
