@@ -1,0 +1,176 @@
+"""Measured versus predicted pair similarity on an exhaustively judged item subset.
+
+The SPoSE papers validate an embedding on a small item set for which every triplet was
+judged: the *measured* similarity of a pair is the share of judged triplets containing the
+pair in which the pair was kept together (the third item was the odd one out); the
+*predicted* similarity is the same share under the embedding's choice rule, averaged over
+every possible third item. The two similarity matrices are then correlated.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations, islice
+from typing import Sequence
+
+import numpy as np
+
+from oddoneout.embed.choice import odd_one_out_probabilities
+from oddoneout.errors import InputError
+
+
+def _index_of(ids: np.ndarray, item_ids: Sequence[str], what: str) -> np.ndarray:
+    """Map string ids to positions in ``item_ids``; unknown ids raise naming the first row at fault."""
+    lookup = {str(item): position for position, item in enumerate(item_ids)}
+    unique, inverse = np.unique(ids.astype(str), return_inverse=True)
+    positions = np.array([lookup.get(str(u), -1) for u in unique], dtype=np.int64)[inverse].reshape(ids.shape)
+    unknown = positions < 0
+    if unknown.any():
+        row = int(np.argwhere(unknown)[0][0])
+        bad = str(ids[unknown][0])
+        raise InputError(f"{what} row {row}: id {bad!r} is not among item_ids")
+    return positions
+
+
+def measured_similarity(item_triplets: np.ndarray, odd_ids: np.ndarray, item_ids: Sequence[str]) -> np.ndarray:
+    """Share of judged triplets containing a pair in which the pair was kept together.
+
+    Parameters
+    ----------
+    item_triplets : ndarray of shape (n, 3), str
+        The three items shown in each judged triplet, in any order.
+    odd_ids : ndarray of shape (n,), str
+        The item chosen as the odd one out in each triplet; one of the row's three items.
+    item_ids : sequence of str
+        The items indexing the rows and columns of the result.
+
+    Returns
+    -------
+    ndarray of shape (m, m), float64
+        Symmetric; entry ``(i, j)`` is the number of triplets where ``i`` and ``j`` were kept
+        together divided by the number of triplets containing both. NaN where the pair was
+        never judged, and on the diagonal.
+
+    Raises
+    ------
+    InputError
+        On a malformed shape, an id not in ``item_ids``, a triplet with a repeated item, or an
+        odd one out that is not one of its row's items.
+    """
+    item_ids = [str(i) for i in item_ids]
+    if len(set(item_ids)) != len(item_ids):
+        raise InputError("item_ids must be unique")
+    triplets = np.asarray(item_triplets)
+    odd = np.asarray(odd_ids)
+    if triplets.ndim != 2 or triplets.shape[1] != 3:
+        raise InputError(f"item_triplets must have shape (n, 3), got {triplets.shape}")
+    if odd.shape != (triplets.shape[0],):
+        raise InputError(f"odd_ids must have shape ({triplets.shape[0]},), got {odd.shape}")
+    m = len(item_ids)
+    if triplets.shape[0] == 0:
+        return np.full((m, m), np.nan)
+
+    shown = _index_of(triplets, item_ids, "item_triplets")
+    chosen = _index_of(odd, item_ids, "odd_ids")
+    repeated = (shown[:, 0] == shown[:, 1]) | (shown[:, 0] == shown[:, 2]) | (shown[:, 1] == shown[:, 2])
+    if repeated.any():
+        row = int(np.flatnonzero(repeated)[0])
+        raise InputError(f"item_triplets row {row}: triplet {[str(t) for t in triplets[row]]} repeats an item")
+    is_odd = shown == chosen[:, None]
+    not_in_row = ~is_odd.any(axis=1)
+    if not_in_row.any():
+        row = int(np.flatnonzero(not_in_row)[0])
+        raise InputError(
+            f"odd_ids row {row}: odd one out {str(odd[row])!r} is not one of the triplet "
+            f"{[str(t) for t in triplets[row]]}"
+        )
+
+    judged = np.zeros((m, m))
+    together = np.zeros((m, m))
+    # position p is the odd one out; the pair at the other two positions was kept together
+    for p, (q, r) in enumerate(((1, 2), (0, 2), (0, 1))):
+        np.add.at(judged, (shown[:, q], shown[:, r]), 1.0)
+        np.add.at(together, (shown[is_odd[:, p], q], shown[is_odd[:, p], r]), 1.0)
+    judged += judged.T
+    together += together.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        similarity = np.where(judged > 0, together / judged, np.nan)
+    np.fill_diagonal(similarity, np.nan)
+    return similarity
+
+
+def predicted_similarity(weights: np.ndarray, batch: int = 20000) -> np.ndarray:
+    """Probability that a pair is kept together under the SPoSE choice rule, averaged over third items.
+
+    Entry ``(i, j)`` is the mean over every ``k`` other than ``i`` and ``j`` of
+    ``P(k is the odd one out | i, j, k)``, with the softmax over the three dot products. All
+    ``C(m, 3)`` triplets are evaluated exactly, ``batch`` at a time.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (m, n_dims)
+        Item embedding; rows are items.
+    batch : int
+        Triplets evaluated per step (bounds memory only; the result does not depend on it).
+
+    Returns
+    -------
+    ndarray of shape (m, m), float64
+        Symmetric, NaN on the diagonal.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 2:
+        raise InputError(f"weights must have shape (n_items, n_dims), got {weights.shape}")
+    if not np.all(np.isfinite(weights)):
+        raise InputError("weights contain NaN or infinite values")
+    if batch < 1:
+        raise InputError(f"batch must be positive, got {batch}")
+    m = weights.shape[0]
+    if m < 3:
+        raise InputError(f"predicted similarity needs at least 3 items, got {m}")
+
+    kept = np.zeros((m, m))
+    triplets = combinations(range(m), 3)
+    while True:
+        chunk = np.array(list(islice(triplets, batch)), dtype=np.int64).reshape(-1, 3)
+        if chunk.shape[0] == 0:
+            break
+        probs = odd_one_out_probabilities(weights, chunk)
+        # column p: probability that position p is the odd one out, i.e. the other two are kept
+        for p, (q, r) in enumerate(((1, 2), (0, 2), (0, 1))):
+            np.add.at(kept, (chunk[:, q], chunk[:, r]), probs[:, p])
+    kept = (kept + kept.T) / (m - 2)
+    np.fill_diagonal(kept, np.nan)
+    return kept
+
+
+def rsm_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two similarity matrices over their upper triangles.
+
+    Pairs that are NaN in either matrix are left out; the diagonal is never used.
+
+    Parameters
+    ----------
+    a, b : ndarray of shape (m, m)
+
+    Returns
+    -------
+    float
+        Pearson r; NaN when either matrix is constant over the pairs used.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise InputError(f"similarity matrices must be square, got {a.shape}")
+    if a.shape != b.shape:
+        raise InputError(f"similarity matrices differ in shape: {a.shape} and {b.shape}")
+    rows, cols = np.triu_indices(a.shape[0], k=1)
+    x, y = a[rows, cols], b[rows, cols]
+    keep = np.isfinite(x) & np.isfinite(y)
+    if keep.sum() < 3:
+        raise InputError(f"need at least 3 pairs defined in both matrices, got {int(keep.sum())}")
+    x = x[keep] - x[keep].mean()
+    y = y[keep] - y[keep].mean()
+    denominator = np.sqrt((x * x).sum() * (y * y).sum())
+    if denominator == 0:
+        return float("nan")
+    return float((x * y).sum() / denominator)
