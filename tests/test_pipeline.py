@@ -12,7 +12,7 @@ from oddoneout.studies.synthetic import ROI_CARRIERS
 
 SMALL = {
     "stimuli": {"n_items": 180, "n_subjects": 2, "voxels_per_roi": 40},
-    "design": {"n_triplets": 40000, "repeated_triplets": 300},
+    "design": {"n_triplets": 40000, "repeated_triplets": 300, "exhaustive_items": 20},
     "embedding": {"n_dims": 40, "l1": [0.01, 0.02]},
     "evaluation": {"n_bootstrap": 200},
 }
@@ -32,7 +32,8 @@ def test_outputs_and_summary_are_complete(study):
     assert summary["synthetic"] is True
     assert set(summary["systems"]) == {"mllm", "llm", "human_category", "human_dimension", "human_concat"}
     for name, system in summary["systems"].items():
-        assert system["n_judgments"] == 40000 + 300 * 3
+        assert system["n_judgments"] == 40000 + 300 * 3 + 20 * 19 * 18 // 6
+        assert system["rsm_r"] > 0.3, name  # measured vs predicted similarity on the exhaustive subset
         assert 1 <= system["n_dims"] <= 40
         assert system["accuracy"] > 0.5, name  # chance is 1/3
         low, high = system["accuracy_ci"]

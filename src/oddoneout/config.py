@@ -29,6 +29,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "n_orderings": 1,
         "repeated_triplets": 1_000,
         "n_repeats": 3,
+        "exhaustive_items": 0,  # size of the validation subset asked in every triplet (paper: 66)
         "batch_size": 20_000,
     },
     "embedding": {

@@ -27,7 +27,7 @@ from oddoneout.triplets import Triplets, read_item_ids
 
 STAGES = ("stimuli", "collect", "fit", "evaluate", "interpret", "encode", "report")
 #: Design names in every system's store.
-MAIN_DESIGN, REPEAT_DESIGN = "random", "repeats"
+MAIN_DESIGN, REPEAT_DESIGN, EXHAUSTIVE_DESIGN = "random", "repeats", "exhaustive"
 
 
 def _system_seed(config: dict[str, Any], name: str) -> int:
@@ -169,8 +169,8 @@ def build_agent(config: dict[str, Any], out: Path, name: str, stimuli: StimulusS
 
 
 def study_designs(config: dict[str, Any], item_ids: Sequence[str]) -> list:
-    """The main random design and the repeated design for the noise ceiling."""
-    from oddoneout.collect.designs import random_design, repeated_design
+    """The main random design, the repeated design for the noise ceiling, the exhaustive validation subset."""
+    from oddoneout.collect.designs import exhaustive_design, random_design, repeated_design
 
     settings, seed = config["design"], config["study"]["seed"]
     designs = [
@@ -184,7 +184,18 @@ def study_designs(config: dict[str, Any], item_ids: Sequence[str]) -> list:
                 item_ids, settings["repeated_triplets"], settings["n_repeats"], seed=seed + 1, name=REPEAT_DESIGN
             )
         )
+    if settings["exhaustive_items"] >= 3:
+        designs.append(exhaustive_design(validation_subset(config, item_ids), name=EXHAUSTIVE_DESIGN, seed=seed + 2))
     return designs
+
+
+def validation_subset(config: dict[str, Any], item_ids: Sequence[str]) -> list[str]:
+    """The seeded subset of items asked exhaustively (``[design] exhaustive_items`` of them)."""
+    n_items = config["design"]["exhaustive_items"]
+    if n_items > len(item_ids):
+        raise InputError(f"exhaustive_items = {n_items} exceeds the {len(item_ids)} items of the study")
+    order = np.random.default_rng(config["study"]["seed"] + 2).permutation(len(item_ids))
+    return [item_ids[i] for i in np.sort(order[:n_items])]
 
 
 def collect_system(config: dict[str, Any], out: Path, name: str, stimuli: StimulusSet) -> dict[str, Any]:
@@ -280,6 +291,17 @@ def evaluate_system(config: dict[str, Any], out: Path, name: str) -> dict[str, A
     else:
         ceiling = {"noise_ceiling": None, "noise_ceiling_ci": None, "n_repeated_triplets": 0}
     result.update(ceiling)
+    exhaustive = judgments[(judgments["design"] == EXHAUSTIVE_DESIGN) & (judgments["status"] == "ok")]
+    result["rsm_r"] = None
+    if len(exhaustive):
+        from oddoneout.embed.rsm import measured_similarity, predicted_similarity, rsm_correlation
+
+        subset = sorted(set(exhaustive[["item_0", "item_1", "item_2"]].to_numpy(str).ravel()))
+        measured = measured_similarity(
+            exhaustive[["item_0", "item_1", "item_2"]].to_numpy(str), exhaustive["odd_one_out"].to_numpy(str), subset
+        )
+        result["rsm_r"] = rsm_correlation(measured, predicted_similarity(embedding.align(subset)))
+        result["n_exhaustive_items"] = len(subset)
     result = _nan_to_none(result)
     result["n_judgments"] = int(len(judgments))
     result["n_failed"] = int((judgments["status"] != "ok").sum())
@@ -363,6 +385,7 @@ def summarize(config: dict[str, Any], out: Path) -> dict[str, Any]:
     identical file.
     """
     keys = (
+        "rsm_r",
         "n_judgments",
         "n_failed",
         "n_dims",
