@@ -120,7 +120,10 @@ def test_status_of_a_collected_store(tmp_path):
     from oddoneout.pipeline import run_study
     from oddoneout.studies import builtin_config
 
-    overrides = {"stimuli": {"n_items": 30, "n_subjects": 1}, "design": {"n_triplets": 500, "repeated_triplets": 0, "exhaustive_items": 0}}
+    overrides = {
+        "stimuli": {"n_items": 30, "n_subjects": 1},
+        "design": {"n_triplets": 500, "repeated_triplets": 0, "exhaustive_items": 0},
+    }
     run_study(builtin_config("synthetic"), tmp_path, stages=("collect",), systems=["llm"], overrides=overrides)
     result = oddoneout("status", tmp_path / "triplets" / "llm.sqlite", "--json")
     assert result.returncode == 0, result.stderr
