@@ -332,14 +332,20 @@ class _RepeatedGroups:
         return int(self.size.size)
 
 
-def _group_repeated_judgments(item_triplets: np.ndarray, odd_ids: np.ndarray) -> _RepeatedGroups:
-    """Group judgments by unordered triplet and count the answers of each repeated group."""
+def check_judgments(item_triplets: np.ndarray, odd_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Judgments as id arrays: ``item_triplets`` of shape (n, 3) and ``odd_ids`` of shape (n,)."""
     item_triplets = np.asarray(item_triplets)
     odd_ids = np.asarray(odd_ids)
     if item_triplets.ndim != 2 or item_triplets.shape[1] != 3:
         raise InputError(f"item_triplets must have shape (n, 3), got {item_triplets.shape}")
     if odd_ids.shape != (item_triplets.shape[0],):
         raise InputError(f"odd_ids must have shape ({item_triplets.shape[0]},), got {odd_ids.shape}")
+    return item_triplets, odd_ids
+
+
+def _group_repeated_judgments(item_triplets: np.ndarray, odd_ids: np.ndarray) -> _RepeatedGroups:
+    """Group judgments by unordered triplet and count the answers of each repeated group."""
+    item_triplets, odd_ids = check_judgments(item_triplets, odd_ids)
     if odd_ids.size == 0:
         raise InputError("noise ceiling: no judgments")
     # Integer codes for the ids, whatever their type.

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from oddoneout.embed.choice import odd_one_out_probabilities
+from oddoneout.embed.evaluate import check_judgments
 from oddoneout.errors import InputError
 
 
@@ -59,12 +60,7 @@ def measured_similarity(item_triplets: np.ndarray, odd_ids: np.ndarray, item_ids
     item_ids = [str(i) for i in item_ids]
     if len(set(item_ids)) != len(item_ids):
         raise InputError("item_ids must be unique")
-    triplets = np.asarray(item_triplets)
-    odd = np.asarray(odd_ids)
-    if triplets.ndim != 2 or triplets.shape[1] != 3:
-        raise InputError(f"item_triplets must have shape (n, 3), got {triplets.shape}")
-    if odd.shape != (triplets.shape[0],):
-        raise InputError(f"odd_ids must have shape ({triplets.shape[0]},), got {odd.shape}")
+    triplets, odd = check_judgments(item_triplets, odd_ids)
     m = len(item_ids)
     if triplets.shape[0] == 0:
         return np.full((m, m), np.nan)
