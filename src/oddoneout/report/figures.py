@@ -100,6 +100,26 @@ def _ci_error(value: float | None, ci) -> tuple[float, float]:
     return max(value - lo, 0.0), max(hi - value, 0.0)
 
 
+def _labelled_bar(ax, x: float, width: float, row: Mapping, key: str, **style) -> None:
+    """One bar of ``row[key]`` with its ``row[key + "_ci"]`` error bar and a percentage label; none if missing."""
+    value = _nan_to_none(row.get(key))
+    if value is None:
+        return
+    err = np.array(_ci_error(value, row.get(f"{key}_ci"))).reshape(2, 1)
+    ax.bar(
+        x,
+        value,
+        width,
+        edgecolor="black",
+        linewidth=0.6,
+        yerr=err,
+        capsize=4,
+        error_kw={"linewidth": 1.2},
+        **style,
+    )
+    ax.text(x, value + err[1, 0] + 0.015, f"{value:.1%}", ha="center", va="bottom", fontsize=8)
+
+
 def accuracy_figure(results: Mapping[str, Mapping], colors: Mapping[str, str]) -> bytes:
     """Held-out odd-one-out accuracy beside the noise ceiling, per system, with 95% CIs.
 
@@ -120,52 +140,8 @@ def accuracy_figure(results: Mapping[str, Mapping], colors: Mapping[str, str]) -
         for i, system in enumerate(systems):
             row = results[system]
             color = colors[system]
-            accuracy = _nan_to_none(row.get("accuracy"))
-            ceiling = _nan_to_none(row.get("noise_ceiling"))
-            if accuracy is not None:
-                err = np.array(_ci_error(accuracy, row.get("accuracy_ci"))).reshape(2, 1)
-                ax.bar(
-                    x[i] - width / 2,
-                    accuracy,
-                    width,
-                    color=color,
-                    edgecolor="black",
-                    linewidth=0.6,
-                    yerr=err,
-                    capsize=4,
-                    error_kw={"linewidth": 1.2},
-                )
-                ax.text(
-                    x[i] - width / 2,
-                    accuracy + err[1, 0] + 0.015,
-                    f"{accuracy:.1%}",
-                    ha="center",
-                    va="bottom",
-                    fontsize=8,
-                )
-            if ceiling is not None:
-                err = np.array(_ci_error(ceiling, row.get("noise_ceiling_ci"))).reshape(2, 1)
-                ax.bar(
-                    x[i] + width / 2,
-                    ceiling,
-                    width,
-                    color=color,
-                    alpha=0.35,
-                    hatch="//",
-                    edgecolor="black",
-                    linewidth=0.6,
-                    yerr=err,
-                    capsize=4,
-                    error_kw={"linewidth": 1.2},
-                )
-                ax.text(
-                    x[i] + width / 2,
-                    ceiling + err[1, 0] + 0.015,
-                    f"{ceiling:.1%}",
-                    ha="center",
-                    va="bottom",
-                    fontsize=8,
-                )
+            _labelled_bar(ax, x[i] - width / 2, width, row, "accuracy", color=color)
+            _labelled_bar(ax, x[i] + width / 2, width, row, "noise_ceiling", color=color, alpha=0.35, hatch="//")
         ax.axhline(1 / 3, color="0.3", linestyle="--", linewidth=1)
         ax.set_xticks(x, systems, rotation=20 if len(systems) > 4 else 0, ha="right" if len(systems) > 4 else "center")
         ax.set_ylim(0, 1.08)
