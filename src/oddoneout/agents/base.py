@@ -66,3 +66,46 @@ class Agent(Protocol):
     def judge(self, shown: Sequence[tuple[str, str, str]]) -> list[Answer]:
         """Answer a batch of triplets (item ids in the order shown), one :class:`Answer` each."""
         ...
+
+
+class RetryableError(Exception):
+    """A transient failure of one request (HTTP 429/5xx, a dropped connection, a timeout).
+
+    Remote agents raise it from :meth:`AsyncAgent.ajudge`; the asynchronous runner retries the
+    trial with exponential backoff and jitter, waiting at least ``retry_after`` seconds when the
+    server said so, and stores an answer with status ``status`` once the retries are spent.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong (never containing credentials).
+    status : {"error", "timeout"}
+        The status stored if every retry fails.
+    retry_after : float, optional
+        Seconds the server asked the client to wait (``Retry-After``).
+    """
+
+    def __init__(self, message: str, status: str = "error", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        if status not in ("error", "timeout"):
+            raise ValueError(f"a retryable failure ends as 'error' or 'timeout', not {status!r}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+@runtime_checkable
+class AsyncAgent(Protocol):
+    """An agent answering one shown triplet per request, concurrently (remote models).
+
+    Permanent per-trial problems (an answer that cannot be parsed, a refusal, a malformed response)
+    are returned as an :class:`Answer` with the matching status; transient ones are raised as
+    :class:`RetryableError`. Attributes are those of :class:`Agent`.
+    """
+
+    name: str
+    model: str
+    prompt_hash: str | None
+
+    async def ajudge(self, shown: tuple[str, str, str]) -> Answer:
+        """Answer one triplet (item ids in the order shown)."""
+        ...
