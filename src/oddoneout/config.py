@@ -23,6 +23,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "n_subjects": 3,
         "n_runs": 6,
         "voxels_per_roi": 100,
+        # optional folder of the study's video files (<item_id>.<ext>), for agents that watch frames
+        "videos": "",
     },
     "design": {
         "n_triplets": 100_000,
@@ -44,6 +46,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "prune_threshold": 0.1,
         "device": "cpu",
     },
+    "collect": {
+        "executor": "local",  # "local" | "ray" (shards over a Ray cluster; local agents only)
+        "ray_address": "",  # "" = a local Ray cluster, "auto" = the running one, or host:port
+        "n_shards": 0,  # 0 = one per Ray CPU
+    },
     "evaluation": {"n_bootstrap": 1000},
     "interpret": {"top_k": 8},
     "neural": {
@@ -59,16 +66,35 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 #: Keys of one ``[systems.NAME]`` table and their defaults.
 SYSTEM_DEFAULTS: dict[str, Any] = {
-    "agent": "simulated",  # "simulated" | "similarity" | "ratings"
+    "agent": "simulated",  # one of AGENT_KINDS
     "features": "",  # "synthetic:<view>" or a feature table (Parquet/CSV with an item_id column)
     "ratings": [],  # rating groups for agent = "ratings": ["category"], ["dimension"] or both
     "center": False,
     "standardize": False,
     "temperature": 1.0,
     "model": "",
+    # language-model agents ("openai", "llama")
+    "prompt": "",  # "paper_llm" | "paper_mllm" | a prompt file; default: paper_llm (captions) or paper_mllm (frames)
+    "input": "captions",  # "captions" | "frames"
+    # "openai": any OpenAI-compatible chat server (vLLM, llama.cpp, Ollama, hosted APIs)
+    "base_url": "",
+    "api_key_env": "",  # name of the environment variable holding the key ("" = no key)
+    "constrained": "auto",  # "auto" | "guided_choice" | "json" | "none"
+    "logprobs": True,
+    "concurrency": 16,
+    "timeout": 60.0,
+    "max_retries": 5,
+    "rate_limit": 0.0,  # requests/s, 0 = none
+    "max_requests": 0,  # budget cap per run, 0 = none
+    "max_tokens": 0,  # token budget per run, 0 = none
+    "n_frames": 4,
+    "frame_size": 336,
+    # "llama": a local GGUF file through llama-cpp-python ("" = the packaged Gemma 3 270M)
+    "gguf": "",
+    "n_threads": 0,  # 0 = llama.cpp's default
 }
 
-AGENT_KINDS = ("simulated", "similarity", "ratings")
+AGENT_KINDS = ("simulated", "similarity", "ratings", "minilm", "llama", "openai")
 
 
 def _merge(section: str, given: dict[str, Any], defaults: dict[str, Any], source: Path) -> dict[str, Any]:
@@ -127,6 +153,14 @@ def load_config(path: str | Path, overrides: dict[str, dict[str, Any]] | None = 
             raise InputError(f"{path}: [systems.{name}] needs `features` for agent {system['agent']!r}")
         if system["agent"] == "ratings" and not system["ratings"]:
             raise InputError(f"{path}: [systems.{name}] needs `ratings` (e.g. [\"category\"]) for agent 'ratings'")
+        if system["agent"] == "openai" and not system["base_url"]:
+            raise InputError(f"{path}: [systems.{name}] needs `base_url` (e.g. \"http://127.0.0.1:8000/v1\")")
+        if system["agent"] == "openai" and not system["model"]:
+            raise InputError(f"{path}: [systems.{name}] needs `model` (the name the server knows the model by)")
+        if system["input"] not in ("captions", "frames"):
+            raise InputError(f"{path}: [systems.{name}] input must be 'captions' or 'frames', not {system['input']!r}")
+        if system["input"] == "frames" and system["agent"] != "openai":
+            raise InputError(f"{path}: [systems.{name}] input = 'frames' needs agent = 'openai'")
         config["systems"][name] = system
     if config["study"]["name"] == "study":
         config["study"]["name"] = path.stem

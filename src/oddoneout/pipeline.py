@@ -16,23 +16,19 @@ import numpy as np
 import pandas as pd
 
 from oddoneout.agents.base import Agent
+from oddoneout.agents.factory import build_agent
 from oddoneout.config import dump_config, load_config, resolve_path
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.progress import console, make_progress, stage
 from oddoneout.progress import metrics_text as _metrics_text
-from oddoneout.provenance import hash_text, provenance
+from oddoneout.provenance import provenance
 from oddoneout.stimuli.stimulus_set import StimulusSet
 from oddoneout.triplets import Triplets, read_item_ids
 
 STAGES = ("stimuli", "collect", "fit", "evaluate", "interpret", "encode", "report")
 #: Design names in every system's store.
 MAIN_DESIGN, REPEAT_DESIGN, EXHAUSTIVE_DESIGN = "random", "repeats", "exhaustive"
-
-
-def _system_seed(config: dict[str, Any], name: str) -> int:
-    """A per-system seed derived from the study seed, so systems draw independent streams."""
-    return int(hash_text(str(config["study"]["seed"]), name)[:8], 16)
 
 
 def _paths(out: Path, name: str) -> dict[str, Path]:
@@ -116,58 +112,6 @@ def load_stimuli(out: Path) -> StimulusSet:
 # --- agents and collection ---------------------------------------------------------------------
 
 
-def _feature_table(config: dict[str, Any], out: Path, spec: str) -> pd.DataFrame:
-    if spec.startswith("synthetic:"):
-        path = out / "world" / f"view_{spec.split(':', 1)[1]}.parquet"
-    else:
-        path = resolve_path(config, spec)
-    if not path.is_file():
-        raise InputError(f"feature table not found: {path} (from features = {spec!r})")
-    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    if frame.index.name != "item_id":
-        if "item_id" not in frame.columns:
-            raise InputError(f"{path}: feature table needs an item_id column")
-        frame = frame.set_index("item_id")
-    frame.index = frame.index.astype(str)
-    return frame
-
-
-def build_agent(config: dict[str, Any], out: Path, name: str, stimuli: StimulusSet) -> Agent:
-    """The agent of system ``name`` as its ``[systems.NAME]`` table describes it."""
-    from oddoneout.agents.similarity import SimilarityAgent
-    from oddoneout.agents.simulated import SimulatedAgent
-
-    system = config["systems"][name]
-    kind = system["agent"]
-    if kind == "ratings":
-        features = pd.concat([stimuli.ratings(group) for group in system["ratings"]], axis=1)
-        model = system["model"] or "ratings:" + "+".join(system["ratings"])
-    else:
-        features = _feature_table(config, out, system["features"])
-        model = system["model"] or f"{kind}:{system['features']}"
-    missing = sorted(set(stimuli.item_ids) - set(features.index))
-    if missing:
-        raise InputError(f"system {name!r}: features lack item(s) {missing[:5]}")
-    features = features.loc[list(stimuli.item_ids)]
-    if kind == "simulated":
-        return SimulatedAgent(
-            features.to_numpy(float),
-            stimuli.item_ids,
-            name=name,
-            model=model,
-            temperature=system["temperature"],
-            seed=_system_seed(config, name),
-        )
-    return SimilarityAgent(
-        features.to_numpy(float),
-        stimuli.item_ids,
-        name=name,
-        model=model,
-        center=system["center"],
-        standardize=system["standardize"],
-    )
-
-
 def study_designs(config: dict[str, Any], item_ids: Sequence[str]) -> list:
     """The main random design, the repeated design for the noise ceiling, the exhaustive validation subset."""
     from oddoneout.collect.designs import exhaustive_design, random_design, repeated_design
@@ -199,18 +143,67 @@ def validation_subset(config: dict[str, Any], item_ids: Sequence[str]) -> list[s
 
 
 def collect_system(config: dict[str, Any], out: Path, name: str, stimuli: StimulusSet) -> dict[str, Any]:
-    """Collect (or resume collecting) every design for one system, then export the store to Parquet."""
-    from oddoneout.collect.runner import collect
+    """Collect (or resume collecting) every design for one system, then export the store to Parquet.
+
+    Local agents are asked in batches by :func:`~oddoneout.collect.runner.collect` (or sharded
+    over Ray with ``[collect] executor = "ray"``); remote agents (``openai``) concurrently by
+    :func:`~oddoneout.collect.async_runner.collect_remote`, with the system's concurrency,
+    retries, timeout, rate limit and budget.
+    """
+    from oddoneout.agents.base import AsyncAgent
     from oddoneout.collect.store import TripletStore
 
     paths = _paths(out, name)
     paths["store"].parent.mkdir(parents=True, exist_ok=True)
     agent = build_agent(config, out, name, stimuli)
+    designs = study_designs(config, stimuli.item_ids)
+    system, settings = config["systems"][name], config["collect"]
+    if isinstance(agent, AsyncAgent):
+        from oddoneout.collect.async_runner import collect_remote
+
+        with TripletStore(paths["store"], agent=agent.name, model=agent.model, item_ids=stimuli.item_ids) as store:
+            collect_remote(
+                designs,
+                agent,
+                store,
+                concurrency=system["concurrency"],
+                max_retries=system["max_retries"],
+                request_timeout=system["timeout"] * 2,
+                rate_limit=system["rate_limit"] or None,
+                max_requests=system["max_requests"] or None,
+                max_tokens=system["max_tokens"] or None,
+                seed=config["study"]["seed"],
+            )
+    elif settings["executor"] == "ray":
+        from oddoneout.collect.ray_executor import collect_ray
+
+        collect_ray(
+            designs,
+            _AgentFactory(config, out, name, stimuli),
+            paths["store"],
+            n_shards=settings["n_shards"] or None,
+            batch_size=config["design"]["batch_size"],
+            ray_address=settings["ray_address"] or None,
+        )
+    else:
+        from oddoneout.collect.runner import collect
+
+        with TripletStore(paths["store"], agent=agent.name, model=agent.model, item_ids=stimuli.item_ids) as store:
+            for design in designs:
+                collect(design, agent, store, batch_size=config["design"]["batch_size"], progress=True)
     with TripletStore(paths["store"], agent=agent.name, model=agent.model, item_ids=stimuli.item_ids) as store:
-        for design in study_designs(config, stimuli.item_ids):
-            collect(design, agent, store, batch_size=config["design"]["batch_size"], progress=True)
         store.export_parquet(paths["export"])
         return store.counts()
+
+
+class _AgentFactory:
+    """Builds a system's agent inside a Ray worker (picklable: holds the config, not the agent)."""
+
+    def __init__(self, config: dict[str, Any], out: Path, name: str, stimuli: StimulusSet) -> None:
+        self.config, self.out, self.name, self.stimuli = config, out, name, stimuli
+
+    def __call__(self) -> Agent:
+        return build_agent(self.config, self.out, self.name, self.stimuli)
 
 
 # --- fitting and evaluation --------------------------------------------------------------------
