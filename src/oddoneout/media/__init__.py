@@ -1,0 +1,5 @@
+"""Reading stimulus media: frames sampled from video files (PyAV) as JPEG images."""
+
+from oddoneout.media.frames import FrameSpec, frames_as_data_urls, sample_frames
+
+__all__ = ["FrameSpec", "frames_as_data_urls", "sample_frames"]
