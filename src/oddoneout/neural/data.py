@@ -29,9 +29,12 @@ class NeuralData:
     rois : dict of str to ndarray of int
         Voxel indices of each region of interest.
     coords : ndarray of shape (n_voxels, 3), optional
-        Voxel coordinates (for searchlights and maps).
+        Voxel coordinates (for searchlights and maps), in mm when ``affine`` is given.
     metadata : dict
         Provenance of the data.
+    affine : ndarray of shape (4, 4), optional
+        Voxel-to-world (mm) affine of the image grid the voxels came from (NIfTI data);
+        ``coords`` are then ``affine @ [i, j, k, 1]`` of each voxel.
     """
 
     subject: str
@@ -41,6 +44,7 @@ class NeuralData:
     rois: dict[str, np.ndarray]
     coords: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    affine: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.responses = np.asarray(self.responses, dtype=np.float32)
@@ -58,6 +62,10 @@ class NeuralData:
             if voxels.size == 0 or voxels.min() < 0 or voxels.max() >= n_voxels:
                 raise InputError(f"subject {self.subject}: ROI {name!r} is empty or has voxel indices out of range")
             self.rois[name] = voxels
+        if self.affine is not None:
+            self.affine = np.asarray(self.affine, dtype=np.float64)
+            if self.affine.shape != (4, 4) or not np.all(np.isfinite(self.affine)):
+                raise InputError(f"subject {self.subject}: affine must be a finite 4 x 4 matrix")
 
     @property
     def n_voxels(self) -> int:
@@ -75,6 +83,8 @@ class NeuralData:
             arrays[f"roi_{i}"] = voxels
         if self.coords is not None:
             arrays["coords"] = self.coords
+        if self.affine is not None:
+            arrays["affine"] = self.affine
         return write_npz(path, arrays, provenance("neural", subject=self.subject, **self.metadata))
 
     @classmethod
@@ -87,7 +97,14 @@ class NeuralData:
             for key in ("format", "format_version", "kind", "package_version", "python"):
                 meta.pop(key, None)
             return cls(
-                subject, arrays["responses"], arrays["stimulus_ids"], arrays["runs"], rois, arrays.get("coords"), meta
+                subject,
+                arrays["responses"],
+                arrays["stimulus_ids"],
+                arrays["runs"],
+                rois,
+                arrays.get("coords"),
+                meta,
+                affine=arrays.get("affine"),
             )
         except KeyError as exc:
             raise InputError(f"{path}: not an oddoneout neural data file (no {exc})") from exc
