@@ -45,6 +45,24 @@ Settings = Annotated[
 ]
 
 
+Scale = Annotated[
+    Optional[str],
+    typer.Option(help="Apply the config's [scales.NAME] table, e.g. --scale paper (the paper's numbers)."),
+]
+
+
+def _config_path(config: Path) -> Path:
+    """The config file, or the built-in study of that name (``cowen_keltner``, ``studies/cowen_keltner.toml``)."""
+    if config.is_file():
+        return config
+    from oddoneout.studies import builtin_config
+
+    try:
+        return builtin_config(config.name.removesuffix(".toml"))
+    except FileNotFoundError as exc:
+        raise InputError(f"study config not found: {config} ({exc})") from None
+
+
 def _overrides(seed: int | None, settings: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """Config overrides from ``--seed`` and ``--set section.key=value`` (values parsed as TOML, else text)."""
     import tomllib
@@ -88,11 +106,22 @@ def run(
     system: Annotated[Optional[list[str]], typer.Option(help="Run only these systems (repeatable).")] = None,
     seed: Seed = None,
     settings: Settings = None,
+    scale: Scale = None,
 ) -> None:
-    """Run a study from its config: stimuli, collect, fit, evaluate, interpret, encode, report."""
+    """Run a study from its config: stimuli, collect, fit, evaluate, interpret, encode, report.
+
+    CONFIG is a TOML file or the name of a built-in study (synthetic, cowen_keltner).
+    """
     from oddoneout.pipeline import STAGES, run_study
 
-    run_study(config, out, stages=stage or STAGES, systems=system, overrides=_overrides(seed, settings))
+    run_study(
+        _config_path(config),
+        out,
+        stages=stage or STAGES,
+        systems=system,
+        overrides=_overrides(seed, settings),
+        scale=scale,
+    )
 
 
 @app.command()
@@ -103,11 +132,19 @@ def collect(
     system: Annotated[Optional[list[str]], typer.Option(help="Collect only these systems (repeatable).")] = None,
     seed: Seed = None,
     settings: Settings = None,
+    scale: Scale = None,
 ) -> None:
     """Collect judgments for a study's systems into OUT/triplets/ (resumes what is missing)."""
     from oddoneout.pipeline import run_study
 
-    run_study(config, out, stages=("collect",), systems=system, overrides=_overrides(seed, settings))
+    run_study(
+        _config_path(config),
+        out,
+        stages=("collect",),
+        systems=system,
+        overrides=_overrides(seed, settings),
+        scale=scale,
+    )
 
 
 @app.command()

@@ -112,7 +112,9 @@ def resolve_path(config: dict[str, Any], value: str) -> Path:
     return path if path.is_absolute() else Path(config["_dir"]) / path
 
 
-def load_config(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def load_config(
+    path: str | Path, overrides: dict[str, dict[str, Any]] | None = None, scale: str | None = None
+) -> dict[str, Any]:
     """Read and validate a study config.
 
     Parameters
@@ -121,6 +123,9 @@ def load_config(path: str | Path, overrides: dict[str, dict[str, Any]] | None = 
         A TOML file.
     overrides : dict, optional
         ``{section: {key: value}}`` applied on top of the file (e.g. from command-line flags).
+    scale : str, optional
+        Name of a ``[scales.NAME]`` table of the file: its ``{section: {key: value}}`` settings
+        are applied before ``overrides`` (e.g. ``paper`` for the paper's number of judgments).
 
     Returns
     -------
@@ -135,6 +140,14 @@ def load_config(path: str | Path, overrides: dict[str, dict[str, Any]] | None = 
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML ({exc})") from exc
+    scales = raw.pop("scales", {})
+    if scale is not None:
+        if scale not in scales:
+            raise InputError(f"{path}: no [scales.{scale}] table; scales: {sorted(scales)}")
+        for section, values in scales[scale].items():
+            if not isinstance(values, dict):
+                raise InputError(f"{path}: [scales.{scale}] {section} must be a table of settings")
+            raw.setdefault(section, {}).update(values)
     for section, values in (overrides or {}).items():
         raw.setdefault(section, {}).update(values)
     unknown = sorted(set(raw) - set(DEFAULTS) - {"systems"})
@@ -154,7 +167,7 @@ def load_config(path: str | Path, overrides: dict[str, dict[str, Any]] | None = 
         if system["agent"] == "ratings" and not system["ratings"]:
             raise InputError(f"{path}: [systems.{name}] needs `ratings` (e.g. [\"category\"]) for agent 'ratings'")
         if system["agent"] == "openai" and not system["base_url"]:
-            raise InputError(f"{path}: [systems.{name}] needs `base_url` (e.g. \"http://127.0.0.1:8000/v1\")")
+            raise InputError(f'{path}: [systems.{name}] needs `base_url` (e.g. "http://127.0.0.1:8000/v1")')
         if system["agent"] == "openai" and not system["model"]:
             raise InputError(f"{path}: [systems.{name}] needs `model` (the name the server knows the model by)")
         if system["input"] not in ("captions", "frames"):
@@ -164,6 +177,7 @@ def load_config(path: str | Path, overrides: dict[str, dict[str, Any]] | None = 
         config["systems"][name] = system
     if config["study"]["name"] == "study":
         config["study"]["name"] = path.stem
+    config["_scale"] = scale or ""
     config["_hash"] = hash_json(config)
     config["_dir"] = str(path.parent.resolve())
     return config

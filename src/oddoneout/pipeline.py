@@ -421,6 +421,7 @@ def run_study(
     stages: Sequence[str] = STAGES,
     systems: Sequence[str] | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
+    scale: str | None = None,
 ) -> dict[str, Any]:
     """Run the stages of a study config into ``out`` and return the summary.
 
@@ -436,8 +437,10 @@ def run_study(
         Restrict to these systems (default: all in the config).
     overrides : dict, optional
         ``{section: {key: value}}`` applied over the config file.
+    scale : str, optional
+        A ``[scales.NAME]`` table of the config to apply (e.g. ``"paper"``).
     """
-    config = load_config(config_path, overrides)
+    config = load_config(config_path, overrides, scale=scale)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     unknown_stages = sorted(set(stages) - set(STAGES))
