@@ -73,9 +73,12 @@ SYSTEM_DEFAULTS: dict[str, Any] = {
     "standardize": False,
     "temperature": 1.0,
     "model": "",
+    "design": {},  # this system's [design] settings that differ from the study's, e.g. {n_triplets = 2000}
     # language-model agents ("openai", "llama")
     "prompt": "",  # "paper_llm" | "paper_mllm" | a prompt file; default: paper_llm (captions) or paper_mllm (frames)
     "input": "captions",  # "captions" | "frames"
+    "llm_temperature": 0.01,  # sampling temperature of the model (the authors used 0.01)
+    "answer_tokens": 512,  # most tokens per answer (the paper's prompts ask for a description first)
     # "openai": any OpenAI-compatible chat server (vLLM, llama.cpp, Ollama, hosted APIs)
     "base_url": "",
     "api_key_env": "",  # name of the environment variable holding the key ("" = no key)
@@ -170,6 +173,7 @@ def load_config(
             raise InputError(f'{path}: [systems.{name}] needs `base_url` (e.g. "http://127.0.0.1:8000/v1")')
         if system["agent"] == "openai" and not system["model"]:
             raise InputError(f"{path}: [systems.{name}] needs `model` (the name the server knows the model by)")
+        system["design"] = _merge(f"systems.{name}.design", system["design"], config["design"], path)
         if system["input"] not in ("captions", "frames"):
             raise InputError(f"{path}: [systems.{name}] input must be 'captions' or 'frames', not {system['input']!r}")
         if system["input"] == "frames" and system["agent"] != "openai":

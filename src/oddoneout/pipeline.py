@@ -112,11 +112,15 @@ def load_stimuli(out: Path) -> StimulusSet:
 # --- agents and collection ---------------------------------------------------------------------
 
 
-def study_designs(config: dict[str, Any], item_ids: Sequence[str]) -> list:
-    """The main random design, the repeated design for the noise ceiling, the exhaustive validation subset."""
+def study_designs(config: dict[str, Any], item_ids: Sequence[str], name: str | None = None) -> list:
+    """The main random design, the repeated design for the noise ceiling, the exhaustive validation subset.
+
+    With ``name``, the system's own ``design`` settings apply (the study's ``[design]`` otherwise).
+    """
     from oddoneout.collect.designs import exhaustive_design, random_design, repeated_design
 
-    settings, seed = config["design"], config["study"]["seed"]
+    settings = config["systems"][name]["design"] if name else config["design"]
+    seed = config["study"]["seed"]
     designs = [
         random_design(
             item_ids, settings["n_triplets"], seed=seed, n_orderings=settings["n_orderings"], name=MAIN_DESIGN
@@ -129,13 +133,17 @@ def study_designs(config: dict[str, Any], item_ids: Sequence[str]) -> list:
             )
         )
     if settings["exhaustive_items"] >= 3:
-        designs.append(exhaustive_design(validation_subset(config, item_ids), name=EXHAUSTIVE_DESIGN, seed=seed + 2))
+        subset = validation_subset(config, item_ids, settings["exhaustive_items"])
+        designs.append(exhaustive_design(subset, name=EXHAUSTIVE_DESIGN, seed=seed + 2))
     return designs
 
 
-def validation_subset(config: dict[str, Any], item_ids: Sequence[str]) -> list[str]:
-    """The seeded subset of items asked exhaustively (``[design] exhaustive_items`` of them)."""
-    n_items = config["design"]["exhaustive_items"]
+def validation_subset(config: dict[str, Any], item_ids: Sequence[str], n_items: int | None = None) -> list[str]:
+    """The seeded subset of items asked exhaustively (``[design] exhaustive_items`` of them by default).
+
+    A smaller subset is a prefix of a larger one, so systems asked about fewer items share them.
+    """
+    n_items = config["design"]["exhaustive_items"] if n_items is None else n_items
     if n_items > len(item_ids):
         raise InputError(f"exhaustive_items = {n_items} exceeds the {len(item_ids)} items of the study")
     order = np.random.default_rng(config["study"]["seed"] + 2).permutation(len(item_ids))
@@ -156,7 +164,7 @@ def collect_system(config: dict[str, Any], out: Path, name: str, stimuli: Stimul
     paths = _paths(out, name)
     paths["store"].parent.mkdir(parents=True, exist_ok=True)
     agent = build_agent(config, out, name, stimuli)
-    designs = study_designs(config, stimuli.item_ids)
+    designs = study_designs(config, stimuli.item_ids, name)
     system, settings = config["systems"][name], config["collect"]
     if isinstance(agent, AsyncAgent):
         from oddoneout.collect.async_runner import collect_remote
@@ -182,7 +190,7 @@ def collect_system(config: dict[str, Any], out: Path, name: str, stimuli: Stimul
             _AgentFactory(config, out, name, stimuli),
             paths["store"],
             n_shards=settings["n_shards"] or None,
-            batch_size=config["design"]["batch_size"],
+            batch_size=system["design"]["batch_size"],
             ray_address=settings["ray_address"] or None,
         )
     else:
@@ -190,7 +198,7 @@ def collect_system(config: dict[str, Any], out: Path, name: str, stimuli: Stimul
 
         with TripletStore(paths["store"], agent=agent.name, model=agent.model, item_ids=stimuli.item_ids) as store:
             for design in designs:
-                collect(design, agent, store, batch_size=config["design"]["batch_size"], progress=True)
+                collect(design, agent, store, batch_size=system["design"]["batch_size"], progress=True)
     with TripletStore(paths["store"], agent=agent.name, model=agent.model, item_ids=stimuli.item_ids) as store:
         store.export_parquet(paths["export"])
         return store.counts()

@@ -94,6 +94,8 @@ def build_agent(config: dict[str, Any], out: Path, name: str, stimuli: StimulusS
             captions=_captions(stimuli),
             n_threads=system["n_threads"] or None,
             seed=system_seed(config, name),
+            temperature=system["llm_temperature"],
+            max_tokens=system["answer_tokens"],
         )
     if kind == "minilm":
         from oddoneout.agents.text_embedding import MiniLMCaptionAgent
@@ -119,6 +121,8 @@ def _openai_agent(config: dict[str, Any], name: str, stimuli: StimulusSet) -> As
         api_key_env=system["api_key_env"] or None,
         constrained=system["constrained"],
         logprobs=system["logprobs"],
+        temperature=system["llm_temperature"],
+        max_tokens=system["answer_tokens"],
         seed=system_seed(config, name),
         timeout=system["timeout"],
     )
