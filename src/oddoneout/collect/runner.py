@@ -39,6 +39,15 @@ class CollectionSummary:
         Wall time of the call.
     n_duplicates : int
         Asked trials that another writer had stored in the meantime (kept, not replaced).
+    n_requests : int
+        Requests sent (agent calls, retries included); filled by the asynchronous runner.
+    n_retries : int
+        Requests that failed transiently and were tried again (asynchronous runner).
+    tokens : int
+        Tokens reported by the answers stored in this call (asynchronous runner).
+    stopped : str or None
+        Why the call stopped before asking every missing trial: ``"max_requests"``,
+        ``"max_tokens"`` or ``"interrupted"``; ``None`` when it did not stop early.
     """
 
     n_design: int
@@ -47,6 +56,20 @@ class CollectionSummary:
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     n_duplicates: int = 0
+    n_requests: int = 0
+    n_retries: int = 0
+    tokens: int = 0
+    stopped: str | None = None
+
+    @property
+    def requests_per_second(self) -> float:
+        """Requests sent per second of the call."""
+        return self.n_requests / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def judgments_per_second(self) -> float:
+        """Trials asked and stored per second of the call."""
+        return self.n_asked / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def n_missing(self) -> int:
