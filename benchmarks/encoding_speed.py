@@ -20,11 +20,19 @@ each time to the faster of the two baselines. Usage::
     python benchmarks/encoding_speed.py            # 20,000 voxels
     python benchmarks/encoding_speed.py --voxels 50000
     python benchmarks/encoding_speed.py --quick    # 2,000 voxels
+    python benchmarks/encoding_speed.py --memory --voxels 80000
+
+``--memory`` measures instead the peak resident memory (RSS) of ``encode`` (eigh solver) over
+``--voxels`` voxels with each ``--batches`` value of ``voxel_batch`` (0: all voxels at once).
+Every setting runs in a fresh process that builds the data, resets the kernel's peak-RSS mark
+(``/proc/self/clear_refs``, Linux), and encodes; the report gives the RSS with the data loaded,
+the peak RSS during ``encode``, and the difference: what encoding itself added.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import time
 
@@ -79,6 +87,45 @@ def sklearn_ridgecv(features: np.ndarray, data: NeuralData, alphas: np.ndarray) 
     return fold_mean_r(observed, predicted)
 
 
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (Linux) in MB: VmRSS (current) or VmHWM (peak)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _memory_run(n_stimuli: int, n_voxels: int, voxel_batch: int | None, seed: int, queue) -> None:
+    """In a fresh process: build the problem, reset the peak RSS, encode, and report RSS figures."""
+    features, item_ids, data = make_problem(n_stimuli, n_voxels, seed)
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")  # resets VmHWM to the current RSS: the data's temporaries are not counted
+    before = _status_mb("VmRSS")
+    start = time.perf_counter()
+    result = encode(features, item_ids, data, n_folds=N_FOLDS, alphas=DEFAULT_ALPHAS, voxel_batch=voxel_batch)
+    seconds = time.perf_counter() - start
+    queue.put((before, _status_mb("VmHWM"), seconds, float(result.voxel_r.mean())))
+
+
+def memory_report(n_stimuli: int, n_voxels: int, batches: list[int], seed: int) -> None:
+    """Peak RSS of encode for each voxel_batch, each in its own process (ru_maxrss is per process)."""
+    responses_mb = n_stimuli * n_voxels * 4 / 2**20
+    print(f"{n_stimuli} stimuli x {n_voxels} voxels (float32 responses: {responses_mb:.0f} MB); encode, eigh solver")
+    print(
+        f"{'voxel_batch':>12}{'RSS data (MB)':>15}{'peak RSS (MB)':>15}{'added (MB)':>12}{'seconds':>10}{'mean r':>9}"
+    )
+    context = multiprocessing.get_context("spawn")
+    for batch in batches:
+        queue = context.Queue()
+        process = context.Process(target=_memory_run, args=(n_stimuli, n_voxels, batch or None, seed, queue))
+        process.start()
+        before, peak, seconds, mean_r = queue.get()
+        process.join()
+        label = "all" if not batch else str(batch)
+        print(f"{label:>12}{before:>15.0f}{peak:>15.0f}{peak - before:>12.0f}{seconds:>10.1f}{mean_r:>9.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--voxels", type=int, default=20_000)
@@ -86,9 +133,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2,000 voxels (overrides --voxels)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--voxel-batch", type=int, default=None, help="encode's voxel_batch (default: all voxels)")
+    parser.add_argument("--memory", action="store_true", help="report peak RSS per voxel_batch instead of timing")
+    parser.add_argument(
+        "--batches", type=int, nargs="+", default=[0, 20_000, 5_000], help="voxel_batch values for --memory (0: all)"
+    )
     parser.add_argument("--skip", nargs="*", default=[], choices=["himalaya", "sklearn"], help="methods to leave out")
     args = parser.parse_args()
     n_voxels = 2_000 if args.quick else args.voxels
+    if args.memory:
+        memory_report(args.stimuli, n_voxels, args.batches, args.seed)
+        return
 
     features, item_ids, data = make_problem(args.stimuli, n_voxels, args.seed)
     alphas = DEFAULT_ALPHAS
