@@ -52,7 +52,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "n_shards": 0,  # 0 = one per Ray CPU
     },
     "evaluation": {"n_bootstrap": 1000},
-    "interpret": {"top_k": 8},
+    "interpret": {
+        "top_k": 8,
+        "map_method": "tsne",  # "tsne" | "umap" | "none"
+        "graph_threshold": 0.2,  # edges of the dimension graph: r between dimensions above this
+        "class_min_r": 0.3,  # categorical / hybrid / dimensional rule (docs/interpretation.md)
+        "class_balance": 0.8,
+        "interactive": True,  # write interactive/<system>_map.html
+    },
     "neural": {
         "source": "synthetic",
         "subjects": [],

@@ -40,8 +40,6 @@ def _paths(out: Path, name: str) -> dict[str, Path]:
         "items": out / "split" / f"{name}_items.txt",
         "embedding": out / "embeddings" / f"{name}.parquet",
         "evaluation": out / "evaluation" / f"{name}.json",
-        "ratings": out / "interpret" / f"{name}_ratings.csv",
-        "top_items": out / "interpret" / f"{name}_top_items.csv",
     }
 
 
@@ -316,16 +314,12 @@ def evaluate_system(config: dict[str, Any], out: Path, name: str) -> dict[str, A
 # --- interpretation and brain ------------------------------------------------------------------
 
 
-def interpret_system(config: dict[str, Any], out: Path, name: str, stimuli: StimulusSet) -> pd.DataFrame:
-    """Dimension x rating correlations and the top items of each dimension."""
-    from oddoneout.interpret.ratings import rating_correlations, top_items, write_rating_correlations, write_top_items
+def interpret_system(config: dict[str, Any], out: Path, name: str, stimuli: StimulusSet) -> dict[str, Path]:
+    """Every interpretation analysis of one system (:func:`~oddoneout.interpret.stage.interpret_embedding`)."""
+    from oddoneout.interpret.stage import interpret_embedding
 
-    paths = _paths(out, name)
-    embedding = Embedding.load(paths["embedding"])
-    correlations = rating_correlations(embedding, stimuli)
-    write_rating_correlations(correlations, paths["ratings"])
-    write_top_items(top_items(embedding, stimuli, k=config["interpret"]["top_k"]), paths["top_items"])
-    return correlations
+    embedding = Embedding.load(_paths(out, name)["embedding"])
+    return interpret_embedding(config["interpret"], out, name, embedding, stimuli, seed=config["study"]["seed"])
 
 
 def neural_files(config: dict[str, Any], out: Path) -> list[Path]:
@@ -376,6 +370,8 @@ def _rounded(value: Any, digits: int = 6) -> Any:
         return round(value, digits)
     if isinstance(value, (list, tuple)):
         return [_rounded(v, digits) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
     return value
 
 
@@ -385,6 +381,8 @@ def summarize(config: dict[str, Any], out: Path) -> dict[str, Any]:
     Numbers are rounded to 6 decimals and no timestamps are written, so equal inputs give an
     identical file.
     """
+    from oddoneout.interpret.stage import interpretation_summary
+
     keys = (
         "rsm_r",
         "n_judgments",
@@ -417,6 +415,7 @@ def summarize(config: dict[str, Any], out: Path) -> dict[str, Any]:
         "seed": config["study"]["seed"],
         "provenance": provenance("summary", config_hash=config["_hash"]),
         "systems": systems,
+        "interpretation": _rounded(interpretation_summary(out, list(config["systems"]))),
         "encoding": encoding,
     }
     _write_json(out / "summary.json", summary)

@@ -14,7 +14,7 @@ quantity                     summary path (CI, when any: the same key + ``_ci``)
 accuracy, noise_ceiling      ``systems/{system}/accuracy`` (``accuracy_ci``), ``.../noise_ceiling``
 n_dims                       ``systems/{system}/n_dims``
 n_judgments                  ``systems/{system}/n_judgments``
-validation_r                 ``systems/{system}/validation_r`` (66-video exhaustive subset)
+validation_r                 ``systems/{system}/rsm_r`` (66-video exhaustive subset)
 share_<class>                ``interpretation/{system}/class_shares/<class>``
 centroid_top3, chance        ``interpretation/{system}/centroid_top3``, ``.../centroid_chance_top3``
 rsa_TPJ                      ``rsa/TPJ/{system}``
@@ -157,7 +157,8 @@ def _ours(summary: Mapping, quantity: str, system: str) -> tuple[float, float, f
     systems = summary.get("systems") or {}
     if quantity in ("accuracy", "noise_ceiling", "n_dims", "n_judgments", "validation_r"):
         row = systems.get(system) or {}
-        return (_float(row.get(quantity)), *_ci(row.get(f"{quantity}_ci")))
+        key = "rsm_r" if quantity == "validation_r" else quantity
+        return (_float(row.get(key)), *_ci(row.get(f"{key}_ci")))
     if quantity.startswith("share_"):
         value = _get(summary, "interpretation", system, "class_shares", quantity.removeprefix("share_"))
         return _float(value), np.nan, np.nan

@@ -1,0 +1,141 @@
+"""The study's interpretation stage: every analysis of one system's embedding, written to ``interpret/``.
+
+Files per system (``OUT/interpret/``): ``<s>_ratings.csv`` (dimension x rating-scale r),
+``<s>_top_items.csv``, ``<s>_classes.csv`` (categorical / hybrid / dimensional),
+``<s>_centroid.csv`` (top-1/top-3 nearest-centroid accuracy and chance), ``<s>_map.csv``
+(2-D item map), ``<s>_graph_nodes.csv`` / ``<s>_graph_edges.csv`` (dimension graph), and
+``OUT/interactive/<s>_map.html``. Analyses that need ratings are skipped, with a logged note,
+for stimulus sets without them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from oddoneout.embedding import Embedding
+from oddoneout.stimuli.stimulus_set import StimulusSet
+
+logger = logging.getLogger(__name__)
+
+
+def interpret_paths(out: Path, name: str) -> dict[str, Path]:
+    """Where the interpretation files of system ``name`` go."""
+    folder = out / "interpret"
+    return {
+        "ratings": folder / f"{name}_ratings.csv",
+        "top_items": folder / f"{name}_top_items.csv",
+        "classes": folder / f"{name}_classes.csv",
+        "centroid": folder / f"{name}_centroid.csv",
+        "map": folder / f"{name}_map.csv",
+        "graph_nodes": folder / f"{name}_graph_nodes.csv",
+        "graph_edges": folder / f"{name}_graph_edges.csv",
+        "interactive": out / "interactive" / f"{name}_map.html",
+    }
+
+
+def interpret_embedding(
+    settings: dict[str, Any], out: Path, name: str, embedding: Embedding, stimuli: StimulusSet, seed: int = 0
+) -> dict[str, Path]:
+    """Run every interpretation analysis of one system and write its files.
+
+    Parameters
+    ----------
+    settings : dict
+        The config's ``[interpret]`` table (``top_k``, ``map_method``, ``graph_threshold``,
+        ``class_min_r``, ``class_balance``, ``interactive``).
+    out : Path
+        The study output folder.
+    name : str
+        The system.
+    embedding : Embedding
+        Its embedding.
+    stimuli : StimulusSet
+        The study's items (captions, ratings).
+    seed : int
+        Seed of the map and the graph layout.
+
+    Returns
+    -------
+    dict of str to Path
+        The files written.
+    """
+    from oddoneout.interpret.classify import classify_dimensions
+    from oddoneout.interpret.graph import dimension_graph
+    from oddoneout.interpret.maps import item_map
+    from oddoneout.interpret.ratings import (
+        dimension_labels,
+        rating_columns,
+        rating_correlations,
+        top_items,
+        write_rating_correlations,
+        write_top_items,
+    )
+
+    paths = interpret_paths(out, name)
+    paths["ratings"].parent.mkdir(parents=True, exist_ok=True)
+    written = {}
+    write_top_items(top_items(embedding, stimuli, k=settings["top_k"]), paths["top_items"])
+    written["top_items"] = paths["top_items"]
+    labels = None
+    if rating_columns(stimuli):
+        from oddoneout.interpret.centroid import nearest_centroid_accuracy
+
+        correlations = rating_correlations(embedding, stimuli)
+        write_rating_correlations(correlations, paths["ratings"])
+        classes = classify_dimensions(correlations, min_r=settings["class_min_r"], balance=settings["class_balance"])
+        classes.to_csv(paths["classes"], index=False)
+        centroid = nearest_centroid_accuracy(embedding, stimuli, seed=seed)
+        centroid.to_csv(paths["centroid"], index=False)
+        labels = {
+            dim: ", ".join(scale.split(":", 1)[-1] for scale, _ in pairs[:2])
+            for dim, pairs in dimension_labels(correlations).items()
+        }
+        written.update(ratings=paths["ratings"], classes=paths["classes"], centroid=paths["centroid"])
+    else:
+        logger.info("%s: the stimuli have no ratings: no rating correlations, classes or centroid accuracy", name)
+    nodes, edges, _ = dimension_graph(embedding, threshold=settings["graph_threshold"], labels=labels, seed=seed)
+    nodes.to_csv(paths["graph_nodes"], index=False)
+    edges.to_csv(paths["graph_edges"], index=False)
+    written.update(graph_nodes=paths["graph_nodes"], graph_edges=paths["graph_edges"])
+    if settings["map_method"] != "none":
+        coords = item_map(embedding, stimuli, method=settings["map_method"], seed=seed)
+        coords.to_csv(paths["map"], index=False)
+        written["map"] = paths["map"]
+        if settings["interactive"]:
+            from oddoneout.report.interactive_map import write_interactive_map
+
+            paths["interactive"].parent.mkdir(parents=True, exist_ok=True)
+            write_interactive_map(paths["interactive"], coords, stimuli, embedding, title=f"{name}: item map")
+            written["interactive"] = paths["interactive"]
+    return written
+
+
+def interpretation_summary(out: Path, systems: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per system: class shares and top-1/top-3 nearest-centroid accuracy (for ``summary.json``)."""
+    from oddoneout.interpret.classify import class_shares
+
+    summary: dict[str, dict[str, Any]] = {}
+    for name in systems:
+        paths = interpret_paths(out, name)
+        entry: dict[str, Any] = {}
+        if paths["classes"].is_file():
+            shares = class_shares(pd.read_csv(paths["classes"]))
+            row = shares.iloc[0]
+            entry["class_shares"] = {
+                column: float(row[column]) for column in shares.columns if column not in ("system", "n_dims")
+            }
+        if paths["centroid"].is_file():
+            centroid = pd.read_csv(paths["centroid"]).set_index("k")
+            for k in centroid.index:
+                entry[f"centroid_top{k}"] = float(centroid.loc[k, "accuracy"])
+                entry[f"centroid_chance_top{k}"] = float(centroid.loc[k, "chance_permutation"])
+        if paths["graph_nodes"].is_file():
+            nodes = pd.read_csv(paths["graph_nodes"])
+            entry["graph_communities"] = int(nodes["community"].nunique()) if len(nodes) else 0
+        if entry:
+            summary[name] = entry
+    return summary
