@@ -8,10 +8,7 @@ and nothing depends on the time of writing, so the same folder always gives the 
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,15 @@ from oddoneout.interpret.ratings import (
 )
 from oddoneout.provenance import hash_text
 from oddoneout.report import figures
+from oddoneout.report.html_parts import Markup
+from oddoneout.report.html_parts import escape as _e
+from oddoneout.report.html_parts import finite as _finite
+from oddoneout.report.html_parts import image as _image
+from oddoneout.report.html_parts import integer as _int
+from oddoneout.report.html_parts import notes as _notes
+from oddoneout.report.html_parts import num as _num
+from oddoneout.report.html_parts import pct as _pct
+from oddoneout.report.html_parts import table as _table
 from oddoneout.stimuli.stimulus_set import StimulusSet
 
 #: Columns of ``encoding/roi_r.csv``.
@@ -196,65 +202,6 @@ def _fill_interpretation(outputs: StudyOutputs) -> None:
 # --------------------------------------------------------------------------------------------
 # HTML helpers
 # --------------------------------------------------------------------------------------------
-
-
-class Markup(str):
-    """A string that is already HTML and must not be escaped again."""
-
-
-def _e(value: Any) -> str:
-    """Escape any value for HTML text or attribute use (``Markup`` passes through)."""
-    if isinstance(value, Markup):
-        return value
-    return html.escape(str(value), quote=True)
-
-
-def _finite(value: Any) -> float | None:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _pct(value: Any, ci: Any = None) -> str:
-    value = _finite(value)
-    if value is None:
-        return "n/a"
-    text = f"{value:.1%}"
-    if isinstance(ci, (list, tuple)) and len(ci) == 2:
-        lo, hi = _finite(ci[0]), _finite(ci[1])
-        if lo is not None and hi is not None:
-            text += f" [{lo:.1%}, {hi:.1%}]"
-    return text
-
-
-def _num(value: Any, digits: int = 3) -> str:
-    value = _finite(value)
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _int(value: Any) -> str:
-    value = _finite(value)
-    return "n/a" if value is None else f"{int(value):,}"
-
-
-def _table(header: list[str], rows: list[list[Any]], css_class: str = "") -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{_e(css_class)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _image(png: bytes, alt: str, caption: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
-        f"<figcaption>{_e(caption)}</figcaption></figure>"
-    )
-
-
-def _notes(outputs: StudyOutputs, section: str) -> str:
-    return "".join(f'<p class="note">{_e(text)}</p>' for text in outputs.notes.get(section, []))
 
 
 _CSS = """
@@ -467,53 +414,6 @@ def _embeddings(outputs: StudyOutputs) -> str:
     return "".join(parts)
 
 
-def _roi_table(roi_r: pd.DataFrame, systems: list[str]) -> str:
-    stats = roi_r.groupby(["roi", "system"], sort=False)["r"].agg(["mean", "std", "count"])
-    rois = list(dict.fromkeys(roi_r["roi"]))
-    rows = []
-    for roi in rois:
-        row: list[Any] = [roi]
-        for system in systems:
-            if (roi, system) not in stats.index:
-                row.append("n/a")
-                continue
-            mean, std, count = stats.loc[(roi, system)]
-            row.append(f"{mean:.3f} ± {std:.3f} (n={int(count)})" if count > 1 else f"{mean:.3f}")
-        rows.append(row)
-    return _table(["ROI", *systems], rows, "numbers")
-
-
-def _brain(outputs: StudyOutputs, colors: dict[str, str]) -> str:
-    parts = ['<h2 id="brain">Brain</h2>']
-    roi_r = outputs.roi_r
-    if roi_r is None and outputs.summary.get("encoding"):
-        roi_r = pd.DataFrame(
-            [
-                ("mean over subjects", system, roi, value)
-                for roi, means in outputs.summary["encoding"].items()
-                for system, value in (means or {}).items()
-            ],
-            columns=list(ROI_R_COLUMNS),
-        )
-        roi_r["r"] = pd.to_numeric(roi_r["r"], errors="coerce")
-    parts.append(_notes(outputs, "brain"))
-    if roi_r is None or roi_r.empty:
-        return "".join(parts)
-    systems = [s for s in outputs.systems if s in set(roi_r["system"])]
-    n_subjects = roi_r["subject"].nunique()
-    parts.append(
-        _image(
-            figures.encoding_figure(roi_r, colors, systems),
-            "encoding r per ROI",
-            "Mean voxel-wise encoding r (ridge, cross-validated) in each ROI; bars: mean over "
-            f"subjects ({n_subjects}); points: individual subjects.",
-        )
-    )
-    parts.append("<p>Mean encoding r per ROI and system (± sd over subjects when there are several).</p>")
-    parts.append(_roi_table(roi_r, systems))
-    return "".join(parts)
-
-
 # --------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------
@@ -523,12 +423,23 @@ def render_report(outputs: StudyOutputs, title: str | None = None) -> str:
     """The report of already-read study outputs as an HTML string."""
     title = title or outputs.summary.get("study") or outputs.out_dir.name
     colors = figures.system_colors(outputs.systems)
+    from oddoneout.report import brain_section, interpret_section
+
     nav = (
         '<nav><a href="#provenance">Provenance</a><a href="#behaviour">Behaviour</a>'
-        '<a href="#embeddings">Embeddings</a><a href="#brain">Brain</a></nav>'
+        '<a href="#embeddings">Embeddings</a><a href="#interpretation">Interpretation</a>'
+        '<a href="#brain">Brain</a><a href="#reproduction">Paper vs ours</a></nav>'
     )
     body = "".join(
-        [_header(outputs, str(title)), nav, _behaviour(outputs, colors), _embeddings(outputs), _brain(outputs, colors)]
+        [
+            _header(outputs, str(title)),
+            nav,
+            _behaviour(outputs, colors),
+            _embeddings(outputs),
+            interpret_section.render(outputs, colors),
+            brain_section.render(outputs, colors),
+            interpret_section.render_reproduction(outputs),
+        ]
     )
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
