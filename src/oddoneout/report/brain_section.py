@@ -10,7 +10,8 @@ from oddoneout.report import figures
 from oddoneout.report.html import ROI_R_COLUMNS
 from oddoneout.report.html_parts import image, notes, table
 
-def _roitable(roi_r: pd.DataFrame, systems: list[str]) -> str:
+
+def _roi_table(roi_r: pd.DataFrame, systems: list[str]) -> str:
     stats = roi_r.groupby(["roi", "system"], sort=False)["r"].agg(["mean", "std", "count"])
     rois = list(dict.fromkeys(roi_r["roi"]))
     rows = []
@@ -54,5 +55,5 @@ def render(outputs: Any, colors: dict[str, str]) -> str:
         )
     )
     parts.append("<p>Mean encoding r per ROI and system (± sd over subjects when there are several).</p>")
-    parts.append(_roitable(roi_r, systems))
+    parts.append(_roi_table(roi_r, systems))
     return "".join(parts)
