@@ -322,44 +322,11 @@ def interpret_system(config: dict[str, Any], out: Path, name: str, stimuli: Stim
     return interpret_embedding(config["interpret"], out, name, embedding, stimuli, seed=config["study"]["seed"])
 
 
-def neural_files(config: dict[str, Any], out: Path) -> list[Path]:
-    """The subjects' data files: the synthetic brain, or those listed in ``[neural] subjects``."""
-    settings = config["neural"]
-    if settings["source"] == "synthetic":
-        return sorted((out / "neural").glob("*.npz"))
-    if settings["source"] == "none":
-        return []
-    return [resolve_path(config, p) for p in settings["subjects"]]
-
-
 def encode_systems(config: dict[str, Any], out: Path, systems: Sequence[str]) -> pd.DataFrame:
-    """Voxel-wise encoding of every subject from every system's embedding; writes ``encoding/roi_r.csv``."""
-    from oddoneout.neural.data import NeuralData
-    from oddoneout.neural.encoding import encode
+    """The brain stage (:func:`~oddoneout.neural.stage.run_neural_stage`)."""
+    from oddoneout.neural.stage import run_neural_stage
 
-    settings = config["neural"]
-    low, high, n = settings["alphas"]
-    alphas = np.logspace(np.log10(low), np.log10(high), int(n))
-    rows = []
-    for path in neural_files(config, out):
-        data = NeuralData.load(path)
-        for name in systems:
-            embedding = Embedding.load(_paths(out, name)["embedding"])
-            result = encode(
-                embedding.weights,
-                embedding.item_ids,
-                data,
-                n_folds=settings["n_folds"],
-                alphas=alphas,
-                inner_folds=settings["inner_folds"],
-                backend=settings["backend"],
-            )
-            result.save(out / "encoding" / f"{name}_{data.subject}.npz")
-            rows += [{"subject": data.subject, "system": name, "roi": roi, "r": r} for roi, r in result.roi_r.items()]
-    table = pd.DataFrame(rows, columns=["subject", "system", "roi", "r"])
-    (out / "encoding").mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "encoding" / "roi_r.csv", index=False)
-    return table
+    return run_neural_stage(config, out, systems)
 
 
 # --- summary and the whole run -----------------------------------------------------------------
@@ -401,14 +368,8 @@ def summarize(config: dict[str, Any], out: Path) -> dict[str, Any]:
         if path.is_file():
             evaluation = json.loads(path.read_text())
             systems[name] = {k: _rounded(evaluation.get(k)) for k in keys}
-    encoding: dict[str, dict[str, float]] = {}
-    roi_path = out / "encoding" / "roi_r.csv"
-    if roi_path.is_file():
-        table = pd.read_csv(roi_path)
-        if len(table):
-            means = table.groupby(["roi", "system"], sort=False)["r"].mean()
-            for (roi, system), r in means.items():
-                encoding.setdefault(roi, {})[system] = _rounded(float(r))
+    from oddoneout.neural.stage import neural_summary
+
     summary = {
         "study": config["study"]["name"],
         "synthetic": config["stimuli"]["source"] == "synthetic",
@@ -416,7 +377,7 @@ def summarize(config: dict[str, Any], out: Path) -> dict[str, Any]:
         "provenance": provenance("summary", config_hash=config["_hash"]),
         "systems": systems,
         "interpretation": _rounded(interpretation_summary(out, list(config["systems"]))),
-        "encoding": encoding,
+        **neural_summary(out),
     }
     _write_json(out / "summary.json", summary)
     return summary
