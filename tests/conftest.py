@@ -7,6 +7,9 @@ import os
 import pytest
 
 os.environ.setdefault("ODDONEOUT_PROGRESS", "0")
+# Small matrix products are many times slower with several BLAS threads on a busy 2-core machine.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
