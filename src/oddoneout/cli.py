@@ -164,23 +164,23 @@ def fit(
     patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = 10,
     device: Annotated[str, typer.Option(help="torch device: cpu, cuda, cuda:1...")] = "cpu",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    model_name: Annotated[
+        str, typer.Option("--model", help="spose (L1-sparse) or vice (variational, spike-and-slab, FDR pruning).")
+    ] = "spose",
 ) -> None:
-    """Fit a SPoSE embedding to triplets."""
+    """Fit a SPoSE (or VICE) embedding to triplets."""
     from oddoneout.embed.spose import SPoSE
+    from oddoneout.embed.vice import VICE
     from oddoneout.progress import progress_callback
     from oddoneout.triplets import load_triplets
 
+    if model_name not in ("spose", "vice"):
+        raise InputError(f"--model must be 'spose' or 'vice', not {model_name!r}")
     data = load_triplets(triplets, items, design=design)
-    model = SPoSE(
-        n_dims=n_dims,
-        l1=l1,
-        lr=lr,
-        batch_size=batch_size,
-        max_epochs=max_epochs,
-        patience=patience,
-        device=device,
-        seed=seed,
+    common = dict(
+        n_dims=n_dims, lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience, device=device, seed=seed
     )
+    model = SPoSE(l1=l1, **common) if model_name == "spose" else VICE(**common)
     with progress_callback("fit", total=max_epochs, unit="epochs") as report:
         model.progress = report
         model.fit(data)

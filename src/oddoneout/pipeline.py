@@ -231,8 +231,8 @@ def fit_system(config: dict[str, Any], out: Path, name: str) -> Embedding:
     from oddoneout.embed.selection import select_l1
 
     settings, seed = config["embedding"], config["study"]["seed"]
-    if settings["method"] != "spose":
-        raise InputError(f"unknown embedding method {settings['method']!r} (available: 'spose')")
+    if settings["method"] not in ("spose", "vice"):
+        raise InputError(f"unknown embedding method {settings['method']!r} (available: 'spose', 'vice')")
     paths = _paths(out, name)
     triplets = design_triplets(out, name, MAIN_DESIGN)
     train, test = triplets.split(settings["test_fraction"], seed=seed)
@@ -247,11 +247,18 @@ def fit_system(config: dict[str, Any], out: Path, name: str) -> Embedding:
     l1_values = settings["l1"] if isinstance(settings["l1"], list) else [settings["l1"]]
     with make_progress() as bar:
 
-        def on_fit(l1: float):
-            task = bar.add_task(f"fit {name} l1={l1:g}", total=settings["max_epochs"], unit="epochs", info="")
+        def on_fit(label: str):
+            task = bar.add_task(f"fit {name} {label}", total=settings["max_epochs"], unit="epochs", info="")
             return lambda done, total, metrics: bar.update(task, completed=done, info=_metrics_text(metrics))
 
-        model, selection = select_l1(train, l1_values, seed=seed, on_fit=on_fit, **params)
+        if settings["method"] == "vice":
+            from oddoneout.embed.vice import VICE
+
+            del params["prune_threshold"]  # VICE prunes by its FDR test
+            model = VICE(seed=seed, progress=on_fit("vice"), **params).fit(train)
+            selection = None
+        else:
+            model, selection = select_l1(train, l1_values, seed=seed, on_fit=lambda l1: on_fit(f"l1={l1:g}"), **params)
     embedding = model.to_embedding()
     history = {key: [float(v) for v in values] for key, values in model.history_.items()}
     embedding.metadata.update(
