@@ -101,6 +101,8 @@ SYSTEM_DEFAULTS: dict[str, Any] = {
     "frame_size": 336,
     # "llama": a local GGUF file through llama-cpp-python ("" = the packaged Gemma 3 270M)
     "gguf": "",
+    # "minilm": captions per item embedded (0 = all; the first ones in the file's order)
+    "max_captions": 0,
     "n_threads": 0,  # 0 = llama.cpp's default
 }
 
@@ -114,6 +116,15 @@ def _merge(section: str, given: dict[str, Any], defaults: dict[str, Any], source
     merged = copy.deepcopy(defaults)
     merged.update(given)
     return merged
+
+
+def _deep_update(target: dict[str, Any], values: dict[str, Any]) -> None:
+    """Update ``target`` in place, merging nested tables instead of replacing them."""
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _deep_update(target[key], value)
+        else:
+            target[key] = value
 
 
 def resolve_path(config: dict[str, Any], value: str) -> Path:
@@ -157,9 +168,9 @@ def load_config(
         for section, values in scales[scale].items():
             if not isinstance(values, dict):
                 raise InputError(f"{path}: [scales.{scale}] {section} must be a table of settings")
-            raw.setdefault(section, {}).update(values)
+            _deep_update(raw.setdefault(section, {}), values)
     for section, values in (overrides or {}).items():
-        raw.setdefault(section, {}).update(values)
+        _deep_update(raw.setdefault(section, {}), values)
     unknown = sorted(set(raw) - set(DEFAULTS) - {"systems"})
     if unknown:
         raise InputError(f"{path}: unknown section(s) {unknown}; known: {sorted(DEFAULTS) + ['systems']}")

@@ -100,7 +100,9 @@ def build_agent(config: dict[str, Any], out: Path, name: str, stimuli: StimulusS
     if kind == "minilm":
         from oddoneout.agents.text_embedding import MiniLMCaptionAgent
 
-        return MiniLMCaptionAgent(name, _all_captions(stimuli), cache_dir=out / "cache")
+        return MiniLMCaptionAgent(
+            name, _all_captions(stimuli), cache_dir=out / "cache", max_captions=system["max_captions"] or None
+        )
     return _feature_agent(config, out, name, stimuli)
 
 
