@@ -61,12 +61,34 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "interactive": True,  # write interactive/<system>_map.html
     },
     "neural": {
+        # Brain stage, see docs/brain.md. "synthetic" (the synthetic world's OUT/neural/*.npz) | "none" |
+        # "npz" (NeuralData files) | "bdata" (Kamitani-lab HDF5, e.g. Horikawa 2020) | "nifti" (4-D images)
         "source": "synthetic",
-        "subjects": [],
+        "subjects": [],  # one file per subject (npz / bdata / nifti), relative to the config file
+        "subject_names": [],  # optional labels, one per file ("" or absent = the file's stem)
+        "tables": [],  # nifti only: one stimulus_id,run CSV per subject (one row per volume)
+        "mask": "",  # nifti only: a 3-D brain mask on the images' grid ("" = non-zero finite voxels)
+        "roi_masks": [],  # nifti only: [[name, 3-D mask image], ...] on the images' grid
+        "roi_info": "",  # bdata only: roiInf.mat -> the study's 26 Horikawa ROIs ("" = the file's own ROI columns)
+        "repeats": "average",  # "average" | "run" | "keep": repeated presentations (oddoneout.neural.repeats)
         "n_folds": 6,
         "inner_folds": 5,
-        "alphas": [0.01, 100000.0, 20],
+        "alphas": [0.01, 100000.0, 20],  # log-spaced grid: [low, high, count]
         "backend": "numpy",
+        "voxel_batch": 5000,  # voxels fit at once (bounds memory); 0 = all
+        "rsa": True,  # searchlight RSA (needs voxel coordinates)
+        "rsa_shape": "cube",  # "cube" | "sphere"
+        "rsa_radius": 3.0,  # cube: half side (3 = the paper's 7x7x7 voxels); sphere: radius
+        "rsa_radius_unit": "voxels",  # "voxels" (grid steps, spacing read from the coords) | "coords" (mm for images)
+        "rsa_centres": "rois",  # "rois" (centres in some ROI: same ROI means, faster) | "all"
+        "rsa_min_voxels": 10,  # centres with fewer voxels in their neighbourhood are not scored
+        "rsa_similarity": "pearson",  # model RSM of an embedding: "pearson" | "cosine" | "dot"
+        "rsa_method": "pearson",  # RSM comparison: "pearson" | "spearman"
+        "rsa_n_jobs": 1,  # threads over searchlight centres (-1 = all cores)
+        "fdr_alpha": 0.05,  # Benjamini-Hochberg level of the paired t-tests across subjects
+        "noise_ceiling": True,  # per-voxel noise ceiling when stimuli are repeated
+        "noise_ceiling_method": "variance",  # "variance" | "split_half"
+        "variance_partition": [],  # pairs of systems, e.g. [["mllm", "human_category"]]
     },
     "report": {"title": ""},
 }
@@ -101,12 +123,14 @@ SYSTEM_DEFAULTS: dict[str, Any] = {
     "frame_size": 336,
     # "llama": a local GGUF file through llama-cpp-python ("" = the packaged Gemma 3 270M)
     "gguf": "",
+    # "vllm": the offline engine on local GPUs; keyword arguments of vllm.LLM
+    "engine": {},
     # "minilm": captions per item embedded (0 = all; the first ones in the file's order)
     "max_captions": 0,
     "n_threads": 0,  # 0 = llama.cpp's default
 }
 
-AGENT_KINDS = ("simulated", "similarity", "ratings", "minilm", "llama", "openai")
+AGENT_KINDS = ("simulated", "similarity", "ratings", "minilm", "llama", "openai", "vllm")
 
 
 def _merge(section: str, given: dict[str, Any], defaults: dict[str, Any], source: Path) -> dict[str, Any]:
@@ -189,13 +213,13 @@ def load_config(
             raise InputError(f"{path}: [systems.{name}] needs `ratings` (e.g. [\"category\"]) for agent 'ratings'")
         if system["agent"] == "openai" and not system["base_url"]:
             raise InputError(f'{path}: [systems.{name}] needs `base_url` (e.g. "http://127.0.0.1:8000/v1")')
-        if system["agent"] == "openai" and not system["model"]:
+        if system["agent"] in ("openai", "vllm") and not system["model"]:
             raise InputError(f"{path}: [systems.{name}] needs `model` (the name the server knows the model by)")
         system["design"] = _merge(f"systems.{name}.design", system["design"], config["design"], path)
         if system["input"] not in ("captions", "frames"):
             raise InputError(f"{path}: [systems.{name}] input must be 'captions' or 'frames', not {system['input']!r}")
-        if system["input"] == "frames" and system["agent"] != "openai":
-            raise InputError(f"{path}: [systems.{name}] input = 'frames' needs agent = 'openai'")
+        if system["input"] == "frames" and system["agent"] not in ("openai", "vllm"):
+            raise InputError(f"{path}: [systems.{name}] input = 'frames' needs agent = 'openai' or 'vllm'")
         config["systems"][name] = system
     if config["study"]["name"] == "study":
         config["study"]["name"] = path.stem

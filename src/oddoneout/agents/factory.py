@@ -8,6 +8,7 @@ Kinds (``agent = ...``):
 ``minilm``     MiniLM embeddings of each item's captions, then cosine similarity (offline).
 ``llama``      a local GGUF model through llama-cpp-python, reading captions (offline).
 ``openai``     any OpenAI-compatible chat server, reading captions or watching video frames.
+``vllm``       vLLM's offline engine on local GPUs (batched), the same requests as ``openai``.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ def build_agent(config: dict[str, Any], out: Path, name: str, stimuli: StimulusS
     kind = system["agent"]
     if kind == "openai":
         return _openai_agent(config, name, stimuli)
+    if kind == "vllm":
+        return _vllm_agent(config, name, stimuli)
     if kind == "llama":
         from oddoneout.agents.llama_local import LlamaCppAgent
 
@@ -127,6 +130,28 @@ def _openai_agent(config: dict[str, Any], name: str, stimuli: StimulusSet) -> As
         max_tokens=system["answer_tokens"],
         seed=system_seed(config, name),
         timeout=system["timeout"],
+    )
+
+
+def _vllm_agent(config: dict[str, Any], name: str, stimuli: StimulusSet) -> Agent:
+    from oddoneout.agents.vllm_engine import VLLMEngineAgent
+    from oddoneout.media.frames import FrameSpec
+
+    system = config["systems"][name]
+    frames = system["input"] == "frames"
+    return VLLMEngineAgent(
+        name,
+        system["model"],
+        prompt=_prompt(system, config),
+        captions=None if frames else _captions(stimuli),
+        videos=_videos(config, stimuli, name) if frames else None,
+        frames=FrameSpec(n_frames=system["n_frames"], size=system["frame_size"]),
+        constrained="choice" if system["constrained"] in ("guided_choice", "structured_outputs") else "none",
+        logprobs=system["logprobs"],
+        temperature=system["llm_temperature"],
+        max_tokens=system["answer_tokens"],
+        seed=system_seed(config, name),
+        engine_options=system["engine"],
     )
 
 

@@ -424,11 +424,13 @@ class OpenAIChatAgent:
                 raw=text[:MAX_RAW_CHARS],
                 error=f"{self._shown_url}: HTTP {code}{hint} {text[:300]}".rstrip(),
             )
-        return self._read_completion(text)
+        return self.read_completion(text)
 
     # -- responses -----------------------------------------------------------------------------
 
-    def _read_completion(self, text: str) -> Answer:
+    def read_completion(self, text: str) -> Answer:
+        """The :class:`Answer` in a chat-completion response body (JSON text), as the server sent it."""
+
         def malformed(why: str) -> Answer:
             return Answer(
                 None, "error", raw=text[:MAX_RAW_CHARS], error=f"malformed response from {self._shown_url}: {why}"
