@@ -177,3 +177,46 @@ def test_a_longer_design_with_the_same_seed_extends_a_shorter_one(items):
     repeats_short = repeated_design(items, 100, 3, seed=2)
     repeats_long = repeated_design(items, 200, 3, seed=2)
     assert np.array_equal(repeats_short.items, repeats_long.items[repeats_long.triplet_index < 100])
+
+
+def test_listed_design_asks_the_listed_triplets_once_each(tmp_path):
+    from oddoneout.collect.designs import listed_design, read_triplet_list
+
+    items = [f"i{k}" for k in range(6)]
+    path = tmp_path / "list.csv"
+    path.write_text("# triplets from another study\ni0,i1,i2\ni3 i4 i5\n\ni1\ti3\ti5\n")
+    listed = read_triplet_list(path)
+    design = listed_design(items, listed, seed=1, shuffle_order=False)
+    assert [tuple(t) for t in design.shown()] == [("i0", "i1", "i2"), ("i3", "i4", "i5"), ("i1", "i3", "i5")]
+    shuffled = listed_design(items, listed, seed=1, n_orderings=3)
+    assert len(shuffled) == 9
+    assert {frozenset(t) for t in shuffled.shown()} == {frozenset(t) for t in design.shown()}
+    by_index = listed_design(items, np.array([[0, 1, 2], [3, 4, 5]]), seed=0)
+    assert {frozenset(t) for t in by_index.shown()} == {frozenset(("i0", "i1", "i2")), frozenset(("i3", "i4", "i5"))}
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([["i0", "i1", "zz"]], "unknown item 'zz'"),
+        ([["i0", "i0", "i1"]], "repeats an item"),
+        ([["i0", "i1", "i2"], ["i2", "i1", "i0"]], "listed twice"),
+        ([[0, 1, 9]], "outside"),
+    ],
+)
+def test_listed_design_rejects_bad_rows(rows, message):
+    from oddoneout.collect.designs import listed_design
+
+    with pytest.raises(InputError, match=message):
+        listed_design([f"i{k}" for k in range(6)], np.array(rows), seed=0)
+
+
+def test_triplet_list_file_errors_name_the_line(tmp_path):
+    from oddoneout.collect.designs import read_triplet_list
+
+    path = tmp_path / "bad.txt"
+    path.write_text("a b c\na b\n")
+    with pytest.raises(InputError, match="line 2"):
+        read_triplet_list(path)
+    with pytest.raises(InputError, match="not found"):
+        read_triplet_list(tmp_path / "missing.txt")

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "repeated_triplets": 1_000,
         "n_repeats": 3,
         "exhaustive_items": 0,  # size of the validation subset asked in every triplet (paper: 66)
+        "triplets": "",  # a list of triplets to ask instead of random ones (.npy indices, or 3 ids per line)
         "batch_size": 20_000,
     },
     "embedding": {

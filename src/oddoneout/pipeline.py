@@ -115,15 +115,24 @@ def study_designs(config: dict[str, Any], item_ids: Sequence[str], name: str | N
 
     With ``name``, the system's own ``design`` settings apply (the study's ``[design]`` otherwise).
     """
-    from oddoneout.collect.designs import exhaustive_design, random_design, repeated_design
+    from oddoneout.collect.designs import (
+        exhaustive_design,
+        listed_design,
+        random_design,
+        read_triplet_list,
+        repeated_design,
+    )
 
     settings = config["systems"][name]["design"] if name else config["design"]
     seed = config["study"]["seed"]
-    designs = [
-        random_design(
+    if settings["triplets"]:
+        listed = read_triplet_list(resolve_path(config, settings["triplets"]))
+        main = listed_design(item_ids, listed, seed=seed, n_orderings=settings["n_orderings"], name=MAIN_DESIGN)
+    else:
+        main = random_design(
             item_ids, settings["n_triplets"], seed=seed, n_orderings=settings["n_orderings"], name=MAIN_DESIGN
         )
-    ]
+    designs = [main]
     if settings["repeated_triplets"] > 0 and settings["n_repeats"] > 1:
         designs.append(
             repeated_design(

@@ -20,8 +20,10 @@ always when there are at most 2**22 possible triplets, i.e. up to 295 items.)
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from math import comb
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -366,6 +368,97 @@ def exhaustive_design(
     return _build(
         name, ids, all_triplets(len(ids)), n_orderings, n_orderings, ordering_rng, seed, rounds_are_repeats=False
     )
+
+
+def listed_design(
+    item_ids: Sequence[str],
+    triplets: np.ndarray | Sequence[Sequence[str]],
+    seed: int = 0,
+    n_orderings: int = 1,
+    name: str = "listed",
+    shuffle_order: bool = True,
+) -> TripletDesign:
+    """A design over triplets the user lists (e.g. the triplets another study asked).
+
+    Parameters
+    ----------
+    item_ids : sequence of str
+        The items.
+    triplets : array (n, 3) of item ids or of item indices, or a sequence of 3-id sequences
+        The triplets to ask; each unordered triplet at most once.
+    seed : int
+        Seed of the orderings.
+    n_orderings : int
+        Orderings of each triplet shown (1..6), counterbalanced as in :func:`random_design`.
+    name : str
+        Design name.
+    shuffle_order : bool
+        Show each triplet in a counterbalanced random ordering (default). With ``False`` and
+        ``n_orderings = 1`` each triplet is shown in the order listed.
+
+    Raises
+    ------
+    InputError
+        When a triplet names an unknown item, repeats an item, or is listed twice; the message
+        gives the row.
+    """
+    ids = _validate_item_ids(item_ids)
+    rows = np.asarray(triplets)
+    if rows.ndim != 2 or rows.shape[1] != 3 or len(rows) == 0:
+        raise InputError(f"design {name!r}: the listed triplets must be an (n, 3) table, got shape {rows.shape}")
+    if rows.dtype.kind in "iu":
+        base = rows.astype(np.int64)
+        bad = np.flatnonzero(((base < 0) | (base >= len(ids))).any(axis=1))
+        if len(bad):
+            raise InputError(f"design {name!r}: row {bad[0]} has an index outside 0..{len(ids) - 1}")
+    else:
+        position = {item: i for i, item in enumerate(ids.tolist())}
+        unknown = [(r, item) for r, row in enumerate(rows.tolist()) for item in row if str(item) not in position]
+        if unknown:
+            raise InputError(f"design {name!r}: row {unknown[0][0]} names unknown item {unknown[0][1]!r}")
+        base = np.array([[position[str(item)] for item in row] for row in rows.tolist()], dtype=np.int64)
+    repeated = np.flatnonzero((base[:, 0] == base[:, 1]) | (base[:, 0] == base[:, 2]) | (base[:, 1] == base[:, 2]))
+    if len(repeated):
+        raise InputError(f"design {name!r}: row {repeated[0]} repeats an item")
+    _, first, counts = np.unique(np.sort(base, axis=1), axis=0, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        duplicated = np.sort(base, axis=1)[first[counts > 1][0]].tolist()
+        raise InputError(f"design {name!r}: the triplet {[str(ids[i]) for i in duplicated]} is listed twice")
+    n_orderings = _check_count(n_orderings, "n_orderings", 1, 6)
+    _, ordering_rng = _generators(seed)
+    if not shuffle_order and n_orderings == 1:
+        n = len(base)
+        zeros = np.zeros(n, dtype=np.int64)
+        return TripletDesign(name, ids[base], np.arange(n, dtype=np.int64), zeros, zeros.copy(), seed)
+    return _build(name, ids, base, n_orderings, n_orderings, ordering_rng, seed, rounds_are_repeats=False)
+
+
+def read_triplet_list(path: str | Path) -> np.ndarray:
+    """Read a list of triplets to ask: ``.npy`` (n x 3 item indices) or text, three item ids per line.
+
+    Text lines are split on commas, tabs or spaces; blank lines and lines starting with ``#`` are
+    skipped. A line without exactly three fields is an :class:`InputError` naming it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"triplet list not found: {path}")
+    if path.suffix == ".npy":
+        try:
+            return np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise InputError(f"{path}: not a readable .npy array ({exc})") from exc
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = [f for f in re.split(r"[,\t ]+", line) if f]
+        if len(fields) != 3:
+            raise InputError(f"{path}, line {number}: expected three item ids, found {len(fields)}")
+        rows.append(fields)
+    if not rows:
+        raise InputError(f"{path}: no triplets")
+    return np.array(rows, dtype=str)
 
 
 def concat_designs(*designs: TripletDesign) -> list[TripletDesign]:
