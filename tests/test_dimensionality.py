@@ -12,9 +12,9 @@ from oddoneout.embed.dimensionality import (
     components_needed,
     dimensionality_curve,
     saturation_point,
-    select_l1_one_se,
 )
 from oddoneout.embed.rsm import measured_similarity
+from oddoneout.embed.selection import select_l1
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.triplets import Triplets
@@ -146,7 +146,7 @@ def small_triplets():
 
 
 def test_one_se_rule_picks_the_largest_l1_within_one_standard_error(small_triplets):
-    model, scores = select_l1_one_se(small_triplets, L1_VALUES, seed=0, **SMALL_FIT)
+    model, scores = select_l1(small_triplets, L1_VALUES, seed=0, **SMALL_FIT)
     assert scores["l1"].tolist() == sorted(L1_VALUES)
     assert scores["chosen"].sum() == 1
     chosen = int(np.flatnonzero(scores["chosen"])[0])
@@ -160,9 +160,9 @@ def test_one_se_rule_picks_the_largest_l1_within_one_standard_error(small_triple
 
 
 def test_one_se_rule_with_zero_slack_is_the_minimum(small_triplets):
-    _, scores = select_l1_one_se(small_triplets, L1_VALUES[:3], seed=0, n_se=0.0, **SMALL_FIT)
+    _, scores = select_l1(small_triplets, L1_VALUES[:3], seed=0, n_se=0.0, **SMALL_FIT)
     assert int(np.flatnonzero(scores["chosen"])[0]) == int(scores["cross_entropy"].argmin())
     with pytest.raises(InputError, match="n_se"):
-        select_l1_one_se(small_triplets, L1_VALUES, n_se=-1.0)
+        select_l1(small_triplets, L1_VALUES, n_se=-1.0)
     with pytest.raises(InputError, match="at least one"):
-        select_l1_one_se(small_triplets, [])
+        select_l1(small_triplets, [])

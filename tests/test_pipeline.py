@@ -72,7 +72,10 @@ def test_same_seed_gives_the_same_summary_and_rerun_resumes(study, tmp_path):
     again = tmp_path / "again"
     shutil.copytree(out / "triplets", again / "triplets")  # a finished collection is not asked again
     repeat = run_study(
-        builtin_config("synthetic"), again, overrides=SMALL, stages=("stimuli", "collect", "fit", "evaluate", "interpret", "encode")
+        builtin_config("synthetic"),
+        again,
+        overrides=SMALL,
+        stages=("stimuli", "collect", "fit", "evaluate", "interpret", "encode"),
     )
     assert (out / "summary.json").read_text() == (again / "summary.json").read_text()
     assert repeat == summary

@@ -3,7 +3,7 @@
 For each setting, triplets are drawn from a known embedding with the SPoSE choice rule at a
 softmax temperature (``embed.choice.sample_triplets``), SPoSE is fitted with its default
 settings except ``l1``, which is chosen from ``L1_GRID`` by the one-standard-error rule on
-held-out cross-entropy (:func:`oddoneout.embed.dimensionality.select_l1_one_se`: no single
+held-out cross-entropy (:func:`oddoneout.embed.selection.select_l1`: no single
 ``l1`` suits every noise level), and three things are checked on held-out triplets:
 
 - every true dimension has a learned dimension correlating at r >= 0.9 over items;
@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 from oddoneout.embed.choice import odd_one_out_probabilities, sample_triplets
-from oddoneout.embed.dimensionality import select_l1_one_se
 from oddoneout.embed.evaluate import odd_one_out_accuracy
+from oddoneout.embed.selection import select_l1
 from oddoneout.embed.spose import SPoSE
 
 N_TRUE_DIMS = 6
@@ -60,7 +60,7 @@ def recovery_case(n_items: int, sparsity: str, temperature: float) -> dict[str, 
     n_train = TRIPLETS_PER_ITEM * n_items
     data = sample_triplets(truth, n_train + N_TEST, seed=1, temperature=temperature)
     train, test = data.subset(np.arange(n_train)), data.subset(np.arange(n_train, n_train + N_TEST))
-    model, scores = select_l1_one_se(train, L1_GRID, seed=0)
+    model, scores = select_l1(train, L1_GRID, seed=0)
     generating = odd_one_out_accuracy(odd_one_out_probabilities(truth, test.indices, temperature=temperature))
     learned = model.weights_
     if learned.shape[1]:

@@ -46,6 +46,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "patience": 10,
         "prune_threshold": 0.1,
         "device": "cpu",
+        "l1_n_se": 1.0,  # l1 from a list: the sparsest within this many standard errors of the best (0 = minimum)
+        "seeds": [],  # several seeds: fit each, keep the best held-out fit, score each dimension's reproducibility
+        "n_jobs": 1,  # parallel seed fits
+        "seed_backend": "process",  # "process" | "ray"
     },
     "collect": {
         "executor": "local",  # "local" | "ray" (shards over a Ray cluster; local agents only)

@@ -234,8 +234,12 @@ def design_triplets(out: Path, name: str, design: str) -> Triplets:
 def fit_system(config: dict[str, Any], out: Path, name: str) -> Embedding:
     """Split the main design's triplets, fit the embedding on the training part, write both.
 
-    With a list of ``l1`` values, each is fitted and the one with the lowest held-out
-    cross-entropy on a further split of the training part is kept (:func:`select_l1`).
+    With a list of ``l1`` values, each is fitted on a further split of the training part and the
+    sparsest one within ``l1_n_se`` standard errors of the lowest held-out cross-entropy is kept
+    (:func:`~oddoneout.embed.selection.select_l1`). With several ``seeds``, that ``l1`` is fitted
+    once per seed (in parallel, :func:`~oddoneout.embed.seeds.fit_seeds`); the seed with the
+    lowest held-out cross-entropy gives the embedding, and each of its dimensions' reproducibility
+    across the other seeds goes to ``embeddings/<system>_dims.csv``.
     """
     from oddoneout.embed.selection import select_l1
 
@@ -267,9 +271,24 @@ def fit_system(config: dict[str, Any], out: Path, name: str) -> Embedding:
             model = VICE(seed=seed, progress=on_fit("vice"), **params).fit(train)
             selection = None
         else:
-            model, selection = select_l1(train, l1_values, seed=seed, on_fit=lambda l1: on_fit(f"l1={l1:g}"), **params)
-    embedding = model.to_embedding()
-    history = {key: [float(v) for v in values] for key, values in model.history_.items()}
+            model, scores = select_l1(
+                train, l1_values, seed=seed, n_se=settings["l1_n_se"], on_fit=lambda l1: on_fit(f"l1={l1:g}"), **params
+            )
+            selection = scores.to_dict("records")
+    seeds = [int(s) for s in settings["seeds"]]
+    if settings["method"] == "spose" and len(seeds) > 1:
+        from oddoneout.embed.seeds import fit_seeds
+
+        with stage(f"fit {name}: {len(seeds)} seeds x l1={model.l1:g}, {settings['n_jobs']} job(s)"):
+            results = fit_seeds(
+                train, seeds, n_jobs=settings["n_jobs"], backend=settings["seed_backend"], l1=model.l1, **params
+            )
+        paths["embedding"].parent.mkdir(parents=True, exist_ok=True)
+        results.reproducibility.to_csv(out / "embeddings" / f"{name}_dims.csv")
+        embedding, history = results.to_embedding(), results.chosen.history
+    else:
+        embedding, history = model.to_embedding(), model.history_
+    history = {key: [float(v) for v in values] for key, values in history.items()}
     embedding.metadata.update(
         {
             "system": name,

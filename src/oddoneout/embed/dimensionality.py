@@ -7,9 +7,6 @@ Two questions from the SPoSE papers (Hebart et al. 2020; the LLM/MLLM study):
   optionally the correlation of predicted with measured similarity on an exhaustively judged
   subset, for every ``k``. :func:`saturation_point` reads off the smallest ``k`` that reaches
   ``(1 - tolerance)`` times the full accuracy: the "30 dimensions suffice" figure.
-- *Choosing the sparsity*: :func:`select_l1_one_se` picks the sparsest ``l1`` whose held-out
-  loss is within one standard error of the best, so the number of dimensions is not
-  inflated by noise-fitting dimensions that the held-out data cannot tell apart.
 - *Principal components*: how many principal components of the items x dims matrix are
   needed to reach a fraction (95 %, 99 %) of the full held-out accuracy
   (:func:`components_needed`), i.e. how compressible the embedding is when the dimensions
@@ -21,8 +18,7 @@ All accuracies use the SPoSE choice rule (softmax over pair dot products) with t
 
 from __future__ import annotations
 
-import warnings
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,7 +26,6 @@ import pandas as pd
 from oddoneout.embed.choice import odd_one_out_probabilities
 from oddoneout.embed.evaluate import cross_entropy, odd_one_out_accuracy
 from oddoneout.embed.rsm import predicted_similarity, rsm_correlation
-from oddoneout.embed.spose import SPoSE
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.triplets import Triplets
@@ -257,86 +252,3 @@ def components_needed(
         reached = np.flatnonzero(accuracies >= fraction * full - 1e-12)
         needed[fraction] = int(components[reached[0]]) if reached.size else int(components[-1])
     return needed
-
-
-def select_l1_one_se(
-    triplets: Triplets,
-    l1_values: Sequence[float],
-    validation_fraction: float = 0.1,
-    seed: int = 0,
-    n_se: float = 1.0,
-    **params: Any,
-) -> tuple[SPoSE, pd.DataFrame]:
-    """Choose ``l1`` by the one-standard-error rule: the sparsest fit as good as the best.
-
-    Every candidate is fitted on the same (seeded) fitting part of ``triplets`` and scored on
-    the same selection part, as :func:`oddoneout.embed.selection.select_l1`. The lowest
-    selection cross-entropy is the reference; a candidate is *as good* when its mean
-    per-triplet cross-entropy exceeds the reference's by at most ``n_se`` standard errors of
-    that paired difference (standard deviation of the per-triplet differences / sqrt(n)).
-    Among those, the largest ``l1`` is chosen: the fewest dimensions the held-out data cannot
-    tell apart from the best fit.
-
-    Why not the plain minimum? Extra dimensions that fit a few items' noise lower the selection
-    loss by amounts far below its sampling error (e.g. 0.0004 nats with 9 instead of the true 6
-    dimensions), so the minimum picks the weakest penalty by chance about as often as not; the
-    rule (Breiman et al. 1984; Hastie et al., *Elements of Statistical Learning*, 7.10) resolves
-    such near-ties towards sparsity.
-
-    Parameters
-    ----------
-    triplets : Triplets
-        Training triplets (the test set must not be among them).
-    l1_values : sequence of float
-        Candidate sparsity strengths.
-    validation_fraction : float
-        Share of ``triplets`` held out for the selection.
-    seed : int
-        Seed of the split and of every fit.
-    n_se : float
-        Standard errors of slack (0 gives the plain minimum).
-    **params
-        Other :class:`~oddoneout.embed.spose.SPoSE` parameters.
-
-    Returns
-    -------
-    model : SPoSE
-        The chosen fitted model.
-    scores : DataFrame
-        One row per ``l1`` (ascending): ``l1``, ``cross_entropy``, ``accuracy``, ``n_dims``,
-        ``n_epochs``, ``excess`` (mean paired difference to the best) and ``excess_se``,
-        and ``chosen`` (bool).
-    """
-    if not l1_values:
-        raise InputError("select_l1_one_se needs at least one l1 value")
-    if not np.isfinite(n_se) or n_se < 0:
-        raise InputError(f"n_se must be a non-negative number, got {n_se}")
-    fit_part, selection_part = triplets.split(validation_fraction, seed=seed)
-    models, losses, rows = [], [], []
-    for l1 in sorted(float(v) for v in l1_values):
-        model = SPoSE(l1=l1, seed=seed, **params)
-        with warnings.catch_warnings():
-            # a penalty that prunes every dimension is a legitimate candidate: it scores log(3)
-            warnings.filterwarnings("ignore", message=".*fell below prune_threshold", category=RuntimeWarning)
-            model.fit(fit_part)
-        probs = model.predict_proba(selection_part)
-        losses.append(-np.log(np.clip(probs[:, 2], 1e-15, None)))
-        rows.append(
-            {
-                "l1": l1,
-                "cross_entropy": cross_entropy(probs),
-                "accuracy": odd_one_out_accuracy(probs),
-                "n_dims": int(model.weights_.shape[1]),
-                "n_epochs": int(model.n_epochs_),
-            }
-        )
-        models.append(model)
-    scores = pd.DataFrame(rows)
-    best = int(np.argmin([loss.mean() for loss in losses]))
-    differences = [loss - losses[best] for loss in losses]
-    scores["excess"] = [float(d.mean()) for d in differences]
-    scores["excess_se"] = [float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else 0.0 for d in differences]
-    as_good = scores["excess"] <= n_se * scores["excess_se"] + 1e-12
-    chosen = int(np.flatnonzero(as_good.to_numpy())[-1])
-    scores["chosen"] = np.arange(len(scores)) == chosen
-    return models[chosen], scores

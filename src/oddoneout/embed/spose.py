@@ -71,7 +71,7 @@ dimensions, held-out accuracy 73.66 % against the generating model's 73.63 %, ev
 dimension matched at r > 0.99. With about 1,000 triplets per item a weak ``l1 = 0.005``
 overfits and keeps 9-20 dimensions (noise-fitting dimensions with a few items each), while
 ``l1 = 0.01``-``0.02`` gives the true 6 on sparse embeddings; choose ``l1`` on held-out data
-with :func:`oddoneout.embed.dimensionality.select_l1_one_se` (one-standard-error rule).
+with :func:`oddoneout.embed.selection.select_l1` (one-standard-error rule).
 
 Items without training data
 ---------------------------
