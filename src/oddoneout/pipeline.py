@@ -302,6 +302,22 @@ def fit_system(config: dict[str, Any], out: Path, name: str) -> Embedding:
     return embedding
 
 
+def _dimensionality(embedding: Embedding, test: Triplets, rsm_subset: Any) -> dict[str, Any]:
+    """Held-out accuracy (and RSM r) with the top-k dimensions, where it saturates, PCs needed."""
+    from oddoneout.embed.dimensionality import components_needed, dimensionality_curve, saturation_point
+
+    if embedding.n_dims == 0:
+        return {"dimensionality": None, "saturation_dims": None, "components_95": None, "components_99": None}
+    curve = dimensionality_curve(embedding, test, rsm_subset=rsm_subset)
+    components = components_needed(embedding, test, fractions=(0.95, 0.99))
+    return {
+        "dimensionality": {column: curve[column].tolist() for column in curve.columns},
+        "saturation_dims": saturation_point(curve, tolerance=0.01),
+        "components_95": components[0.95],
+        "components_99": components[0.99],
+    }
+
+
 def evaluate_system(config: dict[str, Any], out: Path, name: str) -> dict[str, Any]:
     """Held-out accuracy (with CI), cross-entropy and the noise ceiling of one system."""
     from oddoneout.collect.store import read_judgments
@@ -327,6 +343,7 @@ def evaluate_system(config: dict[str, Any], out: Path, name: str) -> dict[str, A
     result.update(ceiling)
     exhaustive = judgments[(judgments["design"] == EXHAUSTIVE_DESIGN) & (judgments["status"] == "ok")]
     result["rsm_r"] = None
+    rsm_subset = None
     if len(exhaustive):
         from oddoneout.embed.rsm import measured_similarity, predicted_similarity, rsm_correlation
 
@@ -336,6 +353,8 @@ def evaluate_system(config: dict[str, Any], out: Path, name: str) -> dict[str, A
         )
         result["rsm_r"] = rsm_correlation(measured, predicted_similarity(embedding.align(subset)))
         result["n_exhaustive_items"] = len(subset)
+        rsm_subset = (subset, measured)
+    result.update(_dimensionality(embedding, test, rsm_subset))
     result = _nan_to_none(result)
     result["n_judgments"] = int(len(judgments))
     result["n_failed"] = int((judgments["status"] != "ok").sum())
@@ -387,6 +406,9 @@ def summarize(config: dict[str, Any], out: Path) -> dict[str, Any]:
 
     keys = (
         "rsm_r",
+        "saturation_dims",
+        "components_95",
+        "components_99",
         "n_judgments",
         "n_failed",
         "n_dims",

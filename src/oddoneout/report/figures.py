@@ -215,6 +215,35 @@ def training_curves_figure(histories: Mapping[str, Mapping[str, Sequence[float]]
         return to_png(figure)
 
 
+def dimensionality_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], colors: Mapping[str, str]) -> bytes:
+    """Held-out accuracy (and RSM r) keeping only the top-k dimensions, one line per system.
+
+    Parameters
+    ----------
+    curves : mapping
+        ``{system: {"n_dims": [...], "accuracy": [...], "rsm_r": [...] (optional)}}``.
+    colors : mapping
+        ``{system: colour}``.
+    """
+    with _style():
+        figure = Figure(figsize=(11, 4.0), layout="constrained")
+        acc_ax, rsm_ax = figure.subplots(1, 2)
+        for system, curve in curves.items():
+            n_dims = np.asarray(curve.get("n_dims") or [], dtype=float)
+            for key, ax in (("accuracy", acc_ax), ("rsm_r", rsm_ax)):
+                values = np.asarray([np.nan if v is None else v for v in curve.get(key) or []], dtype=float)
+                if values.size == n_dims.size and values.size:
+                    ax.plot(n_dims, values, "-o", markersize=3, color=colors[system], label=system)
+        acc_ax.set(title="Held-out accuracy with the top-k dimensions", xlabel="dimensions kept (by L1 norm)")
+        acc_ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        acc_ax.axhline(1 / 3, color="0.3", linestyle=":", linewidth=1)
+        rsm_ax.set(title="Validation-subset similarity r with the top-k dimensions", xlabel="dimensions kept")
+        for ax in (acc_ax, rsm_ax):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        acc_ax.legend(loc="lower right", frameon=False)
+        return to_png(figure)
+
+
 def correlation_heatmap(
     correlations: pd.DataFrame,
     title: str,

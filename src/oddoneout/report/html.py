@@ -346,6 +346,31 @@ def _behaviour(outputs: StudyOutputs, colors: dict[str, str]) -> str:
         )
     elif outputs.evaluations:
         parts.append('<p class="note">No training history in evaluation/*.json: no training curves.</p>')
+    curves = {
+        s: e["dimensionality"] for s, e in outputs.evaluations.items() if isinstance(e.get("dimensionality"), dict)
+    }
+    if curves:
+        ordered = {s: curves[s] for s in outputs.systems if s in curves}
+        parts.append(
+            _image(
+                figures.dimensionality_figure(ordered, colors),
+                "dimensionality curves",
+                "Held-out accuracy and validation-subset similarity r using only each embedding's k "
+                "strongest dimensions; where accuracy reaches 99% of its full value is the saturation point.",
+            )
+        )
+        rows = [
+            [s, _int(r.get("n_dims")), _int(r.get("saturation_dims")), _int(r.get("components_95")),
+             _int(r.get("components_99"))]
+            for s, r in results.items()
+        ]  # fmt: skip
+        parts.append(
+            _table(
+                ["system", "dims", "dims for 99% of accuracy", "PCs for 95% of accuracy", "PCs for 99% of accuracy"],
+                rows,
+                "numbers",
+            )
+        )
     parts.append(_notes(outputs, "behaviour"))
     return "".join(parts)
 
