@@ -3,14 +3,17 @@
 A loopback OpenAI-compatible server (``tests/fault_server.py``, in its own process) answers every
 request after a fixed latency, serving any number concurrently. Measured in the same run:
 
-1. the server's capacity: the theoretical bound ``concurrency / latency``, and raw concurrent
-   HTTP requests (httpx, the agent's client) with no prompt building, parsing or storing;
+1. the server's capacity at each concurrency: the theoretical bound ``concurrency / latency``,
+   and bare concurrent POSTs from a plain aiohttp session (no httpx, no prompt building,
+   parsing or storing), the most this server serves: the runner is compared with this;
 2. a plain sequential loop: one request at a time, one store insert per answer;
 3. :func:`~oddoneout.collect.async_runner.collect_async` at several concurrencies: first with an
    in-process agent of the same latency (the runner's own ceiling, no HTTP), then with
-   :class:`OpenAIChatAgent` over HTTP, as judgments/s and as a fraction of the raw capacity at
-   the same concurrency, of the bound, and of the sequential loop. The agent's client is httpx
-   with its own connection pool, or httpx over aiohttp's pool (:class:`AiohttpTransport`);
+   :class:`OpenAIChatAgent` over HTTP, as judgments/s and as a fraction of the capacity, of the
+   same client's raw POST rate, and of the sequential loop. The agent's client is its default
+   (``aiohttp``: :class:`~oddoneout.agents.http_transport.AiohttpClient`), an httpx client over
+   aiohttp's pool (``httpx+aiohttp``: :class:`~oddoneout.agents.http_transport.AiohttpTransport`),
+   or httpx with its own pool (``httpx``), which slows down with many connections (encode/httpx#3215);
 4. the store's write rate (:meth:`TripletStore.add` batches of 10,000 and of 512 rows, one
    interval per trial, as the runner writes them).
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -35,12 +39,14 @@ import aiohttp
 import httpx
 
 from oddoneout.agents.base import Answer
+from oddoneout.agents.http_transport import AiohttpClient, async_client, fast_client
 from oddoneout.agents.openai_chat import OpenAIChatAgent
 from oddoneout.agents.prompts import PAPER_LLM_PROMPT
 from oddoneout.collect.async_runner import collect_async
 from oddoneout.collect.designs import random_design
 from oddoneout.collect.store import TripletStore, utc_now
 
+CLIENTS = ("aiohttp", "httpx+aiohttp", "httpx")
 SERVER = Path(__file__).resolve().parents[1] / "tests" / "fault_server.py"
 ITEMS = [f"item{i:04d}" for i in range(300)]
 CAPTIONS = {item: f"a short clip of {item}, someone laughing at a party" for item in ITEMS}
@@ -57,76 +63,61 @@ def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     return process, f"http://127.0.0.1:{port}/v1"
 
 
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """An httpx transport sending through aiohttp, whose connection pool scales with concurrency.
-
-    httpx's own pool slows down sharply with many concurrent connections
-    (https://github.com/encode/httpx/issues/3215); the agent takes any ``httpx.AsyncClient``, so
-    this transport swaps the pool without touching the agent. Timeouts and connection failures
-    are raised as the httpx exceptions the agent turns into retryable errors.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.session: aiohttp.ClientSession | None = None
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self.session is None:
-            connector = aiohttp.TCPConnector(limit=self.limit)
-            self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
-        timeouts = request.extensions.get("timeout", {})
-        timeout = aiohttp.ClientTimeout(connect=timeouts.get("connect"), sock_read=timeouts.get("read"))
-        headers = [
-            (k.decode(), v.decode()) for k, v in request.headers.raw if k.lower() not in (b"host", b"content-length")
-        ]
-        try:
-            async with self.session.request(
-                request.method, str(request.url), headers=headers, data=await request.aread(), timeout=timeout
-            ) as response:
-                content = await response.read()
-        except asyncio.TimeoutError as exc:
-            raise httpx.ReadTimeout(f"aiohttp: {exc!r}", request=request) from exc
-        except aiohttp.ClientError as exc:
-            raise httpx.ConnectError(f"aiohttp: {exc!r}", request=request) from exc
-        return httpx.Response(response.status, headers=response.raw_headers, content=content, request=request)
-
-    async def aclose(self) -> None:
-        if self.session is not None:
-            await self.session.close()
-
-
-def make_client(concurrency: int, transport: str = "httpx") -> httpx.AsyncClient:
-    """An httpx client for ``concurrency`` connections, with httpx's own pool or aiohttp's."""
+def make_client(concurrency: int, transport: str = "aiohttp") -> AiohttpClient | httpx.AsyncClient:
+    """The agent's default client, httpx over aiohttp's pool, or httpx with its own pool."""
     if transport == "aiohttp":
-        return httpx.AsyncClient(transport=AiohttpTransport(concurrency), timeout=60.0)
+        return fast_client(60.0, max_connections=concurrency)
+    if transport == "httpx+aiohttp":
+        return async_client(60.0, max_connections=concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     return httpx.AsyncClient(limits=limits, timeout=60.0)
 
 
-def make_agent(base_url: str, client: httpx.AsyncClient | None = None) -> OpenAIChatAgent:
+def make_agent(base_url: str, client: AiohttpClient | httpx.AsyncClient | None = None) -> OpenAIChatAgent:
     return OpenAIChatAgent(
         "llm", "loopback", base_url, prompt=PAPER_LLM_PROMPT, captions=CAPTIONS, api_key_env=None, client=client
     )
 
 
 async def raw_capacity(base_url: str, concurrency: int, n_requests: int, transport: str) -> float:
-    """Requests/s of bare concurrent POSTs (the same body for all; responses read, not parsed)."""
+    """Requests/s of bare concurrent POSTs (the same body for all; responses read, not parsed).
+
+    ``transport="bare"`` posts with a plain aiohttp session (no httpx at all): the most this
+    server serves at this concurrency, the capacity the runner is compared with.
+    """
     body = make_agent(base_url).build_request(tuple(ITEMS[:3]))
     url = f"{base_url}/chat/completions"
     remaining = n_requests
-    async with make_client(concurrency, transport) as client:
+    if transport == "bare":
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
 
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                response = await client.post(url, json=body)
-                response.read()
+        async def post() -> None:
+            async with session.post(url, json=body) as response:
+                await response.read()
 
-        await client.post(url, json=body)  # connect once before timing
+        close = session.close
+    else:
+        client = make_client(concurrency, transport)
+
+        async def post() -> None:
+            response = await client.post(url, json=body)
+            response.read()
+
+        close = client.aclose
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await post()
+
+    try:
+        await asyncio.gather(*(post() for _ in range(concurrency)))  # open the connections before timing
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return n_requests / (time.perf_counter() - started)
+    finally:
+        await close()
 
 
 async def sequential(base_url: str, store: TripletStore, n_trials: int) -> float:
@@ -148,7 +139,8 @@ async def runner(base_url: str, store: TripletStore, concurrency: int, n_trials:
     design = random_design(ITEMS, n_trials, seed=concurrency, name=f"async{concurrency}{transport}")
     async with make_client(concurrency, transport) as client:
         agent = make_agent(base_url, client)
-        await client.post(f"{base_url}/chat/completions", json=agent.build_request(tuple(ITEMS[:3])))
+        body = agent.build_request(tuple(ITEMS[:3]))
+        await asyncio.gather(*(client.post(f"{base_url}/chat/completions", json=body) for _ in range(concurrency)))
         summary = await collect_async(design, agent, store, concurrency=concurrency, progress=False)
     assert summary.counts["ok"] >= summary.n_asked == n_trials, summary
     return n_trials / summary.seconds
@@ -191,13 +183,34 @@ def store_rate(directory: Path, batch: int, n_rows: int) -> float:
         return n_rows / (time.perf_counter() - began)
 
 
+def measure_http(base_url: str, store: TripletStore, args: argparse.Namespace, seq: float) -> None:
+    """The table of raw client and runner rates over HTTP, against the server's measured capacity."""
+    print("\ncollect_async with OpenAIChatAgent over loopback HTTP; capacity = bare aiohttp POSTs, same concurrency:")
+    print(
+        f"{'concurrency':>11} {'bound/s':>8} {'capacity/s':>10} {'client':>13} {'raw/s':>7} {'runner/s':>8} "
+        f"{'of capacity':>11} {'of raw':>6} {'x seq':>6}"
+    )
+    for concurrency in args.concurrency:
+        bound = concurrency / args.latency
+        n_trials = int(min(args.max_trials, max(200, args.seconds * bound)))
+        capacity = asyncio.run(raw_capacity(base_url, concurrency, n_trials, "bare"))
+        for transport in args.transport:
+            raw = asyncio.run(raw_capacity(base_url, concurrency, n_trials, transport))
+            rate = asyncio.run(runner(base_url, store, concurrency, n_trials, transport))
+            print(
+                f"{concurrency:>11} {bound:>8,.0f} {capacity:>10,.0f} {transport:>13} {raw:>7,.0f} {rate:>8,.0f} "
+                f"{rate / capacity:>11.0%} {rate / raw:>6.0%} {rate / seq:>6.1f}",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.05, help="server seconds per request")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument(
-        "--transport", nargs="+", choices=["httpx", "aiohttp"], default=["httpx", "aiohttp"],
-        help="the agent's HTTP client: httpx's own pool, or httpx over aiohttp's pool",
+        "--transport", nargs="+", choices=CLIENTS, default=list(CLIENTS),
+        help="the agent's HTTP client: its default (AiohttpClient), httpx over aiohttp's pool, or httpx's own pool",
     )  # fmt: skip
     parser.add_argument("--seconds", type=float, default=10.0, help="target duration of each measurement")
     parser.add_argument("--max-trials", type=int, default=20_000, help="cap on trials per measurement")
@@ -206,6 +219,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.max_trials, args.store_rows = 1.5, 1_000, 50_000
+    print(f"load average at start: {', '.join(f'{load:.2f}' for load in os.getloadavg())} ({os.cpu_count()} cores)")
 
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
@@ -228,25 +242,11 @@ def main() -> None:
                     n_trials = int(min(args.max_trials, max(200, args.seconds * bound)))
                     rate = asyncio.run(runner_without_http(store, args.latency, concurrency, n_trials))
                     print(f"  concurrency {concurrency:>4}: {rate:>8,.0f}/s, {rate / bound:.0%} of {bound:,.0f}/s")
-                print("collect_async with OpenAIChatAgent over loopback HTTP:")
-                print(
-                    f"{'client':>8} {'concurrency':>11} {'bound/s':>9} {'raw http/s':>10} {'runner/s':>9} "
-                    f"{'of raw':>7} {'of bound':>8} {'x seq':>7}"
-                )
-                for transport in args.transport:
-                    for concurrency in args.concurrency:
-                        bound = concurrency / args.latency
-                        n_trials = int(min(args.max_trials, max(200, args.seconds * bound)))
-                        raw = asyncio.run(raw_capacity(base_url, concurrency, n_trials, transport))
-                        rate = asyncio.run(runner(base_url, store, concurrency, n_trials, transport))
-                        print(
-                            f"{transport:>8} {concurrency:>11} {bound:>9,.0f} {raw:>10,.0f} {rate:>9,.0f} "
-                            f"{rate / raw:>7.0%} {rate / bound:>8.0%} {rate / seq:>7.1f}",
-                            flush=True,
-                        )
+                measure_http(base_url, store, args, seq)
         finally:
             server.stdin.close()
             server.wait(30)
+        print(f"load average at end: {', '.join(f'{load:.2f}' for load in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -261,3 +261,39 @@ def test_a_design_changed_under_the_same_name_is_refused(tmp_path):
         assert len(store.missing(longer)) == 30
         with pytest.raises(InputError, match="design changed under the same name"):
             store.missing(random_design(ITEMS, 20, seed=1))
+
+
+def test_per_trial_times_are_stored_as_utc_iso_with_their_latency(tmp_path):
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    paris, offset = ZoneInfo("Europe/Paris"), timezone(timedelta(hours=-3, minutes=-30))
+    rng = np.random.default_rng(3)
+    epoch = datetime(1960, 1, 1, tzinfo=timezone.utc)
+    starts = [
+        (epoch + timedelta(microseconds=int(us))).astimezone([timezone.utc, paris, offset][i % 3])
+        for i, us in enumerate(rng.integers(0, 3 * 10**15, size=300))
+    ]
+    starts[:3] = [datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+                  datetime(2024, 2, 29, tzinfo=timezone.utc), datetime(9999, 12, 31, tzinfo=paris)]  # fmt: skip
+    finishes = [start + timedelta(microseconds=int(us)) for start, us in zip(starts, rng.integers(0, 10**8, 300))]
+    design = random_design(ITEMS, 300, seed=5)
+    with TripletStore(tmp_path / "times.sqlite", "sim", "simulated", ITEMS) as store:
+        store.add(design, ok_answers(300), starts, finishes)
+        frame = store.judgments()
+        # strings are kept verbatim, and a batch mixing strings and datetimes takes them one by one
+        mixed = random_design(ITEMS, 2, seed=6, name="mixed")
+        store.add(mixed, ok_answers(2), ["2026-01-01T00:00:00+01:00", starts[3]], [finishes[0], finishes[3]])
+        mixed_frame = store.judgments().iloc[300:]
+        with pytest.raises(InputError, match="naive"):
+            store.add(random_design(ITEMS, 2, seed=7, name="naive"), ok_answers(2), starts[:2],
+                      [finishes[0], datetime(2026, 1, 1)])  # fmt: skip
+    utc = timezone.utc
+    assert list(frame["started_at"]) == [s.astimezone(utc).isoformat(timespec="microseconds") for s in starts]
+    assert list(frame["finished_at"]) == [f.astimezone(utc).isoformat(timespec="microseconds") for f in finishes]
+    assert list(frame["latency_s"]) == [(f - s).total_seconds() for s, f in zip(starts, finishes)]
+    assert list(mixed_frame["started_at"]) == ["2026-01-01T00:00:00+01:00", frame["started_at"][3]]
+    assert (
+        mixed_frame["latency_s"].iloc[0]
+        == (finishes[0] - datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=1)))).total_seconds()
+    )

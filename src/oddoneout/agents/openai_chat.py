@@ -30,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from oddoneout.agents.base import Answer, RetryableError
+from oddoneout.agents.http_transport import AiohttpClient, fast_client
 from oddoneout.agents.parsing import choice_from_logprobs, parse_answer
 from oddoneout.agents.prompts import PromptTemplate
 from oddoneout.errors import InputError
@@ -138,8 +139,11 @@ class OpenAIChatAgent:
         ask for a description before the answer: give them a few hundred tokens.
     timeout : float
         Seconds allowed per request.
-    client : httpx.AsyncClient, optional
-        A client to use (it is not closed by :meth:`aclose`); by default one is made on first use.
+    client : httpx.AsyncClient or AiohttpClient, optional
+        A client to use (it is not closed by :meth:`aclose`); by default one is made on first use
+        by :func:`~oddoneout.agents.http_transport.fast_client` (aiohttp's connection pool behind
+        httpx's API and exceptions, which keeps up with hundreds of concurrent requests) and
+        closed by :meth:`aclose`.
 
     Raises
     ------
@@ -168,7 +172,7 @@ class OpenAIChatAgent:
         max_tokens: int = 32,
         seed: int | None = None,
         timeout: float = 60.0,
-        client: httpx.AsyncClient | None = None,
+        client: httpx.AsyncClient | AiohttpClient | None = None,
     ) -> None:
         if not isinstance(prompt, PromptTemplate):
             raise InputError(f"agent {name!r}: prompt must be a PromptTemplate, got {type(prompt).__name__}")
@@ -361,9 +365,10 @@ class OpenAIChatAgent:
         for wait in waits:
             await wait
 
-    def _get_client(self) -> httpx.AsyncClient:
+    def _get_client(self) -> httpx.AsyncClient | AiohttpClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout)
+            # aiohttp's connection pool behind httpx's API; the runner's concurrency bounds the connections
+            self._client = fast_client(self.timeout)
         return self._client
 
     def _redact(self, text: str) -> str:
