@@ -49,6 +49,10 @@ def _write_json(path: Path, obj: Any) -> Path:
     return path
 
 
+def _read_json_if_any(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def _nan_to_none(value: Any) -> Any:
     """Strict JSON has no NaN: an undefined number (e.g. a ceiling without repeats) becomes null."""
     if isinstance(value, dict):
@@ -376,6 +380,15 @@ def interpret_system(config: dict[str, Any], out: Path, name: str, stimuli: Stim
     return interpret_embedding(config["interpret"], out, name, embedding, stimuli, seed=config["study"]["seed"])
 
 
+def compare_systems(config: dict[str, Any], out: Path, systems: Sequence[str]) -> dict[str, Any]:
+    """RSA between systems' similarity structures and cross-prediction of held-out triplets."""
+    from oddoneout.interpret.between_systems import compare_systems_stage
+
+    result = compare_systems_stage(out, systems, seed=config["study"]["seed"], n_bootstrap=100)
+    _write_json(out / "interpret" / "between_systems.json", _nan_to_none(result))
+    return result
+
+
 def encode_systems(config: dict[str, Any], out: Path, systems: Sequence[str]) -> pd.DataFrame:
     """The brain stage (:func:`~oddoneout.neural.stage.run_neural_stage`)."""
     from oddoneout.neural.stage import run_neural_stage
@@ -434,6 +447,7 @@ def summarize(config: dict[str, Any], out: Path) -> dict[str, Any]:
         "provenance": provenance("summary", config_hash=config["_hash"]),
         "systems": systems,
         "interpretation": _rounded(interpretation_summary(out, list(config["systems"]))),
+        "between_systems": _rounded(_read_json_if_any(out / "interpret" / "between_systems.json")),
         **neural_summary(out),
     }
     _write_json(out / "summary.json", summary)
@@ -497,6 +511,8 @@ def run_study(
             timed(f"evaluate {name}", lambda: evaluate_system(config, out, name))
         if "interpret" in stages:
             timed(f"interpret {name}", lambda: interpret_system(config, out, name, stimuli))
+    if "interpret" in stages and len(names) > 1:
+        timed("compare systems", lambda: compare_systems(config, out, names))
     if "encode" in stages:
         timed("encode", lambda: encode_systems(config, out, names))
     summary = summarize(config, out)
