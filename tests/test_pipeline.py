@@ -79,3 +79,32 @@ def test_same_seed_gives_the_same_summary_and_rerun_resumes(study, tmp_path):
     )
     assert (out / "summary.json").read_text() == (again / "summary.json").read_text()
     assert repeat == summary
+
+
+def test_interpretation_and_between_systems_reach_the_summary_and_the_report(study):
+    out, summary = study
+    for name in summary["systems"]:
+        entry = summary["interpretation"][name]
+        assert sum(entry["class_shares"].values()) == pytest.approx(1.0)
+        assert entry["centroid_top3"] >= entry["centroid_top1"] > entry["centroid_chance_top1"]
+        assert (out / "interactive" / f"{name}_map.html").is_file()
+    # human_category and human_concat read the same category ratings: their structures agree most
+    rsa = summary["between_systems"]["systems_rsa"]
+    pair = rsa.get("human_category|human_concat") or rsa["human_concat|human_category"]
+    low, high = pair["ci"]
+    assert low <= pair["r"] <= high and pair["r"] > 0.5
+    cross = summary["between_systems"]["cross_accuracy"]
+    for name in summary["systems"]:
+        own = cross[f"{name}|{name}"]["accuracy"]
+        assert own == pytest.approx(summary["systems"][name]["accuracy"], abs=1e-6)
+    html = (out / "report.html").read_text()
+    for piece in (
+        'id="interpretation"',
+        "class shares per system",
+        "mllm item map",
+        "mllm dimension graph",
+        'href="interactive/mllm_map.html"',
+        'id="reproduction"',
+        "similarity-structure r",
+    ):
+        assert piece in html, piece

@@ -1,15 +1,203 @@
-"""The report's interpretation section and the paper-vs-ours reproduction table."""
+"""The report's interpretation section and the paper-vs-ours reproduction table.
+
+Both read the files the interpretation stage wrote (``OUT/interpret/``, ``OUT/interactive/``)
+and ``summary.json``; a missing file gives a short note, never an error.
+"""
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from typing import Any
+
+import networkx as nx
+import pandas as pd
+
+from oddoneout.report.figures import to_png
+from oddoneout.report.html_parts import escape, image, num, pct, table
+
+
+def _read(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def _paper_shares() -> dict[str, dict[str, float]]:
+    from oddoneout.interpret.reproduction import paper_numbers
+
+    numbers = paper_numbers()
+    shares: dict[str, dict[str, float]] = {}
+    for row in numbers[numbers["quantity"].str.startswith("share_")].itertuples():
+        shares.setdefault(row.system, {})[row.quantity.removeprefix("share_")] = float(row.paper)
+    return shares
+
+
+def _class_shares(outputs: Any, systems: list[str]) -> list[str]:
+    from oddoneout.interpret.classify import class_shares
+    from oddoneout.report.interpret_figures import class_shares_figure
+
+    folder = outputs.out_dir / "interpret"
+    tables = {s: t for s in systems if (t := _read(folder / f"{s}_classes.csv")) is not None and len(t)}
+    if not tables:
+        return ['<p class="note">No dimension classes (interpret/*_classes.csv).</p>']
+    shares = class_shares(tables)
+    paper = {s: v for s, v in _paper_shares().items() if s in tables}
+    rows = [[s, *(pct(shares.loc[s, c]) for c in shares.columns if c != "n_dims"), int(shares.loc[s, "n_dims"])]
+            for s in shares.index]  # fmt: skip
+    return [
+        "<h3>Categorical, hybrid or dimensional</h3>",
+        image(
+            to_png(class_shares_figure(shares, paper=paper or None)),
+            "class shares per system",
+            "Share of each system's dimensions by class (rule in docs/interpretation.md); thin hatched "
+            "bars: the paper's shares where it gives them.",
+        ),
+        table(["system", *(c for c in shares.columns if c != "n_dims"), "dims"], rows, "numbers"),
+    ]
+
+
+def _centroid(outputs: Any, systems: list[str]) -> list[str]:
+    folder = outputs.out_dir / "interpret"
+    rows = []
+    for s in systems:
+        frame = _read(folder / f"{s}_centroid.csv")
+        if frame is None:
+            continue
+        by_k = frame.set_index("k")
+        cells = []
+        for k in (1, 3):
+            if k in by_k.index:
+                cells += [pct(by_k.loc[k, "accuracy"]), pct(by_k.loc[k, "chance_permutation"])]
+            else:
+                cells += ["n/a", "n/a"]
+        rows.append([s, *cells, int(by_k["n_classes"].iloc[0])])
+    if not rows:
+        return []
+    return [
+        "<h3>Nearest-centroid classification</h3>",
+        "<p>Each item assigned to the nearest category centroid in embedding space (its own category's "
+        "centroid computed without it), over the paper's 27 categories; chance: the same with shuffled labels.</p>",
+        table(["system", "top-1", "chance top-1", "top-3", "chance top-3", "categories"], rows, "numbers"),
+    ]
+
+
+def _between(outputs: Any) -> list[str]:
+    folder = outputs.out_dir / "interpret"
+    rsa, cross = _read(folder / "systems_rsa.csv"), _read(folder / "cross_accuracy.csv")
+    parts = []
+    if rsa is not None and len(rsa):
+        rows = [[r.system_a, r.system_b, f"{num(r.r)} [{num(r.ci_low)}, {num(r.ci_high)}]", int(r.n_items)]
+                for r in rsa.itertuples()]  # fmt: skip
+        parts += [
+            "<h3>Between systems</h3>",
+            "<p>Pearson r between two systems' item-by-item similarity (dot products of the embeddings) "
+            "over all pairs of items, 95% CI from resampling items.</p>",
+            table(["system", "system", "similarity-structure r [95% CI]", "items"], rows, "numbers"),
+        ]
+    if cross is not None and len(cross):
+        pivot = cross.pivot(index="embedding", columns="triplets", values="accuracy")
+        rows = [[e, *(pct(pivot.loc[e, t]) for t in pivot.columns)] for e in pivot.index]
+        parts += [
+            "<p>Held-out accuracy of one system's embedding (rows) on another system's judgments "
+            "(columns); chance 33.3%.</p>",
+            table(["embedding \\ judgments", *pivot.columns], rows, "numbers"),
+        ]
+    return parts
+
+
+def _graph_figure_from_tables(nodes: pd.DataFrame, edges: pd.DataFrame, title: str) -> bytes | None:
+    from oddoneout.interpret.graph import graph_layout
+    from oddoneout.report.interpret_figures import graph_figure
+
+    if nodes is None or not len(nodes):
+        return None
+    graph = nx.Graph()
+    graph.add_nodes_from(nodes["dim"].astype(str))
+    if edges is not None and len(edges):
+        graph.add_weighted_edges_from(
+            (str(r.source), str(r.target), float(r.r)) for r in edges.itertuples() if math.isfinite(r.r)
+        )
+    return to_png(graph_figure(nodes, edges, graph_layout(graph), title=title))
+
+
+def _system(outputs: Any, system: str) -> list[str]:
+    from oddoneout.report.interpret_figures import correlation_bars_figure, map_figure
+
+    folder = outputs.out_dir / "interpret"
+    parts = [f'<h3 id="interpretation-{escape(system)}">{escape(system)}</h3>']
+    interactive = outputs.out_dir / "interactive" / f"{system}_map.html"
+    if interactive.is_file():
+        parts.append(
+            f'<p><a href="interactive/{escape(system)}_map.html">Interactive map of {escape(system)}</a> '
+            "(a separate self-contained page: hover a point for the item's captions, top dimensions and ratings).</p>"
+        )
+    coords = _read(folder / f"{system}_map.csv")
+    if coords is not None and outputs.stimuli is not None:
+        coords["item_id"] = coords["item_id"].astype(str)
+        parts.append(
+            image(
+                to_png(map_figure(coords, outputs.stimuli, title=f"{system}: item map")),
+                f"{system} item map",
+                "2-D map of the items (t-SNE or UMAP of the embedding), coloured by dominant category.",
+            )
+        )
+    correlations = outputs.correlations.get(system)
+    if correlations is not None and correlations.size:
+        dims = list(correlations.index[:8])
+        parts.append(
+            image(
+                to_png(correlation_bars_figure(correlations, dims=dims)),
+                f"{system} dimension correlations",
+                "The rating scales most correlated with each of the first dimensions (Pearson r).",
+            )
+        )
+    nodes, edges = _read(folder / f"{system}_graph_nodes.csv"), _read(folder / f"{system}_graph_edges.csv")
+    figure = _graph_figure_from_tables(nodes, edges, f"{system}: dimensions")
+    if figure is not None:
+        parts.append(
+            image(figure, f"{system} dimension graph",
+                  "Dimensions linked where their weights correlate above the threshold across items; colours: "
+                  "Louvain communities; size: PageRank.")
+        )  # fmt: skip
+    return parts
 
 
 def render(outputs: Any, colors: dict[str, str]) -> str:
     """The interpretation section (``outputs``: a :class:`~oddoneout.report.html.StudyOutputs`)."""
-    return '<h2 id="interpretation">Interpretation</h2>'
+    parts = ['<h2 id="interpretation">Interpretation</h2>']
+    systems = [s for s in outputs.systems if s in outputs.embeddings]
+    if not (outputs.out_dir / "interpret").is_dir() or not systems:
+        parts.append('<p class="note">No interpretation files (interpret/): run the interpret stage.</p>')
+        return "".join(parts)
+    parts += _class_shares(outputs, systems)
+    parts += _centroid(outputs, systems)
+    parts += _between(outputs)
+    for system in systems:
+        parts += _system(outputs, system)
+    return "".join(parts)
 
 
 def render_reproduction(outputs: Any) -> str:
     """The table of the paper's numbers beside this run's."""
-    return '<h2 id="reproduction">Paper vs ours</h2>'
+    from oddoneout.interpret.reproduction import reproduction_table
+
+    parts = ['<h2 id="reproduction">Paper vs ours</h2>']
+    if not outputs.summary.get("systems"):
+        parts.append('<p class="note">No summary.json systems: nothing to compare.</p>')
+        return "".join(parts)
+    if outputs.summary.get("synthetic"):
+        parts.append('<p class="note">This is the synthetic study: the comparison shows the format only.</p>')
+    frame = reproduction_table(outputs.summary)
+    rows = []
+    for row in frame.itertuples():
+        ours = "" if not math.isfinite(row.ours) else num(row.ours)
+        if ours and math.isfinite(row.ours_ci_low) and math.isfinite(row.ours_ci_high):
+            ours += f" [{num(row.ours_ci_low)}, {num(row.ours_ci_high)}]"
+        paper = ("~" if row.approx else "") + (f"{row.paper:,.0f}" if row.paper >= 100 else num(row.paper))
+        rows.append([row.quantity, row.system, paper, ours or "not run", row.source])
+    parts.append(
+        "<p>Every number the study description gives, beside this run's value for the systems run here "
+        "(blank: not run or not measured). Our rating systems used the number of judgments shown in the "
+        "Behaviour table; the paper used ~7.1M per system.</p>"
+    )
+    parts.append(table(["quantity", "system", "paper", "ours [95% CI]", "source"], rows, "numbers"))
+    return "".join(parts)
