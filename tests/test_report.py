@@ -128,9 +128,9 @@ def test_report_shows_every_system_and_figure(study):
     for system in SYSTEMS:
         assert f"<td>{system}</td>" in text  # behaviour table row
         assert f'id="embedding-{system}"' in text  # embeddings subsection
-    # accuracy bars + training curves + one heatmap per system + encoding bars
+    # accuracy bars + training curves + encoding bars + per system a heatmap and the correlation bars
     pngs = images(text)
-    assert len(pngs) == 3 + len(SYSTEMS)
+    assert len(pngs) == 3 + 2 * len(SYSTEMS)
     assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in pngs)
     assert b"Software" not in b"".join(pngs)
 
@@ -202,7 +202,7 @@ def test_report_brain_section_from_summary_only(tmp_path):
     (out / "encoding" / "roi_r.csv").unlink()
     text = write_report(out).read_text(encoding="utf-8")
     assert "showing the subject means of summary.json only" in text
-    assert len(images(text)) == 3 + 1
+    assert len(images(text)) == 3 + 2
 
 
 def test_report_rejects_malformed_files(tmp_path):

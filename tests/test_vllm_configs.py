@@ -84,3 +84,26 @@ def test_mllm_config_sends_the_frames_of_all_three_videos(tmp_path):
         assert len(images) == 3 * 8  # the config's 8 frames of each of the three clips
         sizes = {Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).size for url in images}
         assert sizes == {(336, 252)}  # longest side 336 (the config), 4:3 kept
+
+
+def test_video_folder_fills_media_paths_and_top_items_show_thumbnails(tmp_path):
+    from oddoneout.report.html import _items_cell
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_clip(videos / "0002.mp4", (200, 30, 30), n_frames=6)
+    (videos / "0003.mp4").write_bytes(b"not a video")
+    table = pd.DataFrame({"item_id": ["0001", "0002", "0003"], "caption": ["a", "b", "c"]})
+    StimulusSet(table, name="tiny").save(tmp_path / "tiny.parquet")
+    run_study(
+        builtin_config("cowen_keltner_mllm_vllm"),
+        tmp_path / "out",
+        stages=("stimuli",),
+        overrides={"stimuli": {"source": str(tmp_path / "tiny.parquet"), "videos": str(videos)}},
+    )
+    media = StimulusSet.load(tmp_path / "out" / "stimuli.parquet").table["media_path"]
+    assert pd.isna(media["0001"]) and media["0002"].endswith("0002.mp4") and media["0003"].endswith("0003.mp4")
+    items = pd.DataFrame({"item_id": ["0001", "0002", "0003"], "caption": ["a", "b", "c"], "weight": [1.0] * 3})
+    cell = _items_cell(items, media.dropna().to_dict())
+    assert cell.count('class="thumb"') == 1  # the real clip; no video, or one that will not decode: none
+    assert "data:image/jpeg;base64," in cell

@@ -99,11 +99,23 @@ def prepare_stimuli(config: dict[str, Any], out: Path) -> StimulusSet:
 
         offline = resolve_path(config, settings["path"]) if settings["path"] else None
         stimuli = load_cowen_keltner(source=offline)
+        _attach_videos(config, stimuli)
         stimuli.save(out / "stimuli.parquet", source="cowen_keltner")
         return stimuli
     stimuli = StimulusSet.load(resolve_path(config, settings["source"]))
+    _attach_videos(config, stimuli)
     stimuli.save(out / "stimuli.parquet", source=str(settings["source"]))
     return stimuli
+
+
+def _attach_videos(config: dict[str, Any], stimuli: StimulusSet) -> None:
+    """Record each item's video file (``[stimuli] videos``) in the table's ``media_path``."""
+    if not config["stimuli"]["videos"]:
+        return
+    from oddoneout.stimuli.videos import match_videos
+
+    found = match_videos(resolve_path(config, config["stimuli"]["videos"]), stimuli.item_ids)
+    stimuli.table["media_path"] = [str(found[i]) if i in found else None for i in stimuli.table.index]
 
 
 def load_stimuli(out: Path) -> StimulusSet:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from oddoneout import __version__
 from oddoneout.embedding import Embedding
-from oddoneout.errors import InputError
+from oddoneout.errors import InputError, OddoneoutError
 from oddoneout.interpret.ratings import (
     dimension_labels,
     rating_columns,
@@ -221,6 +221,7 @@ figcaption{font-size:.85em;color:#555}
 pre{background:#f7f7f7;padding:10px;overflow-x:auto;font-size:.85em}
 summary{cursor:pointer;font-weight:600;margin:8px 0}
 ol{margin:0;padding-left:20px}.muted{color:#777}
+img.thumb{height:40px;width:auto;vertical-align:middle;margin-right:6px;border:0}
 """
 
 
@@ -375,11 +376,25 @@ def _behaviour(outputs: StudyOutputs, colors: dict[str, str]) -> str:
     return "".join(parts)
 
 
-def _items_cell(items: pd.DataFrame) -> Markup:
+def _thumbnail(path: Any) -> str:
+    """A small inline JPEG of a video's middle frame, or nothing when there is no readable video."""
+    if not isinstance(path, str) or not path:
+        return ""
+    try:
+        from oddoneout.media.frames import FrameSpec, frames_as_data_urls
+
+        url = frames_as_data_urls(path, FrameSpec(n_frames=1, size=96))[0]
+    except (ImportError, OddoneoutError):
+        return ""
+    return f'<img class="thumb" src="{url}" alt="">'
+
+
+def _items_cell(items: pd.DataFrame, media: dict[str, Any] | None = None) -> Markup:
     entries = []
     for row in items.itertuples(index=False):
         caption = f"{_e(row.caption)} " if row.caption else ""
-        entries.append(f'<li>{caption}<span class="muted">[{_e(row.item_id)}, w={row.weight:.2f}]</span></li>')
+        thumb = _thumbnail((media or {}).get(str(row.item_id)))
+        entries.append(f'<li>{thumb}{caption}<span class="muted">[{_e(row.item_id)}, w={row.weight:.2f}]</span></li>')
     return Markup(f"<ol>{''.join(entries)}</ol>")
 
 
@@ -403,6 +418,9 @@ def _embedding_system(outputs: StudyOutputs, system: str) -> str:
     else:
         parts.append('<p class="note">No rating correlations for this system.</p>')
     items = outputs.top_items.get(system)
+    media = None
+    if outputs.stimuli is not None and "media_path" in outputs.stimuli.table.columns:
+        media = outputs.stimuli.table["media_path"].dropna().to_dict()
     dims = list(dict.fromkeys([*(labels or {}), *([] if items is None else items["dim"].tolist())]))
     if dims:
         rows = []
@@ -412,7 +430,7 @@ def _embedding_system(outputs: StudyOutputs, system: str) -> str:
             if items is None:
                 cell: Any = "n/a"
             else:
-                cell = _items_cell(items[items["dim"] == dim].sort_values("rank", kind="stable"))
+                cell = _items_cell(items[items["dim"] == dim].sort_values("rank", kind="stable"), media)
             rows.append([dim, label_text, cell])
         parts.append(
             f"<details><summary>Dimension labels and top items ({len(dims)} dimensions)</summary>"
