@@ -394,9 +394,9 @@ def interpret_system(config: dict[str, Any], out: Path, name: str, stimuli: Stim
 
 def compare_systems(config: dict[str, Any], out: Path, systems: Sequence[str]) -> dict[str, Any]:
     """RSA between systems' similarity structures and cross-prediction of held-out triplets."""
-    from oddoneout.interpret.between_systems import compare_systems_stage
+    from oddoneout.interpret.cross_system import compare_systems_stage
 
-    result = compare_systems_stage(out, systems, seed=config["study"]["seed"], n_bootstrap=100)
+    result = compare_systems_stage(out, systems, seed=config["study"]["seed"], n_bootstrap=1000)
     _write_json(out / "interpret" / "between_systems.json", _nan_to_none(result))
     return result
 

@@ -251,3 +251,50 @@ def graph_figure(
         ]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
         return figure
+
+
+def systems_rsa_figure(rsa: pd.DataFrame, systems: Sequence[str] | None = None, title: str = "") -> Figure:
+    """Heatmap of the similarity-structure r between every pair of systems.
+
+    Parameters
+    ----------
+    rsa : DataFrame
+        Columns ``system_a, system_b, r`` (``interpret/systems_rsa.csv``); each unordered pair once
+        (either order). The diagonal is drawn as 1.
+    systems : sequence of str, optional
+        Row/column order (default: order of first appearance in ``rsa``).
+    title : str
+
+    Returns
+    -------
+    Figure
+        One image of shape (n_systems, n_systems), symmetric, annotated with r.
+    """
+    missing = [c for c in ("system_a", "system_b", "r") if c not in rsa.columns]
+    if missing:
+        raise InputError(f"systems_rsa_figure: the table lacks column(s) {missing}")
+    if systems is None:
+        systems = list(dict.fromkeys([*rsa["system_a"].astype(str), *rsa["system_b"].astype(str)]))
+    systems = [str(s) for s in systems]
+    if not systems:
+        raise InputError("systems_rsa_figure: no systems to draw")
+    position = {s: i for i, s in enumerate(systems)}
+    matrix = np.full((len(systems), len(systems)), np.nan)
+    np.fill_diagonal(matrix, 1.0)
+    for a, b, r in zip(rsa["system_a"].astype(str), rsa["system_b"].astype(str), rsa["r"].astype(float)):
+        if a in position and b in position:
+            matrix[position[a], position[b]] = matrix[position[b], position[a]] = r
+    with _style():
+        size = 1.0 + 0.9 * len(systems)
+        figure = Figure(figsize=(size + 1.6, size), layout="constrained")
+        ax = figure.add_subplot()
+        image = ax.imshow(np.ma.masked_invalid(matrix), cmap="RdBu_r", vmin=-1, vmax=1)
+        for (i, j), value in np.ndenumerate(matrix):
+            text = "n/a" if not np.isfinite(value) else f"{value:.2f}"
+            color = "white" if np.isfinite(value) and abs(value) > 0.6 else "black"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color=color)
+        ax.set_xticks(range(len(systems)), systems, rotation=35, ha="right")
+        ax.set_yticks(range(len(systems)), systems)
+        figure.colorbar(image, ax=ax, label="similarity-structure r")
+        ax.set_title(title or "Systems RSA (Pearson r of item similarities)")
+        return figure

@@ -7,18 +7,32 @@ and ``summary.json``; a missing file gives a short note, never an error.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import pandas as pd
 
+from oddoneout.errors import InputError
 from oddoneout.report.figures import to_png
-from oddoneout.report.html_parts import escape, image, num, pct, table
+from oddoneout.report.html_parts import Markup, escape, image, integer, num, pct, table
 
 
 def _read(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.is_file() else None
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{escape(text)}</p>'
+
+
+def _guarded(what: str, build: Callable[[], list[str]]) -> list[str]:
+    """A subsection, or a note saying why it could not be drawn (a malformed file never stops the report)."""
+    try:
+        return build()
+    except (InputError, KeyError, ValueError, TypeError, pd.errors.ParserError) as exc:
+        return [_note(f"{what}: could not be shown ({type(exc).__name__}: {exc}).")]
 
 
 def _paper_shares() -> dict[str, dict[str, float]]:
@@ -38,7 +52,7 @@ def _class_shares(outputs: Any, systems: list[str]) -> list[str]:
     folder = outputs.out_dir / "interpret"
     tables = {s: t for s in systems if (t := _read(folder / f"{s}_classes.csv")) is not None and len(t)}
     if not tables:
-        return ['<p class="note">No dimension classes (interpret/*_classes.csv).</p>']
+        return [_note("No dimension classes (interpret/<system>_classes.csv): the stimuli may have no ratings.")]
     shares = class_shares(tables)
     paper = {s: v for s, v in _paper_shares().items() if s in tables}
     rows = [[s, *(pct(shares.loc[s, c]) for c in shares.columns if c != "n_dims"), int(shares.loc[s, "n_dims"])]
@@ -71,7 +85,7 @@ def _centroid(outputs: Any, systems: list[str]) -> list[str]:
                 cells += ["n/a", "n/a"]
         rows.append([s, *cells, int(by_k["n_classes"].iloc[0])])
     if not rows:
-        return []
+        return [_note("No nearest-centroid accuracy (interpret/<system>_centroid.csv).")]
     return [
         "<h3>Nearest-centroid classification</h3>",
         "<p>Each item assigned to the nearest category centroid in embedding space (its own category's "
@@ -81,26 +95,48 @@ def _centroid(outputs: Any, systems: list[str]) -> list[str]:
 
 
 def _between(outputs: Any) -> list[str]:
+    from oddoneout.report.interpret_figures import systems_rsa_figure
+
     folder = outputs.out_dir / "interpret"
     rsa, cross = _read(folder / "systems_rsa.csv"), _read(folder / "cross_accuracy.csv")
-    parts = []
+    parts = ["<h3>Between systems</h3>"]
     if rsa is not None and len(rsa):
+        kind = str(rsa["similarity"].iloc[0]) if "similarity" in rsa.columns else "dot"
+        order = [s for s in outputs.systems if s in set(rsa["system_a"]) | set(rsa["system_b"])]
         rows = [[r.system_a, r.system_b, f"{num(r.r)} [{num(r.ci_low)}, {num(r.ci_high)}]", int(r.n_items)]
                 for r in rsa.itertuples()]  # fmt: skip
         parts += [
-            "<h3>Between systems</h3>",
-            "<p>Pearson r between two systems' item-by-item similarity (dot products of the embeddings) "
-            "over all pairs of items, 95% CI from resampling items.</p>",
+            f"<p>Pearson r between two systems' item-by-item similarity ({escape(kind)} similarity of the "
+            "embeddings) over all pairs of distinct items, 95% CI from resampling items.</p>",
+            image(
+                to_png(systems_rsa_figure(rsa, systems=order or None)),
+                "systems RSA matrix",
+                "Similarity-structure r between every pair of systems (diagonal: 1).",
+            ),  # fmt: skip
             table(["system", "system", "similarity-structure r [95% CI]", "items"], rows, "numbers"),
         ]
+    else:
+        parts.append(_note("No systems RSA (interpret/systems_rsa.csv): fewer than two embeddings, or not run."))
     if cross is not None and len(cross):
-        pivot = cross.pivot(index="embedding", columns="triplets", values="accuracy")
-        rows = [[e, *(pct(pivot.loc[e, t]) for t in pivot.columns)] for e in pivot.index]
+        cross["cell"] = [
+            pct(r.accuracy, [r.ci_low, r.ci_high]) if hasattr(r, "ci_low") else pct(r.accuracy)
+            for r in cross.itertuples()
+        ]
+        pivot = cross.pivot(index="embedding", columns="triplets", values="cell")
+        order = [s for s in outputs.systems if s in set(pivot.index) | set(pivot.columns)]
+        order += sorted((set(pivot.index) | set(pivot.columns)) - set(order))
+        pivot = pivot.reindex(
+            index=[s for s in order if s in pivot.index], columns=[s for s in order if s in pivot.columns]
+        )
+        rows = [[e, *(pivot.loc[e, t] if isinstance(pivot.loc[e, t], str) else "n/a" for t in pivot.columns)]
+                for e in pivot.index]  # fmt: skip
         parts += [
-            "<p>Held-out accuracy of one system's embedding (rows) on another system's judgments "
-            "(columns); chance 33.3%.</p>",
+            "<p>Held-out odd-one-out accuracy [95% CI] of one system's embedding (rows) on another system's "
+            "held-out judgments (columns); the diagonal is each system's own test accuracy; chance 33.3%.</p>",
             table(["embedding \\ judgments", *pivot.columns], rows, "numbers"),
         ]
+    else:
+        parts.append(_note("No cross-prediction (interpret/cross_accuracy.csv)."))
     return parts
 
 
@@ -125,13 +161,17 @@ def _system(outputs: Any, system: str) -> list[str]:
     folder = outputs.out_dir / "interpret"
     parts = [f'<h3 id="interpretation-{escape(system)}">{escape(system)}</h3>']
     interactive = outputs.out_dir / "interactive" / f"{system}_map.html"
-    if interactive.is_file():
+    if not interactive.is_file():
+        parts.append(_note(f"No interactive map (interactive/{system}_map.html)."))
+    else:
         parts.append(
             f'<p><a href="interactive/{escape(system)}_map.html">Interactive map of {escape(system)}</a> '
             "(a separate self-contained page: hover a point for the item's captions, top dimensions and ratings).</p>"
         )
     coords = _read(folder / f"{system}_map.csv")
-    if coords is not None and outputs.stimuli is not None:
+    if coords is None or outputs.stimuli is None:
+        parts.append(_note(f"No item map (interpret/{system}_map.csv and stimuli.parquet are both needed)."))
+    else:
         coords["item_id"] = coords["item_id"].astype(str)
         parts.append(
             image(
@@ -152,7 +192,9 @@ def _system(outputs: Any, system: str) -> list[str]:
         )
     nodes, edges = _read(folder / f"{system}_graph_nodes.csv"), _read(folder / f"{system}_graph_edges.csv")
     figure = _graph_figure_from_tables(nodes, edges, f"{system}: dimensions")
-    if figure is not None:
+    if figure is None:
+        parts.append(_note(f"No dimension graph (interpret/{system}_graph_nodes.csv)."))
+    else:
         parts.append(
             image(figure, f"{system} dimension graph",
                   "Dimensions linked where their weights correlate above the threshold across items; colours: "
@@ -168,36 +210,63 @@ def render(outputs: Any, colors: dict[str, str]) -> str:
     if not (outputs.out_dir / "interpret").is_dir() or not systems:
         parts.append('<p class="note">No interpretation files (interpret/): run the interpret stage.</p>')
         return "".join(parts)
-    parts += _class_shares(outputs, systems)
-    parts += _centroid(outputs, systems)
-    parts += _between(outputs)
+    parts += _guarded("Dimension classes", lambda: _class_shares(outputs, systems))
+    parts += _guarded("Nearest-centroid classification", lambda: _centroid(outputs, systems))
+    parts += _guarded("Between systems", lambda: _between(outputs))
     for system in systems:
-        parts += _system(outputs, system)
+        parts += _guarded(system, lambda system=system: _system(outputs, system))
     return "".join(parts)
 
 
+def _judgments_statement(frame: pd.DataFrame) -> str:
+    """How many judgments each system of this run used, beside the paper's (the rows ``n_judgments``)."""
+    rows = frame[(frame["quantity"] == "n_judgments") & frame["run"]]
+    pieces = []
+    for row in rows.itertuples():
+        if math.isfinite(row.ours):
+            share = row.ours / row.paper if row.paper else math.nan
+            pieces.append(
+                f"{escape(row.system)}: {integer(row.ours)} judgments here vs ~{integer(row.paper)} in the paper"
+                + (f" ({share:.2%})" if math.isfinite(share) else "")
+            )
+    if not pieces:
+        return ""
+    return (
+        "<p>Judgments per system: " + "; ".join(pieces) + ". Accuracy CIs, dimensionality and interpretation "
+        "of a run with fewer judgments are not expected to match the paper's.</p>"
+    )
+
+
 def render_reproduction(outputs: Any) -> str:
-    """The table of the paper's numbers beside this run's."""
+    """The table of the paper's numbers beside this run's (section ``id="reproduction"``)."""
     from oddoneout.interpret.reproduction import reproduction_table
 
     parts = ['<h2 id="reproduction">Paper vs ours</h2>']
     if not outputs.summary.get("systems"):
-        parts.append('<p class="note">No summary.json systems: nothing to compare.</p>')
+        parts.append(_note("No summary.json systems: nothing to compare."))
         return "".join(parts)
     if outputs.summary.get("synthetic"):
-        parts.append('<p class="note">This is the synthetic study: the comparison shows the format only.</p>')
+        parts.append(_note("This is the synthetic study: the comparison shows the format only."))
     frame = reproduction_table(outputs.summary)
     rows = []
     for row in frame.itertuples():
         ours = "" if not math.isfinite(row.ours) else num(row.ours)
         if ours and math.isfinite(row.ours_ci_low) and math.isfinite(row.ours_ci_high):
             ours += f" [{num(row.ours_ci_low)}, {num(row.ours_ci_high)}]"
+        if not row.run:
+            ours = ""
+        elif not ours:
+            ours = "not measured"
         paper = ("~" if row.approx else "") + (f"{row.paper:,.0f}" if row.paper >= 100 else num(row.paper))
-        rows.append([row.quantity, row.system, paper, ours or "not run", row.source])
+        source = Markup(
+            f'<details><summary title="{escape(row.source)}">source</summary>{escape(row.source)}</details>'
+        )
+        rows.append([row.quantity, row.system, paper, ours, source])
     parts.append(
-        "<p>Every number the study description gives, beside this run's value for the systems run here "
-        "(blank: not run or not measured). Our rating systems used the number of judgments shown in the "
-        "Behaviour table; the paper used ~7.1M per system.</p>"
+        "<p>Every number the study description gives, beside this run's value. Blank: the system was not run "
+        "here; <em>not measured</em>: it was run but this run lacks the number. Proportions are fractions "
+        "(0.771 = 77.1%).</p>"
     )
+    parts.append(_judgments_statement(frame))
     parts.append(table(["quantity", "system", "paper", "ours [95% CI]", "source"], rows, "numbers"))
     return "".join(parts)
