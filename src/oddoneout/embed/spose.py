@@ -90,24 +90,29 @@ scatter-add in the embedding gradient may make results differ in the last bits.
 
 from __future__ import annotations
 
-import inspect
 import warnings
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from oddoneout.embed.choice import odd_one_out_probabilities
+from oddoneout.embed.estimator import (
+    EVAL_CHUNK,
+    PlateauSchedule,
+    ProgressCallback,
+    TripletEmbeddingEstimator,
+    is_count,
+    is_positive_float,
+    is_positive_int,
+    minibatches,
+    new_history,
+    record_epoch,
+    triplet_tensors,
+)
 from oddoneout.embed.evaluate import odd_one_out_accuracy
-from oddoneout.embedding import Embedding
-from oddoneout.errors import InputError
 from oddoneout.triplets import Triplets
-
-#: ``progress(epoch, max_epochs, metrics)``, called after every epoch.
-ProgressCallback = Callable[[int, int, dict[str, float]], None]
-
-_EVAL_CHUNK = 65536  # triplets per forward pass when scoring the validation split
 
 
 def pair_logits(weights: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
@@ -144,7 +149,7 @@ def triplet_cross_entropy(logits: torch.Tensor, targets: torch.Tensor | None = N
     return -(targets * log_probs).sum(1).mean()
 
 
-class SPoSE:
+class SPoSE(TripletEmbeddingEstimator):
     """Sparse positive similarity embedding (SPoSE) estimator.
 
     Parameters
@@ -265,94 +270,23 @@ class SPoSE:
         self.seed = seed
         self.progress = progress
 
-    # ------------------------------------------------------------------ parameters
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor parameters, as in scikit-learn."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
-
-    def set_params(self, **params: Any) -> "SPoSE":
-        """Set constructor parameters, as in scikit-learn."""
-        valid = self.get_params()
-        for name, value in params.items():
-            if name not in valid:
-                raise InputError(f"SPoSE has no parameter {name!r}")
-            setattr(self, name, value)
-        return self
-
-    def _hyperparameters(self) -> dict[str, Any]:
-        return {k: v for k, v in self.get_params().items() if k not in {"progress", "device", "n_threads"}}
+    _method = "spose"
+    _final_keys = ("train_loss", "val_loss", "val_accuracy", "l1_penalty")
 
     def _check_params(self) -> None:
-        checks = {
-            "n_dims": isinstance(self.n_dims, (int, np.integer)) and self.n_dims >= 1,
-            "l1": np.isfinite(self.l1) and self.l1 >= 0,
-            "lr": np.isfinite(self.lr) and self.lr > 0,
-            "batch_size": isinstance(self.batch_size, (int, np.integer)) and self.batch_size >= 1,
-            "max_epochs": isinstance(self.max_epochs, (int, np.integer)) and self.max_epochs >= 1,
-            "patience": isinstance(self.patience, (int, np.integer)) and self.patience >= 1,
-            "lr_decay": 0.0 < self.lr_decay <= 1.0,
-            "n_lr_decays": isinstance(self.n_lr_decays, (int, np.integer)) and self.n_lr_decays >= 0,
-            "validation_fraction": 0.0 <= self.validation_fraction < 1.0,
-            "tol": np.isfinite(self.tol) and self.tol >= 0,
-            "monitor": self.monitor in ("train", "validation"),
-            "l1_warmup": isinstance(self.l1_warmup, (int, np.integer)) and self.l1_warmup >= 0,
-            "prune_threshold": np.isfinite(self.prune_threshold) and self.prune_threshold >= 0,
-            "init_mean": np.isfinite(self.init_mean) and self.init_mean > 0,
-            "init_std": np.isfinite(self.init_std) and self.init_std >= 0,
-            "n_threads": self.n_threads is None
-            or (isinstance(self.n_threads, (int, np.integer)) and self.n_threads >= 1),
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise InputError(
-                "invalid SPoSE parameter(s): " + ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
-            )
-
-    # ------------------------------------------------------------------ fitting
-    def fit(self, triplets: Triplets) -> "SPoSE":
-        """Learn the embedding from odd-one-out triplets.
-
-        Parameters
-        ----------
-        triplets : Triplets
-            Judgments in the SPoSE convention (column 2 is the odd one out), with optional
-            soft labels.
-
-        Returns
-        -------
-        self
-        """
-        if not isinstance(triplets, Triplets):
-            raise InputError(f"SPoSE.fit expects a Triplets object, got {type(triplets).__name__}")
-        self._check_params()
-        use_soft = bool(self.soft_labels and triplets.probs is not None)
-        train_rows, val_rows = self._split(len(triplets))
-
-        previous_threads = torch.get_num_threads()
-        if self.n_threads is not None:
-            torch.set_num_threads(int(self.n_threads))
-        try:
-            weights, history, n_epochs, best_epoch = self._train(triplets, train_rows, val_rows, use_soft)
-        finally:
-            torch.set_num_threads(previous_threads)
-
-        seen = np.zeros(triplets.n_items, dtype=bool)
-        seen[np.unique(triplets.indices[train_rows])] = True
-        weights[~seen] = 0.0
-        self._finish(
-            triplets,
-            weights,
-            history,
-            n_epochs,
-            best_epoch,
-            use_soft,
-            n_train=len(train_rows),
-            n_val=len(val_rows),
-            n_unseen=int((~seen).sum()),
+        self._raise_invalid(
+            {
+                "n_dims": is_positive_int(self.n_dims),
+                "l1": np.isfinite(self.l1) and self.l1 >= 0,
+                **self._optimisation_checks(),
+                "monitor": self.monitor in ("train", "validation"),
+                "l1_warmup": is_count(self.l1_warmup),
+                "prune_threshold": np.isfinite(self.prune_threshold) and self.prune_threshold >= 0,
+                "init_mean": is_positive_float(self.init_mean),
+                "init_std": np.isfinite(self.init_std) and self.init_std >= 0,
+                "n_threads": self.n_threads is None or is_positive_int(self.n_threads),
+            }
         )
-        self.unseen_item_ids_ = tuple(item for item, used in zip(triplets.item_ids, seen) if not used)
-        return self
 
     def _train(
         self, triplets: Triplets, train_rows: np.ndarray, val_rows: np.ndarray, use_soft: bool
@@ -360,31 +294,19 @@ class SPoSE:
         """Adam with projection and early stopping; returns the best weights and the history."""
         device = torch.device(self.device)
         generator = torch.Generator(device="cpu").manual_seed(int(self.seed))
-        train_idx = torch.as_tensor(triplets.indices[train_rows], device=device)
-        val_idx = torch.as_tensor(triplets.indices[val_rows], device=device)
-        train_targets = val_targets = None
-        if use_soft:
-            train_targets = torch.as_tensor(triplets.probs[train_rows], dtype=torch.float32, device=device)
-            val_targets = torch.as_tensor(triplets.probs[val_rows], dtype=torch.float32, device=device)
+        train_idx, train_targets = triplet_tensors(triplets, train_rows, use_soft, device)
+        val_idx, val_targets = triplet_tensors(triplets, val_rows, use_soft, device)
 
         n_items = triplets.n_items
         init = torch.empty(n_items, int(self.n_dims)).normal_(self.init_mean, self.init_std, generator=generator)
         weights = init.clamp_(min=0.0).to(device).requires_grad_(True)
         optimizer = torch.optim.Adam([weights], lr=self.lr)
+        schedule = PlateauSchedule(optimizer, self.patience, self.tol, self.lr_decay, self.n_lr_decays)
         penalty_scale = self.l1 / n_items
         batch_size = int(self.batch_size)
 
-        history: dict[str, list[float]] = {
-            "epoch": [],
-            "train_loss": [],
-            "l1_penalty": [],
-            "val_loss": [],
-            "val_accuracy": [],
-            "n_alive_dims": [],
-            "monitored": [],
-        }
-        best_loss, best_epoch, best_weights = np.inf, 0, weights.detach().clone()
-        last_change, n_decays = 0, 0  # epoch of the last improvement, lr decay or change of alive dims
+        history = new_history(("train_loss", "l1_penalty", "val_loss", "val_accuracy", "n_alive_dims", "monitored"))
+        best_weights = weights.detach().clone()
         previous_alive = -1
         use_validation = self.monitor == "validation" and val_idx.shape[0] > 0
         n_train = train_idx.shape[0]
@@ -392,10 +314,8 @@ class SPoSE:
         step = 0
         epoch = 0
         for epoch in range(1, int(self.max_epochs) + 1):
-            order = torch.randperm(n_train, generator=generator).to(device)
             summed_loss = torch.zeros((), device=device)
-            for start in range(0, n_train, batch_size):
-                rows = order[start : start + batch_size]
+            for rows in minibatches(n_train, batch_size, generator, device):
                 targets = None if train_targets is None else train_targets[rows]
                 data_loss = triplet_cross_entropy(pair_logits(weights, train_idx[rows]), targets)
                 ramp = min(1.0, step / warmup_steps) if warmup_steps else 1.0
@@ -414,49 +334,36 @@ class SPoSE:
             val_loss, val_accuracy = self._validate(weights, val_idx, val_targets)
             # The regularised objective, so that epochs that only sparsify still count as progress.
             monitored = (val_loss if use_validation else train_loss) + penalty
-            values = (epoch, train_loss, penalty, val_loss, val_accuracy, n_alive, monitored)
-            for key, value in zip(history, values):
-                history[key].append(value)
-            if self.progress is not None:
-                metrics = {
-                    "train_loss": train_loss,
-                    "val_loss": val_loss,
-                    "val_accuracy": val_accuracy,
-                    "n_alive_dims": n_alive,
-                }
-                self.progress(epoch, int(self.max_epochs), metrics)
+            values = {
+                "train_loss": train_loss,
+                "l1_penalty": penalty,
+                "val_loss": val_loss,
+                "val_accuracy": val_accuracy,
+                "n_alive_dims": n_alive,
+                "monitored": monitored,
+            }
+            progress_keys = ("train_loss", "val_loss", "val_accuracy", "n_alive_dims")
+            record_epoch(history, epoch, values, self.progress, self.max_epochs, progress_keys)
             if n_alive != previous_alive:
                 # the penalty is still reshaping the support: not a plateau, whatever the loss does
-                previous_alive, last_change = n_alive, epoch
+                previous_alive = n_alive
+                schedule.hold(epoch)
             if epoch <= self.l1_warmup and np.isfinite(monitored):
                 # the penalty is still ramping in: no plateau, and the iterate is not a candidate
-                last_change = epoch
-            elif monitored < best_loss - self.tol:
-                best_loss, best_epoch, last_change = monitored, epoch, epoch
+                schedule.hold(epoch)
+                continue
+            outcome = schedule.update(epoch, monitored)
+            if outcome == schedule.IMPROVED:
                 best_weights = weights.detach().clone()
-            elif epoch - last_change >= self.patience:
-                if n_decays == self.n_lr_decays:
-                    break
-                # Plateau: smaller steps reduce Adam's jitter and let the fit settle.
-                n_decays, last_change = n_decays + 1, epoch
-                for group in optimizer.param_groups:
-                    group["lr"] *= self.lr_decay
+            elif outcome == schedule.STOP:
+                break
+        best_epoch = schedule.best_epoch
         if best_epoch == 0 and epoch <= self.l1_warmup and np.isfinite(monitored):
             # max_epochs ended training within the warm-up: keep the last iterate
             best_epoch, best_weights = epoch, weights.detach().clone()
         if best_epoch == 0:
             raise RuntimeError(f"SPoSE training diverged (monitored loss {monitored}); try a smaller lr")
         return best_weights.cpu().numpy().astype(np.float64), history, epoch, best_epoch
-
-    def _split(self, n_triplets: int) -> tuple[np.ndarray, np.ndarray]:
-        """Seeded random split of triplet rows into training and validation."""
-        order = np.random.default_rng(self.seed).permutation(n_triplets)
-        n_val = int(round(self.validation_fraction * n_triplets))
-        if self.validation_fraction > 0:
-            n_val = max(n_val, 1)
-        if n_triplets - n_val < 1:
-            raise InputError(f"too few triplets ({n_triplets}) for validation_fraction={self.validation_fraction}")
-        return np.sort(order[n_val:]), np.sort(order[:n_val])
 
     @torch.no_grad()
     def _validate(
@@ -468,28 +375,18 @@ class SPoSE:
             return float("nan"), float("nan")
         summed = 0.0
         probs = []
-        for start in range(0, n, _EVAL_CHUNK):
-            logits = pair_logits(weights, indices[start : start + _EVAL_CHUNK])
-            chunk_targets = None if targets is None else targets[start : start + _EVAL_CHUNK]
+        for start in range(0, n, EVAL_CHUNK):
+            logits = pair_logits(weights, indices[start : start + EVAL_CHUNK])
+            chunk_targets = None if targets is None else targets[start : start + EVAL_CHUNK]
             summed += float(triplet_cross_entropy(logits, chunk_targets)) * logits.shape[0]
             probs.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
         return summed / n, odd_one_out_accuracy(np.concatenate(probs))
 
-    def _finish(
-        self,
-        triplets: Triplets,
-        full_weights: np.ndarray,
-        history: dict[str, list[float]],
-        n_epochs: int,
-        best_epoch: int,
-        use_soft: bool,
-        n_train: int,
-        n_val: int,
-        n_unseen: int,
-    ) -> None:
-        """Prune dead dimensions, sort by L1 norm and record the fitted attributes."""
-        alive = full_weights.max(axis=0) > self.prune_threshold
-        kept = full_weights[:, alive]
+    def _finish(self, params: np.ndarray, seen: np.ndarray) -> dict[str, Any]:
+        """Zero the unseen items, prune dead dimensions and sort the rest by L1 norm."""
+        params[~seen] = 0.0
+        alive = params.max(axis=0) > self.prune_threshold
+        kept = params[:, alive]
         order = np.argsort(-kept.sum(axis=0), kind="stable")
         self.weights_ = np.ascontiguousarray(kept[:, order])
         if self.weights_.shape[1] == 0:
@@ -499,67 +396,8 @@ class SPoSE:
                 RuntimeWarning,
                 stacklevel=3,
             )
-        self.item_ids_ = triplets.item_ids
-        self.history_ = history
-        self.n_epochs_ = int(n_epochs)
-        self.best_epoch_ = int(best_epoch)
-        best = best_epoch - 1
-        self._fit_info = {
-            "source_triplets_hash": triplets.hash(),
-            "n_triplets": len(triplets),
-            "n_train_triplets": n_train,
-            "n_val_triplets": n_val,
-            "soft_labels_used": use_soft,
-            "n_epochs": self.n_epochs_,
-            "best_epoch": self.best_epoch_,
-            "final_train_loss": history["train_loss"][best],
-            "final_val_loss": history["val_loss"][best],
-            "final_val_accuracy": history["val_accuracy"][best],
-            "final_l1_penalty": history["l1_penalty"][best],
-            "n_dims_kept": int(self.weights_.shape[1]),
-            "n_unseen_items": int(n_unseen),
-        }
+        return {"n_dims_kept": int(self.weights_.shape[1])}
 
     # ------------------------------------------------------------------ prediction
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "weights_"):
-            raise RuntimeError("this SPoSE instance is not fitted yet; call fit() first")
-
-    def predict_proba(self, triplets: Triplets) -> np.ndarray:
-        """Probability that each column of each triplet is the odd one out.
-
-        Parameters
-        ----------
-        triplets : Triplets
-            Triplets over any vocabulary whose used ids are all in ``item_ids_``.
-
-        Returns
-        -------
-        ndarray of shape (n, 3)
-            Rows sum to 1.
-
-        Raises
-        ------
-        InputError
-            If a triplet uses an item id the model was not fitted on.
-        """
-        self._check_fitted()
-        aligned = triplets.reindex(self.item_ids_)
-        return odd_one_out_probabilities(self.weights_, aligned.indices)
-
-    def score(self, triplets: Triplets) -> float:
-        """Odd-one-out accuracy on ``triplets`` (ties split, chance = 1/3)."""
-        return odd_one_out_accuracy(self.predict_proba(triplets), tie_rule="split")
-
-    def to_embedding(self) -> Embedding:
-        """The fitted weights as an :class:`~oddoneout.embedding.Embedding` with provenance."""
-        self._check_fitted()
-        metadata = {
-            "method": "spose",
-            "hyperparameters": self._hyperparameters(),
-            "seed": int(self.seed),
-            "torch_version": torch.__version__,
-            "device": str(self.device),
-            **self._fit_info,
-        }
-        return Embedding(self.item_ids_, self.weights_.copy(), metadata)
+    def _predict_indices(self, indices: np.ndarray) -> np.ndarray:
+        return odd_one_out_probabilities(self.weights_, indices)

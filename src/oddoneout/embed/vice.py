@@ -82,11 +82,10 @@ identical parameters on CPU.
 
 from __future__ import annotations
 
-import inspect
 import math
 import sys
 import warnings
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -94,16 +93,23 @@ from scipy.special import ndtr
 from scipy.stats import false_discovery_control
 
 from oddoneout.embed.choice import odd_one_out_probabilities
+from oddoneout.embed.estimator import (
+    EVAL_CHUNK,
+    PlateauSchedule,
+    ProgressCallback,
+    TripletEmbeddingEstimator,
+    is_positive_float,
+    is_positive_int,
+    minibatches,
+    new_history,
+    record_epoch,
+    triplet_tensors,
+)
 from oddoneout.embed.evaluate import odd_one_out_accuracy
 from oddoneout.embed.spose import pair_logits, triplet_cross_entropy
-from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.triplets import Triplets
 
-#: ``progress(epoch, max_epochs, metrics)``, called after every epoch.
-ProgressCallback = Callable[[int, int, dict[str, float]], None]
-
-_EVAL_CHUNK = 65536  # triplets per forward pass when scoring the validation split
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
@@ -187,7 +193,7 @@ def spike_and_slab_log_density(x: torch.Tensor, pi: float, spike: float, slab: f
 
 
 # ---------------------------------------------------------------------- estimator
-class VICE:
+class VICE(TripletEmbeddingEstimator):
     """Variational interpretable concept embedding (VICE) estimator.
 
     Parameters
@@ -318,101 +324,29 @@ class VICE:
         self.verbose = verbose
         self.progress = progress
 
-    # ------------------------------------------------------------------ parameters
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor parameters, as in scikit-learn."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
-
-    def set_params(self, **params: Any) -> "VICE":
-        """Set constructor parameters, as in scikit-learn."""
-        valid = self.get_params()
-        for name, value in params.items():
-            if name not in valid:
-                raise InputError(f"VICE has no parameter {name!r}")
-            setattr(self, name, value)
-        return self
-
-    def _hyperparameters(self) -> dict[str, Any]:
-        excluded = {"progress", "device", "n_threads", "verbose"}
-        return {k: v for k, v in self.get_params().items() if k not in excluded}
+    _method = "vice"
+    _non_hyperparameters = frozenset({"progress", "device", "n_threads", "verbose"})
+    _fitted_attribute = "mu_"
+    _final_keys = ("train_loss", "kl", "val_loss", "val_accuracy")
 
     def _check_params(self) -> None:
-        def positive_int(value: Any) -> bool:
-            return isinstance(value, (int, np.integer)) and value >= 1
-
-        def positive_float(value: Any) -> bool:
-            return isinstance(value, (int, float, np.number)) and np.isfinite(value) and value > 0
-
-        checks = {
-            "n_dims": positive_int(self.n_dims),
-            "n_samples_train": positive_int(self.n_samples_train),
-            "n_samples_eval": positive_int(self.n_samples_eval),
-            "prior_pi": positive_float(self.prior_pi) and self.prior_pi < 1,
-            "spike": positive_float(self.spike),
-            "slab": positive_float(self.slab) and positive_float(self.spike) and self.slab > self.spike,
-            "lr": positive_float(self.lr),
-            "batch_size": positive_int(self.batch_size),
-            "max_epochs": positive_int(self.max_epochs),
-            "patience": positive_int(self.patience),
-            "lr_decay": 0.0 < self.lr_decay <= 1.0,
-            "n_lr_decays": isinstance(self.n_lr_decays, (int, np.integer)) and self.n_lr_decays >= 0,
-            "init_sigma": self.init_sigma is None or positive_float(self.init_sigma),
-            "validation_fraction": 0.0 <= self.validation_fraction < 1.0,
-            "tol": np.isfinite(self.tol) and self.tol >= 0,
-            "prune_alpha": positive_float(self.prune_alpha) and self.prune_alpha < 1,
-            "prune_min_items": positive_int(self.prune_min_items),
-            "n_threads": self.n_threads is None or positive_int(self.n_threads),
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise InputError(
-                "invalid VICE parameter(s): " + ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
-            )
+        self._raise_invalid(
+            {
+                "n_dims": is_positive_int(self.n_dims),
+                "n_samples_train": is_positive_int(self.n_samples_train),
+                "n_samples_eval": is_positive_int(self.n_samples_eval),
+                "prior_pi": is_positive_float(self.prior_pi) and self.prior_pi < 1,
+                "spike": is_positive_float(self.spike),
+                "slab": is_positive_float(self.slab) and is_positive_float(self.spike) and self.slab > self.spike,
+                **self._optimisation_checks(),
+                "init_sigma": self.init_sigma is None or is_positive_float(self.init_sigma),
+                "prune_alpha": is_positive_float(self.prune_alpha) and self.prune_alpha < 1,
+                "prune_min_items": is_positive_int(self.prune_min_items),
+                "n_threads": self.n_threads is None or is_positive_int(self.n_threads),
+            }
+        )
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, triplets: Triplets) -> "VICE":
-        """Infer the variational posterior from odd-one-out triplets, then prune.
-
-        Parameters
-        ----------
-        triplets : Triplets
-            Judgments in the SPoSE convention (column 2 is the odd one out), with optional
-            soft labels.
-
-        Returns
-        -------
-        self
-        """
-        if not isinstance(triplets, Triplets):
-            raise InputError(f"VICE.fit expects a Triplets object, got {type(triplets).__name__}")
-        self._check_params()
-        use_soft = bool(self.soft_labels and triplets.probs is not None)
-        train_rows, val_rows = self._split(len(triplets))
-
-        previous_threads = torch.get_num_threads()
-        if self.n_threads is not None:
-            torch.set_num_threads(int(self.n_threads))
-        try:
-            mu, sigma, history, n_epochs, best_epoch = self._train(triplets, train_rows, val_rows, use_soft)
-        finally:
-            torch.set_num_threads(previous_threads)
-
-        seen = np.zeros(triplets.n_items, dtype=bool)
-        seen[np.unique(triplets.indices[train_rows])] = True
-        self._finish(triplets, mu, sigma, seen, history, n_epochs, best_epoch, use_soft, train_rows, val_rows)
-        return self
-
-    def _split(self, n_triplets: int) -> tuple[np.ndarray, np.ndarray]:
-        """Seeded random split of triplet rows into training and validation."""
-        order = np.random.default_rng(self.seed).permutation(n_triplets)
-        n_val = int(round(self.validation_fraction * n_triplets))
-        if self.validation_fraction > 0:
-            n_val = max(n_val, 1)
-        if n_triplets - n_val < 1:
-            raise InputError(f"too few triplets ({n_triplets}) for validation_fraction={self.validation_fraction}")
-        return np.sort(order[n_val:]), np.sort(order[:n_val])
-
     def _negative_elbo_terms(
         self,
         mu: torch.Tensor,
@@ -437,17 +371,13 @@ class VICE:
 
     def _train(
         self, triplets: Triplets, train_rows: np.ndarray, val_rows: np.ndarray, use_soft: bool
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, list[float]], int, int]:
+    ) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, list[float]], int, int]:
         """Adam on the negative ELBO with early stopping; returns the best mu, sigma and the history."""
         device = torch.device(self.device)
         order_generator = torch.Generator(device="cpu").manual_seed(int(self.seed))
         noise_generator = torch.Generator(device=device).manual_seed(int(self.seed) + 1)
-        train_idx = torch.as_tensor(triplets.indices[train_rows], device=device)
-        val_idx = torch.as_tensor(triplets.indices[val_rows], device=device)
-        train_targets = val_targets = None
-        if use_soft:
-            train_targets = torch.as_tensor(triplets.probs[train_rows], dtype=torch.float32, device=device)
-            val_targets = torch.as_tensor(triplets.probs[val_rows], dtype=torch.float32, device=device)
+        train_idx, train_targets = triplet_tensors(triplets, train_rows, use_soft, device)
+        val_idx, val_targets = triplet_tensors(triplets, val_rows, use_soft, device)
 
         n_items, n_dims = triplets.n_items, int(self.n_dims)
         init_std = math.sqrt(2.0 / n_dims)
@@ -460,26 +390,16 @@ class VICE:
         mu = mu_init.to(device).requires_grad_(True)
         log_sigma = log_sigma_init.to(device).requires_grad_(True)
         optimizer = torch.optim.Adam([mu, log_sigma], lr=self.lr)
+        schedule = PlateauSchedule(optimizer, self.patience, self.tol, self.lr_decay, self.n_lr_decays)
         n_train = train_idx.shape[0]
         batch_size = int(self.batch_size)
 
-        history: dict[str, list[float]] = {
-            "epoch": [],
-            "train_loss": [],
-            "kl": [],
-            "val_loss": [],
-            "val_accuracy": [],
-            "n_alive_dims": [],
-        }
-        best_loss, best_epoch = np.inf, 0
+        history = new_history(("train_loss", "kl", "val_loss", "val_accuracy", "n_alive_dims"))
         best_mu, best_log_sigma = mu.detach().clone(), log_sigma.detach().clone()
-        last_change, n_decays = 0, 0  # epoch of the last improvement or learning-rate decay
         epoch, monitored = 0, float("nan")
         for epoch in range(1, int(self.max_epochs) + 1):
-            order = torch.randperm(n_train, generator=order_generator).to(device)
             summed_ce = torch.zeros((), device=device)
-            for start in range(0, n_train, batch_size):
-                rows = order[start : start + batch_size]
+            for rows in minibatches(n_train, batch_size, order_generator, device):
                 targets = None if train_targets is None else train_targets[rows]
                 cross_entropy, kl = self._negative_elbo_terms(mu, log_sigma, train_idx[rows], targets, noise_generator)
                 loss = cross_entropy + kl / n_train
@@ -501,11 +421,7 @@ class VICE:
                 "val_accuracy": val_accuracy,
                 "n_alive_dims": int(keep.sum()),
             }
-            history["epoch"].append(epoch)
-            for key, value in metrics.items():
-                history[key].append(value)
-            if self.progress is not None:
-                self.progress(epoch, int(self.max_epochs), metrics)
+            record_epoch(history, epoch, metrics, self.progress, self.max_epochs)
             if self.verbose:
                 line = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
                 print(f"VICE epoch {epoch}: {line}", file=sys.stderr)
@@ -514,19 +430,16 @@ class VICE:
             monitored = (val_loss if val_idx.shape[0] else train_loss) + kl_per_triplet
             if not np.isfinite(monitored):
                 break
-            if monitored < best_loss - self.tol:
-                best_loss, best_epoch, last_change = monitored, epoch, epoch
+            outcome = schedule.update(epoch, monitored)
+            if outcome == schedule.IMPROVED:
                 best_mu, best_log_sigma = mu.detach().clone(), log_sigma.detach().clone()
-            elif epoch - last_change >= self.patience:
-                if n_decays == self.n_lr_decays:
-                    break
-                n_decays, last_change = n_decays + 1, epoch
-                for group in optimizer.param_groups:
-                    group["lr"] *= self.lr_decay
+            elif outcome == schedule.STOP:
+                break
+        best_epoch = schedule.best_epoch
         if best_epoch == 0:
             raise RuntimeError(f"VICE training diverged (monitored loss {monitored}); try a smaller lr")
         to_numpy = lambda t: t.cpu().numpy().astype(np.float64)  # noqa: E731
-        return to_numpy(best_mu), to_numpy(best_log_sigma.exp()), history, epoch, best_epoch
+        return (to_numpy(best_mu), to_numpy(best_log_sigma.exp())), history, epoch, best_epoch
 
     def _eval_noise(self, mu: torch.Tensor) -> torch.Generator:
         """A generator re-seeded at every call: successive epochs are compared on the same
@@ -557,9 +470,9 @@ class VICE:
         probs = torch.zeros(n, 3, dtype=torch.float64, device=mu.device)
         for _ in range(int(self.n_samples_eval)):
             sample = torch.relu(mu + sigma * torch.randn(mu.shape, generator=generator, device=mu.device))
-            for start in range(0, n, _EVAL_CHUNK):
-                logits = pair_logits(sample, indices[start : start + _EVAL_CHUNK])
-                probs[start : start + _EVAL_CHUNK] += torch.softmax(logits.double(), dim=1)
+            for start in range(0, n, EVAL_CHUNK):
+                logits = pair_logits(sample, indices[start : start + EVAL_CHUNK])
+                probs[start : start + EVAL_CHUNK] += torch.softmax(logits.double(), dim=1)
         probs /= float(self.n_samples_eval)
         log_probs = probs.clamp_min(1e-15).log()
         if targets is None:
@@ -568,20 +481,9 @@ class VICE:
             loss = -(targets.double() * log_probs).sum(1).mean()
         return float(loss), odd_one_out_accuracy(probs.cpu().numpy())
 
-    def _finish(
-        self,
-        triplets: Triplets,
-        mu: np.ndarray,
-        sigma: np.ndarray,
-        seen: np.ndarray,
-        history: dict[str, list[float]],
-        n_epochs: int,
-        best_epoch: int,
-        use_soft: bool,
-        train_rows: np.ndarray,
-        val_rows: np.ndarray,
-    ) -> None:
-        """Prune with the FDR rule, sort by L1 norm and record the fitted attributes."""
+    def _finish(self, params: tuple[np.ndarray, np.ndarray], seen: np.ndarray) -> dict[str, Any]:
+        """Prune with the FDR rule and sort the kept dimensions by L1 norm."""
+        mu, sigma = params
         keep, n_significant = significant_dimensions(mu, sigma, self.prune_alpha, int(self.prune_min_items))
         # Items without data hold the prior, not information: make them the point mass at 0
         # (after the tests, so that sigma > 0 there).
@@ -600,58 +502,13 @@ class VICE:
                 RuntimeWarning,
                 stacklevel=3,
             )
-        self.item_ids_ = triplets.item_ids
-        self.unseen_item_ids_ = tuple(item for item, used in zip(triplets.item_ids, seen) if not used)
-        self.history_ = history
-        self.n_epochs_ = int(n_epochs)
-        self.best_epoch_ = int(best_epoch)
-        best = best_epoch - 1
-        self._fit_info = {
-            "source_triplets_hash": triplets.hash(),
-            "n_triplets": len(triplets),
-            "n_train_triplets": int(len(train_rows)),
-            "n_val_triplets": int(len(val_rows)),
-            "soft_labels_used": use_soft,
-            "n_epochs": self.n_epochs_,
-            "best_epoch": self.best_epoch_,
-            "final_train_loss": history["train_loss"][best],
-            "final_kl": history["kl"][best],
-            "final_val_loss": history["val_loss"][best],
-            "final_val_accuracy": history["val_accuracy"][best],
-            "n_dims_kept": int(self.weights_.shape[1]),
-            "kept_dims": self.kept_dims_.tolist(),
-            "n_unseen_items": int((~seen).sum()),
-        }
+        return {"n_dims_kept": int(self.weights_.shape[1]), "kept_dims": self.kept_dims_.tolist()}
 
     # ------------------------------------------------------------------ prediction
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "mu_"):
-            raise RuntimeError("this VICE instance is not fitted yet; call fit() first")
-
-    def predict_proba(self, triplets: Triplets) -> np.ndarray:
-        """Posterior predictive probability that each column of each triplet is the odd one out.
-
-        The softmax probabilities of ``n_samples_eval`` draws from ``q`` (kept dimensions
-        only, ReLU applied) are averaged; the draws are seeded by ``seed``, so repeated calls
-        give the same result.
-
-        Parameters
-        ----------
-        triplets : Triplets
-            Triplets over any vocabulary whose used ids are all in ``item_ids_``.
-
-        Returns
-        -------
-        ndarray of shape (n, 3)
-            Rows sum to 1.
-
-        Raises
-        ------
-        InputError
-            If a triplet uses an item id the model was not fitted on.
-        """
-        self._check_fitted()
-        indices = triplets.reindex(self.item_ids_).indices
+    def _predict_indices(self, indices: np.ndarray) -> np.ndarray:
+        """Posterior predictive: the softmax probabilities of ``n_samples_eval`` draws from ``q``
+        (kept dimensions only, ReLU applied) are averaged; the draws are seeded by ``seed``, so
+        repeated calls give the same result."""
         mu = self.mu_[:, self.kept_dims_]
         sigma = self.sigma_[:, self.kept_dims_]
         rng = np.random.default_rng(self.seed)
@@ -660,20 +517,3 @@ class VICE:
             sample = np.maximum(mu + sigma * rng.standard_normal(mu.shape), 0.0)
             probs += odd_one_out_probabilities(sample, indices)
         return probs / float(self.n_samples_eval)
-
-    def score(self, triplets: Triplets) -> float:
-        """Odd-one-out accuracy of :meth:`predict_proba` on ``triplets`` (ties split, chance = 1/3)."""
-        return odd_one_out_accuracy(self.predict_proba(triplets), tie_rule="split")
-
-    def to_embedding(self) -> Embedding:
-        """``relu(mu)`` of the kept dimensions as an :class:`~oddoneout.embedding.Embedding` with provenance."""
-        self._check_fitted()
-        metadata = {
-            "method": "vice",
-            "hyperparameters": self._hyperparameters(),
-            "seed": int(self.seed),
-            "torch_version": torch.__version__,
-            "device": str(self.device),
-            **self._fit_info,
-        }
-        return Embedding(self.item_ids_, self.weights_.copy(), metadata)
