@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib.util
 import logging
 import signal
 import sqlite3
@@ -26,6 +25,7 @@ from oddoneout.collect.store import TripletStore, read_judgments
 from oddoneout.errors import InputError
 
 sys.path.insert(0, str(Path(__file__).parent))
+from collector_process import kill_once_stored, load_script, stored_count, wait_for  # noqa: E402
 from fault_server import FaultServer, Reply, odd_one_out, schedule  # noqa: E402
 
 ITEMS = [f"v{i:02d}" for i in range(25)]
@@ -353,17 +353,6 @@ def test_budget_cap_over_http_sends_exactly_the_cap(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------------------- killed and interrupted
 
 
-def _stored_count(path: Path) -> int:
-    try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1)
-        try:
-            return connection.execute("SELECT count(*) FROM judgments").fetchone()[0]
-        finally:
-            connection.close()
-    except sqlite3.Error:  # not created yet
-        return 0
-
-
 def _key_counts(path: Path) -> tuple[int, int, int]:
     """Rows, distinct trial keys and keys stored more than once."""
     connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
@@ -381,13 +370,6 @@ def _key_counts(path: Path) -> tuple[int, int, int]:
     return rows, distinct, repeated
 
 
-def _load_slow_script():
-    spec = importlib.util.spec_from_file_location("collect_async_slowly", SLOW_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _start_collector(path, server, n_triplets, concurrency, flush_every, flush_seconds):
     return subprocess.Popen(
         [sys.executable, str(SLOW_SCRIPT), str(path), server.base_url, str(n_triplets), str(concurrency),
@@ -397,31 +379,15 @@ def _start_collector(path, server, n_triplets, concurrency, flush_every, flush_s
     )  # fmt: skip
 
 
-def _wait_for(condition, process, what, timeout=120):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert process.poll() is None, f"collector exited early: {process.stderr.read().decode()}"
-        assert time.monotonic() < deadline, f"collector: {what} not reached in time"
-        time.sleep(0.02)
-
-
 def test_sigkill_mid_collection_then_resume_stores_every_trial_exactly_once(tmp_path):
     path = tmp_path / "killed.sqlite"
     n_triplets = 800
     with FaultServer(latency=0.02) as server:
         process = _start_collector(path, server, n_triplets, 4, 5, 0.2)
-        try:
-            _wait_for(lambda: _stored_count(path) >= 100, process, "100 stored trials")
-            process.send_signal(signal.SIGKILL)
-            assert process.wait(timeout=30) == -signal.SIGKILL
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        at_kill = _stored_count(path)
+        at_kill = kill_once_stored(process, path, 100)
         assert 100 <= at_kill < n_triplets
 
-        slow = _load_slow_script()
+        slow = load_script(SLOW_SCRIPT)
         design = slow.random_design(slow.ITEMS, n_triplets, seed=0)
         server.latency = 0.0
         sent_before = server.n_requests
@@ -444,8 +410,8 @@ def test_a_signal_stops_cleanly_storing_every_answer_received(tmp_path, signum):
         # nothing is flushed before the stop: whatever is stored was written by the clean stop
         process = _start_collector(path, server, n_triplets, 8, 10**6, 3600)
         try:
-            _wait_for(lambda: server.n_answered >= 80, process, "80 answers")
-            assert _stored_count(path) == 0
+            wait_for(lambda: server.n_answered >= 80, process, "80 answers")
+            assert stored_count(path) == 0
             process.send_signal(signum)
             out, err = process.communicate(timeout=30)
         finally:
@@ -453,7 +419,7 @@ def test_a_signal_stops_cleanly_storing_every_answer_received(tmp_path, signum):
                 process.kill()
                 process.wait()
         assert process.returncode == 130, err.decode()
-        stored = _stored_count(path)
+        stored = stored_count(path)
         assert 80 - 8 <= stored <= server.n_answered < n_triplets
         assert f"{stored} trials answered in this call are stored" in err.decode()
         sent_at_stop = server.n_requests

@@ -295,16 +295,16 @@ def test_nifti_subjects_with_an_affine_get_a_brain_map(tmp_path):
     assert 'alt="encoding map signal sub-a"' in html and 'alt="rsa map signal sub-a"' in html
 
 
-def test_bad_neural_settings_are_named(tmp_path):
-    config = _write_config(tmp_path, 'source = "bdata"')
-    with pytest.raises(InputError, match="needs `subjects`"):
-        run_neural_stage(config, tmp_path / "out", ["signal"])
-    config = _write_config(tmp_path, 'source = "nifti"\nsubjects = ["a.nii.gz"]')
-    with pytest.raises(InputError, match="needs `tables`"):
-        run_neural_stage(config, tmp_path / "out", ["signal"])
-    config = _write_config(tmp_path, 'source = "fmri"')
-    with pytest.raises(InputError, match="source must be one of"):
-        run_neural_stage(config, tmp_path / "out", ["signal"])
-    config = _write_config(tmp_path, 'source = "npz"\nsubjects = ["missing.npz"]')
-    with pytest.raises(InputError, match="missing.npz"):
+@pytest.mark.parametrize(
+    ("neural", "message"),
+    [
+        ('source = "bdata"', "needs `subjects`"),
+        ('source = "nifti"\nsubjects = ["a.nii.gz"]', "needs `tables`"),
+        ('source = "fmri"', "source must be one of"),
+        ('source = "npz"\nsubjects = ["missing.npz"]', "missing.npz"),
+    ],
+)
+def test_bad_neural_settings_are_named(tmp_path, neural, message):
+    config = _write_config(tmp_path, neural)
+    with pytest.raises(InputError, match=message):
         run_neural_stage(config, tmp_path / "out", ["signal"])

@@ -52,14 +52,20 @@ def text_agent(server, **kwargs) -> OpenAIChatAgent:
     return OpenAIChatAgent("llm", "echo-model", server.base_url, prompt=PAPER_LLM_PROMPT, captions=CAPTIONS, **kwargs)
 
 
-def ask(agent: OpenAIChatAgent, shown=("a", "b", "c")) -> Answer:
+def ask_repeatedly(agent: OpenAIChatAgent, times: int, shown=("a", "b", "c")) -> list[Answer]:
+    """Ask ``shown`` ``times`` times, one request after the other, then close the agent."""
+
     async def go():
         try:
-            return await agent.ajudge(shown)
+            return [await agent.ajudge(shown) for _ in range(times)]
         finally:
             await agent.aclose()
 
     return run(go())
+
+
+def ask(agent: OpenAIChatAgent, shown=("a", "b", "c")) -> Answer:
+    return ask_repeatedly(agent, 1, shown)[0]
 
 
 def test_text_mode_sends_the_three_captions_in_order_and_reads_the_answer(server):
@@ -282,15 +288,7 @@ def test_refusals(server):
         Reply(body=completion(None, refusal="I can't help with that.")),
         Reply(body=completion("", finish_reason="content_filter")),
     )
-    agent = text_agent(server)
-
-    async def go():
-        try:
-            return [await agent.ajudge(("a", "b", "c")) for _ in range(2)]
-        finally:
-            await agent.aclose()
-
-    refused, filtered = run(go())
+    refused, filtered = ask_repeatedly(text_agent(server), 2)
     assert refused.status == "refused" and refused.raw == "I can't help with that."
     assert filtered.status == "refused" and "content filter" in filtered.error
 
@@ -299,15 +297,7 @@ def test_unparseable_and_ambiguous_answers_keep_the_text(server):
     unclear = "All three clips are lovely in their own way."
     both = "Video 1 and Video 3 are noticeably different from the other two."
     server.queue(Reply(body=completion(unclear)), Reply(body=completion(both)))
-    agent = text_agent(server)
-
-    async def go():
-        try:
-            return [await agent.ajudge(("a", "b", "c")) for _ in range(2)]
-        finally:
-            await agent.aclose()
-
-    first, second = run(go())
+    first, second = ask_repeatedly(text_agent(server), 2)
     assert (first.status, first.raw, first.choice) == ("unparseable", unclear, None)
     assert (second.status, second.raw, second.choice) == ("ambiguous", both, None)
     assert first.tokens == 42

@@ -1,11 +1,7 @@
 """The resumable runner: asks only what is missing, commits batch by batch, survives SIGKILL."""
 
-import importlib.util
-import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +13,9 @@ from oddoneout.collect.designs import concat_designs, random_design, repeated_de
 from oddoneout.collect.runner import collect
 from oddoneout.collect.store import TripletStore, read_judgments, read_judgments_as_triplets
 from oddoneout.errors import InputError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from collector_process import kill_once_stored, load_script  # noqa: E402
 
 ITEMS = [f"v{i:02d}" for i in range(25)]
 SLOW_SCRIPT = Path(__file__).with_name("collect_slowly.py")
@@ -131,24 +130,6 @@ def test_several_designs_and_a_progress_bar(tmp_path, capsys, monkeypatch):
     assert "rec" in capsys.readouterr().err
 
 
-def _stored_count(path: Path) -> int:
-    try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1)
-        try:
-            return connection.execute("SELECT count(*) FROM judgments").fetchone()[0]
-        finally:
-            connection.close()
-    except sqlite3.Error:  # not created yet
-        return 0
-
-
-def _load_slow_script():
-    spec = importlib.util.spec_from_file_location("collect_slowly", SLOW_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_sigkill_mid_collection_then_resume_stores_every_trial_exactly_once(tmp_path):
     path = tmp_path / "slow.sqlite"
     n_triplets, batch_size = 2000, 10
@@ -157,23 +138,11 @@ def test_sigkill_mid_collection_then_resume_stores_every_trial_exactly_once(tmp_
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    try:
-        deadline = time.monotonic() + 120
-        while _stored_count(path) < 5 * batch_size:
-            assert process.poll() is None, f"collector exited early: {process.stderr.read().decode()}"
-            assert time.monotonic() < deadline, "collector committed nothing in time"
-            time.sleep(0.02)
-        process.send_signal(signal.SIGKILL)
-        assert process.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    at_kill = _stored_count(path)
+    at_kill = kill_once_stored(process, path, 5 * batch_size)
     assert 0 < at_kill < n_triplets
     assert at_kill % batch_size == 0  # whole batches only: the one in flight is lost, not half-stored
 
-    slow = _load_slow_script()
+    slow = load_script(SLOW_SCRIPT)
     design = slow.random_design(slow.ITEMS, n_triplets, seed=0)
     agent = slow.SimulatedAgent(slow.features(), slow.ITEMS, name="slow", model="simulated")
     with TripletStore(path, "slow", "simulated", slow.ITEMS) as store:

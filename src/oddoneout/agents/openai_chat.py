@@ -306,16 +306,7 @@ class OpenAIChatAgent:
         return parts
 
     def build_request(self, shown: tuple[str, str, str]) -> dict[str, Any]:
-        """The JSON body of the chat-completion request for one triplet.
-
-        Parameters
-        ----------
-        shown : tuple of 3 str
-            Item ids in the order shown.
-
-        Returns
-        -------
-        dict
+        """The JSON body (a dict) of the chat-completion request for the triplet ``shown`` (ids in the order shown).
 
         Raises
         ------

@@ -20,6 +20,7 @@ stops (failure, budget, interrupt) are not stored: calling again asks them.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import queue
 import random
@@ -31,7 +32,13 @@ from typing import Any, Sequence
 
 from oddoneout.agents.base import Answer, AsyncAgent, RetryableError
 from oddoneout.collect.designs import TripletDesign
-from oddoneout.collect.runner import CollectionSummary
+from oddoneout.collect.runner import (
+    CollectionSummary,
+    as_designs,
+    check_agent_fits_store,
+    missing_designs,
+    summarize_call,
+)
 from oddoneout.collect.store import TripletStore, utc_now
 from oddoneout.errors import InputError
 from oddoneout.progress import make_progress
@@ -348,45 +355,31 @@ class _Collection:
         self.bar.update(self.bar_task, completed=self.n_stored, info=info)
 
 
-def _check_options(
-    concurrency: int,
-    max_retries: int,
-    backoff: float,
-    max_backoff: float,
-    request_timeout: float | None,
-    rate_limit: float | None,
-    max_requests: int | None,
-    max_tokens: int | None,
-    flush_every: int,
-    flush_seconds: float,
-) -> None:
-    def positive(name: str, value: float | None, allow_none: bool = False, strict: bool = True) -> None:
+def _check_options(options: dict[str, Any]) -> None:
+    """Raise an InputError naming the first keyword option of :func:`collect_async` out of its range."""
+
+    def positive(name: str, allow_none: bool = False, strict: bool = True) -> None:
+        value = options[name]
         if value is None and allow_none:
             return
         if not isinstance(value, (int, float)) or isinstance(value, bool) or (value <= 0 if strict else value < 0):
             raise InputError(f"collect_async: {name} must be a number {'>' if strict else '>='} 0, got {value!r}")
 
-    integers = {"concurrency": concurrency, "flush_every": flush_every, "max_retries": max_retries}
-    integers.update(
-        {
-            name: value
-            for name, value in (("max_requests", max_requests), ("max_tokens", max_tokens))
-            if value is not None
-        }
-    )
-    for name, value in integers.items():
-        if not isinstance(value, int) or isinstance(value, bool):
+    budgets = ("max_requests", "max_tokens")  # None: no budget
+    for name in ("concurrency", "flush_every", "max_retries", *budgets):
+        value = options[name]
+        if (value is not None or name not in budgets) and (not isinstance(value, int) or isinstance(value, bool)):
             raise InputError(f"collect_async: {name} must be an integer, got {value!r}")
-    positive("concurrency", concurrency)
-    positive("flush_every", flush_every)
-    positive("max_retries", max_retries, strict=False)
-    positive("backoff", backoff, strict=False)
-    positive("max_backoff", max_backoff, strict=False)
-    positive("request_timeout", request_timeout, allow_none=True)
-    positive("rate_limit", rate_limit, allow_none=True)
-    positive("max_requests", max_requests, allow_none=True, strict=False)
-    positive("max_tokens", max_tokens, allow_none=True, strict=False)
-    positive("flush_seconds", flush_seconds)
+    positive("concurrency")
+    positive("flush_every")
+    positive("max_retries", strict=False)
+    positive("backoff", strict=False)
+    positive("max_backoff", strict=False)
+    positive("request_timeout", allow_none=True)
+    positive("rate_limit", allow_none=True)
+    positive("max_requests", allow_none=True, strict=False)
+    positive("max_tokens", allow_none=True, strict=False)
+    positive("flush_seconds")
 
 
 def _check_agents(agents: AsyncAgent | Sequence[AsyncAgent], store: TripletStore) -> list[AsyncAgent]:
@@ -401,11 +394,7 @@ def _check_agents(agents: AsyncAgent | Sequence[AsyncAgent], store: TripletStore
     for agent in agents:
         if not isinstance(agent, AsyncAgent):
             raise InputError(f"collect_async: {agent!r} is not an AsyncAgent (name, model, prompt_hash, ajudge)")
-        if agent.name != store.agent or agent.model != store.model:
-            raise InputError(
-                f"{store.path}: store of agent {store.agent!r} (model {store.model!r}) cannot take answers of "
-                f"agent {agent.name!r} (model {agent.model!r})"
-            )
+        check_agent_fits_store(store, agent.name, agent.model)
     hashes = sorted({str(agent.prompt_hash) for agent in agents})
     if len(hashes) > 1:
         raise InputError(f"collect_async: the agents use different prompts (prompt_hash {hashes})")
@@ -432,17 +421,14 @@ async def _collect(
     **options: Any,
 ) -> CollectionSummary:
     started = time.perf_counter()
-    designs = [design] if isinstance(design, TripletDesign) else list(design)
-    if not designs or not all(isinstance(d, TripletDesign) for d in designs):
-        raise InputError("collect_async needs a TripletDesign or a non-empty sequence of them")
-    _check_options(**{key: value for key, value in options.items() if key not in ("seed", "progress")})
+    designs = as_designs(design, "collect_async")
+    _check_options(options)
     if str(store.path) in ("", ":memory:"):
         raise InputError("collect_async needs a store in a file: its writer thread opens its own connection")
     agent_list = _check_agents(agents, store)
 
-    todo = [store.missing(d) for d in designs]
+    todo, n_already_stored = missing_designs(designs, store)
     n_design = sum(len(d) for d in designs)
-    n_already_stored = n_design - sum(len(d) for d in todo)
     collection = _Collection([d for d in todo if len(d)], agent_list, store, **options)
 
     loop = asyncio.get_running_loop()
@@ -466,12 +452,12 @@ async def _collect(
         for signum, previous in handled.items():
             loop.remove_signal_handler(signum)
             signal.signal(signum, signal.SIG_DFL if previous is None else previous)
-    summary = CollectionSummary(
-        n_design=n_design,
-        n_already_stored=n_already_stored,
-        n_asked=collection.n_asked,
-        counts=store.counts(),
-        seconds=time.perf_counter() - started,
+    summary = summarize_call(
+        store,
+        started,
+        n_design,
+        n_already_stored,
+        collection.n_asked,
         n_duplicates=collection.n_duplicates,
         n_requests=collection.n_requests,
         n_retries=collection.n_retries,
@@ -556,76 +542,31 @@ async def collect_async(
         Whatever an agent raised other than :class:`~oddoneout.agents.base.RetryableError`,
         after storing every answer received; a note names the trial and the number stored.
     """
-    return await _collect(
-        design,
-        agents,
-        store,
-        own_loop=False,
-        concurrency=concurrency,
-        max_retries=max_retries,
-        backoff=backoff,
-        max_backoff=max_backoff,
-        request_timeout=request_timeout,
-        rate_limit=rate_limit,
-        max_requests=max_requests,
-        max_tokens=max_tokens,
-        flush_every=flush_every,
-        flush_seconds=flush_seconds,
-        seed=seed,
-        progress=progress,
-    )
+    return await _collect(own_loop=False, **locals())  # every parameter above, by name
 
 
 def collect_remote(
     design: TripletDesign | Sequence[TripletDesign],
     agents: AsyncAgent | Sequence[AsyncAgent],
     store: TripletStore,
-    *,
-    concurrency: int = 16,
-    max_retries: int = 5,
-    backoff: float = 0.5,
-    max_backoff: float = 30.0,
-    request_timeout: float | None = 120.0,
-    rate_limit: float | None = None,
-    max_requests: int | None = None,
-    max_tokens: int | None = None,
-    flush_every: int = 512,
-    flush_seconds: float = 1.0,
-    seed: int | None = None,
-    progress: bool = True,
+    **options: Any,
 ) -> CollectionSummary:
     """:func:`collect_async` run to completion from synchronous code, stopping cleanly on a signal.
 
-    Parameters are those of :func:`collect_async`. On SIGINT (Ctrl-C) or SIGTERM, received in
-    the main thread, it stops sending, cancels the requests in flight, stores every answer
-    received and raises :class:`KeyboardInterrupt` (calling again resumes). The event loop ends
-    with the call, so agents' own HTTP clients (those closed by an ``aclose`` method) are closed
-    too; the agents can be used again.
+    Parameters are those of :func:`collect_async` (``options``: its keyword options, with its
+    defaults). On SIGINT (Ctrl-C) or SIGTERM, received in the main thread, it stops sending,
+    cancels the requests in flight, stores every answer received and raises
+    :class:`KeyboardInterrupt` (calling again resumes). The event loop ends with the call, so
+    agents' own HTTP clients (those closed by an ``aclose`` method) are closed too; the agents
+    can be used again.
 
     Returns
     -------
     CollectionSummary
     """
-    summary = asyncio.run(
-        _collect(
-            design,
-            agents,
-            store,
-            own_loop=True,
-            concurrency=concurrency,
-            max_retries=max_retries,
-            backoff=backoff,
-            max_backoff=max_backoff,
-            request_timeout=request_timeout,
-            rate_limit=rate_limit,
-            max_requests=max_requests,
-            max_tokens=max_tokens,
-            flush_every=flush_every,
-            flush_seconds=flush_seconds,
-            seed=seed,
-            progress=progress,
-        )
-    )
+    arguments = inspect.signature(collect_async).bind(design, agents, store, **options)
+    arguments.apply_defaults()
+    summary = asyncio.run(_collect(own_loop=True, **arguments.arguments))
     if summary.stopped == "interrupted":
         interrupt = KeyboardInterrupt()
         interrupt.add_note(

@@ -30,7 +30,13 @@ import pandas as pd
 
 from oddoneout.agents.base import Agent, Answer, AsyncAgent
 from oddoneout.collect.designs import TripletDesign, encode_keys
-from oddoneout.collect.runner import CollectionSummary
+from oddoneout.collect.runner import (
+    CollectionSummary,
+    as_designs,
+    check_agent_fits_store,
+    missing_designs,
+    summarize_call,
+)
 from oddoneout.collect.store import TripletStore, utc_now
 from oddoneout.errors import InputError
 from oddoneout.progress import make_progress
@@ -245,9 +251,7 @@ def collect_ray(
         Whatever an agent raised, after the shards already running were stored.
     """
     started = time.perf_counter()
-    designs = [design] if isinstance(design, TripletDesign) else list(design)
-    if not designs or not all(isinstance(d, TripletDesign) for d in designs):
-        raise InputError("collect_ray needs a TripletDesign or a non-empty sequence of them")
+    designs = as_designs(design, "collect_ray")
     if batch_size < 1:
         raise InputError(f"batch_size must be positive, got {batch_size}")
     if n_shards is not None and n_shards < 1:
@@ -262,8 +266,7 @@ def collect_ray(
 
     store = TripletStore.open(store_path) if store_path.is_file() else None
     try:
-        todo = designs if store is None else [store.missing(d) for d in designs]
-        n_already_stored = n_design - sum(len(d) for d in todo)
+        todo, n_already_stored = (designs, 0) if store is None else missing_designs(designs, store)
         n_to_ask = n_design - n_already_stored
         if n_to_ask == 0:
             counts = store.counts() if store is not None else {}
@@ -296,14 +299,7 @@ def collect_ray(
         finally:
             if owns_ray:
                 ray.shutdown()
-        return CollectionSummary(
-            n_design=n_design,
-            n_already_stored=n_already_stored,
-            n_asked=n_asked,
-            counts=store.counts(),
-            seconds=time.perf_counter() - started,
-            n_duplicates=n_duplicates,
-        )
+        return summarize_call(store, started, n_design, n_already_stored, n_asked, n_duplicates=n_duplicates)
     finally:
         if store is not None:
             store.close()
@@ -315,11 +311,8 @@ def _check_agents(ray: Any, actors: list[Any], store: TripletStore | None) -> tu
     if len(set(described)) != 1:
         raise InputError(f"agent_factory built differing agents (name, model, prompt hash): {sorted(set(described))}")
     name, model, prompt_hash = described[0]
-    if store is not None and (name != store.agent or model != store.model):
-        raise InputError(
-            f"{store.path}: store of agent {store.agent!r} (model {store.model!r}) cannot take answers of "
-            f"agent {name!r} (model {model!r})"
-        )
+    if store is not None:
+        check_agent_fits_store(store, name, model)
     return name, model, prompt_hash
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 from oddoneout.agents.base import Agent
 from oddoneout.collect.designs import TripletDesign
@@ -77,6 +77,43 @@ class CollectionSummary:
         return self.n_design - self.n_already_stored - self.n_asked + self.n_duplicates
 
 
+def as_designs(design: TripletDesign | Sequence[TripletDesign], caller: str) -> list[TripletDesign]:
+    """``design`` as a non-empty list of designs; an InputError naming ``caller`` otherwise."""
+    designs = [design] if isinstance(design, TripletDesign) else list(design)
+    if not designs or not all(isinstance(d, TripletDesign) for d in designs):
+        raise InputError(f"{caller} needs a TripletDesign or a non-empty sequence of them")
+    return designs
+
+
+def check_agent_fits_store(store: TripletStore, name: str, model: str) -> None:
+    """Raise an InputError unless the agent ``name`` (model ``model``) is the one ``store`` holds answers of."""
+    if name != store.agent or model != store.model:
+        raise InputError(
+            f"{store.path}: store of agent {store.agent!r} (model {store.model!r}) cannot take answers of "
+            f"agent {name!r} (model {model!r})"
+        )
+
+
+def missing_designs(designs: list[TripletDesign], store: TripletStore) -> tuple[list[TripletDesign], int]:
+    """The trials of each design that ``store`` lacks, and how many trials of the designs it already holds."""
+    todo = [store.missing(d) for d in designs]
+    return todo, sum(len(d) for d in designs) - sum(len(d) for d in todo)
+
+
+def summarize_call(
+    store: TripletStore, started: float, n_design: int, n_already_stored: int, n_asked: int, **counters: Any
+) -> CollectionSummary:
+    """The summary of a call begun at ``started`` (:func:`time.perf_counter`), with the store's counts now."""
+    return CollectionSummary(
+        n_design=n_design,
+        n_already_stored=n_already_stored,
+        n_asked=n_asked,
+        counts=store.counts(),
+        seconds=time.perf_counter() - started,
+        **counters,
+    )
+
+
 def collect(
     design: TripletDesign | Sequence[TripletDesign],
     agent: Agent,
@@ -115,22 +152,15 @@ def collect(
         exception names the failed batch and how many trials were stored before it.
     """
     started = time.perf_counter()
-    designs = [design] if isinstance(design, TripletDesign) else list(design)
-    if not designs or not all(isinstance(d, TripletDesign) for d in designs):
-        raise InputError("collect needs a TripletDesign or a non-empty sequence of them")
+    designs = as_designs(design, "collect")
     if batch_size < 1:
         raise InputError(f"batch_size must be positive, got {batch_size}")
     if max_requests is not None and max_requests < 0:
         raise InputError(f"max_requests must be >= 0, got {max_requests}")
-    if agent.name != store.agent or agent.model != store.model:
-        raise InputError(
-            f"{store.path}: store of agent {store.agent!r} (model {store.model!r}) cannot take answers of "
-            f"agent {agent.name!r} (model {agent.model!r})"
-        )
+    check_agent_fits_store(store, agent.name, agent.model)
 
-    todo = [store.missing(d) for d in designs]
+    todo, n_already_stored = missing_designs(designs, store)
     n_design = sum(len(d) for d in designs)
-    n_already_stored = n_design - sum(len(d) for d in todo)
     if max_requests is not None:
         budget = max_requests
         for i, remaining in enumerate(todo):
@@ -178,11 +208,6 @@ def collect(
     finally:
         if bar is not None:
             bar.stop()
-    return CollectionSummary(
-        n_design=n_design,
-        n_already_stored=n_already_stored,
-        n_asked=n_asked,
-        counts=store.counts(),
-        seconds=time.perf_counter() - started,
-        n_duplicates=store.n_duplicates - duplicates_before,
+    return summarize_call(
+        store, started, n_design, n_already_stored, n_asked, n_duplicates=store.n_duplicates - duplicates_before
     )

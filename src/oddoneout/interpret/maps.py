@@ -22,11 +22,20 @@ MAP_METHODS = ("tsne", "umap")
 MAP_COLUMNS = ("item_id", "x", "y")
 
 
-def _weights(embedding: Embedding, stimuli: StimulusSet | None) -> tuple[list[str], np.ndarray]:
+def _weights(embedding: Embedding, stimuli: StimulusSet | None, caller: str) -> tuple[list[str], np.ndarray]:
+    """Item ids and weights to map (those of ``stimuli``, in its order, when given); at least 4 items."""
     if stimuli is None:
-        return list(embedding.item_ids), embedding.weights
-    ids = list(stimuli.item_ids)
-    return ids, embedding.align(ids)
+        ids, weights = list(embedding.item_ids), embedding.weights
+    else:
+        ids = list(stimuli.item_ids)
+        weights = embedding.align(ids)
+    if len(ids) < 4:
+        raise InputError(f"{caller} needs at least 4 items, got {len(ids)}")
+    return ids, weights
+
+
+def _table(ids: list[str], coords: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"item_id": ids, "x": coords[:, 0], "y": coords[:, 1]}, columns=list(MAP_COLUMNS))
 
 
 def tsne_map(
@@ -61,16 +70,14 @@ def tsne_map(
     """
     from sklearn.manifold import TSNE
 
-    ids, weights = _weights(embedding, stimuli)
+    ids, weights = _weights(embedding, stimuli, "tsne_map")
     n_items = len(ids)
-    if n_items < 4:
-        raise InputError(f"tsne_map needs at least 4 items, got {n_items}")
     perplexity = min(float(perplexity), (n_items - 1) / 3)
     init = "pca" if metric == "euclidean" else "random"
     coords = TSNE(
         n_components=2, perplexity=perplexity, metric=metric, init=init, max_iter=max_iter, random_state=seed
     ).fit_transform(weights)
-    return pd.DataFrame({"item_id": ids, "x": coords[:, 0], "y": coords[:, 1]}, columns=list(MAP_COLUMNS))
+    return _table(ids, coords)
 
 
 def umap_map(
@@ -83,23 +90,15 @@ def umap_map(
 ) -> pd.DataFrame:
     """UMAP map of the items (``umap-learn``, seeded, hence single-threaded).
 
+    ``embedding``, ``stimuli`` and the table returned are as in :func:`tsne_map`; ``seed`` is the
+    ``random_state`` of UMAP.
+
     Parameters
     ----------
-    embedding : Embedding
-        Item embedding.
-    stimuli : StimulusSet, optional
-        Restrict the map to these items, in their order.
-    seed : int, default=0
-        ``random_state`` of UMAP.
     n_neighbors : int, default=15
         Lowered to ``n_items - 1`` for small sets.
     min_dist : float, default=0.1
     metric : str, default="euclidean"
-
-    Returns
-    -------
-    DataFrame
-        Columns ``item_id, x, y``.
 
     Raises
     ------
@@ -110,10 +109,8 @@ def umap_map(
         import umap
     except ImportError as exc:  # optional dependency
         raise ImportError("UMAP maps need the umap-learn package: pip install umap-learn") from exc
-    ids, weights = _weights(embedding, stimuli)
+    ids, weights = _weights(embedding, stimuli, "umap_map")
     n_items = len(ids)
-    if n_items < 4:
-        raise InputError(f"umap_map needs at least 4 items, got {n_items}")
     reducer = umap.UMAP(
         n_components=2,
         n_neighbors=min(int(n_neighbors), n_items - 1),
@@ -122,8 +119,7 @@ def umap_map(
         random_state=seed,
         n_jobs=1,
     )
-    coords = reducer.fit_transform(weights)
-    return pd.DataFrame({"item_id": ids, "x": coords[:, 0], "y": coords[:, 1]}, columns=list(MAP_COLUMNS))
+    return _table(ids, reducer.fit_transform(weights))
 
 
 def item_map(

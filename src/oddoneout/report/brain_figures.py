@@ -218,31 +218,11 @@ def brain_map_figure(
     threshold = 1e-6 if threshold is None else threshold
     with mpl.rc_context(_RC):
         figure = Figure(figsize=(8.0, 3.2))
+        common = dict(figure=figure, title=title, threshold=threshold, vmax=vmax, colorbar=True, cmap="RdBu_r")
         if kind == "glass":
-            plotting.plot_glass_brain(
-                image,
-                figure=figure,
-                title=title,
-                threshold=threshold,
-                vmax=vmax,
-                plot_abs=False,
-                colorbar=True,
-                cmap="RdBu_r",
-                symmetric_cbar=True,
-            )
+            plotting.plot_glass_brain(image, plot_abs=False, symmetric_cbar=True, **common)
         else:
-            plotting.plot_stat_map(
-                image,
-                bg_img=None,
-                figure=figure,
-                title=title,
-                threshold=threshold,
-                vmax=vmax,
-                colorbar=True,
-                cmap="RdBu_r",
-                draw_cross=False,
-                black_bg=False,
-            )
+            plotting.plot_stat_map(image, bg_img=None, draw_cross=False, black_bg=False, **common)
     return figure
 
 

@@ -13,6 +13,7 @@ import html
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib as mpl
 import numpy as np
@@ -91,7 +92,30 @@ def render_interactive_map(
     max_captions: int = 5,
     categories: Sequence[str] | None = PAPER_CATEGORIES,
 ) -> str:
-    """The HTML text of the interactive map (see :func:`write_interactive_map`)."""
+    """The HTML text of a self-contained page mapping every item, with a hover tooltip.
+
+    Parameters
+    ----------
+    coords : DataFrame
+        Columns ``item_id, x, y`` (e.g. from :func:`oddoneout.interpret.maps.item_map`); must hold
+        every item of ``stimuli`` (extra rows are ignored).
+    stimuli : StimulusSet
+        Items to draw, their captions and ratings.
+    embedding : Embedding
+        Source of each item's top dimensions; must hold every item.
+    top_k : int, default=3
+        Dimensions, categories and affective dimensions listed per item.
+    title : str, default="Item map"
+    max_captions : int, default=5
+        Captions shown per item (keeps the page small: 2,185 items x 20 captions is ~3 MB).
+    categories : sequence of str or None, default=PAPER_CATEGORIES
+        Categories that colour the points (dominant category among these).
+
+    Returns
+    -------
+    str
+        The page. It has one ``circle.point`` per item; the tooltip is ``#tooltip``.
+    """
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise InputError(f"interactive map: top_k must be a positive integer, got {top_k!r}")
     if max_captions < 1:
@@ -139,42 +163,21 @@ def render_interactive_map(
 
 
 def write_interactive_map(
-    path: str | Path,
-    coords: pd.DataFrame,
-    stimuli: StimulusSet,
-    embedding: Embedding,
-    top_k: int = 3,
-    title: str = "Item map",
-    max_captions: int = 5,
-    categories: Sequence[str] | None = PAPER_CATEGORIES,
+    path: str | Path, coords: pd.DataFrame, stimuli: StimulusSet, embedding: Embedding, **options: Any
 ) -> Path:
-    """Write a self-contained HTML page mapping every item, with a hover tooltip.
+    """Write the page of :func:`render_interactive_map` (same arguments and ``options``) to ``path``.
 
     Parameters
     ----------
     path : str or Path
         Output ``.html`` file (parent folders are created).
-    coords : DataFrame
-        Columns ``item_id, x, y`` (e.g. from :func:`oddoneout.interpret.maps.item_map`); must hold
-        every item of ``stimuli`` (extra rows are ignored).
-    stimuli : StimulusSet
-        Items to draw, their captions and ratings.
-    embedding : Embedding
-        Source of each item's top dimensions; must hold every item.
-    top_k : int, default=3
-        Dimensions, categories and affective dimensions listed per item.
-    title : str, default="Item map"
-    max_captions : int, default=5
-        Captions shown per item (keeps the page small: 2,185 items x 20 captions is ~3 MB).
-    categories : sequence of str or None, default=PAPER_CATEGORIES
-        Categories that colour the points (dominant category among these).
 
     Returns
     -------
     Path
-        ``path``. The page has one ``circle.point`` per item; the tooltip is ``#tooltip``.
+        ``path``.
     """
-    text = render_interactive_map(coords, stimuli, embedding, top_k, title, max_captions, categories)
+    text = render_interactive_map(coords, stimuli, embedding, **options)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

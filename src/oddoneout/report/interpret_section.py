@@ -20,7 +20,9 @@ from oddoneout.report.html_parts import Markup, escape, image, integer, num, pct
 
 
 def _read(path: Path) -> pd.DataFrame | None:
-    return pd.read_csv(path) if path.is_file() else None
+    # ids are text: "0001" must not become the number 1
+    text_columns = {c: str for c in ("item_id", "dim", "source", "target", "system", "system_a", "system_b")}
+    return pd.read_csv(path, dtype=text_columns) if path.is_file() else None
 
 
 def _note(text: str) -> str:
@@ -172,7 +174,6 @@ def _system(outputs: Any, system: str) -> list[str]:
     if coords is None or outputs.stimuli is None:
         parts.append(_note(f"No item map (interpret/{system}_map.csv and stimuli.parquet are both needed)."))
     else:
-        coords["item_id"] = coords["item_id"].astype(str)
         parts.append(
             image(
                 to_png(map_figure(coords, outputs.stimuli, title=f"{system}: item map")),
