@@ -98,6 +98,12 @@ def main() -> None:
     parser.add_argument("--baseline-budget", type=float, default=1800.0, help="seconds before the baseline gives up")
     parser.add_argument("--quick", action="store_true", help="200 items, 100k triplets, 60 s baseline budget")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--monitor",
+        choices=("validation", "train"),
+        default="validation",
+        help="SPoSE stopping: early stopping on held-out loss, or convergence of the training objective",
+    )
     args = parser.parse_args()
     if args.quick:
         args.items, args.triplets, args.true_dims, args.baseline_budget = 200, 100_000, 8, 60.0
@@ -110,7 +116,7 @@ def main() -> None:
     print(f"generating model's held-out accuracy: {generating:.4f}")
 
     start = time.perf_counter()
-    model = SPoSE(n_dims=args.dims, l1=args.l1, seed=args.seed).fit(train)
+    model = SPoSE(n_dims=args.dims, l1=args.l1, seed=args.seed, monitor=args.monitor).fit(train)
     ours_s = time.perf_counter() - start
     ours_acc = model.score(test)
     ours_rate = len(train) * (1 - model.validation_fraction) * model.n_epochs_ / ours_s
