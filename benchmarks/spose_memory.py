@@ -22,6 +22,7 @@ import resource
 import time
 
 import numpy as np
+from spose_speed import true_embedding  # the same planted embedding as the speed benchmark
 
 from oddoneout.embed.choice import sample_triplets
 from oddoneout.embed.spose import SPoSE
@@ -33,16 +34,6 @@ LIMIT_GB = 4.0
 def peak_rss_gb() -> float:
     """High-water mark of this process's resident memory, in GB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
-
-
-def true_embedding(n_items: int, n_dims: int, seed: int) -> np.ndarray:
-    """A sparse non-negative embedding: each item loads on 1-3 dimensions."""
-    rng = np.random.default_rng(seed)
-    weights = np.zeros((n_items, n_dims))
-    for item in range(n_items):
-        dims = rng.choice(n_dims, size=rng.integers(1, 4), replace=False)
-        weights[item, dims] = rng.uniform(0.8, 2.0, dims.size)
-    return weights
 
 
 def build_triplets(truth: np.ndarray, n_triplets: int, seed: int, chunk: int) -> Triplets:

@@ -186,28 +186,12 @@ def collect_system(config: dict[str, Any], out: Path, name: str, stimuli: Stimul
 
     paths = _paths(out, name)
     paths["store"].parent.mkdir(parents=True, exist_ok=True)
-    agent = build_agent(config, out, name, stimuli)
     designs = study_designs(config, stimuli.item_ids, name)
     system, settings = config["systems"][name], config["collect"]
-    if isinstance(agent, AsyncAgent):
-        from oddoneout.collect.async_runner import collect_remote
-
-        with TripletStore(paths["store"], agent=agent.name, model=agent.model, item_ids=stimuli.item_ids) as store:
-            collect_remote(
-                designs,
-                agent,
-                store,
-                concurrency=system["concurrency"],
-                max_retries=system["max_retries"],
-                request_timeout=system["timeout"] * 2,
-                rate_limit=system["rate_limit"] or None,
-                max_requests=system["max_requests"] or None,
-                max_tokens=system["max_tokens"] or None,
-                seed=config["study"]["seed"],
-            )
-    elif settings["executor"] == "ray":
+    if settings["executor"] == "ray":
         from oddoneout.collect.ray_executor import collect_ray
 
+        # the workers build the agent; the driver never does
         collect_ray(
             designs,
             _AgentFactory(config, out, name, stimuli),
@@ -217,12 +201,29 @@ def collect_system(config: dict[str, Any], out: Path, name: str, stimuli: Stimul
             ray_address=settings["ray_address"] or None,
         )
     else:
-        from oddoneout.collect.runner import collect
-
+        agent = build_agent(config, out, name, stimuli)
         with TripletStore(paths["store"], agent=agent.name, model=agent.model, item_ids=stimuli.item_ids) as store:
-            for design in designs:
-                collect(design, agent, store, batch_size=system["design"]["batch_size"], progress=True)
-    with TripletStore(paths["store"], agent=agent.name, model=agent.model, item_ids=stimuli.item_ids) as store:
+            if isinstance(agent, AsyncAgent):
+                from oddoneout.collect.async_runner import collect_remote
+
+                collect_remote(
+                    designs,
+                    agent,
+                    store,
+                    concurrency=system["concurrency"],
+                    max_retries=system["max_retries"],
+                    request_timeout=system["timeout"] * 2,
+                    rate_limit=system["rate_limit"] or None,
+                    max_requests=system["max_requests"] or None,
+                    max_tokens=system["max_tokens"] or None,
+                    seed=config["study"]["seed"],
+                )
+            else:
+                from oddoneout.collect.runner import collect
+
+                for design in designs:
+                    collect(design, agent, store, batch_size=system["design"]["batch_size"], progress=True)
+    with TripletStore.open(paths["store"]) as store:
         store.export_parquet(paths["export"])
         return store.counts()
 

@@ -109,49 +109,49 @@ def build_agent(config: dict[str, Any], out: Path, name: str, stimuli: StimulusS
     return _feature_agent(config, out, name, stimuli)
 
 
-def _openai_agent(config: dict[str, Any], name: str, stimuli: StimulusSet) -> AsyncAgent:
-    from oddoneout.agents.openai_chat import OpenAIChatAgent
+def _model_inputs(config: dict[str, Any], name: str, stimuli: StimulusSet) -> dict[str, Any]:
+    """What a language model reads and how it samples, shared by the ``openai`` and ``vllm`` agents."""
     from oddoneout.media.frames import FrameSpec
 
     system = config["systems"][name]
     frames = system["input"] == "frames"
+    return {
+        "prompt": _prompt(system, config),
+        "captions": None if frames else _captions(stimuli),
+        "videos": _videos(config, stimuli, name) if frames else None,
+        "frames": FrameSpec(n_frames=system["n_frames"], size=system["frame_size"]),
+        "logprobs": system["logprobs"],
+        "temperature": system["llm_temperature"],
+        "max_tokens": system["answer_tokens"],
+        "seed": system_seed(config, name),
+    }
+
+
+def _openai_agent(config: dict[str, Any], name: str, stimuli: StimulusSet) -> AsyncAgent:
+    from oddoneout.agents.openai_chat import OpenAIChatAgent
+
+    system = config["systems"][name]
     return OpenAIChatAgent(
         name,
         system["model"],
         system["base_url"],
-        prompt=_prompt(system, config),
-        captions=None if frames else _captions(stimuli),
-        videos=_videos(config, stimuli, name) if frames else None,
-        frames=FrameSpec(n_frames=system["n_frames"], size=system["frame_size"]),
         api_key_env=system["api_key_env"] or None,
         constrained=system["constrained"],
-        logprobs=system["logprobs"],
-        temperature=system["llm_temperature"],
-        max_tokens=system["answer_tokens"],
-        seed=system_seed(config, name),
         timeout=system["timeout"],
+        **_model_inputs(config, name, stimuli),
     )
 
 
 def _vllm_agent(config: dict[str, Any], name: str, stimuli: StimulusSet) -> Agent:
     from oddoneout.agents.vllm_engine import VLLMEngineAgent
-    from oddoneout.media.frames import FrameSpec
 
     system = config["systems"][name]
-    frames = system["input"] == "frames"
     return VLLMEngineAgent(
         name,
         system["model"],
-        prompt=_prompt(system, config),
-        captions=None if frames else _captions(stimuli),
-        videos=_videos(config, stimuli, name) if frames else None,
-        frames=FrameSpec(n_frames=system["n_frames"], size=system["frame_size"]),
         constrained="choice" if system["constrained"] in ("guided_choice", "structured_outputs") else "none",
-        logprobs=system["logprobs"],
-        temperature=system["llm_temperature"],
-        max_tokens=system["answer_tokens"],
-        seed=system_seed(config, name),
         engine_options=system["engine"],
+        **_model_inputs(config, name, stimuli),
     )
 
 

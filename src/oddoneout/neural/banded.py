@@ -254,8 +254,8 @@ def banded_ridge_cv(
             chosen_scales[k, :, voxels] = grid[best_combo].T
             chosen_alphas[k, voxels] = best_alpha
 
-    voxel_r = np.mean([_pearson(observed[s:e], predicted[s:e]) for s, e in zip(offsets[:-1], offsets[1:])], axis=0)
     blocks = list(zip(offsets[:-1], offsets[1:]))
+    voxel_r = np.mean([_pearson(observed[s:e], predicted[s:e]) for s, e in blocks], axis=0)
     voxel_r2 = np.mean([_r2(observed[s:e], predicted[s:e]) for s, e in blocks], axis=0)
     voxel_r2_centred = np.mean(
         [_r2(observed[s:e], predicted[s:e] - predicted[s:e].mean(0) + observed[s:e].mean(0)) for s, e in blocks],
