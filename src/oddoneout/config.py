@@ -228,7 +228,6 @@ def load_config(
         config["systems"][name] = system
     if config["study"]["name"] == "study":
         config["study"]["name"] = path.stem
-    config["_scale"] = scale or ""
     config["_hash"] = hash_json(config)
     config["_dir"] = str(path.parent.resolve())
     return config
