@@ -8,7 +8,7 @@ import torch
 
 from oddoneout.embed.choice import odd_one_out_probabilities, sample_triplets
 from oddoneout.embed.evaluate import odd_one_out_accuracy
-from oddoneout.embed.spose import SPoSE, pair_logits, triplet_cross_entropy
+from oddoneout.embed.spose import SPoSE, add_cross_entropy_gradient, pair_logits, triplet_cross_entropy
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.triplets import Triplets
@@ -262,8 +262,55 @@ def test_pair_logits_and_loss_match_the_numpy_choice_rule():
     assert float(triplet_cross_entropy(logits, soft)) == pytest.approx(-(soft.numpy() * np.log(probs)).sum(1).mean())
 
 
+@pytest.mark.parametrize("soft", [False, True])
+def test_closed_form_gradient_equals_autograd(soft):
+    """The training step's hand-written gradient is the gradient of the loss, repeated items included."""
+    rng = np.random.default_rng(1)
+    weights = torch.as_tensor(rng.random((12, 5)))
+    indices = torch.as_tensor(np.vstack([rng.permutation(12)[:3] for _ in range(40)] + [[0, 1, 2], [0, 1, 2]]))
+    targets = torch.as_tensor(rng.dirichlet(np.ones(3), size=len(indices))) if soft else None
+    leaf = weights.clone().requires_grad_(True)
+    expected_loss = triplet_cross_entropy(pair_logits(leaf, indices), targets)
+    expected_loss.backward()
+    grad = torch.full_like(weights, 0.25)  # the gradient is added to what is there
+    loss = add_cross_entropy_gradient(weights, indices, targets, grad)
+    assert float(loss) == pytest.approx(float(expected_loss.detach()), rel=1e-12)
+    np.testing.assert_allclose(grad.numpy() - 0.25, leaf.grad.numpy(), rtol=1e-10, atol=1e-14)
+    assert np.abs(leaf.grad.numpy()).max() > 1e-3  # a gradient that could be wrong
+
+
 def test_loss_is_finite_for_huge_similarities():
     weights = torch.tensor([[100.0], [100.0], [0.0]])
     logits = pair_logits(weights, torch.tensor([[2, 0, 1]]))  # observed odd one out has similarity 1e4 to its partner
     loss = triplet_cross_entropy(logits)
     assert torch.isfinite(loss) and float(loss) == pytest.approx(1e4)
+
+
+# ---------------------------------------------------------------- relaxed refit
+def test_relaxed_refit_keeps_the_support_and_removes_the_shrinkage():
+    rng = np.random.default_rng(4)
+    truth = np.zeros((60, 4))
+    for item in range(60):
+        dims = rng.choice(4, size=rng.integers(1, 3), replace=False)
+        truth[item, dims] = rng.uniform(1.0, 2.5, dims.size)
+    triplets = sample_triplets(truth, 30_000, seed=5)
+    settings = {"n_dims": 12, "l1": 0.05, "batch_size": 1024, "seed": 0}
+    penalised = SPoSE(**settings).fit(triplets)
+    relaxed = SPoSE(relax=True, **settings).fit(triplets)
+    assert penalised.relaxed_from_epoch_ is None
+    # the penalised phase is the same fit; the refit follows it in the history
+    start = relaxed.relaxed_from_epoch_
+    assert start == penalised.n_epochs_ + 1 and relaxed.n_epochs_ > penalised.n_epochs_
+    assert relaxed.history_["train_loss"][: start - 1] == penalised.history_["train_loss"]
+    assert all(p == 0.0 for p in relaxed.history_["l1_penalty"][start - 1 :])
+    # zeros stay zero and no dimension is added
+    assert relaxed.weights_.shape[1] <= penalised.weights_.shape[1]
+    k = penalised.weights_.shape[1]
+    columns = np.corrcoef(penalised.weights_.T, relaxed.weights_.T)[:k, k:]
+    matched = penalised.weights_[:, columns.argmax(axis=0)]
+    assert np.all(relaxed.weights_[matched == 0] == 0)
+    # without the penalty's shrinkage the weights grow and the training loss falls
+    assert relaxed.weights_.sum() > matched.sum()
+    penalised_loss = penalised.history_["train_loss"][penalised.best_epoch_ - 1]
+    assert min(relaxed.history_["train_loss"][start - 1 :]) < penalised_loss
+    assert relaxed.to_embedding().metadata["relaxed_from_epoch"] == start

@@ -45,6 +45,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "lr": 0.05,
         "patience": 10,
         "prune_threshold": 0.1,
+        "relax": False,  # SPoSE: refit the kept weights without the penalty (relaxed lasso)
         "device": "cpu",
         "l1_n_se": 1.0,  # l1 from a list: the sparsest within this many standard errors of the best (0 = minimum)
         "seeds": [],  # several seeds: fit each, keep the best held-out fit, score each dimension's reproducibility

@@ -73,6 +73,18 @@ overfits and keeps 9-20 dimensions (noise-fitting dimensions with a few items ea
 ``l1 = 0.01``-``0.02`` gives the true 6 on sparse embeddings; choose ``l1`` on held-out data
 with :func:`oddoneout.embed.selection.select_l1` (one-standard-error rule).
 
+Relaxed refit
+-------------
+The L1 penalty does two jobs: it chooses which weights are non-zero (and so how many
+dimensions survive), and it shrinks the surviving weights towards zero. The shrinkage costs
+held-out loss, and a selection of ``l1`` by held-out loss then prefers a weaker penalty that
+keeps extra, noise-fitting dimensions. With ``relax=True`` the penalised fit is followed by a
+refit of its non-zero weights without the penalty (zeros and pruned dimensions stay at zero;
+the relaxed lasso of Meinshausen 2007), early-stopped on the validation loss: the penalty
+decides the support, the data alone the sizes. Measured on dense planted embeddings with
+weakly informative choices (60 items, 6 true dimensions, 60k triplets): held-out selection
+over ``l1`` picked 7 dimensions from the penalised fits and the true 6 from the relaxed ones.
+
 Items without training data
 ---------------------------
 An item in ``triplets.item_ids`` that appears in no training triplet has no data term;
@@ -91,6 +103,7 @@ scatter-add in the embedding gradient may make results differ in the last bits.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -113,6 +126,17 @@ from oddoneout.embed.estimator import (
 )
 from oddoneout.embed.evaluate import odd_one_out_accuracy
 from oddoneout.triplets import Triplets
+
+
+@dataclass
+class _TrainingData:
+    """The triplets of one fit on its device, and the generator of the minibatch order."""
+
+    train_idx: torch.Tensor
+    train_targets: torch.Tensor | None
+    val_idx: torch.Tensor
+    val_targets: torch.Tensor | None
+    generator: torch.Generator
 
 
 def pair_logits(weights: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
@@ -147,6 +171,55 @@ def triplet_cross_entropy(logits: torch.Tensor, targets: torch.Tensor | None = N
     if targets is None:
         return -log_probs[:, 2].mean()
     return -(targets * log_probs).sum(1).mean()
+
+
+def add_cross_entropy_gradient(
+    weights: torch.Tensor, indices: torch.Tensor, targets: torch.Tensor | None, grad: torch.Tensor
+) -> torch.Tensor:
+    """Add the gradient of the mean cross-entropy of a minibatch to ``grad``; return the loss.
+
+    The closed form of what autograd computes for
+    ``triplet_cross_entropy(pair_logits(weights, indices), targets)``, without its graph: with
+    ``g = softmax(logits) - targets`` (divided by the batch size), the gradient of item ``a`` of a
+    triplet ``(a, b, c)`` is ``g[1] * w_c + g[2] * w_b`` (``a`` is in the pairs of columns 1 and
+    2), and likewise for ``b`` and ``c``. The three item blocks are gathered with one look-up and
+    scattered back with one ``index_add_``; this roughly halves the time of a training step.
+
+    Parameters
+    ----------
+    weights : Tensor of shape (n_items, n_dims)
+    indices : Tensor of shape (n, 3), int64
+    targets : Tensor of shape (n, 3), optional
+        Soft labels; ``None`` means the hard choice, column 2.
+    grad : Tensor of shape (n_items, n_dims)
+        Accumulator, updated in place.
+
+    Returns
+    -------
+    Tensor
+        The mean cross-entropy of the batch (a 0-d tensor).
+    """
+    n, n_dims = indices.shape[0], weights.shape[1]
+    flat = indices.T.reshape(-1)  # all a's, then all b's, then all c's
+    rows = weights.index_select(0, flat).view(3, n, n_dims)
+    a, b, c = rows[0], rows[1], rows[2]
+    logits = torch.stack([(b * c).sum(1), (a * c).sum(1), (a * b).sum(1)], dim=1)
+    log_probs = F.log_softmax(logits, dim=1)
+    g = log_probs.exp()
+    if targets is None:
+        loss = -log_probs[:, 2].mean()
+        g[:, 2] -= 1.0
+    else:
+        loss = -(targets * log_probs).sum(1).mean()
+        g -= targets
+    g /= n
+    g0, g1, g2 = g[:, 0:1], g[:, 1:2], g[:, 2:3]
+    row_grads = torch.empty_like(rows)
+    torch.addcmul(c * g1, b, g2, out=row_grads[0])
+    torch.addcmul(c * g0, a, g2, out=row_grads[1])
+    torch.addcmul(b * g0, a, g1, out=row_grads[2])
+    grad.index_add_(0, flat, row_grads.view(-1, n_dims))
+    return loss
 
 
 class SPoSE(TripletEmbeddingEstimator):
@@ -187,6 +260,10 @@ class SPoSE(TripletEmbeddingEstimator):
         both monitor the training objective.
     prune_threshold : float
         After fitting, a dimension whose largest weight is ``<= prune_threshold`` is dropped.
+    relax : bool
+        After the penalised fit, refit the non-zero weights of the alive dimensions without the
+        penalty, keeping every other weight at zero (the relaxed lasso; see "Relaxed refit" in
+        the module docstring). The refit is early-stopped on the validation loss.
     soft_labels : bool
         Fit the soft labels ``triplets.probs`` when present; otherwise the hard choices.
     init_mean, init_std : float
@@ -221,7 +298,9 @@ class SPoSE(TripletEmbeddingEstimator):
         ``n_alive_dims`` (dimensions whose largest weight exceeds ``prune_threshold``) and
         ``monitored`` (the objective that decides plateaus, see ``monitor``).
     n_epochs_ : int
-        Epochs run.
+        Epochs run (both phases when ``relax``).
+    relaxed_from_epoch_ : int or None
+        First epoch of the relaxed refit in ``history_`` (``None`` without ``relax``).
     best_epoch_ : int
         Epoch whose weights were kept (lowest monitored objective).
     """
@@ -241,6 +320,7 @@ class SPoSE(TripletEmbeddingEstimator):
         monitor: str = "train",
         l1_warmup: int = 5,
         prune_threshold: float = 0.1,
+        relax: bool = False,
         soft_labels: bool = True,
         init_mean: float = 0.1,
         init_std: float = 0.01,
@@ -262,6 +342,7 @@ class SPoSE(TripletEmbeddingEstimator):
         self.monitor = monitor
         self.l1_warmup = l1_warmup
         self.prune_threshold = prune_threshold
+        self.relax = relax
         self.soft_labels = soft_labels
         self.init_mean = init_mean
         self.init_std = init_std
@@ -282,6 +363,7 @@ class SPoSE(TripletEmbeddingEstimator):
                 "monitor": self.monitor in ("train", "validation"),
                 "l1_warmup": is_count(self.l1_warmup),
                 "prune_threshold": np.isfinite(self.prune_threshold) and self.prune_threshold >= 0,
+                "relax": isinstance(self.relax, (bool, np.bool_)),
                 "init_mean": is_positive_float(self.init_mean),
                 "init_std": np.isfinite(self.init_std) and self.init_std >= 0,
                 "n_threads": self.n_threads is None or is_positive_int(self.n_threads),
@@ -291,47 +373,96 @@ class SPoSE(TripletEmbeddingEstimator):
     def _train(
         self, triplets: Triplets, train_rows: np.ndarray, val_rows: np.ndarray, use_soft: bool
     ) -> tuple[np.ndarray, dict[str, list[float]], int, int]:
-        """Adam with projection and early stopping; returns the best weights and the history."""
+        """Adam with projection and the plateau rule (then the relaxed refit); the best weights and the history."""
         device = torch.device(self.device)
         generator = torch.Generator(device="cpu").manual_seed(int(self.seed))
-        train_idx, train_targets = triplet_tensors(triplets, train_rows, use_soft, device)
-        val_idx, val_targets = triplet_tensors(triplets, val_rows, use_soft, device)
-
+        data = _TrainingData(
+            *triplet_tensors(triplets, train_rows, use_soft, device),
+            *triplet_tensors(triplets, val_rows, use_soft, device),
+            generator,
+        )
         n_items = triplets.n_items
         init = torch.empty(n_items, int(self.n_dims)).normal_(self.init_mean, self.init_std, generator=generator)
-        weights = init.clamp_(min=0.0).to(device).requires_grad_(True)
-        optimizer = torch.optim.Adam([weights], lr=self.lr)
-        schedule = PlateauSchedule(optimizer, self.patience, self.tol, self.lr_decay, self.n_lr_decays)
-        penalty_scale = self.l1 / n_items
-        batch_size = int(self.batch_size)
-
         history = new_history(("train_loss", "l1_penalty", "val_loss", "val_accuracy", "n_alive_dims", "monitored"))
+        has_validation = data.val_idx.shape[0] > 0
+        weights, last_epoch, best_epoch = self._optimise(
+            init.clamp_(min=0.0).to(device),
+            data,
+            history,
+            lr=self.lr,
+            penalty_scale=self.l1 / n_items,
+            warmup_epochs=int(self.l1_warmup),
+            use_validation=self.monitor == "validation" and has_validation,
+        )
+        self.relaxed_from_epoch_ = None
+        if self.relax:
+            alive = weights.max(dim=0).values > self.prune_threshold
+            support = (weights > 0) & alive
+            self.relaxed_from_epoch_ = last_epoch + 1
+            # The refit starts at the penalised optimum, so at the step size of the first decay.
+            weights, last_epoch, relaxed_best = self._optimise(
+                weights * support,
+                data,
+                history,
+                lr=self.lr * self.lr_decay,
+                penalty_scale=0.0,
+                warmup_epochs=0,
+                use_validation=has_validation,
+                support=support,
+                first_epoch=last_epoch + 1,
+            )
+            best_epoch = relaxed_best or best_epoch
+        return weights.cpu().numpy().astype(np.float64), history, last_epoch, best_epoch
+
+    def _optimise(
+        self,
+        weights: torch.Tensor,
+        data: _TrainingData,
+        history: dict[str, list[float]],
+        lr: float,
+        penalty_scale: float,
+        warmup_epochs: int,
+        use_validation: bool,
+        support: torch.Tensor | None = None,
+        first_epoch: int = 1,
+    ) -> tuple[torch.Tensor, int, int]:
+        """Minimise cross-entropy + ``penalty_scale * W.sum()`` over ``W >= 0`` (and ``W = 0`` off ``support``).
+
+        Epochs are numbered from ``first_epoch`` and appended to ``history``. Returns the
+        weights of the best epoch, the last epoch and the best epoch (0 if none was better
+        than the starting point: then the starting weights are returned).
+        """
+        weights = weights.clone()
+        weights.grad = torch.zeros_like(weights)
+        optimizer = torch.optim.Adam([weights], lr=lr, fused=True)
+        schedule = PlateauSchedule(optimizer, self.patience, self.tol, self.lr_decay, self.n_lr_decays)
+        batch_size = int(self.batch_size)
         best_weights = weights.detach().clone()
         previous_alive = -1
-        use_validation = self.monitor == "validation" and val_idx.shape[0] > 0
-        n_train = train_idx.shape[0]
-        warmup_steps = int(self.l1_warmup) * -(-n_train // batch_size)
+        n_train = data.train_idx.shape[0]
+        warmup_steps = warmup_epochs * -(-n_train // batch_size)
+        last_warmup_epoch = first_epoch + warmup_epochs - 1
         step = 0
-        epoch = 0
-        for epoch in range(1, int(self.max_epochs) + 1):
-            summed_loss = torch.zeros((), device=device)
-            for rows in minibatches(n_train, batch_size, generator, device):
-                targets = None if train_targets is None else train_targets[rows]
-                data_loss = triplet_cross_entropy(pair_logits(weights, train_idx[rows]), targets)
+        epoch = first_epoch - 1
+        monitored = float("nan")
+        for epoch in range(first_epoch, first_epoch + int(self.max_epochs)):
+            summed_loss = torch.zeros((), device=weights.device)
+            for rows in minibatches(n_train, batch_size, data.generator, weights.device):
+                targets = None if data.train_targets is None else data.train_targets[rows]
                 ramp = min(1.0, step / warmup_steps) if warmup_steps else 1.0
-                loss = data_loss + ramp * penalty_scale * weights.sum()
+                # on W >= 0 the penalty's gradient is the constant ramp * l1 / n_items
+                weights.grad.fill_(ramp * penalty_scale)
+                data_loss = add_cross_entropy_gradient(weights, data.train_idx[rows], targets, weights.grad)
                 step += 1
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
                 optimizer.step()
-                with torch.no_grad():
-                    weights.clamp_(min=0.0)  # projection onto the non-negative orthant
-                summed_loss += data_loss.detach() * rows.shape[0]
+                weights.clamp_(min=0.0)  # projection onto the non-negative orthant
+                if support is not None:
+                    weights.mul_(support)
+                summed_loss += data_loss * rows.shape[0]
             train_loss = float(summed_loss) / n_train
-            with torch.no_grad():
-                penalty = float(penalty_scale * weights.sum())
-                n_alive = int((weights.max(dim=0).values > self.prune_threshold).sum())
-            val_loss, val_accuracy = self._validate(weights, val_idx, val_targets)
+            penalty = float(penalty_scale * weights.sum())
+            n_alive = int((weights.max(dim=0).values > self.prune_threshold).sum())
+            val_loss, val_accuracy = self._validate(weights, data.val_idx, data.val_targets)
             # The regularised objective, so that epochs that only sparsify still count as progress.
             monitored = (val_loss if use_validation else train_loss) + penalty
             values = {
@@ -348,7 +479,7 @@ class SPoSE(TripletEmbeddingEstimator):
                 # the penalty is still reshaping the support: not a plateau, whatever the loss does
                 previous_alive = n_alive
                 schedule.hold(epoch)
-            if epoch <= self.l1_warmup and np.isfinite(monitored):
+            if epoch <= last_warmup_epoch and np.isfinite(monitored):
                 # the penalty is still ramping in: no plateau, and the iterate is not a candidate
                 schedule.hold(epoch)
                 continue
@@ -358,12 +489,12 @@ class SPoSE(TripletEmbeddingEstimator):
             elif outcome == schedule.STOP:
                 break
         best_epoch = schedule.best_epoch
-        if best_epoch == 0 and epoch <= self.l1_warmup and np.isfinite(monitored):
+        if best_epoch == 0 and epoch <= last_warmup_epoch and np.isfinite(monitored):
             # max_epochs ended training within the warm-up: keep the last iterate
             best_epoch, best_weights = epoch, weights.detach().clone()
-        if best_epoch == 0:
+        if best_epoch == 0 and support is None:
             raise RuntimeError(f"SPoSE training diverged (monitored loss {monitored}); try a smaller lr")
-        return best_weights.cpu().numpy().astype(np.float64), history, epoch, best_epoch
+        return best_weights, epoch, best_epoch
 
     @torch.no_grad()
     def _validate(
@@ -396,7 +527,7 @@ class SPoSE(TripletEmbeddingEstimator):
                 RuntimeWarning,
                 stacklevel=3,
             )
-        return {"n_dims_kept": int(self.weights_.shape[1])}
+        return {"n_dims_kept": int(self.weights_.shape[1]), "relaxed_from_epoch": self.relaxed_from_epoch_}
 
     # ------------------------------------------------------------------ prediction
     def _predict_indices(self, indices: np.ndarray) -> np.ndarray:
