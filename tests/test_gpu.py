@@ -77,3 +77,14 @@ def test_vice_on_cuda_recovers_the_truth(data):
     assert abs(model.weights_.shape[1] - N_TRUE) <= 1
     assert best_match_r(truth, model.weights_).min() >= 0.9
     assert abs(model.score(test) - generating) <= 0.015
+
+
+def test_relaxed_spose_on_cuda_matches_cpu(data):
+    truth, train, test, generating = data
+    settings = {"n_dims": 20, "l1": 0.02, "batch_size": 1024, "seed": 0, "relax": True}
+    on_cpu = SPoSE(device="cpu", **settings).fit(train)
+    on_gpu = SPoSE(device="cuda", **settings).fit(train)
+    assert on_gpu.relaxed_from_epoch_ is not None
+    assert on_gpu.weights_.shape[1] == on_cpu.weights_.shape[1] == N_TRUE
+    assert abs(on_gpu.score(test) - on_cpu.score(test)) <= 0.005
+    assert best_match_r(truth, on_gpu.weights_).min() >= 0.95

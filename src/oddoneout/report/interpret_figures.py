@@ -7,6 +7,7 @@ style (:mod:`oddoneout.report.figures`); render one for the HTML report with
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -249,7 +250,12 @@ def graph_figure(
             Line2D([], [], marker="o", linestyle="", color=colors[str(c)], markersize=7, label=f"community {c}")
             for c in communities
         ]
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+        # many communities (e.g. one per unconnected dimension) would make one legend column
+        # taller than the figure and collapse the layout
+        ax.legend(
+            handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7,
+            ncol=max(1, math.ceil(len(handles) / 24)),
+        )  # fmt: skip
         return figure
 
 
