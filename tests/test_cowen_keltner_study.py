@@ -1,5 +1,6 @@
 """The shipped Cowen & Keltner study config runs offline on the real ratings (small scale)."""
 
+from oddoneout.embedding import Embedding
 from oddoneout.pipeline import run_study
 from oddoneout.studies import builtin_config
 
@@ -8,7 +9,7 @@ def test_real_ratings_study_runs_offline_end_to_end(shared_data, tmp_path, monke
     monkeypatch.setenv("ODDONEOUT_COWEN_KELTNER", str(shared_data / "cowen_keltner"))
     overrides = {
         "design": {"n_triplets": 30000, "repeated_triplets": 200, "exhaustive_items": 12},
-        "embedding": {"n_dims": 30, "max_epochs": 60},
+        "embedding": {"n_dims": 30, "max_epochs": 60, "l1_folds": 2},
         "evaluation": {"n_bootstrap": 100},
     }
     summary = run_study(builtin_config("cowen_keltner"), tmp_path, systems=["human_dimension"], overrides=overrides)
@@ -20,3 +21,8 @@ def test_real_ratings_study_runs_offline_end_to_end(shared_data, tmp_path, monke
     assert system["noise_ceiling"] == 1.0  # a deterministic agent agrees with itself
     assert 'source = "cowen_keltner"' in (tmp_path / "config.toml").read_text()
     assert (tmp_path / "report.html").read_text().count("SYNTHETIC DATA") == 0
+    # l1 chosen by 2-fold cross-validation over the config's candidates, recorded with the embedding
+    selection = Embedding.load(tmp_path / "embeddings" / "human_dimension.parquet").metadata["l1_selection"]
+    assert len(selection) >= 2  # the config lists several l1 values
+    assert sum(row["chosen"] for row in selection) == 1
+    assert "l1_folds = 2" in (tmp_path / "config.toml").read_text()

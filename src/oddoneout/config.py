@@ -48,6 +48,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "relax": False,  # SPoSE: refit the kept weights without the penalty (relaxed lasso)
         "device": "cpu",
         "l1_n_se": 1.0,  # l1 from a list: the sparsest within this many standard errors of the best (0 = minimum)
+        "l1_folds": 1,  # l1 from a list: 1 = one held-out split, K >= 2 = K-fold cross-validation
         "seeds": [],  # several seeds: fit each, keep the best held-out fit, score each dimension's reproducibility
         "n_jobs": 1,  # parallel seed fits
         "seed_backend": "process",  # "process" | "ray"

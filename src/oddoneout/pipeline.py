@@ -289,7 +289,13 @@ def fit_system(config: dict[str, Any], out: Path, name: str) -> Embedding:
             selection = None
         else:
             model, scores = select_l1(
-                train, l1_values, seed=seed, n_se=settings["l1_n_se"], on_fit=lambda l1: on_fit(f"l1={l1:g}"), **params
+                train,
+                l1_values,
+                seed=seed,
+                n_se=settings["l1_n_se"],
+                n_folds=int(settings["l1_folds"]),
+                on_fit=lambda label: on_fit(f"l1={label}"),
+                **params,
             )
             selection = scores.to_dict("records")
     seeds = [int(s) for s in settings["seeds"]]
