@@ -55,7 +55,15 @@ def build_study(
         weights = rng.random((n_items, n_dims)) * np.linspace(1.0, 0.3, n_dims)
         weights[0, 0] = 5.0
         weights[:, -1] = 0.0  # a dead dimension: no defined correlation, no positive label
-        embedding = Embedding(ids, weights, {"method": "spose", "seed": seed})
+        selection = [
+            {"l1": 0.01, "n_dims": 7.5, "cross_entropy": 0.81, "excess": 0.0, "excess_se": 0.0, "accuracy": 0.6,
+             "chosen": False},
+            {"l1": 0.02, "n_dims": 6.0, "cross_entropy": 0.8102, "excess": 0.0002, "excess_se": 0.0004,
+             "accuracy": 0.6, "chosen": True},
+        ]  # fmt: skip
+        metadata = {"method": "spose", "seed": seed, "l1_selection": selection, "l1_folds": 5,
+                    "hyperparameters": {"relax": True}}  # fmt: skip
+        embedding = Embedding(ids, weights, metadata)
         embedding.save(out / "embeddings" / f"{system}.parquet")
         if interpret_files:
             interpret = out / "interpret"
@@ -150,6 +158,13 @@ def test_report_header_and_tables(study):
     # No external resources.
     assert "<script" not in text.replace("&lt;script", "")
     assert not re.search(r'(src|href)="(http|//)', text)
+
+
+def test_report_shows_how_l1_was_chosen(study):
+    _, text = study
+    assert text.count("2 candidates scored on 5-fold cross-validation after the relaxed refit") == len(SYSTEMS)
+    assert "<td>0.02</td><td>6</td><td>0.8102</td><td>0.0002 ± 0.0004</td><td>60.0%</td><td>chosen</td>" in text
+    assert "<td>0.01</td><td>7.5</td><td>0.8100</td><td>0.0000 ± 0.0000</td><td>60.0%</td><td></td>" in text
 
 
 def test_report_escapes_captions(study):

@@ -319,6 +319,7 @@ def fit_system(config: dict[str, Any], out: Path, name: str) -> Embedding:
             "test_triplets_hash": test.hash(),
             "history": history,
             "l1_selection": selection,
+            "l1_folds": int(settings["l1_folds"]) if selection is not None else None,
         }
     )
     embedding.save(paths["embedding"])

@@ -403,6 +403,7 @@ def _embedding_system(outputs: StudyOutputs, system: str) -> str:
     embedding = outputs.embeddings.get(system)
     if embedding is not None:
         parts.append(f"<p>{len(embedding.item_ids):,} items x {embedding.n_dims} dimensions.</p>")
+        parts.append(_l1_selection(embedding.metadata))
     correlations = outputs.correlations.get(system)
     labels = dimension_labels(correlations) if correlations is not None and correlations.shape[1] else {}
     if correlations is not None and correlations.size:
@@ -438,6 +439,33 @@ def _embedding_system(outputs: StudyOutputs, system: str) -> str:
             + "</details>"
         )
     return "".join(parts)
+
+
+def _l1_selection(metadata: dict[str, Any]) -> str:
+    """The table of the l1 candidates an embedding was chosen from (empty if it records none)."""
+    selection = metadata.get("l1_selection")
+    if not isinstance(selection, list) or not selection:
+        return ""
+    n_folds = metadata.get("l1_folds", 1)
+    scheme = f"{n_folds}-fold cross-validation" if isinstance(n_folds, int) and n_folds > 1 else "a held-out split"
+    relaxed = " after the relaxed refit" if (metadata.get("hyperparameters") or {}).get("relax") else ""
+    rows = [
+        [
+            f"{row.get('l1', float('nan')):g}",
+            _num(row.get("n_dims"), 1).removesuffix(".0"),
+            _num(row.get("cross_entropy"), 4),
+            f"{_num(row.get('excess'), 4)} ± {_num(row.get('excess_se'), 4)}",
+            _pct(row.get("accuracy")),
+            "chosen" if row.get("chosen") else "",
+        ]
+        for row in selection
+    ]
+    return (
+        f"<details><summary>Sparsity l1: {len(rows)} candidates scored on {scheme}{relaxed}</summary>"
+        + _table(["l1", "dims", "held-out cross-entropy", "excess over the best ± SE", "accuracy", ""], rows)
+        + '<p class="note">Chosen: the largest l1 whose paired excess is within the rule\'s standard errors '
+        "of the best (one-standard-error rule).</p></details>"
+    )
 
 
 def _embeddings(outputs: StudyOutputs) -> str:
