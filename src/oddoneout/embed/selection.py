@@ -118,7 +118,8 @@ def select_l1(
                 "n_epochs": float(np.mean(fold_epochs)) if n_folds > 1 else int(fold_epochs[0]),
             }
         )
-        models.append(model)
+        if n_folds == 1:
+            models.append(model)
     scores = pd.DataFrame(rows)
     best = int(np.argmin([loss.mean() for loss in losses]))
     differences = [loss - losses[best] for loss in losses]

@@ -396,6 +396,8 @@ class SPoSE(TripletEmbeddingEstimator):
             warmup_epochs=int(self.l1_warmup),
             use_validation=self.monitor == "validation" and has_validation,
         )
+        if best_epoch == 0:
+            raise RuntimeError(f"SPoSE training diverged (monitored loss {history['monitored'][-1]}); try a smaller lr")
         self.relaxed_from_epoch_ = None
         if self.relax:
             alive = weights.max(dim=0).values > self.prune_threshold
@@ -413,7 +415,7 @@ class SPoSE(TripletEmbeddingEstimator):
                 support=support,
                 first_epoch=last_epoch + 1,
             )
-            best_epoch = relaxed_best or best_epoch
+            best_epoch = relaxed_best or best_epoch  # a refit that diverged keeps the penalised weights
         return weights.cpu().numpy().astype(np.float64), history, last_epoch, best_epoch
 
     def _optimise(
@@ -431,15 +433,15 @@ class SPoSE(TripletEmbeddingEstimator):
         """Minimise cross-entropy + ``penalty_scale * W.sum()`` over ``W >= 0`` (and ``W = 0`` off ``support``).
 
         Epochs are numbered from ``first_epoch`` and appended to ``history``. Returns the
-        weights of the best epoch, the last epoch and the best epoch (0 if none was better
-        than the starting point: then the starting weights are returned).
+        weights of the best epoch, the last epoch and the best epoch (0 if no epoch had a finite
+        monitored objective: then the starting weights are returned).
         """
         weights = weights.clone()
         weights.grad = torch.zeros_like(weights)
         optimizer = torch.optim.Adam([weights], lr=lr, fused=True)
         schedule = PlateauSchedule(optimizer, self.patience, self.tol, self.lr_decay, self.n_lr_decays)
         batch_size = int(self.batch_size)
-        best_weights = weights.detach().clone()
+        best_weights = weights.clone()
         previous_alive = -1
         n_train = data.train_idx.shape[0]
         warmup_steps = warmup_epochs * -(-n_train // batch_size)
@@ -487,15 +489,13 @@ class SPoSE(TripletEmbeddingEstimator):
                 continue
             outcome = schedule.update(epoch, monitored)
             if outcome == schedule.IMPROVED:
-                best_weights = weights.detach().clone()
+                best_weights = weights.clone()
             elif outcome == schedule.STOP:
                 break
         best_epoch = schedule.best_epoch
         if best_epoch == 0 and epoch <= last_warmup_epoch and np.isfinite(monitored):
             # max_epochs ended training within the warm-up: keep the last iterate
-            best_epoch, best_weights = epoch, weights.detach().clone()
-        if best_epoch == 0 and support is None:
-            raise RuntimeError(f"SPoSE training diverged (monitored loss {monitored}); try a smaller lr")
+            best_epoch, best_weights = epoch, weights.clone()
         return best_weights, epoch, best_epoch
 
     @torch.no_grad()
