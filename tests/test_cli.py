@@ -50,15 +50,17 @@ def test_fit_then_evaluate_spose_convention_files(spose_files):
     assert scores["accuracy_ci"][0] <= scores["accuracy"] <= scores["accuracy_ci"][1]
 
 
-def test_fit_relax_records_the_refit_and_refuses_vice(spose_files, tmp_path):
+def test_fit_spose_options_are_recorded_and_refused_for_vice(spose_files, tmp_path):
     args = ("fit", spose_files / "train.npy", "--items", spose_files / "ids.txt", "--n-dims", "10")
-    fit = oddoneout(*args, "--relax", "--out", tmp_path / "relaxed.parquet")
+    fit = oddoneout(*args, "--relax", "--no-averaging", "--out", tmp_path / "relaxed.parquet")
     assert fit.returncode == 0, fit.stderr
     metadata = Embedding.load(tmp_path / "relaxed.parquet").metadata
     assert metadata["hyperparameters"]["relax"] is True
+    assert metadata["hyperparameters"]["averaging"] is False
     assert metadata["relaxed_from_epoch"] > 1
-    refused = oddoneout(*args, "--relax", "--model", "vice", "--out", tmp_path / "vice.parquet")
-    assert refused.returncode == 2 and "--relax" in refused.stderr
+    for option in ("--relax", "--no-averaging"):
+        refused = oddoneout(*args, option, "--model", "vice", "--out", tmp_path / "vice.parquet")
+        assert refused.returncode == 2 and option in refused.stderr
 
 
 @pytest.mark.parametrize(

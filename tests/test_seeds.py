@@ -11,7 +11,7 @@ from oddoneout.embed.seeds import fit_seeds
 from oddoneout.errors import InputError
 
 SEEDS = [0, 1, 2]
-PARAMS = {"n_dims": 10, "max_epochs": 40, "patience": 4, "batch_size": 512, "l1": 0.01}
+PARAMS = {"n_dims": 10, "max_epochs": 40, "patience": 4, "batch_size": 512, "l1": 0.02}
 
 
 def planted_embedding() -> np.ndarray:
@@ -79,8 +79,10 @@ def test_planted_dimensions_are_reproducible(problem, parallel):
     r = np.corrcoef(truth.T, chosen.weights.T)[:3, 3:]
     matched = r.argmax(axis=1)
     assert r.max(axis=1).min() > 0.9
-    # ... and the dimensions that carry it are reproduced in the other seeds
-    assert (table["mean_r"].to_numpy()[matched] > 0.9).all(), table
+    # ... and the dimensions that carry it are reproduced in the other seeds, the others are not
+    mean_r = table["mean_r"].to_numpy()
+    assert (mean_r[matched] > 0.9).all(), table
+    assert (np.delete(mean_r, matched) < 0.7).all(), table
 
 
 def test_to_embedding_records_the_selection(parallel):

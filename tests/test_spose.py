@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from oddoneout.embed.choice import odd_one_out_probabilities, sample_triplets
+from oddoneout.embed.estimator import IterateAverage
 from oddoneout.embed.evaluate import odd_one_out_accuracy
 from oddoneout.embed.spose import SPoSE, add_cross_entropy_gradient, pair_logits, triplet_cross_entropy
 from oddoneout.embedding import Embedding
@@ -314,3 +315,32 @@ def test_relaxed_refit_keeps_the_support_and_removes_the_shrinkage():
     penalised_loss = penalised.history_["train_loss"][penalised.best_epoch_ - 1]
     assert min(relaxed.history_["train_loss"][start - 1 :]) < penalised_loss
     assert relaxed.to_embedding().metadata["relaxed_from_epoch"] == start
+
+
+# ---------------------------------------------------------------- iterate averaging
+def test_iterate_average_is_the_polynomial_decay_average():
+    average = IterateAverage(torch.tensor([100.0]), eta=8)
+    for iterate in (1.0, 2.0, 4.0):
+        average.update(torch.tensor([iterate]))
+    # r = 9/9 copies 1; r = 9/10 gives 0.1 * 1 + 0.9 * 2 = 1.9; r = 9/11 gives (2 * 1.9 + 9 * 4) / 11
+    assert float(average.value) == pytest.approx((2 * 1.9 + 9 * 4) / 11)
+    average.restart()
+    average.update(torch.tensor([10.0]))
+    assert float(average.value) == 10.0
+    uniform = IterateAverage(torch.zeros(2), eta=0)
+    for iterate in ([1.0, 0.0], [2.0, 3.0], [6.0, 0.0]):
+        uniform.update(torch.tensor(iterate))
+    np.testing.assert_allclose(uniform.value.numpy(), [3.0, 1.0])
+
+
+def test_averaging_removes_the_jitter_of_a_constant_step():
+    truth = sparse_embedding(100, 5, seed=6)
+    triplets = sample_triplets(truth, 40_000, seed=7)
+    # a few epochs at a constant, large step (no plateau decay yet): only the estimate differs
+    settings = {"n_dims": 20, "lr": 0.1, "batch_size": 256, "max_epochs": 4, "seed": 0}
+    averaged = SPoSE(**settings).fit(triplets)
+    last = SPoSE(averaging=False, **settings).fit(triplets)
+    assert averaged.history_["train_loss"][0] == last.history_["train_loss"][0]  # the same iterates
+    for epoch in (2, 3):
+        assert averaged.history_["val_loss"][epoch] < last.history_["val_loss"][epoch] - 0.01
+    assert averaged.to_embedding().metadata["hyperparameters"]["averaging"] is True

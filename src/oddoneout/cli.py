@@ -167,6 +167,10 @@ def fit(
     relax: Annotated[
         bool, typer.Option("--relax", help="SPoSE: refit the kept weights without the penalty (relaxed lasso).")
     ] = False,
+    averaging: Annotated[
+        bool,
+        typer.Option("--averaging/--no-averaging", help="SPoSE: the estimate is the running average of the iterates."),
+    ] = True,
     model_name: Annotated[
         str, typer.Option("--model", help="spose (L1-sparse) or vice (variational, spike-and-slab, FDR pruning).")
     ] = "spose",
@@ -179,13 +183,13 @@ def fit(
 
     if model_name not in ("spose", "vice"):
         raise InputError(f"--model must be 'spose' or 'vice', not {model_name!r}")
-    if relax and model_name != "spose":
-        raise InputError("--relax applies to --model spose only")
+    if (relax or not averaging) and model_name != "spose":
+        raise InputError("--relax and --no-averaging apply to --model spose only")
     data = load_triplets(triplets, items, design=design)
     common = dict(
         n_dims=n_dims, lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience, device=device, seed=seed
     )
-    model = SPoSE(l1=l1, relax=relax, **common) if model_name == "spose" else VICE(**common)
+    model = SPoSE(l1=l1, relax=relax, averaging=averaging, **common) if model_name == "spose" else VICE(**common)
     with progress_callback("fit", total=max_epochs, unit="epochs") as report:
         model.progress = report
         model.fit(data)

@@ -46,6 +46,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "patience": 10,
         "prune_threshold": 0.1,
         "relax": False,  # SPoSE: refit the kept weights without the penalty (relaxed lasso)
+        "averaging": True,  # SPoSE: the estimate is the running average of the iterates, not the last one
         "device": "cpu",
         "l1_n_se": 1.0,  # l1 from a list: the sparsest within this many standard errors of the best (0 = minimum)
         "l1_folds": 1,  # l1 from a list: 1 = one held-out split, K >= 2 = K-fold cross-validation

@@ -272,7 +272,17 @@ def fit_system(config: dict[str, Any], out: Path, name: str) -> Embedding:
     paths["items"].write_text("\n".join(triplets.item_ids) + "\n")
     params = {
         key: settings[key]
-        for key in ("n_dims", "lr", "batch_size", "max_epochs", "patience", "prune_threshold", "relax", "device")
+        for key in (
+            "n_dims",
+            "lr",
+            "batch_size",
+            "max_epochs",
+            "patience",
+            "prune_threshold",
+            "relax",
+            "averaging",
+            "device",
+        )
     }
     l1_values = settings["l1"] if isinstance(settings["l1"], list) else [settings["l1"]]
     with make_progress() as bar:
@@ -284,7 +294,7 @@ def fit_system(config: dict[str, Any], out: Path, name: str) -> Embedding:
         if settings["method"] == "vice":
             from oddoneout.embed.vice import VICE
 
-            del params["prune_threshold"], params["relax"]  # VICE prunes by its FDR test
+            del params["prune_threshold"], params["relax"], params["averaging"]  # SPoSE only
             model = VICE(seed=seed, progress=on_fit("vice"), **params).fit(train)
             selection = None
         else:

@@ -2,7 +2,7 @@
 
 The estimators differ in their model and loss; what they share lives here: scikit-learn style
 parameters, the fit skeleton (input checks, seeded validation split, torch thread setting),
-minibatch order, the plateau rule that decays the learning rate and stops training, the
+minibatch order, the average of the iterates, the plateau rule that decays the learning rate and stops training, the
 per-epoch history and progress callback, the provenance of the fit, prediction helpers.
 """
 
@@ -85,6 +85,37 @@ def minibatches(
     order = torch.randperm(n_train, generator=generator).to(device)
     for start in range(0, n_train, batch_size):
         yield order[start : start + batch_size]
+
+
+class IterateAverage:
+    """Polynomial-decay average of optimiser iterates (Shamir & Zhang 2013, ICML).
+
+    After the ``t``-th :meth:`update` since the start or the last :meth:`restart`, the average is
+    ``(1 - r) * average + r * iterate`` with ``r = (eta + 1) / (t + eta)``: the first update copies
+    the iterate, later ones weigh roughly the last ``1 / (eta + 1)`` of the iterates, so that the
+    early, far-off ones are forgotten while the jitter of the recent ones averages out.
+
+    Parameters
+    ----------
+    start : Tensor
+        The initial average (copied).
+    eta : float
+        Decay of the weights of older iterates; 0 is the uniform average of all iterates.
+    """
+
+    def __init__(self, start: torch.Tensor, eta: float = 8.0):
+        self.value = start.clone()
+        self.eta = eta
+        self.n_updates = 0
+
+    def update(self, iterate: torch.Tensor) -> None:
+        """Fold the next iterate into the average."""
+        self.n_updates += 1
+        self.value.lerp_(iterate, (self.eta + 1) / (self.n_updates + self.eta))
+
+    def restart(self) -> None:
+        """The next :meth:`update` copies its iterate: averaging starts afresh."""
+        self.n_updates = 0
 
 
 class PlateauSchedule:

@@ -25,7 +25,8 @@ Differences from the original code, on purpose
   Because ``W >= 0``, the L1 term is simply ``W.sum()``.
 - The softmax uses ``log_softmax`` (numerically stable).
 - Large minibatches with Adam at a larger learning rate (defaults: batch 2048, lr 0.05)
-  instead of batch 100 / lr 0.001 for a fixed 500 epochs (see below).
+  instead of batch 100 / lr 0.001 for a fixed 500 epochs (see below), and the estimate is the
+  average of the iterates, not the last one (see "Iterate averaging").
 - Ties in accuracy are split, not counted as errors (see :mod:`oddoneout.embed.evaluate`).
 
 Optimisation and convergence
@@ -53,6 +54,23 @@ and held-out data does what it is meant for: choosing ``l1``
 (:func:`oddoneout.embed.seeds.fit_seeds`). Counting the alive dimensions in the plateau rule
 keeps the fit going while the penalty is still merging and removing dimensions, even if the
 objective moves by less than ``tol`` per epoch.
+
+Iterate averaging
+-----------------
+With a constant step, Adam's iterate does not converge: it jitters around the optimum, and with
+sparse item look-ups (each item is in a few triplets of a batch) the jitter is large. Measured on
+2,180 items x 900k triplets (30 planted dimensions): at lr 0.05 the iterate's held-out accuracy
+sat at 44 % for ten epochs and only reached 47.3 % after the first plateau decay of the learning
+rate (epoch 17). The estimate is therefore the *polynomial-decay average* of the projected
+iterates (Shamir & Zhang 2013, ICML): after step ``t``,
+``W_bar = (1 - r) * W_bar + r * W`` with ``r = (eta + 1) / (t + eta)``, ``eta = 8``, i.e. a
+running average over roughly the last ``1 / (eta + 1)`` of the steps, so early iterates are
+forgotten while the noise of the recent ones averages out. The same fit reached 47.2 % after
+three epochs and ended at 47.5 %. The average is what is validated, counted (alive
+dimensions, penalty), kept and returned; ``train_loss`` is the mean minibatch loss of the
+iterates. At every learning-rate decay the iterate is set to the average and the average
+restarts: the smaller steps go on from the better point and are averaged alone. ``averaging=False``
+returns the iterate itself (the behaviour of earlier versions).
 
 Penalty warm-up
 ---------------
@@ -115,6 +133,7 @@ import torch.nn.functional as F
 from oddoneout.embed.choice import odd_one_out_probabilities
 from oddoneout.embed.estimator import (
     EVAL_CHUNK,
+    IterateAverage,
     PlateauSchedule,
     ProgressCallback,
     TripletEmbeddingEstimator,
@@ -266,6 +285,9 @@ class SPoSE(TripletEmbeddingEstimator):
         After the penalised fit, refit the non-zero weights of the alive dimensions without the
         penalty, keeping every other weight at zero (the relaxed lasso; see "Relaxed refit" in
         the module docstring). The refit is early-stopped on the validation loss.
+    averaging : bool
+        Return (and validate, and keep the best of) the polynomial-decay average of the iterates
+        instead of the last iterate; see "Iterate averaging" in the module docstring.
     soft_labels : bool
         Fit the soft labels ``triplets.probs`` when present; otherwise the hard choices.
     init_mean, init_std : float
@@ -323,6 +345,7 @@ class SPoSE(TripletEmbeddingEstimator):
         l1_warmup: int = 5,
         prune_threshold: float = 0.1,
         relax: bool = False,
+        averaging: bool = True,
         soft_labels: bool = True,
         init_mean: float = 0.1,
         init_std: float = 0.01,
@@ -345,6 +368,7 @@ class SPoSE(TripletEmbeddingEstimator):
         self.l1_warmup = l1_warmup
         self.prune_threshold = prune_threshold
         self.relax = relax
+        self.averaging = averaging
         self.soft_labels = soft_labels
         self.init_mean = init_mean
         self.init_std = init_std
@@ -366,6 +390,7 @@ class SPoSE(TripletEmbeddingEstimator):
                 "l1_warmup": is_count(self.l1_warmup),
                 "prune_threshold": np.isfinite(self.prune_threshold) and self.prune_threshold >= 0,
                 "relax": isinstance(self.relax, (bool, np.bool_)),
+                "averaging": isinstance(self.averaging, (bool, np.bool_)),
                 "init_mean": is_positive_float(self.init_mean),
                 "init_std": np.isfinite(self.init_std) and self.init_std >= 0,
                 "n_threads": self.n_threads is None or is_positive_int(self.n_threads),
@@ -441,6 +466,9 @@ class SPoSE(TripletEmbeddingEstimator):
         optimizer = torch.optim.Adam([weights], lr=lr, fused=True)
         schedule = PlateauSchedule(optimizer, self.patience, self.tol, self.lr_decay, self.n_lr_decays)
         batch_size = int(self.batch_size)
+        # The estimate: the projected iterate, or its average (see "Iterate averaging").
+        average = IterateAverage(weights) if self.averaging else None
+        estimate = weights if average is None else average.value
         best_weights = weights.clone()
         previous_alive = -1
         n_train = data.train_idx.shape[0]
@@ -462,11 +490,13 @@ class SPoSE(TripletEmbeddingEstimator):
                 weights.clamp_(min=0.0)  # projection onto the non-negative orthant
                 if support is not None:
                     weights.mul_(support)
+                if average is not None:
+                    average.update(weights)
                 summed_loss += data_loss * rows.shape[0]
             train_loss = float(summed_loss) / n_train
-            penalty = float(penalty_scale * weights.sum())
-            n_alive = int((weights.max(dim=0).values > self.prune_threshold).sum())
-            val_loss, val_accuracy = self._validate(weights, data.val_idx, data.val_targets)
+            penalty = float(penalty_scale * estimate.sum())
+            n_alive = int((estimate.max(dim=0).values > self.prune_threshold).sum())
+            val_loss, val_accuracy = self._validate(estimate, data.val_idx, data.val_targets)
             # The regularised objective, so that epochs that only sparsify still count as progress.
             monitored = (val_loss if use_validation else train_loss) + penalty
             values = {
@@ -489,13 +519,17 @@ class SPoSE(TripletEmbeddingEstimator):
                 continue
             outcome = schedule.update(epoch, monitored)
             if outcome == schedule.IMPROVED:
-                best_weights = weights.clone()
+                best_weights = estimate.clone()
+            elif outcome == schedule.DECAYED and average is not None:
+                # go on from the average with the smaller steps, and average those alone
+                weights.copy_(average.value)
+                average.restart()
             elif outcome == schedule.STOP:
                 break
         best_epoch = schedule.best_epoch
         if best_epoch == 0 and epoch <= last_warmup_epoch and np.isfinite(monitored):
-            # max_epochs ended training within the warm-up: keep the last iterate
-            best_epoch, best_weights = epoch, weights.clone()
+            # max_epochs ended training within the warm-up: keep the last estimate
+            best_epoch, best_weights = epoch, estimate.clone()
         return best_weights, epoch, best_epoch
 
     @torch.no_grad()
