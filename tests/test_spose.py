@@ -244,6 +244,12 @@ def test_invalid_parameters_raise(small_data, params):
         SPoSE(**params).fit(triplets)
 
 
+def test_diverging_fit_says_so(small_data):
+    _, triplets = small_data
+    with pytest.raises(RuntimeError, match="diverged.*smaller lr"):
+        small_model(lr=1e30).fit(triplets)
+
+
 def test_fit_rejects_non_triplets():
     with pytest.raises(InputError, match="Triplets"):
         SPoSE().fit(np.zeros((10, 3), dtype=int))

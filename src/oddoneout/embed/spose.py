@@ -422,7 +422,7 @@ class SPoSE(TripletEmbeddingEstimator):
             use_validation=self.monitor == "validation" and has_validation,
         )
         if best_epoch == 0:
-            raise RuntimeError(f"SPoSE training diverged (monitored loss {history['monitored'][-1]}); try a smaller lr")
+            raise RuntimeError(f"SPoSE training diverged (non-finite loss at lr {self.lr}); try a smaller lr")
         self.relaxed_from_epoch_ = None
         if self.relax:
             alive = weights.max(dim=0).values > self.prune_threshold
@@ -476,7 +476,7 @@ class SPoSE(TripletEmbeddingEstimator):
         last_warmup_epoch = first_epoch + warmup_epochs - 1
         step = 0
         epoch = first_epoch - 1
-        monitored = float("nan")
+        diverged = False
         for epoch in range(first_epoch, first_epoch + int(self.max_epochs)):
             summed_loss = torch.zeros((), device=weights.device)
             for rows in minibatches(n_train, batch_size, data.generator, weights.device):
@@ -499,6 +499,9 @@ class SPoSE(TripletEmbeddingEstimator):
             val_loss, val_accuracy = self._validate(estimate, data.val_idx, data.val_targets)
             # The regularised objective, so that epochs that only sparsify still count as progress.
             monitored = (val_loss if use_validation else train_loss) + penalty
+            if not np.isfinite(train_loss + penalty + (val_loss if data.val_idx.shape[0] else 0.0)):
+                diverged = True  # the best epoch so far is kept; the caller reports a fit with none
+                break
             values = {
                 "train_loss": train_loss,
                 "l1_penalty": penalty,
@@ -513,7 +516,7 @@ class SPoSE(TripletEmbeddingEstimator):
                 # the penalty is still reshaping the support: not a plateau, whatever the loss does
                 previous_alive = n_alive
                 schedule.hold(epoch)
-            if epoch <= last_warmup_epoch and np.isfinite(monitored):
+            if epoch <= last_warmup_epoch:
                 # the penalty is still ramping in: no plateau, and the iterate is not a candidate
                 schedule.hold(epoch)
                 continue
@@ -527,7 +530,7 @@ class SPoSE(TripletEmbeddingEstimator):
             elif outcome == schedule.STOP:
                 break
         best_epoch = schedule.best_epoch
-        if best_epoch == 0 and epoch <= last_warmup_epoch and np.isfinite(monitored):
+        if best_epoch == 0 and epoch <= last_warmup_epoch and not diverged:
             # max_epochs ended training within the warm-up: keep the last estimate
             best_epoch, best_weights = epoch, estimate.clone()
         return best_weights, epoch, best_epoch
@@ -547,6 +550,8 @@ class SPoSE(TripletEmbeddingEstimator):
             chunk_targets = None if targets is None else targets[start : start + EVAL_CHUNK]
             summed += float(triplet_cross_entropy(logits, chunk_targets)) * logits.shape[0]
             probs.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
+        if not np.isfinite(summed):
+            return float("nan"), float("nan")  # diverged weights
         return summed / n, odd_one_out_accuracy(np.concatenate(probs))
 
     def _finish(self, params: np.ndarray, seen: np.ndarray) -> dict[str, Any]:
