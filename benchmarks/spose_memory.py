@@ -10,6 +10,7 @@ full fit takes (``--full-epochs``, measured with ``benchmarks/spose_speed.py`` o
 Usage::
 
     nice python benchmarks/spose_memory.py                   # 7.1M triplets, 2 epochs
+    python benchmarks/spose_memory.py --epochs 500           # a whole fit (its stopping rule ends it)
     python benchmarks/spose_memory.py --triplets 1000000 --epochs 3
 
 Requirement checked: peak memory < 4 GB.
@@ -55,6 +56,7 @@ def main() -> None:
     parser.add_argument("--full-epochs", type=int, default=52, help="epochs of a full fit (from spose_speed.py)")
     parser.add_argument("--chunk", type=int, default=500_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (as spose_speed.py)")
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -69,7 +71,7 @@ def main() -> None:
     )
 
     stamps: list[float] = []
-    model = SPoSE(n_dims=args.dims, max_epochs=args.epochs, seed=args.seed)
+    model = SPoSE(n_dims=args.dims, max_epochs=args.epochs, seed=args.seed, n_threads=args.threads)
     model.progress = lambda epoch, total, metrics: (
         stamps.append(time.perf_counter()),
         print(f"  epoch {epoch}/{total}: {metrics}, peak RSS {peak_rss_gb():.2f} GB", flush=True),
