@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_spose import best_match_correlations, sparse_embedding
 
 from oddoneout.embed.choice import odd_one_out_probabilities, sample_triplets
 from oddoneout.embed.evaluate import odd_one_out_accuracy
@@ -23,23 +24,9 @@ pytestmark = [
 N_TRUE = 5
 
 
-def sparse_embedding(n_items: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    weights = np.zeros((n_items, N_TRUE))
-    for item in range(n_items):
-        dims = rng.choice(N_TRUE, size=rng.choice([1, 2, 3], p=[0.5, 0.35, 0.15]), replace=False)
-        weights[item, dims] = rng.uniform(1.0, 2.5, size=dims.size)
-    return weights
-
-
-def best_match_r(truth: np.ndarray, learned: np.ndarray) -> np.ndarray:
-    """For each true dimension, its largest Pearson r with a learned dimension."""
-    return np.corrcoef(truth.T, learned.T)[:N_TRUE, N_TRUE:].max(axis=1)
-
-
 @pytest.fixture(scope="module")
 def data():
-    truth = sparse_embedding(100, seed=0)
+    truth = sparse_embedding(100, N_TRUE, seed=0)
     triplets = sample_triplets(truth, 80_000, seed=1)
     train, test = triplets.subset(np.arange(60_000)), triplets.subset(np.arange(60_000, 80_000))
     generating = odd_one_out_accuracy(odd_one_out_probabilities(truth, test.indices))
@@ -67,7 +54,7 @@ def test_spose_on_cuda_matches_cpu(data):
     assert on_gpu.weights_.shape[1] == on_cpu.weights_.shape[1] == N_TRUE
     assert abs(on_gpu.score(test) - on_cpu.score(test)) <= 0.005
     assert abs(on_gpu.score(test) - generating) <= 0.01
-    assert best_match_r(truth, on_gpu.weights_).min() >= 0.95
+    assert best_match_correlations(truth, on_gpu.weights_).min() >= 0.95
     assert on_gpu.to_embedding().metadata["device"] == "cuda"
 
 
@@ -75,7 +62,7 @@ def test_vice_on_cuda_recovers_the_truth(data):
     truth, train, test, generating = data
     model = VICE(n_dims=20, n_samples_train=2, max_epochs=100, seed=0, device="cuda").fit(train)
     assert abs(model.weights_.shape[1] - N_TRUE) <= 1
-    assert best_match_r(truth, model.weights_).min() >= 0.9
+    assert best_match_correlations(truth, model.weights_).min() >= 0.9
     assert abs(model.score(test) - generating) <= 0.015
 
 
@@ -87,4 +74,4 @@ def test_relaxed_spose_on_cuda_matches_cpu(data):
     assert on_gpu.relaxed_from_epoch_ is not None
     assert on_gpu.weights_.shape[1] == on_cpu.weights_.shape[1] == N_TRUE
     assert abs(on_gpu.score(test) - on_cpu.score(test)) <= 0.005
-    assert best_match_r(truth, on_gpu.weights_).min() >= 0.95
+    assert best_match_correlations(truth, on_gpu.weights_).min() >= 0.95

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
+from test_spose import sparse_embedding
 
 from oddoneout.embed.choice import odd_one_out_probabilities, sample_triplets
 from oddoneout.embed.evaluate import odd_one_out_accuracy
@@ -19,17 +20,6 @@ from oddoneout.embed.vice import (
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.triplets import Triplets
-
-
-def sparse_embedding(n_items: int, n_dims: int, seed: int) -> np.ndarray:
-    """Each item loads on 1-3 dimensions with weights in [1, 2.5]: an informative choice rule."""
-    rng = np.random.default_rng(seed)
-    weights = np.zeros((n_items, n_dims))
-    for item in range(n_items):
-        n_loaded = rng.choice([1, 2, 3], p=[0.5, 0.35, 0.15])
-        dims = rng.choice(n_dims, size=n_loaded, replace=False)
-        weights[item, dims] = rng.uniform(1.0, 2.5, size=n_loaded)
-    return weights
 
 
 def hard_only(triplets: Triplets) -> Triplets:
