@@ -2,8 +2,9 @@
 
 The estimators differ in their model and loss; what they share lives here: scikit-learn style
 parameters, the fit skeleton (input checks, seeded validation split, torch thread setting),
-minibatch order, the average of the iterates, the plateau rule that decays the learning rate and stops training, the
-per-epoch history and progress callback, the provenance of the fit, prediction helpers.
+minibatch order, the average of the iterates, the plateau rule that decays the learning rate
+and stops training, the per-epoch history and progress callback, the provenance of the fit,
+prediction helpers.
 """
 
 from __future__ import annotations

@@ -88,13 +88,9 @@ def select_l1(
         held_out = [(fit_part, selection_part, np.arange(len(selection_part)))]
         n_scored = len(selection_part)
     else:
-        folds = np.array_split(np.random.default_rng(seed).permutation(len(triplets)), n_folds)
+        folds = [np.sort(f) for f in np.array_split(np.random.default_rng(seed).permutation(len(triplets)), n_folds)]
         held_out = [
-            (
-                triplets.subset(np.sort(np.concatenate(folds[:k] + folds[k + 1 :]))),
-                triplets.subset(np.sort(fold)),
-                np.sort(fold),
-            )
+            (triplets.subset(np.sort(np.concatenate(folds[:k] + folds[k + 1 :]))), triplets.subset(fold), fold)
             for k, fold in enumerate(folds)
         ]
         n_scored = len(triplets)

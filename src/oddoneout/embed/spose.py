@@ -459,8 +459,8 @@ class SPoSE(TripletEmbeddingEstimator):
         """Minimise cross-entropy + ``penalty_scale * W.sum()`` over ``W >= 0`` (and ``W = 0`` off ``support``).
 
         Epochs are numbered from ``first_epoch`` and appended to ``history``. Returns the
-        weights of the best epoch, the last epoch and the best epoch (0 if no epoch had a finite
-        monitored objective: then the starting weights are returned).
+        weights of the best epoch, the last epoch and the best epoch (0 if none was kept, e.g. the
+        loss diverged first: then the starting weights are returned).
         """
         weights = weights.clone()
         weights.grad = torch.zeros_like(weights)
@@ -518,7 +518,7 @@ class SPoSE(TripletEmbeddingEstimator):
                 previous_alive = n_alive
                 schedule.hold(epoch)
             if epoch <= last_warmup_epoch:
-                # the penalty is still ramping in: no plateau, and the iterate is not a candidate
+                # the penalty is still ramping in: no plateau, and the estimate is not a candidate
                 schedule.hold(epoch)
                 continue
             outcome = schedule.update(epoch, monitored)
