@@ -1,4 +1,4 @@
-"""Shared pytest set-up: the --run-slow option and quiet progress bars."""
+"""Shared pytest set-up: the --run-slow option, quiet progress bars, isolated native tests, the version header."""
 
 from __future__ import annotations
 
@@ -35,3 +35,27 @@ def shared_data():
     if not path.is_dir():
         pytest.skip(f"shared data not found at {path} (set ODDONEOUT_SHARED_DATA)")
     return path
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """Tests marked ``isolated`` run in their own interpreter (tests/isolation.py)."""
+    from isolation import run_isolated, wants_isolation
+
+    if not wants_isolation(item):
+        return None
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    for report in run_isolated(item):
+        item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The versions of the packages whose releases have broken installs before, and llama.cpp's CPU build."""
+    from install_check import installed_versions, llama_cpu_features
+
+    versions = ", ".join(f"{name} {version}" for name, version in installed_versions().items())
+    features = llama_cpu_features()
+    llama = "not installed" if features is None else " ".join(name for name, on in features.items() if on)
+    return [f"oddoneout dependencies: {versions}", f"llama.cpp compiled CPU features: {llama}"]

