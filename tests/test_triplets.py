@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from oddoneout.embed.choice import random_triplet_indices, sample_triplets
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets, load_triplets
+from oddoneout.triplets import Triplets, load_triplets, random_triplet_indices, sample_triplets
 
 
 def test_npy_and_text_files_load_with_item_ids(tmp_path):

@@ -30,10 +30,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from oddoneout.embed.choice import odd_one_out_probabilities
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import Triplets, odd_one_out_probabilities
 
 TIE_RULES = ("split", "error")
 

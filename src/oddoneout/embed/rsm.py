@@ -14,9 +14,9 @@ from typing import Sequence
 
 import numpy as np
 
-from oddoneout.embed.choice import odd_one_out_probabilities
 from oddoneout.embed.evaluate import check_judgments
 from oddoneout.errors import InputError
+from oddoneout.triplets import odd_one_out_probabilities
 
 
 def _index_of(ids: np.ndarray, item_ids: Sequence[str], what: str) -> np.ndarray:
