@@ -25,9 +25,8 @@ import time
 import numpy as np
 from spose_speed import true_embedding  # the same planted embedding as the speed benchmark
 
-from oddoneout.embed.choice import sample_triplets
 from oddoneout.embed.spose import SPoSE
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import Triplets, sample_triplets
 
 LIMIT_GB = 4.0
 

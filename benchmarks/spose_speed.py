@@ -36,10 +36,9 @@ import time
 import numpy as np
 import torch
 
-from oddoneout.embed.choice import odd_one_out_probabilities, sample_triplets
 from oddoneout.embed.evaluate import odd_one_out_accuracy
 from oddoneout.embed.spose import SPoSE
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import Triplets, odd_one_out_probabilities, sample_triplets
 
 ORIGINAL_EPOCHS = 500
 

@@ -9,8 +9,8 @@ from oddoneout.agents.base import Agent
 from oddoneout.agents.similarity import SimilarityAgent
 from oddoneout.agents.simulated import SimulatedAgent
 from oddoneout.collect.designs import random_design
-from oddoneout.embed.choice import odd_one_out_probabilities
 from oddoneout.errors import InputError
+from oddoneout.triplets import odd_one_out_probabilities
 
 
 def odd_ids(agent, shown):

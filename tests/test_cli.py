@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from oddoneout.embed.choice import sample_triplets
 from oddoneout.embedding import Embedding
+from oddoneout.triplets import sample_triplets
 
 ENV = {**os.environ, "ODDONEOUT_PROGRESS": "0"}
 

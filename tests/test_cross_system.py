@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from oddoneout.embed.choice import sample_triplets
 from oddoneout.embed.evaluate import evaluate_embedding
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
+from oddoneout.triplets import sample_triplets
 from oddoneout.interpret.cross_system import (
     _bootstrap_r,
     compare_systems_stage,

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from oddoneout.embed.choice import sample_triplets
 from oddoneout.embed.dimensionality import (
     component_curve,
     components_needed,
@@ -17,7 +16,7 @@ from oddoneout.embed.rsm import measured_similarity
 from oddoneout.embed.selection import select_l1
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import Triplets, sample_triplets
 
 N_TRUE = 6
 

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from oddoneout.embed.choice import odd_one_out_probabilities
 from oddoneout.embed.evaluate import (
     bootstrap_ci,
     cross_entropy,
@@ -18,7 +17,7 @@ from oddoneout.embed.evaluate import (
 )
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import Triplets, odd_one_out_probabilities
 
 THIRD = 1.0 / 3.0
 

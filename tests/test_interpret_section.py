@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from oddoneout.embed.choice import sample_triplets
 from oddoneout.embedding import Embedding
 from oddoneout.interpret.cross_system import compare_systems_stage
 from oddoneout.interpret.stage import interpret_embedding, interpretation_summary
@@ -18,6 +17,7 @@ from oddoneout.report.figures import system_colors
 from oddoneout.report.html import StudyOutputs, load_study_outputs, render_report
 from oddoneout.report.interpret_figures import systems_rsa_figure
 from oddoneout.stimuli import StimulusSet
+from oddoneout.triplets import sample_triplets
 
 SYSTEMS = ("mllm", "human_category")
 SETTINGS = {

@@ -1,7 +1,7 @@
 """SPoSE recovers a planted embedding across sizes, sparsities and choice temperatures.
 
 For each setting, triplets are drawn from a known embedding with the SPoSE choice rule at a
-softmax temperature (``embed.choice.sample_triplets``), SPoSE is fitted with its default
+softmax temperature (``oddoneout.triplets.sample_triplets``), SPoSE is fitted with its default
 settings except ``l1``, which is chosen from ``L1_GRID`` by the one-standard-error rule on
 held-out cross-entropy (:func:`oddoneout.embed.selection.select_l1`: no single
 ``l1`` suits every noise level), each candidate refitted without the penalty on its support
@@ -28,10 +28,10 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from oddoneout.embed.choice import odd_one_out_probabilities, sample_triplets
 from oddoneout.embed.evaluate import odd_one_out_accuracy
 from oddoneout.embed.selection import select_l1
 from oddoneout.embed.spose import SPoSE
+from oddoneout.triplets import odd_one_out_probabilities, sample_triplets
 
 N_TRUE_DIMS = 6
 TRIPLETS_PER_ITEM = {0.5: 1000, 1.0: 1000, 2.0: 3000}  # by choice temperature

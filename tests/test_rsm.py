@@ -8,9 +8,9 @@ from math import comb
 import numpy as np
 import pytest
 
-from oddoneout.embed.choice import odd_one_out_probabilities
 from oddoneout.embed.rsm import measured_similarity, predicted_similarity, rsm_correlation
 from oddoneout.errors import InputError
+from oddoneout.triplets import odd_one_out_probabilities
 
 ITEMS = ["a", "b", "c", "d", "e"]
 # kept pairs: ab, bc, ab, cd; item "e" is never shown

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from oddoneout.embed.choice import odd_one_out_probabilities, sample_triplets
 from oddoneout.embed.evaluate import cross_entropy
 from oddoneout.embed.seeds import fit_seeds
 from oddoneout.errors import InputError
+from oddoneout.triplets import odd_one_out_probabilities, sample_triplets
 
 SEEDS = [0, 1, 2]
 PARAMS = {"n_dims": 10, "max_epochs": 40, "patience": 4, "batch_size": 512, "l1": 0.02}

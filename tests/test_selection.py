@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from oddoneout.embed.choice import sample_triplets
 from oddoneout.embed.selection import select_l1
 from oddoneout.errors import InputError
+from oddoneout.triplets import sample_triplets
 
 
 def test_select_l1_rejects_a_collapsing_penalty_and_finds_the_true_dimensions():

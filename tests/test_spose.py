@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from oddoneout.embed.choice import odd_one_out_probabilities, sample_triplets
 from oddoneout.embed.estimator import IterateAverage
 from oddoneout.embed.evaluate import odd_one_out_accuracy
 from oddoneout.embed.spose import SPoSE, add_cross_entropy_gradient, pair_logits, triplet_cross_entropy
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import Triplets, odd_one_out_probabilities, sample_triplets
 
 
 def sparse_embedding(n_items: int, n_dims: int, seed: int) -> np.ndarray:

@@ -20,9 +20,8 @@ from oddoneout.collect.store import (
     read_judgments_as_triplets,
     utc_now,
 )
-from oddoneout.embed.choice import odd_one_out_probabilities
 from oddoneout.errors import InputError
-from oddoneout.triplets import load_triplets
+from oddoneout.triplets import load_triplets, odd_one_out_probabilities
 
 ITEMS = [f"clip{i:02d}" for i in range(15)]
 

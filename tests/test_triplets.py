@@ -3,9 +3,21 @@
 import numpy as np
 import pytest
 
-from oddoneout.embed.choice import random_triplet_indices, sample_triplets
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets, load_triplets
+from oddoneout.triplets import (
+    KEPT_PAIRS,
+    ODD_ONE_OUT,
+    Triplets,
+    draw_choices,
+    load_triplets,
+    odd_one_out_probabilities,
+    pair_similarities,
+    random_triplet_indices,
+    register_reader,
+    registered_readers,
+    sample_triplets,
+)
+from oddoneout.triplets import readers
 
 
 def test_npy_and_text_files_load_with_item_ids(tmp_path):
@@ -101,3 +113,56 @@ def test_sampled_choices_follow_the_choice_rule():
     loner_is_odd = (cluster[:, 0] == cluster[:, 1]) & (cluster[:, 2] != cluster[:, 0])
     assert loner_is_odd[mixed].mean() > 0.95
     np.testing.assert_allclose(triplets.probs.sum(axis=1), 1.0)
+
+
+def test_the_odd_one_out_goes_last_and_the_kept_pair_keeps_its_shown_order():
+    shown = np.array([[10, 11, 12]] * 3)
+    canonical = ODD_ONE_OUT.to_canonical(shown, np.array([0, 1, 2]))
+    np.testing.assert_array_equal(canonical, [[11, 12, 10], [10, 12, 11], [10, 11, 12]])
+    assert canonical[:, ODD_ONE_OUT.chosen_column].tolist() == [10, 11, 12]
+    assert Triplets.trial_type is ODD_ONE_OUT
+    assert len(ODD_ONE_OUT.orderings) == 6 and ODD_ONE_OUT.orderings[0].tolist() == [0, 1, 2]
+
+
+def test_pair_similarity_of_each_position_is_that_of_the_other_two():
+    features = np.random.default_rng(0).normal(size=(5, 3))
+    indices = np.array([[0, 3, 4], [2, 1, 0]])
+    similarities = pair_similarities(features, indices)
+    for p, (q, r) in enumerate(KEPT_PAIRS):
+        assert p not in (q, r)
+        np.testing.assert_allclose(similarities[:, p], (features[indices[:, q]] * features[indices[:, r]]).sum(1))
+    probs = odd_one_out_probabilities(features, indices)
+    np.testing.assert_allclose(probs, ODD_ONE_OUT.probabilities(features, indices))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+
+
+def test_drawn_choices_never_take_an_impossible_answer():
+    class ZeroDraws:
+        def random(self, n):
+            return np.zeros(n)
+
+    probs = np.array([[0.0, 0.5, 0.5], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    assert draw_choices(probs, ZeroDraws()).tolist() == [1, 2, 0]
+    choices = draw_choices(np.tile([0.2, 0.3, 0.5], (20000, 1)), np.random.default_rng(0))
+    np.testing.assert_allclose(np.bincount(choices) / 20000, [0.2, 0.3, 0.5], atol=0.02)
+
+
+def test_readers_are_registered_by_suffix(tmp_path, monkeypatch):
+    monkeypatch.setattr(readers, "_READERS", dict(readers._READERS))
+    read = lambda path, items, design: Triplets(("a", "b", "c"), np.array([[0, 1, 2]]))  # noqa: E731
+    register_reader("test triplets", (".trip",), read)
+    register_reader("test triplets", (".trip",), read)  # the same reader again is harmless
+    assert registered_readers()[".trip"] == "test triplets"
+    assert len(load_triplets(tmp_path / "any.trip")) == 1
+    with pytest.raises(ValueError, match="already read"):
+        register_reader("other", (".trip",), lambda path, items, design: None)
+    with pytest.raises(ValueError, match="dot"):
+        register_reader("other", ("trip",), read)
+
+
+def test_an_unregistered_suffix_is_read_as_text_and_named_when_that_fails(tmp_path):
+    (tmp_path / "t.csv").write_text("0 1 2\n")
+    assert load_triplets(tmp_path / "t.csv").indices.tolist() == [[0, 1, 2]]
+    (tmp_path / "store.unknown").write_bytes(b"SQLite format 3\x00\xff\xfe")
+    with pytest.raises(InputError, match="no reader is registered for '.unknown'"):
+        load_triplets(tmp_path / "store.unknown")

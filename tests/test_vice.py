@@ -8,7 +8,6 @@ import torch
 from scipy import stats
 from test_spose import sparse_embedding
 
-from oddoneout.embed.choice import odd_one_out_probabilities, sample_triplets
 from oddoneout.embed.evaluate import odd_one_out_accuracy
 from oddoneout.embed.reproducibility import best_match_correlations
 from oddoneout.embed.vice import (
@@ -19,7 +18,7 @@ from oddoneout.embed.vice import (
 )
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import Triplets, odd_one_out_probabilities, sample_triplets
 
 
 def hard_only(triplets: Triplets) -> Triplets:

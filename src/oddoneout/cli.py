@@ -34,6 +34,14 @@ def _clean_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
     return wrapper
 
+def _load_triplets(path: Path, items: Path | None, design: str | None) -> Any:
+    """:func:`oddoneout.triplets.load_triplets` with the store's readers registered too."""
+    import oddoneout.collect.store  # noqa: F401  (registers the .sqlite/.db and .parquet readers)
+    from oddoneout.triplets import load_triplets
+
+    return load_triplets(path, items, design=design)
+
+
 
 OutDir = Annotated[Path, typer.Option("--out", "-o", help="Output folder of the study.")]
 Seed = Annotated[Optional[int], typer.Option(help="Override the study seed.")]
@@ -179,13 +187,12 @@ def fit(
     from oddoneout.embed.spose import SPoSE
     from oddoneout.embed.vice import VICE
     from oddoneout.progress import progress_callback
-    from oddoneout.triplets import load_triplets
 
     if model_name not in ("spose", "vice"):
         raise InputError(f"--model must be 'spose' or 'vice', not {model_name!r}")
     if (relax or not averaging) and model_name != "spose":
         raise InputError("--relax and --no-averaging apply to --model spose only")
-    data = load_triplets(triplets, items, design=design)
+    data = _load_triplets(triplets, items, design)
     common = dict(
         n_dims=n_dims, lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience, device=device, seed=seed
     )
@@ -213,10 +220,9 @@ def evaluate(
     """Held-out odd-one-out accuracy (95% bootstrap CI) and cross-entropy of an embedding."""
     from oddoneout.embed.evaluate import evaluate_embedding
     from oddoneout.embedding import Embedding
-    from oddoneout.triplets import load_triplets
 
     result = evaluate_embedding(
-        Embedding.load(embedding), load_triplets(triplets, items, design=design), n_bootstrap=n_bootstrap, seed=seed
+        Embedding.load(embedding), _load_triplets(triplets, items, design), n_bootstrap=n_bootstrap, seed=seed
     )
     if as_json:
         print(json.dumps(result, indent=2, default=float))

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from oddoneout.agents.base import Answer
-from oddoneout.embed.choice import pair_similarities
 from oddoneout.errors import InputError
+from oddoneout.triplets import pair_similarities
 
 #: Pair similarities (cosine) closer than this to the maximum count as tied.
 TIE_TOLERANCE = 1e-12

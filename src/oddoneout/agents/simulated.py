@@ -12,8 +12,8 @@ import numpy as np
 
 from oddoneout.agents.base import Answer
 from oddoneout.agents.similarity import shown_indices, validate_features
-from oddoneout.embed.choice import odd_one_out_probabilities
 from oddoneout.errors import InputError
+from oddoneout.triplets import draw_choices, odd_one_out_probabilities
 
 
 class SimulatedAgent:
@@ -73,8 +73,7 @@ class SimulatedAgent:
         if len(shown) == 0:
             return []
         probs = self.probabilities(shown_indices(self.item_index, shown, self.name))
-        draws = self.rng.random(len(probs))
-        choices = np.minimum((draws[:, None] >= np.cumsum(probs, axis=1)).sum(axis=1), 2)
+        choices = draw_choices(probs, self.rng)
         if not self.return_probs:
             return [Answer(choice) for choice in choices.tolist()]
         return [Answer(choice, probs=tuple(p)) for choice, p in zip(choices.tolist(), probs.tolist())]

@@ -28,11 +28,11 @@ from typing import Sequence
 
 import numpy as np
 
-from oddoneout.embed.choice import random_triplet_indices
 from oddoneout.errors import InputError
+from oddoneout.triplets import ODD_ONE_OUT, random_triplet_indices, repeated_item_rows
 
 #: The six orderings of a triplet: ordering ``k`` shows ``base[PERMUTATIONS[k]]``.
-PERMUTATIONS = np.array(list(itertools.permutations(range(3))), dtype=np.int64)
+PERMUTATIONS = ODD_ONE_OUT.orderings
 
 #: Orderings in the order they are assigned to a triplet asked several times:
 #: (0,1,2) (1,2,0) (2,0,1) then (0,2,1) (2,1,0) (1,0,2); each half is a Latin square.
@@ -89,9 +89,9 @@ class TripletDesign:
         _check_range(self.name, "triplet_index", columns["triplet_index"], 2**_TRIPLET_BITS)
         _check_range(self.name, "ordering", columns["ordering"], len(PERMUTATIONS))
         _check_range(self.name, "repeat", columns["repeat"], 2**_REPEAT_BITS)
-        same = (items[:, 0] == items[:, 1]) | (items[:, 0] == items[:, 2]) | (items[:, 1] == items[:, 2])
-        if same.any():
-            row = int(np.flatnonzero(same)[0])
+        same = repeated_item_rows(items)
+        if same.size:
+            row = int(same[0])
             raise InputError(f"design {self.name!r}: row {row} repeats an item: {items[row].tolist()}")
         object.__setattr__(self, "items", items)
         for field_name, values in columns.items():
@@ -417,7 +417,7 @@ def listed_design(
         if unknown:
             raise InputError(f"design {name!r}: row {unknown[0][0]} names unknown item {unknown[0][1]!r}")
         base = np.array([[position[str(item)] for item in row] for row in rows.tolist()], dtype=np.int64)
-    repeated = np.flatnonzero((base[:, 0] == base[:, 1]) | (base[:, 0] == base[:, 2]) | (base[:, 1] == base[:, 2]))
+    repeated = repeated_item_rows(base)
     if len(repeated):
         raise InputError(f"design {name!r}: row {repeated[0]} repeats an item")
     _, first, counts = np.unique(np.sort(base, axis=1), axis=0, return_index=True, return_counts=True)

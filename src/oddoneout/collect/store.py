@@ -30,7 +30,7 @@ from oddoneout.agents.base import STATUSES, Answer
 from oddoneout.collect.designs import TripletDesign, encode_keys
 from oddoneout.errors import InputError
 from oddoneout.provenance import FORMAT_VERSION, provenance
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import Triplets, as_item_ids, register_reader
 
 logger = logging.getLogger(__name__)
 
@@ -629,9 +629,6 @@ def read_judgments(path: str | Path) -> pd.DataFrame:
     return _to_frame(table)
 
 
-_SPOSE_ORDER = np.array([[1, 2, 0], [0, 2, 1], [0, 1, 2]])  # shown positions, odd one out (the choice) last
-
-
 def read_judgments_as_triplets(path: str | Path, design: str | Sequence[str] | None = None) -> Triplets:
     """The ``ok`` judgments of a store or an export as :class:`Triplets`.
 
@@ -682,14 +679,24 @@ def read_judgments_as_triplets(path: str | Path, design: str | Sequence[str] | N
     if (indices < 0).any():
         unknown = str(items[indices < 0][0])
         raise InputError(f"{path}: item {unknown!r} is not in the recorded vocabulary")
-    order = _SPOSE_ORDER[choice]
-    spose = np.take_along_axis(indices, order, axis=1)
+    trial_type = Triplets.trial_type
     probs = None
     prob_columns = [table[f"prob_{p}"].take(pa.array(rows)) for p in range(3)]
     if all(column.null_count == 0 for column in prob_columns):
         shown_probs = np.column_stack([column.to_numpy() for column in prob_columns])
-        probs = np.take_along_axis(shown_probs, order, axis=1)
+        probs = trial_type.to_canonical(shown_probs, choice)
     try:
-        return Triplets(tuple(item_ids), spose, probs)
+        return Triplets(tuple(item_ids), trial_type.to_canonical(indices, choice), probs)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from exc
+
+
+def _load_stored_triplets(path: Path, items: Sequence[str] | str | Path | None, design: str | None) -> Triplets:
+    """The reader :func:`oddoneout.triplets.load_triplets` uses for stores and their exports."""
+    triplets = read_judgments_as_triplets(path, design=design)
+    item_ids = as_item_ids(items)
+    return triplets if item_ids is None else triplets.reindex(item_ids)
+
+
+register_reader("triplet store", (".sqlite", ".db"), _load_stored_triplets)
+register_reader("triplet store export", (".parquet",), _load_stored_triplets)

@@ -23,12 +23,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from oddoneout.embed.choice import odd_one_out_probabilities
 from oddoneout.embed.evaluate import cross_entropy, odd_one_out_accuracy
 from oddoneout.embed.rsm import predicted_similarity, rsm_correlation
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import Triplets, odd_one_out_probabilities
 
 #: ``(item_ids, measured)``: the exhaustively judged items and their measured similarity
 #: matrix (see :func:`oddoneout.embed.rsm.measured_similarity`), rows/columns in that order.

@@ -30,12 +30,14 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from oddoneout.embed.choice import odd_one_out_probabilities
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import Triplets, odd_one_out_probabilities, repeated_item_rows
 
 TIE_RULES = ("split", "error")
+
+# Column of the observed (chosen) odd one out in the triplets' canonical layout.
+_CHOSEN = Triplets.trial_type.chosen_column
 
 # Probabilities closer than this count as tied (see the module docstring).
 _TIE_RTOL = 1e-9
@@ -108,8 +110,8 @@ def odd_one_out_credit(probs: np.ndarray, tie_rule: str = "split") -> np.ndarray
     at_max = tied_maximum(probs)
     n_tied = at_max.sum(axis=1)
     if tie_rule == "split":
-        return at_max[:, 2] / n_tied
-    return (at_max[:, 2] & (n_tied == 1)).astype(np.float64)
+        return at_max[:, _CHOSEN] / n_tied
+    return (at_max[:, _CHOSEN] & (n_tied == 1)).astype(np.float64)
 
 
 def odd_one_out_accuracy(probs: np.ndarray, tie_rule: str = "split") -> float:
@@ -151,7 +153,7 @@ def cross_entropy(probs: np.ndarray, targets: np.ndarray | None = None) -> float
     probs = check_probabilities(probs)
     log_probs = np.log(np.maximum(probs, _PROB_FLOOR))
     if targets is None:
-        return float(-log_probs[:, 2].mean())
+        return float(-log_probs[:, _CHOSEN].mean())
     targets = check_probabilities(targets, name="targets")
     if targets.shape != probs.shape:
         raise InputError(f"targets shape {targets.shape} does not match probs {probs.shape}")
@@ -352,10 +354,9 @@ def _group_repeated_judgments(item_triplets: np.ndarray, odd_ids: np.ndarray) ->
     vocabulary, codes = np.unique(np.concatenate([item_triplets.ravel(), odd_ids]), return_inverse=True)
     triplet_codes = codes[: item_triplets.size].reshape(item_triplets.shape)
     odd_codes = codes[item_triplets.size :]
-    repeated = (triplet_codes[:, 0] == triplet_codes[:, 1]) | (triplet_codes[:, 0] == triplet_codes[:, 2])
-    repeated |= triplet_codes[:, 1] == triplet_codes[:, 2]
-    if repeated.any():
-        row = int(np.flatnonzero(repeated)[0])
+    repeated = repeated_item_rows(triplet_codes)
+    if repeated.size:
+        row = int(repeated[0])
         raise InputError(f"noise ceiling: row {row} repeats an item within the triplet: {item_triplets[row].tolist()}")
     outside = ~(triplet_codes == odd_codes[:, None]).any(axis=1)
     if outside.any():

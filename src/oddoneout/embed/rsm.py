@@ -14,9 +14,9 @@ from typing import Sequence
 
 import numpy as np
 
-from oddoneout.embed.choice import odd_one_out_probabilities
 from oddoneout.embed.evaluate import check_judgments
 from oddoneout.errors import InputError
+from oddoneout.triplets import KEPT_PAIRS, odd_one_out_probabilities, repeated_item_rows
 
 
 def _index_of(ids: np.ndarray, item_ids: Sequence[str], what: str) -> np.ndarray:
@@ -67,9 +67,9 @@ def measured_similarity(item_triplets: np.ndarray, odd_ids: np.ndarray, item_ids
 
     shown = _index_of(triplets, item_ids, "item_triplets")
     chosen = _index_of(odd, item_ids, "odd_ids")
-    repeated = (shown[:, 0] == shown[:, 1]) | (shown[:, 0] == shown[:, 2]) | (shown[:, 1] == shown[:, 2])
-    if repeated.any():
-        row = int(np.flatnonzero(repeated)[0])
+    repeated = repeated_item_rows(shown)
+    if repeated.size:
+        row = int(repeated[0])
         raise InputError(f"item_triplets row {row}: triplet {[str(t) for t in triplets[row]]} repeats an item")
     is_odd = shown == chosen[:, None]
     not_in_row = ~is_odd.any(axis=1)
@@ -83,7 +83,7 @@ def measured_similarity(item_triplets: np.ndarray, odd_ids: np.ndarray, item_ids
     judged = np.zeros((m, m))
     together = np.zeros((m, m))
     # position p is the odd one out; the pair at the other two positions was kept together
-    for p, (q, r) in enumerate(((1, 2), (0, 2), (0, 1))):
+    for p, (q, r) in enumerate(KEPT_PAIRS):
         np.add.at(judged, (shown[:, q], shown[:, r]), 1.0)
         np.add.at(together, (shown[is_odd[:, p], q], shown[is_odd[:, p], r]), 1.0)
     judged += judged.T
@@ -132,7 +132,7 @@ def predicted_similarity(weights: np.ndarray, batch: int = 20000) -> np.ndarray:
             break
         probs = odd_one_out_probabilities(weights, chunk)
         # column p: probability that position p is the odd one out, i.e. the other two are kept
-        for p, (q, r) in enumerate(((1, 2), (0, 2), (0, 1))):
+        for p, (q, r) in enumerate(KEPT_PAIRS):
             np.add.at(kept, (chunk[:, q], chunk[:, r]), probs[:, p])
     kept = (kept + kept.T) / (m - 2)
     np.fill_diagonal(kept, np.nan)

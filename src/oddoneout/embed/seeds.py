@@ -39,13 +39,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from oddoneout.embed.choice import odd_one_out_probabilities
 from oddoneout.embed.evaluate import cross_entropy, odd_one_out_accuracy
 from oddoneout.embed.reproducibility import dimension_reproducibility, most_reproducible, run_reproducibility
 from oddoneout.embed.spose import SPoSE
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import Triplets, odd_one_out_probabilities
 
 BACKENDS = ("process", "ray")
 RULES = ("cross_entropy", "reproducibility")

@@ -131,7 +131,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from oddoneout.embed.choice import odd_one_out_probabilities
 from oddoneout.embed.estimator import (
     EVAL_CHUNK,
     IterateAverage,
@@ -147,7 +146,7 @@ from oddoneout.embed.estimator import (
     triplet_tensors,
 )
 from oddoneout.embed.evaluate import odd_one_out_accuracy
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import Triplets, odd_one_out_probabilities
 
 
 @dataclass

@@ -92,7 +92,6 @@ import torch
 from scipy.special import ndtr
 from scipy.stats import false_discovery_control
 
-from oddoneout.embed.choice import odd_one_out_probabilities
 from oddoneout.embed.estimator import (
     EVAL_CHUNK,
     PlateauSchedule,
@@ -108,7 +107,7 @@ from oddoneout.embed.estimator import (
 from oddoneout.embed.evaluate import odd_one_out_accuracy
 from oddoneout.embed.spose import pair_logits, triplet_cross_entropy
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import Triplets, odd_one_out_probabilities
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 

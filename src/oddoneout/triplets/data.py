@@ -1,21 +1,32 @@
-"""The triplet data contract shared by collection, fitting and evaluation.
+"""The triplet data type: judgments as item indices in the canonical layout of their trial type.
 
-A :class:`Triplets` holds judgments as integer item indices in the SPoSE convention:
-columns 0 and 1 are the pair kept together, column 2 is the odd one out. Item ids map
-indices to stable string ids, so triplets from different files can be aligned.
+A :class:`Triplets` holds odd-one-out judgments as integer item indices in the SPoSE
+convention: columns 0 and 1 are the pair kept together, column 2 is the odd one out (see
+:mod:`oddoneout.triplets.odd_one_out`). Item ids map indices to stable string ids, so
+triplets from different files can be aligned.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Sequence
+from itertools import combinations
+from typing import ClassVar, Sequence
 
 import numpy as np
 
 from oddoneout.errors import InputError
 from oddoneout.provenance import hash_array, hash_text
+from oddoneout.triplets.odd_one_out import ODD_ONE_OUT
+from oddoneout.triplets.trial import TrialType
+
+
+def repeated_item_rows(rows: np.ndarray) -> np.ndarray:
+    """Indices of the rows of a trial table (ids or indices, any width) that show an item twice."""
+    rows = np.asarray(rows)
+    repeated = np.zeros(len(rows), dtype=bool)
+    for first, second in combinations(range(rows.shape[1]), 2):
+        repeated |= rows[:, first] == rows[:, second]
+    return np.flatnonzero(repeated)
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,7 +42,15 @@ class Triplets:
     probs : ndarray of shape (n_triplets, 3), float64, optional
         Soft labels: probability that the item in each column is the odd one out
         (rows sum to 1). ``None`` when only hard choices exist.
+
+    Attributes
+    ----------
+    trial_type : TrialType
+        The kind of trial the judgments come from (:data:`ODD_ONE_OUT`); it owns the layout
+        of the columns and the choice rule.
     """
+
+    trial_type: ClassVar[TrialType] = ODD_ONE_OUT
 
     item_ids: tuple[str, ...]
     indices: np.ndarray
@@ -40,8 +59,9 @@ class Triplets:
 
     def __post_init__(self) -> None:
         indices = np.asarray(self.indices)
-        if indices.ndim != 2 or indices.shape[1] != 3:
-            raise InputError(f"triplets must have shape (n, 3), got {indices.shape}")
+        width = self.trial_type.n_shown
+        if indices.ndim != 2 or indices.shape[1] != width:
+            raise InputError(f"triplets must have shape (n, {width}), got {indices.shape}")
         if not np.issubdtype(indices.dtype, np.integer):
             raise InputError(f"triplet indices must be integers, got dtype {indices.dtype}")
         indices = indices.astype(np.int64, copy=False)
@@ -122,88 +142,10 @@ def validate_indices(indices: np.ndarray, n_items: int, source: str = "triplets"
             f"{source}: row {row} has an item index out of range [0, {n_items}): "
             f"{indices[row].tolist()} ({bad.size} such rows)"
         )
-    repeated = np.flatnonzero(
-        (indices[:, 0] == indices[:, 1]) | (indices[:, 0] == indices[:, 2]) | (indices[:, 1] == indices[:, 2])
-    )
+    repeated = repeated_item_rows(indices)
     if repeated.size:
         row = int(repeated[0])
         raise InputError(
             f"{source}: row {row} repeats an item within the triplet: {indices[row].tolist()} "
             f"({repeated.size} such rows)"
         )
-
-
-def read_item_ids(path: str | Path) -> tuple[str, ...]:
-    """Read item ids, one per line (blank lines ignored)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"item list not found: {path}")
-    ids = tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
-    if not ids:
-        raise InputError(f"item list is empty: {path}")
-    if len(set(ids)) != len(ids):
-        raise InputError(f"item list has duplicate ids: {path}")
-    return ids
-
-
-def read_spose_array(path: str | Path) -> np.ndarray:
-    """Read an N x 3 integer array in the SPoSE convention (``.npy`` or whitespace text)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"triplet file not found: {path}")
-    if path.suffix == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except Exception as exc:  # numpy raises several types for corrupt files
-            raise InputError(f"{path}: not a readable .npy file ({exc})") from exc
-    else:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # an empty file is reported below
-                array = np.loadtxt(path, ndmin=2)
-        except ValueError as exc:
-            raise InputError(f"{path}: malformed triplet text file ({exc})") from exc
-    if array.size == 0:
-        raise InputError(f"{path}: no triplets")
-    if array.ndim != 2 or array.shape[1] != 3:
-        raise InputError(f"{path}: expected N x 3 item indices, got shape {array.shape}")
-    if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
-        raise InputError(f"{path}: triplet indices must be whole numbers")
-    return array.astype(np.int64)
-
-
-def load_triplets(
-    path: str | Path, items: str | Path | Sequence[str] | None = None, design: str | None = None
-) -> Triplets:
-    """Load triplets from a SPoSE array (``.npy``/``.txt``), a Parquet export or a SQLite store.
-
-    Parameters
-    ----------
-    path : path
-        ``.npy`` or whitespace text (N x 3 indices, odd one out last), ``.parquet``
-        (store export), or ``.sqlite``/``.db`` (store).
-    items : path or sequence of str, optional
-        Item ids for index files (a file with one id per line, or a list). Without it,
-        indices become ids ``"0", "1", ...`` up to the largest index.
-    design : str, optional
-        For a store or export: keep only the judgments of this design.
-    """
-    path = Path(path)
-    if path.suffix in {".parquet", ".sqlite", ".db"}:
-        from oddoneout.collect.store import read_judgments_as_triplets
-
-        triplets = read_judgments_as_triplets(path, design=design)
-        if items is not None:
-            triplets = triplets.reindex(read_item_ids(items) if isinstance(items, (str, Path)) else items)
-        return triplets
-    if design is not None:
-        raise InputError(f"{path}: --design applies to a store or its Parquet export, not to an index file")
-    array = read_spose_array(path)
-    if items is None:
-        item_ids = tuple(str(i) for i in range(int(array.max()) + 1))
-    elif isinstance(items, (str, Path)):
-        item_ids = read_item_ids(items)
-    else:
-        item_ids = tuple(str(i) for i in items)
-    validate_indices(array, len(item_ids), source=str(path))
-    return Triplets(item_ids, array)

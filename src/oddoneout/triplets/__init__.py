@@ -1,0 +1,56 @@
+"""The triplet core: the judgment data type, trial types and their choice rule, samplers, readers.
+
+The lowest layer of the package: it imports nothing from :mod:`oddoneout` but
+:mod:`oddoneout.errors` and :mod:`oddoneout.provenance`, and collection (:mod:`oddoneout.collect`),
+fitting and evaluation (:mod:`oddoneout.embed`) and the agents build on it.
+
+- :mod:`~oddoneout.triplets.trial`: :class:`TrialType`, what a kind of trial owns (items shown,
+  canonical layout, choice rule).
+- :mod:`~oddoneout.triplets.odd_one_out`: the odd-one-out trial (:data:`ODD_ONE_OUT`), its SPoSE
+  layout and the numpy choice rule (:func:`pair_similarities`, :func:`odd_one_out_probabilities`).
+- :mod:`~oddoneout.triplets.data`: :class:`Triplets` and index validation.
+- :mod:`~oddoneout.triplets.sampling`: random triplets and simulated answers.
+- :mod:`~oddoneout.triplets.readers`: :func:`load_triplets` and the registry of file readers.
+"""
+
+from oddoneout.triplets.data import Triplets, repeated_item_rows, validate_indices
+from oddoneout.triplets.odd_one_out import (
+    KEPT_PAIRS,
+    ODD_ONE_OUT,
+    SPOSE_POSITIONS,
+    OddOneOut,
+    odd_one_out_probabilities,
+    pair_similarities,
+)
+from oddoneout.triplets.readers import (
+    as_item_ids,
+    load_triplets,
+    read_item_ids,
+    read_spose_array,
+    register_reader,
+    registered_readers,
+)
+from oddoneout.triplets.sampling import draw_choices, random_triplet_indices, sample_triplets
+from oddoneout.triplets.trial import TrialType
+
+__all__ = [
+    "KEPT_PAIRS",
+    "ODD_ONE_OUT",
+    "SPOSE_POSITIONS",
+    "OddOneOut",
+    "TrialType",
+    "Triplets",
+    "as_item_ids",
+    "draw_choices",
+    "load_triplets",
+    "odd_one_out_probabilities",
+    "pair_similarities",
+    "random_triplet_indices",
+    "read_item_ids",
+    "read_spose_array",
+    "register_reader",
+    "registered_readers",
+    "repeated_item_rows",
+    "sample_triplets",
+    "validate_indices",
+]
