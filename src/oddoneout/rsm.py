@@ -5,7 +5,7 @@ An :class:`RSM` is an item x item similarity matrix, held either as a low-rank f
 never need the ``n^2`` matrix; the searchlight uses the factor directly) or as a dense matrix
 (e.g. measured pair similarities, which may be undefined (NaN) for pairs never judged). The
 diagonal is never used. Two RSMs are compared over their upper triangles (pairs ``i < j``,
-vectorised by :meth:`RSM.upper`) with :meth:`RSM.compare`.
+vectorised by :func:`upper_triangle`, the one place that orders pairs) with :meth:`RSM.compare`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from scipy.stats import kendalltau, rankdata
 from oddoneout.errors import InputError
 from oddoneout.scoring import pearson, varies
 
-__all__ = ["RSM", "SIMILARITIES", "COMPARISONS"]
+__all__ = ["RSM", "SIMILARITIES", "COMPARISONS", "upper_triangle"]
 
 #: Similarities of item vectors that :meth:`RSM.from_features` knows.
 SIMILARITIES = ("pearson", "cosine", "dot")
@@ -44,7 +44,7 @@ class RSM:
         How it was made (for the record).
 
     Exactly one of ``factor`` and ``matrix`` is given. Build with :meth:`from_features`,
-    :meth:`from_embedding` or :meth:`from_matrix`.
+    :meth:`from_embedding`, :meth:`from_matrix` or :meth:`from_pairs`.
     """
 
     item_ids: np.ndarray
@@ -122,6 +122,19 @@ class RSM:
         np.fill_diagonal(matrix, 0.0)
         return cls(item_ids=_ids(item_ids, matrix.shape[0]), matrix=matrix, similarity=similarity)
 
+    @classmethod
+    def from_pairs(cls, pairs: np.ndarray, item_ids: Sequence[str] | None = None, similarity: str = "custom") -> "RSM":
+        """A dense RSM from one value per pair ``i < j`` in the order of :func:`upper_triangle` (NaN: undefined)."""
+        pairs = np.asarray(pairs, dtype=np.float64)
+        n = int(round((1 + np.sqrt(1 + 8 * pairs.size)) / 2))
+        if pairs.ndim != 1 or n * (n - 1) // 2 != pairs.size:
+            raise InputError(f"{pairs.shape} values are not one per pair of some number of items")
+        matrix = np.zeros((n, n))
+        rows, cols = np.triu_indices(n, k=1)
+        matrix[rows, cols] = pairs
+        matrix[cols, rows] = pairs
+        return cls(item_ids=_ids(item_ids, n), matrix=matrix, similarity=similarity)
+
     @property
     def n_items(self) -> int:
         return int(self.item_ids.size)
@@ -137,10 +150,8 @@ class RSM:
         return self.factor @ self.factor.T if self.factor is not None else self.matrix.copy()
 
     def upper(self) -> np.ndarray:
-        """The pairs ``i < j`` of the matrix, row by row: ``n (n - 1) / 2`` values."""
-        rows, cols = np.triu_indices(self.n_items, k=1)
-        matrix = self.factor @ self.factor.T if self.factor is not None else self.matrix
-        return matrix[rows, cols]
+        """The pairs ``i < j`` of the matrix (:func:`upper_triangle`)."""
+        return upper_triangle(self.factor @ self.factor.T if self.factor is not None else self.matrix)
 
     def compare(self, other: "RSM", method: str = "pearson") -> float:
         """Similarity of two RSMs of the same items over their pairs ``i < j``.
@@ -184,6 +195,15 @@ class RSM:
             return float(kendalltau(x, y).statistic)
         norms = np.sqrt((x @ x) * (y @ y))
         return float(x @ y / norms) if norms > 0 else float("nan")
+
+
+def upper_triangle(matrix: np.ndarray) -> np.ndarray:
+    """The entries ``(i, j)``, ``i < j``, of a square matrix, row by row: ``n (n - 1) / 2`` values."""
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise InputError(f"similarity matrices must be square, got {matrix.shape}")
+    rows, cols = np.triu_indices(matrix.shape[0], k=1)
+    return matrix[rows, cols]
 
 
 def _ids(item_ids: Sequence[str] | None, n: int) -> np.ndarray:
