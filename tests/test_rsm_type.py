@@ -50,7 +50,8 @@ def test_compare_by_hand_and_skipping_undefined_pairs():
     x, y = a.upper(), b.upper()
     assert a.compare(b) == pytest.approx(np.corrcoef(x, y)[0, 1])
     assert a.compare(b, "cosine") == pytest.approx(x @ y / np.sqrt((x @ x) * (y @ y)))
-    # ranks are the values themselves: Spearman equals Pearson here; Kendall: of 15 pairs only (3, 2) and (6, 5) are discordant
+    # ranks are the values themselves: Spearman equals Pearson here;
+    # Kendall: of the 15 pairs of pairs only (2, 3) and (5, 6) are discordant
     assert a.compare(b, "spearman") == pytest.approx(np.corrcoef(x, y)[0, 1])
     assert a.compare(b, "kendall") == pytest.approx((13 - 2) / 15)
     c = RSM.from_pairs([2.0, 4, np.nan, 8, 10, 12])
@@ -64,7 +65,9 @@ def test_compare_by_hand_and_skipping_undefined_pairs():
         a.compare(b, "bures")
 
 
-@pytest.mark.parametrize("method, theirs", [("pearson", "corr"), ("spearman", "spearman"), ("cosine", "cosine"), ("kendall", "kendall")])
+@pytest.mark.parametrize(
+    "method, theirs", [("pearson", "corr"), ("spearman", "spearman"), ("cosine", "cosine"), ("kendall", "kendall")]
+)
 def test_compare_agrees_with_rsatoolbox_on_random_matrices(method, theirs):
     rsatoolbox = pytest.importorskip("rsatoolbox")
     rng = np.random.default_rng(4)

@@ -8,7 +8,6 @@ from scipy.stats import spearmanr, zscore
 
 from oddoneout.errors import InputError
 from oddoneout.neural.data import NeuralData
-from oddoneout.rsm import RSM
 from oddoneout.neural.searchlight import (
     SearchlightResult,
     neighbourhoods,
@@ -16,6 +15,7 @@ from oddoneout.neural.searchlight import (
     searchlight_rsa,
     searchlight_scores,
 )
+from oddoneout.rsm import RSM
 
 
 def grid(shape: tuple[int, int, int]) -> np.ndarray:
