@@ -68,7 +68,8 @@ _SHAPES = ("sphere", "cube")
 _METHODS = ("pearson", "spearman")
 
 
-#: The model RSM type of a searchlight (:class:`oddoneout.rsm.RSM`; its factor is used directly).
+#: Earlier name of :class:`oddoneout.rsm.RSM` (the searchlight uses its factor directly), kept for
+#: :mod:`oddoneout.neural.stage`, which builds its models with it.
 ModelRSM = RSM
 
 
