@@ -28,7 +28,8 @@ import time
 
 import numpy as np
 
-from oddoneout.neural.searchlight import ModelRSM, neighbourhoods, searchlight_scores
+from oddoneout.neural.searchlight import neighbourhoods, searchlight_scores
+from oddoneout.rsm import RSM
 
 N_DIMS, N_SYSTEMS, VOXEL_MM = 30, 5, 2.0
 
@@ -63,7 +64,7 @@ def main() -> None:
     models = {}
     for s in range(N_SYSTEMS):
         embedding = np.clip(latent + rng.normal(0, 0.5 * s + 0.1, latent.shape), 0, None)
-        models[f"system{s}"] = ModelRSM.from_features(embedding, ids, "pearson")
+        models[f"system{s}"] = RSM.from_features(embedding, ids, "pearson")
     affine = np.diag([VOXEL_MM, VOXEL_MM, VOXEL_MM, 1.0])
     centres = np.linspace(0, args.voxels - 1, args.centres).astype(np.int64)
     start = time.perf_counter()

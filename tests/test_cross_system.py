@@ -13,9 +13,10 @@ from oddoneout.interpret.cross_system import (
     compare_systems_stage,
     cross_accuracy,
     pair_rsa,
-    similarity_matrix,
+    system_rsm,
     systems_rsa,
 )
+from oddoneout.rsm import RSM
 
 
 def _gamma_embedding(rng, n, dims, prefix="i"):
@@ -36,15 +37,16 @@ def test_rsa_matches_a_hand_computed_case_for_each_similarity():
     table = systems_rsa({"x": first, "y": shuffled}, n_bootstrap=0)
     assert table["r"].iloc[0] == pytest.approx(expected) and table["n_items"].iloc[0] == 4
     # Pearson profiles of [1,0],[0,1],[1,1],[2,0]: +1 -1 (constant row: 0) ...
-    profiles = similarity_matrix(first.weights, "pearson")
+    profiles = system_rsm(first.weights, similarity="pearson").dense()
     assert profiles[0, 1] == pytest.approx(-1.0) and profiles[0, 3] == pytest.approx(1.0) and profiles[0, 2] == 0
 
 
 def test_the_fast_bootstrap_equals_resampling_the_pairs():
     rng = np.random.default_rng(3)
-    a = similarity_matrix(rng.gamma(0.5, 1.0, (25, 4)))
-    b = similarity_matrix(rng.gamma(0.5, 1.0, (25, 4)))
-    fast = _bootstrap_r(a, b, 30, np.random.default_rng(7))
+    rsm_a = system_rsm(rng.gamma(0.5, 1.0, (25, 4)))
+    rsm_b = system_rsm(rng.gamma(0.5, 1.0, (25, 4)))
+    fast = _bootstrap_r(rsm_a, rsm_b, 30, np.random.default_rng(7))
+    a, b = rsm_a.dense(), rsm_b.dense()
     draws = np.random.default_rng(7)
     upper = np.triu_indices(25, k=1)
     for k in range(30):
@@ -85,8 +87,8 @@ def test_every_pair_of_systems_is_compared_and_bad_input_is_named():
         systems_rsa({"p": systems["p"]})
     with pytest.raises(InputError, match="p and x share 0 items"):
         systems_rsa({"p": systems["p"], "x": _gamma_embedding(rng, 5, 2, prefix="x")})
-    with pytest.raises(InputError, match="square"):
-        pair_rsa(np.zeros((3, 3)), np.zeros((4, 4)))
+    with pytest.raises(InputError, match="one size"):
+        pair_rsa(RSM.from_matrix(np.zeros((3, 3))), RSM.from_matrix(np.zeros((4, 4))))
 
 
 def test_cross_accuracy_on_own_triplets_is_its_accuracy_and_a_stranger_is_near_chance():

@@ -9,13 +9,13 @@ from scipy.stats import spearmanr, zscore
 from oddoneout.errors import InputError
 from oddoneout.neural.data import NeuralData
 from oddoneout.neural.searchlight import (
-    ModelRSM,
     SearchlightResult,
     neighbourhoods,
     pattern_rsm,
     searchlight_rsa,
     searchlight_scores,
 )
+from oddoneout.rsm import RSM
 
 
 def grid(shape: tuple[int, int, int]) -> np.ndarray:
@@ -52,7 +52,7 @@ def test_fast_pearson_equals_naive(small_case, similarity):
     coords, features, patterns = small_case
     ids = [f"s{i}" for i in range(len(features))]
     hoods = neighbourhoods(coords, radius=1.5)
-    model = ModelRSM.from_features(features, ids, similarity)
+    model = RSM.from_features(features, ids, similarity)
     fast = searchlight_scores(patterns, hoods, {"m": model})["m"]
     if similarity == "pearson":
         dense = np.corrcoef(features)
@@ -73,7 +73,7 @@ def test_dense_model_equals_factor_model_and_naive(small_case):
     scores = searchlight_scores(
         patterns,
         hoods,
-        {"factor": ModelRSM.from_features(features, ids), "dense": ModelRSM.from_matrix(dense, ids)},
+        {"factor": RSM.from_features(features, ids), "dense": RSM.from_matrix(dense, ids)},
     )
     np.testing.assert_allclose(scores["dense"], scores["factor"], rtol=0, atol=1e-10)
     np.testing.assert_allclose(scores["dense"], naive_scores(patterns, hoods, dense), rtol=0, atol=1e-8)
@@ -83,7 +83,7 @@ def test_spearman_equals_scipy(small_case):
     coords, features, patterns = small_case
     ids = [f"s{i}" for i in range(len(features))]
     hoods = neighbourhoods(coords, radius=1.0)[:10]
-    fast = searchlight_scores(patterns, hoods, {"m": ModelRSM.from_features(features, ids)}, method="spearman")["m"]
+    fast = searchlight_scores(patterns, hoods, {"m": RSM.from_features(features, ids)}, method="spearman")["m"]
     np.testing.assert_allclose(fast, naive_scores(patterns, hoods, np.corrcoef(features), "spearman"), atol=1e-10)
 
 
@@ -91,7 +91,7 @@ def test_spearman_subsample_is_seeded(small_case):
     coords, features, patterns = small_case
     ids = [f"s{i}" for i in range(len(features))]
     hoods = neighbourhoods(coords, radius=1.0)[:5]
-    models = {"m": ModelRSM.from_features(features, ids)}
+    models = {"m": RSM.from_features(features, ids)}
     a = searchlight_scores(patterns, hoods, models, method="spearman", spearman_stimuli=20, seed=1)["m"]
     b = searchlight_scores(patterns, hoods, models, method="spearman", spearman_stimuli=20, seed=1)["m"]
     c = searchlight_scores(patterns, hoods, models, method="spearman")["m"]
@@ -107,7 +107,7 @@ def test_matches_rsatoolbox(small_case):
     coords, features, patterns = small_case
     ids = [f"s{i}" for i in range(len(features))]
     voxels = neighbourhoods(coords, radius=2.0, centres=np.array([37]))[0]
-    ours = searchlight_scores(patterns, [voxels], {"m": ModelRSM.from_features(features, ids)})["m"][0]
+    ours = searchlight_scores(patterns, [voxels], {"m": RSM.from_features(features, ids)})["m"][0]
     data_rdm = calc_rdm(Dataset(zscore(patterns, axis=0)[:, voxels]), method="correlation")
     model_rdm = RDMs((1 - np.corrcoef(features))[np.triu_indices(len(ids), k=1)][None, :])
     assert rsatoolbox is not None
@@ -145,7 +145,7 @@ def planted_result():
         {"planted": planted, "rest": np.setdiff1d(np.arange(coords.shape[0]), planted)},
         coords=coords,
     )
-    models = {"a": ModelRSM.from_features(features_a, ids), "b": ModelRSM.from_features(features_b, ids)}
+    models = {"a": RSM.from_features(features_a, ids), "b": RSM.from_features(features_b, ids)}
     return coords, searchlight_rsa(data, models, radius=1.5, min_voxels=5)
 
 
@@ -174,7 +174,7 @@ def test_result_round_trip(tmp_path):
 def test_missing_stimulus_and_coords_raise():
     ids = np.array(["a", "b", "c", "d"])
     data = NeuralData("sub-01", np.ones((4, 3)) + np.eye(4, 3), ids, np.arange(4), {"all": np.arange(3)})
-    model = ModelRSM.from_features(np.eye(4)[:3], ["a", "b", "c"])
+    model = RSM.from_features(np.eye(4)[:3], ["a", "b", "c"])
     with pytest.raises(InputError, match="coordinates"):
         searchlight_rsa(data, {"m": model})
     with pytest.raises(InputError, match="not rows of model 'm'"):
@@ -185,7 +185,7 @@ def test_float32_close_to_float64(small_case):
     coords, features, patterns = small_case
     ids = [f"s{i}" for i in range(len(features))]
     hoods = neighbourhoods(coords, radius=1.5)
-    models = {"m": ModelRSM.from_features(features, ids)}
+    models = {"m": RSM.from_features(features, ids)}
     exact = searchlight_scores(patterns, hoods, models)["m"]
     single = searchlight_scores(patterns, hoods, models, dtype="float32")["m"]
     np.testing.assert_allclose(single, exact, atol=1e-4)
@@ -196,7 +196,7 @@ def test_threads_give_the_same_scores(small_case):
     coords, features, patterns = small_case
     ids = [f"s{i}" for i in range(len(features))]
     hoods = neighbourhoods(coords, radius=1.5)
-    models = {"m": ModelRSM.from_features(features, ids)}
+    models = {"m": RSM.from_features(features, ids)}
     calls = []
     serial = searchlight_scores(patterns, hoods, models)["m"]
     threaded = searchlight_scores(patterns, hoods, models, n_jobs=2, progress=lambda d, t: calls.append((d, t)))["m"]
@@ -217,7 +217,7 @@ def test_synthetic_brain_rsa_finds_the_carriers():
         "human_category": category,
         "human_dimension": world.stimuli.ratings("dimension").to_numpy(),
     }
-    models = {name: ModelRSM.from_features(x, world.stimuli.item_ids) for name, x in features.items()}
+    models = {name: RSM.from_features(x, world.stimuli.item_ids) for name, x in features.items()}
     table = searchlight_rsa(world.neural[0], models, radius=2.0).to_frame()
     wide = table.pivot(index="roi", columns="system", values="r")
     assert wide.loc["STS"].idxmax() == "llm" and wide.loc["STS", "llm"] > 0.15
@@ -235,7 +235,7 @@ def test_world_coordinates_of_image_data_match_indices_with_affine():
     responses = rng.normal(size=(30, ijk.shape[0]))
     mm = ijk @ affine[:3, :3].T + affine[:3, 3]
     data = NeuralData("sub-01", responses, ids, np.arange(30) % 3, {"all": np.arange(125)}, coords=mm, affine=affine)
-    models = {"m": ModelRSM.from_features(rng.random((30, 4)), ids)}
+    models = {"m": RSM.from_features(rng.random((30, 4)), ids)}
     in_mm = searchlight_rsa(data, models, radius=3.0)
     by_index = searchlight_rsa(data, models, radius=3.0, coords=ijk, affine=affine)
     np.testing.assert_array_equal(in_mm.voxel_r["m"], by_index.voxel_r["m"])

@@ -16,6 +16,7 @@ import numpy as np
 
 from oddoneout.embed.evaluate import check_judgments
 from oddoneout.errors import InputError
+from oddoneout.rsm import RSM, upper_triangle
 from oddoneout.triplets import KEPT_PAIRS, odd_one_out_probabilities, repeated_item_rows
 
 
@@ -142,7 +143,8 @@ def predicted_similarity(weights: np.ndarray, batch: int = 20000) -> np.ndarray:
 def rsm_correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation of two similarity matrices over their upper triangles.
 
-    Pairs that are NaN in either matrix are left out; the diagonal is never used.
+    Pairs that are NaN in either matrix are left out; the diagonal is never used
+    (:meth:`oddoneout.rsm.RSM.compare`).
 
     Parameters
     ----------
@@ -153,20 +155,7 @@ def rsm_correlation(a: np.ndarray, b: np.ndarray) -> float:
     float
         Pearson r; NaN when either matrix is constant over the pairs used.
     """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.ndim != 2 or a.shape[0] != a.shape[1]:
-        raise InputError(f"similarity matrices must be square, got {a.shape}")
+    a, b = upper_triangle(np.asarray(a, dtype=np.float64)), upper_triangle(np.asarray(b, dtype=np.float64))
     if a.shape != b.shape:
-        raise InputError(f"similarity matrices differ in shape: {a.shape} and {b.shape}")
-    rows, cols = np.triu_indices(a.shape[0], k=1)
-    x, y = a[rows, cols], b[rows, cols]
-    keep = np.isfinite(x) & np.isfinite(y)
-    if keep.sum() < 3:
-        raise InputError(f"need at least 3 pairs defined in both matrices, got {int(keep.sum())}")
-    x = x[keep] - x[keep].mean()
-    y = y[keep] - y[keep].mean()
-    denominator = np.sqrt((x * x).sum() * (y * y).sum())
-    if denominator == 0:
-        return float("nan")
-    return float((x * y).sum() / denominator)
+        raise InputError(f"similarity matrices differ in shape: {a.size} and {b.size} pairs")
+    return RSM.from_pairs(a).compare(RSM.from_pairs(b), "pearson")

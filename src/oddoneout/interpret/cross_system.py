@@ -1,7 +1,7 @@
 """Comparisons between systems' embeddings of the same items, for many systems at once and fast.
 
-- :func:`similarity_matrix`: an embedding's item x item similarity (``"dot"``, ``"pearson"`` or
-  the SPoSE ``"choice"`` probability).
+- :func:`system_rsm`: an embedding's item x item similarity as an :class:`oddoneout.rsm.RSM`
+  (``"dot"``, ``"pearson"`` or the SPoSE ``"choice"`` probability).
 - :func:`systems_rsa`: for every pair of systems, Pearson r between their similarity matrices over
   the pairs of distinct shared items, with a bootstrap CI over items.
 - :func:`cross_accuracy`: how well one system's embedding predicts another's held-out triplets.
@@ -33,9 +33,10 @@ import pandas as pd
 
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
+from oddoneout.rsm import RSM
 from oddoneout.triplets import Triplets, read_item_ids
 
-#: Similarities :func:`similarity_matrix` knows.
+#: Similarities :func:`system_rsm` knows.
 SIMILARITIES = ("dot", "pearson", "choice")
 
 #: Items used by the ``"choice"`` similarity when ``max_items`` is not given (it costs O(n^3)).
@@ -48,12 +49,13 @@ RSA_COLUMNS = ("system_a", "system_b", "similarity", "r", "ci_low", "ci_high", "
 CROSS_COLUMNS = ("embedding", "triplets", "accuracy", "ci_low", "ci_high", "chance", "n_triplets")
 
 
-def similarity_matrix(weights: np.ndarray, similarity: str = "dot") -> np.ndarray:
+def system_rsm(weights: np.ndarray, item_ids: Sequence[str] | None = None, similarity: str = "dot") -> RSM:
     """Item x item similarity of an embedding's weights.
 
     Parameters
     ----------
     weights : ndarray of shape (n_items, n_dims)
+    item_ids : sequence of str, optional
     similarity : {"dot", "pearson", "choice"}
         ``"dot"``: ``W W'`` (the SPoSE similarity); ``"pearson"``: correlation of the items' weight
         profiles (constant profiles give 0); ``"choice"``: the probability that a pair is kept
@@ -62,41 +64,23 @@ def similarity_matrix(weights: np.ndarray, similarity: str = "dot") -> np.ndarra
 
     Returns
     -------
-    ndarray of shape (n_items, n_items), float64
-        Symmetric; the diagonal is not meaningful (set to 0).
+    RSM
     """
-    weights = np.asarray(weights, dtype=np.float64)
-    if similarity == "dot":
-        matrix = weights @ weights.T
-    elif similarity == "pearson":
-        centred = weights - weights.mean(axis=1, keepdims=True)
-        norms = np.linalg.norm(centred, axis=1)
-        centred = np.divide(centred, norms[:, None], out=np.zeros_like(centred), where=norms[:, None] > 0)
-        matrix = centred @ centred.T
-    elif similarity == "choice":
+    if similarity in ("dot", "pearson"):
+        return RSM.from_features(weights, item_ids, similarity)
+    if similarity == "choice":
         from oddoneout.embed.rsm import predicted_similarity
 
-        matrix = predicted_similarity(weights)
-    else:
-        raise InputError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
-    np.fill_diagonal(matrix, 0.0)
-    return matrix
+        return RSM.from_matrix(predicted_similarity(np.asarray(weights, dtype=np.float64)), item_ids, similarity)
+    raise InputError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a = a - a.mean()
-    b = b - b.mean()
-    denominator = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / denominator) if denominator > 0 else float("nan")
-
-
-def _bootstrap_r(a: np.ndarray, b: np.ndarray, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
+def _bootstrap_r(a: RSM, b: RSM, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
     """Item-bootstrap replicates of the pair correlation (module docstring), exactly, in batches."""
-    n = a.shape[0]
-    upper = np.triu_indices(n, k=1)
+    n = a.n_items
     # Centring on the full-sample pair means leaves every r unchanged and keeps the sums well conditioned.
-    a = a - a[upper].mean()
-    b = b - b[upper].mean()
+    a = a.dense() - a.upper().mean()
+    b = b.dense() - b.upper().mean()
     np.fill_diagonal(a, 0.0)
     np.fill_diagonal(b, 0.0)
     # float32 products (the sums are of centred values; float64 finishes each replicate)
@@ -119,15 +103,13 @@ def _bootstrap_r(a: np.ndarray, b: np.ndarray, n_bootstrap: int, rng: np.random.
     return np.clip(replicates, -1.0, 1.0)
 
 
-def pair_rsa(
-    a: np.ndarray, b: np.ndarray, n_bootstrap: int = 1000, seed: int = 0, level: float = 0.95
-) -> tuple[float, float, float]:
-    """Pearson r of two similarity matrices over their upper triangles, with an item-bootstrap CI.
+def pair_rsa(a: RSM, b: RSM, n_bootstrap: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """Pearson r of two RSMs over their pairs ``i < j``, with an item-bootstrap CI.
 
     Parameters
     ----------
-    a, b : ndarray of shape (n, n)
-        Symmetric similarity matrices over the same items in the same order.
+    a, b : RSM
+        Over the same items in the same order, every pair defined.
     n_bootstrap : int
         Item resamples (0: no CI, NaN bounds).
     seed : int
@@ -138,16 +120,13 @@ def pair_rsa(
     -------
     (r, ci_low, ci_high)
     """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape != b.shape:
-        raise InputError(f"pair_rsa: need two square matrices of one shape, got {a.shape} and {b.shape}")
-    if a.shape[0] < 3:
-        raise InputError(f"pair_rsa: at least 3 items are needed, got {a.shape[0]}")
+    if a.n_items != b.n_items:
+        raise InputError(f"pair_rsa: need two RSMs of one size, got {a.n_items} and {b.n_items} items")
+    if a.n_items < 3:
+        raise InputError(f"pair_rsa: at least 3 items are needed, got {a.n_items}")
     if not 0 < level < 1:
         raise InputError(f"pair_rsa: level must be in (0, 1), got {level}")
-    upper = np.triu_indices(a.shape[0], k=1)
-    r = _pearson(a[upper], b[upper])
+    r = a.compare(b, "pearson")
     if n_bootstrap <= 0:
         return r, float("nan"), float("nan")
     replicates = _bootstrap_r(a, b, int(n_bootstrap), np.random.default_rng(seed))
@@ -170,7 +149,7 @@ def systems_rsa(
     embeddings : mapping of str to Embedding
         One embedding per system; each pair is compared over the items both have.
     similarity : {"dot", "pearson", "choice"}, default="dot"
-        See :func:`similarity_matrix`.
+        See :func:`system_rsm`.
     n_bootstrap : int, default=1000
         Item resamples for the 95 % CI (0: none). See the module docstring.
     seed : int
@@ -208,8 +187,8 @@ def systems_rsa(
         if max_items is not None and len(items) > max_items:
             chosen = np.sort(np.random.default_rng(seed).choice(len(items), max_items, replace=False))
             items = [items[i] for i in chosen]
-        matrices = [similarity_matrix(e.align(items), similarity) for e in (a, b)]
-        r, low, high = pair_rsa(*matrices, n_bootstrap=n_bootstrap, seed=seed)
+        rsms = [system_rsm(e.align(items), items, similarity) for e in (a, b)]
+        r, low, high = pair_rsa(*rsms, n_bootstrap=n_bootstrap, seed=seed)
         rows.append((name_a, name_b, similarity, r, low, high, len(items)))
     return pd.DataFrame(rows, columns=list(RSA_COLUMNS))
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
+from oddoneout.scoring import pearson_matrix
 from oddoneout.stimuli.stimulus_set import StimulusSet
 
 #: Columns of the node table of :func:`dimension_graph`.
@@ -103,12 +104,7 @@ def dimension_graph(
     if len(set(names)) != len(names):
         raise InputError("dimension_graph: repeated dimension names")
     values = table.to_numpy(dtype=np.float64)
-    centred = values - values.mean(axis=0)
-    norms = np.linalg.norm(centred, axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (centred.T @ centred) / np.outer(norms, norms)
-    r[:, norms == 0] = np.nan
-    r[norms == 0, :] = np.nan
+    r = pearson_matrix(values, values)
     graph = nx.Graph()
     graph.add_nodes_from(names)
     sources, targets = np.nonzero(np.triu(np.nan_to_num(r, nan=-np.inf) > threshold, k=1))

@@ -9,6 +9,7 @@ import pandas as pd
 
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
+from oddoneout.scoring import pearson_matrix
 from oddoneout.stimuli.stimulus_set import RATING_GROUPS, StimulusSet
 
 #: Columns of the table returned by :func:`top_items` (and of ``interpret/<system>_top_items.csv``).
@@ -21,23 +22,6 @@ def rating_columns(stimuli: StimulusSet) -> list[str]:
     Within a group the columns keep their table order.
     """
     return [column for group in RATING_GROUPS for column in stimuli.rating_columns_of(stimuli.table, group)]
-
-
-def _pearson_columns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pearson r of every column of ``x`` with every column of ``y`` (rows are observations).
-
-    A column with no spread (every value equal) gets NaN in its row or column. Exact constancy is
-    tested on the raw values rather than on the centred norm, because centring a constant column
-    in floating point can leave tiny non-zero residues that would give meaningless correlations.
-    """
-    x_centred = x - x.mean(axis=0)
-    y_centred = y - y.mean(axis=0)
-    x_norm = np.linalg.norm(x_centred, axis=0)
-    y_norm = np.linalg.norm(y_centred, axis=0)
-    x_norm[np.ptp(x, axis=0) == 0] = np.nan
-    y_norm[np.ptp(y, axis=0) == 0] = np.nan
-    r = (x_centred.T @ y_centred) / np.outer(x_norm, y_norm)
-    return np.clip(r, -1.0, 1.0)
 
 
 def rating_correlations(embedding: Embedding, stimuli: StimulusSet) -> pd.DataFrame:
@@ -79,8 +63,7 @@ def rating_correlations(embedding: Embedding, stimuli: StimulusSet) -> pd.DataFr
         )
     weights = embedding.align(stimuli.item_ids)
     ratings = stimuli.table[columns].to_numpy(dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = _pearson_columns(weights, ratings)
+    r = pearson_matrix(weights, ratings)
     return pd.DataFrame(
         r,
         index=pd.Index(embedding.dim_names, name="dim"),

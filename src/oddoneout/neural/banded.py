@@ -15,11 +15,9 @@ random search over the simplex or by gradient descent on the validation loss, bo
 approximations whose outcome depends on iteration counts; with two or three bands of tens of
 features an exhaustive grid through the eigh solver is exact, deterministic and fast.
 
-Outer folds are contiguous blocks of runs (:func:`oddoneout.neural.folds.run_blocked_folds`,
-training samples sharing a stimulus with the test block dropped), inner folds are run blocks that
-keep a stimulus's repeats together, repeats are averaged per stimulus within the training and
-the test sets, features are z-scored on the training rows, and scores are computed within each
-test fold and averaged over folds: the same protocol as :func:`oddoneout.neural.encoding.encode`.
+Folds, repeat averaging and z-scoring follow :func:`oddoneout.neural.folds.plan_folds`, and scores
+are computed within each test fold and averaged over folds: the same protocol as
+:func:`oddoneout.neural.encoding.encode`.
 
 Variance partitioning (two bands A and B) uses the held-out R^2 of A alone, B alone and A+B:
 ``unique_A = R2_AB - R2_B``, ``unique_B = R2_AB - R2_A``, ``shared = R2_A + R2_B - R2_AB``
@@ -34,12 +32,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from oddoneout.errors import InputError
 from oddoneout.neural.data import NeuralData
-from oddoneout.neural.folds import run_blocked_folds, run_blocks_by_stimulus
+from oddoneout.neural.folds import feature_rows, plan_folds
 from oddoneout.neural.ridge import ridge_cv_errors, ridge_fit_per_target
+from oddoneout.scoring import pearson, r2
 
 __all__ = [
     "BandedResult",
@@ -79,6 +77,7 @@ class BandedResult:
     fold : ndarray of shape (n_scored,), int
         Test fold of each row of ``observed``.
     stimulus_ids : ndarray of shape (n_scored,), str
+        Stimulus of each row of ``observed`` (sorted within each fold).
     band_scales : ndarray of shape (n_folds, n_bands, n_voxels)
         Chosen scale of each band (0: band left out); the band's penalty is ``alpha / scale^2``.
     alphas : ndarray of shape (n_folds, n_voxels)
@@ -206,22 +205,17 @@ def banded_ridge_cv(
     if alphas.size == 0 or np.any(~np.isfinite(alphas)) or np.any(alphas <= 0):
         raise InputError(f"alphas must be positive and finite, got {alphas!r}")
     grid = band_scale_grid(len(names), band_scales)
-    rows = {item: i for i, item in enumerate(str(s) for s in item_ids)}
-    missing = sorted(set(np.unique(data.stimulus_ids)) - set(rows))
-    if missing:
-        raise InputError(f"subject {data.subject}: {len(missing)} stimulus id(s) have no feature row: {missing[:5]}")
+    sample_rows = feature_rows(item_ids, data)
     widths = [f.shape[1] for f in features]
     joint = np.hstack(features)
     column_band = np.repeat(np.arange(len(names)), widths)
-    sample_rows = np.array([rows[s] for s in data.stimulus_ids], dtype=np.int64)
     n_voxels = data.n_voxels
     voxel_batch = n_voxels if voxel_batch is None else int(voxel_batch)
     if voxel_batch < 1:
         raise InputError(f"voxel_batch must be positive, got {voxel_batch}")
 
-    folds = run_blocked_folds(data.runs, n_folds, stimulus_ids=data.stimulus_ids)
-    plans = [_plan(k, train, test, data, joint, sample_rows, inner_folds) for k, (train, test) in enumerate(folds)]
-    observed = np.concatenate([p.y_test_operator(data.responses).astype(np.float64) for p in plans])
+    plans = plan_folds(joint, sample_rows, data, n_folds, inner_folds)
+    observed = np.concatenate([p.test_responses(data.responses) for p in plans])
     predicted = np.empty_like(observed)
     fold = np.concatenate([np.full(p.n_test, k) for k, p in enumerate(plans)])
     stimulus_ids = np.concatenate([p.test_ids for p in plans])
@@ -232,7 +226,7 @@ def banded_ridge_cv(
     for start in range(0, n_voxels, voxel_batch):
         voxels = slice(start, min(start + voxel_batch, n_voxels))
         for k, plan in enumerate(plans):
-            y_train = plan.y_train_operator(data.responses[:, voxels])
+            y_train = plan.train_responses(data.responses[:, voxels])
             best_error = np.full(y_train.shape[1], np.inf)
             best_combo = np.zeros(y_train.shape[1], dtype=np.int64)
             best_alpha = np.zeros(y_train.shape[1])
@@ -255,10 +249,10 @@ def banded_ridge_cv(
             chosen_alphas[k, voxels] = best_alpha
 
     blocks = list(zip(offsets[:-1], offsets[1:]))
-    voxel_r = np.mean([_pearson(observed[s:e], predicted[s:e]) for s, e in blocks], axis=0)
-    voxel_r2 = np.mean([_r2(observed[s:e], predicted[s:e]) for s, e in blocks], axis=0)
+    voxel_r = np.mean([pearson(observed[s:e], predicted[s:e]) for s, e in blocks], axis=0)
+    voxel_r2 = np.mean([r2(observed[s:e], predicted[s:e]) for s, e in blocks], axis=0)
     voxel_r2_centred = np.mean(
-        [_r2(observed[s:e], predicted[s:e] - predicted[s:e].mean(0) + observed[s:e].mean(0)) for s, e in blocks],
+        [r2(observed[s:e], predicted[s:e] - predicted[s:e].mean(0) + observed[s:e].mean(0)) for s, e in blocks],
         axis=0,
     )
     return BandedResult(
@@ -346,8 +340,6 @@ def _check_bands(bands: Mapping[str, np.ndarray], item_ids: Sequence[str]) -> tu
     if not bands:
         raise InputError("no feature bands given")
     n_items = len(item_ids)
-    if len(set(map(str, item_ids))) != n_items:
-        raise InputError("item_ids must be unique")
     names, features = [], []
     for name, values in bands.items():
         values = np.asarray(values, dtype=np.float64)
@@ -358,81 +350,3 @@ def _check_bands(bands: Mapping[str, np.ndarray], item_ids: Sequence[str]) -> tu
         names.append(str(name))
         features.append(values)
     return names, features
-
-
-def _averaging(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct ids in order of first appearance, the first sample of each, and each sample's group."""
-    _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    return ids[first[order]], first[order], rank[inverse]
-
-
-@dataclass
-class _Plan:
-    train: np.ndarray
-    test: np.ndarray
-    train_group: np.ndarray
-    test_group: np.ndarray
-    test_ids: np.ndarray
-    x_train: np.ndarray
-    x_test: np.ndarray
-    inner_splits: list[tuple[np.ndarray, np.ndarray]]
-
-    @property
-    def n_test(self) -> int:
-        return self.x_test.shape[0]
-
-    @staticmethod
-    def _mean(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
-        counts = np.bincount(group, minlength=n_groups)
-        average = sp.csr_matrix((1.0 / counts[group], (group, np.arange(group.size))), shape=(n_groups, group.size))
-        return np.asarray(average @ values)
-
-    def y_train_operator(self, responses: np.ndarray) -> np.ndarray:
-        return self._mean(responses[self.train].astype(np.float64), self.train_group, self.x_train.shape[0])
-
-    def y_test_operator(self, responses: np.ndarray) -> np.ndarray:
-        return self._mean(responses[self.test].astype(np.float64), self.test_group, self.n_test)
-
-
-def _plan(
-    k: int, train: np.ndarray, test: np.ndarray, data: NeuralData, joint: np.ndarray, rows: np.ndarray, inner: int
-) -> _Plan:
-    if train.size == 0:
-        raise InputError(f"subject {data.subject}, outer fold {k}: no training samples left")
-    _, train_first, train_group = _averaging(data.stimulus_ids[train])
-    test_ids, test_first, test_group = _averaging(data.stimulus_ids[test])
-    try:
-        block = run_blocks_by_stimulus(data.runs[train], data.stimulus_ids[train], inner)[train_first]
-    except InputError as exc:
-        raise InputError(f"subject {data.subject}, outer fold {k}, inner folds: {exc}") from exc
-    splits = [(np.flatnonzero(block != b), np.flatnonzero(block == b)) for b in range(inner)]
-    x_train = joint[rows[train][train_first]]
-    x_test = joint[rows[test][test_first]]
-    mean, scale = x_train.mean(axis=0), x_train.std(axis=0)
-    scale[scale == 0] = 1.0
-    return _Plan(
-        train, test, train_group, test_group, test_ids, (x_train - mean) / scale, (x_test - mean) / scale, splits
-    )
-
-
-def _pearson(observed: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    a = observed - observed.mean(axis=0)
-    b = predicted - predicted.mean(axis=0)
-    denominator = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
-    # A prediction that is the intercept alone varies only by rounding: count its r as 0.
-    ok = denominator > 1e-9 * np.sqrt((a * a).sum(axis=0)) * np.abs(predicted).max(axis=0, initial=0.0)
-    r = np.zeros(a.shape[1])
-    r[ok] = (a * b).sum(axis=0)[ok] / denominator[ok]
-    return r
-
-
-def _r2(observed: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    residual = ((observed - predicted) ** 2).sum(axis=0)
-    total = ((observed - observed.mean(axis=0)) ** 2).sum(axis=0)
-    out = np.zeros(observed.shape[1])
-    ok = total > 0
-    out[ok] = 1 - residual[ok] / total[ok]
-    return out

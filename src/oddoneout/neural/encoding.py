@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import scipy.sparse as sp
 from himalaya.backend import ALL_BACKENDS, get_backend, set_backend
 from himalaya.ridge import solve_ridge_cv_svd
 
 from oddoneout.errors import InputError
 from oddoneout.neural.data import NeuralData
-from oddoneout.neural.folds import run_blocked_folds, run_blocks_by_stimulus
+from oddoneout.neural.folds import FoldPlan, feature_rows, plan_folds, run_blocked_folds
 from oddoneout.neural.ridge import ridge_cv_per_target
 from oddoneout.provenance import hash_array, provenance, read_npz, write_npz
+from oddoneout.scoring import pearson, r2, zscore_stats
 
 __all__ = ["EncodingResult", "encode", "run_blocked_folds"]
 
@@ -109,23 +109,6 @@ class EncodingResult:
             )
         except KeyError as exc:
             raise InputError(f"{path}: not an oddoneout encoding result file (no {exc})") from exc
-
-
-@dataclass
-class _FoldPlan:
-    """Everything about one outer fold that does not depend on the voxels."""
-
-    train_samples: np.ndarray  # indices into the data's samples
-    train_average: sp.csr_matrix | None  # (n_train_rows, n_train_samples) repeat-averaging operator
-    test_samples: np.ndarray
-    test_average: sp.csr_matrix | None
-    x_train: np.ndarray  # z-scored with training statistics, float64
-    x_test: np.ndarray
-    inner_splits: list[tuple[np.ndarray, np.ndarray]]
-
-    @property
-    def n_test(self) -> int:
-        return self.x_test.shape[0]
 
 
 def encode(
@@ -227,7 +210,7 @@ def encode(
         set is empty or spans fewer runs than ``inner_folds``, bad alphas, an
         unknown backend, solver or score.
     """
-    features, rows = _check_features(features, item_ids)
+    features = _check_features(features, item_ids)
     alphas = _check_alphas(alphas)
     if backend not in ALL_BACKENDS:
         raise InputError(f"unknown himalaya backend {backend!r}; expected one of {ALL_BACKENDS}")
@@ -236,8 +219,6 @@ def encode(
     if solver not in _SOLVERS:
         raise InputError(f"unknown solver {solver!r}; expected one of {_SOLVERS}")
     solver_used = solver if backend == "numpy" else "himalaya"
-    if int(inner_folds) != inner_folds or inner_folds < 2:
-        raise InputError(f"inner_folds must be an integer >= 2, got {inner_folds!r}")
     n_voxels = data.n_voxels
     if voxel_batch is None:
         voxel_batch = n_voxels
@@ -245,20 +226,9 @@ def encode(
         raise InputError(f"voxel_batch must be a positive integer or None, got {voxel_batch!r}")
     voxel_batch = int(voxel_batch)
 
-    missing = sorted(set(np.unique(data.stimulus_ids)) - set(rows))
-    if missing:
-        raise InputError(
-            f"subject {data.subject}: {len(missing)} stimulus id(s) have no feature row: "
-            f"{missing[:5]}{' ...' if len(missing) > 5 else ''}"
-        )
-    sample_rows = np.array([rows[s] for s in data.stimulus_ids], dtype=np.int64)
-
-    folds = run_blocked_folds(data.runs, n_folds, stimulus_ids=data.stimulus_ids)
-    plans = [
-        _plan_fold(k, train, test, features, sample_rows, data, inner_folds, average_repeats)
-        for k, (train, test) in enumerate(folds)
-    ]
-    n_train_dropped = sum(int(len(data.runs) - len(test) - len(train)) for train, test in folds)
+    sample_rows = feature_rows(item_ids, data)
+    plans = plan_folds(features, sample_rows, data, n_folds, inner_folds, average_repeats)
+    n_train_dropped = sum(int(len(data.runs) - plan.test_samples.size - plan.train_samples.size) for plan in plans)
     offsets = np.concatenate([[0], np.cumsum([plan.n_test for plan in plans])])
     n_scored = int(offsets[-1])
 
@@ -320,8 +290,8 @@ def encode(
     )
 
 
-def _check_features(features: np.ndarray, item_ids: Sequence[str]) -> tuple[np.ndarray, dict[str, int]]:
-    """Validate the feature matrix and return it with a map from item id to row."""
+def _check_features(features: np.ndarray, item_ids: Sequence[str]) -> np.ndarray:
+    """Validate the feature matrix against ``item_ids``; return it as float64."""
     features = np.asarray(features, dtype=np.float64)
     item_ids = [str(item) for item in item_ids]
     if features.ndim != 2 or features.shape[0] != len(item_ids) or features.shape[1] == 0:
@@ -336,12 +306,7 @@ def _check_features(features: np.ndarray, item_ids: Sequence[str]) -> tuple[np.n
             f"features contain NaN or infinite values in {bad.size} row(s), items {names}"
             f"{' ...' if bad.size > 5 else ''}"
         )
-    rows: dict[str, int] = {}
-    for i, item in enumerate(item_ids):
-        if item in rows:
-            raise InputError(f"item id {item!r} appears twice in item_ids (rows {rows[item]} and {i})")
-        rows[item] = i
-    return features, rows
+    return features
 
 
 def _check_alphas(alphas: np.ndarray) -> np.ndarray:
@@ -351,92 +316,21 @@ def _check_alphas(alphas: np.ndarray) -> np.ndarray:
     return alphas
 
 
-def _averaging_operator(stimulus_ids: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix]:
-    """Sparse operator whose rows average the samples of each distinct stimulus.
-
-    Returns the first sample index of each distinct stimulus and the operator
-    of shape (n_distinct, n_samples).
-    """
-    _, first, inverse, counts = np.unique(stimulus_ids, return_index=True, return_inverse=True, return_counts=True)
-    n = len(stimulus_ids)
-    operator = sp.csr_matrix((1.0 / counts[inverse], (inverse, np.arange(n))), shape=(len(counts), n))
-    return first, operator
-
-
-def _zscore_stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations; constant columns get a scale of 1."""
-    mean = values.mean(axis=0)
-    scale = values.std(axis=0)
-    scale[scale < 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
-    return mean, scale
-
-
-def _plan_fold(
-    k: int,
-    train: np.ndarray,
-    test: np.ndarray,
-    features: np.ndarray,
-    sample_rows: np.ndarray,
-    data: NeuralData,
-    inner_folds: int,
-    average_repeats: bool,
-) -> _FoldPlan:
-    """Prepare the feature matrices, averaging operators and inner splits of outer fold ``k``."""
-    if train.size == 0:
-        raise InputError(
-            f"subject {data.subject}, outer fold {k}: every training sample shows a stimulus of the "
-            f"test runs {np.unique(data.runs[test]).tolist()}; no training data is left"
-        )
-    train_average = test_average = None
-    train_rep, test_rep = np.arange(train.size), np.arange(test.size)  # representative sample per row
-    if average_repeats:
-        train_rep, train_average = _averaging_operator(data.stimulus_ids[train])
-        test_rep, test_average = _averaging_operator(data.stimulus_ids[test])
-
-    n_train_runs = np.unique(data.runs[train]).size
-    if n_train_runs < inner_folds:
-        raise InputError(
-            f"subject {data.subject}, outer fold {k}: the training set spans {n_train_runs} run(s), "
-            f"fewer than inner_folds={inner_folds}"
-        )
-    try:
-        inner_fold = run_blocks_by_stimulus(data.runs[train], data.stimulus_ids[train], inner_folds)[train_rep]
-    except InputError as exc:
-        raise InputError(f"subject {data.subject}, outer fold {k}, inner folds: {exc}") from exc
-    inner_splits = [(np.flatnonzero(inner_fold != b), np.flatnonzero(inner_fold == b)) for b in range(inner_folds)]
-
-    x_train = features[sample_rows[train][train_rep]]
-    x_test = features[sample_rows[test][test_rep]]
-    mean, scale = _zscore_stats(x_train)
-    return _FoldPlan(
-        train_samples=train,
-        train_average=train_average,
-        test_samples=test,
-        test_average=test_average,
-        x_train=(x_train - mean) / scale,
-        x_test=(x_test - mean) / scale,
-        inner_splits=inner_splits,
-    )
-
-
 def _fit_predict_fold(
-    plan: _FoldPlan, responses: np.ndarray, alphas: np.ndarray, himalaya
+    plan: FoldPlan, responses: np.ndarray, alphas: np.ndarray, himalaya
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fit one outer fold on a block of voxels; return test responses, predictions and alphas.
 
     ``himalaya`` is the himalaya backend module to fit with, or None for the eigh solver.
     """
-    y_train = responses[plan.train_samples].astype(np.float64)
-    y_test = responses[plan.test_samples].astype(np.float64)
-    if plan.train_average is not None:
-        y_train = plan.train_average @ y_train
-        y_test = plan.test_average @ y_test
+    y_train = plan.train_responses(responses)
+    y_test = plan.test_responses(responses)
     if himalaya is None:
         # In float64 z-scoring the responses changes nothing: the solver centers them, and scaling a
         # voxel scales its errors for all alphas alike. x_train has zero mean: the intercept is y's mean.
         chosen, coefs = ridge_cv_per_target(plan.x_train, y_train, plan.inner_splits, alphas)
         return y_test, plan.x_test @ coefs + y_train.mean(axis=0), chosen
-    mean, scale = _zscore_stats(y_train)
+    mean, scale = zscore_stats(y_train)
 
     chosen, coefs, _, intercept = solve_ridge_cv_svd(
         himalaya.asarray(plan.x_train.astype(_DTYPE)),
@@ -459,43 +353,13 @@ def _fit_predict_fold(
 def _score(
     observed: np.ndarray, predicted: np.ndarray, offsets: np.ndarray, score: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-voxel r and R^2 of held-out predictions; fold ``k`` holds rows ``offsets[k]:offsets[k + 1]``."""
-    if score == "concatenated":
-        return _pearson_r(observed, predicted), _r2(observed, predicted)
-    folds = [slice(start, stop) for start, stop in zip(offsets[:-1], offsets[1:])]
-    r = np.mean([_pearson_r(observed[fold], predicted[fold]) for fold in folds], axis=0)
-    r2 = np.mean([_r2(observed[fold], predicted[fold]) for fold in folds], axis=0)
-    return r, r2
+    """Per-voxel r and R^2 of held-out predictions; fold ``k`` holds rows ``offsets[k]:offsets[k + 1]``.
 
-
-def _pearson_r(observed: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """Column-wise Pearson r; 0 where either column is constant.
-
-    A column whose spread is below float32 resolution of its values counts as
-    constant: its variation is rounding error (e.g. a prediction that is the
-    intercept alone), and an r computed on it would be noise.
+    An r that is undefined (constant prediction or response, :mod:`oddoneout.scoring`) counts as 0.
     """
-    centered_observed = observed - observed.mean(axis=0)
-    centered_predicted = predicted - predicted.mean(axis=0)
-    numerator = (centered_observed * centered_predicted).sum(axis=0)
-    norm_observed = np.sqrt((centered_observed**2).sum(axis=0))
-    norm_predicted = np.sqrt((centered_predicted**2).sum(axis=0))
-    ok = (norm_observed > _varies(observed)) & (norm_predicted > _varies(predicted))
-    r = np.zeros(observed.shape[1])
-    r[ok] = numerator[ok] / (norm_observed[ok] * norm_predicted[ok])
-    return r
-
-
-def _varies(values: np.ndarray) -> np.ndarray:
-    """Smallest column norm (after centering) that is more than float32 rounding error."""
-    return 1e-6 * np.sqrt(values.shape[0]) * np.abs(values).max(axis=0, initial=0.0)
-
-
-def _r2(observed: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """Column-wise R^2 around the mean of the observed column; 0 where that column is constant."""
-    residual = ((observed - predicted) ** 2).sum(axis=0)
-    total = ((observed - observed.mean(axis=0)) ** 2).sum(axis=0)
-    r2 = np.zeros(observed.shape[1])
-    ok = total > 0
-    r2[ok] = 1.0 - residual[ok] / total[ok]
-    return r2
+    if score == "concatenated":
+        return pearson(observed, predicted), r2(observed, predicted)
+    folds = [slice(start, stop) for start, stop in zip(offsets[:-1], offsets[1:])]
+    r = np.mean([pearson(observed[fold], predicted[fold]) for fold in folds], axis=0)
+    r2_mean = np.mean([r2(observed[fold], predicted[fold]) for fold in folds], axis=0)
+    return r, r2_mean

@@ -1,10 +1,23 @@
-"""Cross-validation folds made of contiguous blocks of runs."""
+"""Cross-validation folds made of contiguous blocks of runs, and the plan of each outer fold.
+
+:func:`plan_folds` is the one protocol of the encoding models (:mod:`oddoneout.neural.encoding`,
+:mod:`oddoneout.neural.banded`): outer folds are run blocks (training samples sharing a stimulus
+with the test block dropped), inner folds are run blocks that keep a stimulus's presentations
+together, repeats are averaged per stimulus within the training and the test set, and features
+are z-scored with training statistics (:func:`oddoneout.scoring.zscore_stats`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Sequence
+
 import numpy as np
+import scipy.sparse as sp
 
 from oddoneout.errors import InputError
+from oddoneout.neural.data import NeuralData
+from oddoneout.scoring import zscore_stats
 
 
 def run_blocked_folds(
@@ -123,3 +136,167 @@ def run_blocks_by_stimulus(runs: np.ndarray, stimulus_ids: np.ndarray, n_folds: 
             "stimuli repeat across too many runs for this number of folds"
         )
     return stimulus_block[inverse]
+
+
+@dataclass
+class FoldPlan:
+    """Everything about one outer fold that does not depend on the voxels.
+
+    Rows of ``x_train`` / ``x_test`` are one per distinct stimulus (sorted ids) when repeats are
+    averaged, else one per sample.
+
+    Parameters
+    ----------
+    train_samples, test_samples : ndarray of int
+        Indices into the data's samples.
+    train_average, test_average : sparse matrix or None
+        ``(n_rows, n_samples)`` operators averaging each stimulus's samples (None: no averaging).
+    test_ids : ndarray of str
+        Stimulus of each test row.
+    x_train, x_test : ndarray
+        Features z-scored with training statistics, float64.
+    inner_splits : list of (train, validation) row-index tuples
+    """
+
+    train_samples: np.ndarray
+    test_samples: np.ndarray
+    train_average: sp.csr_matrix | None
+    test_average: sp.csr_matrix | None
+    test_ids: np.ndarray
+    x_train: np.ndarray
+    x_test: np.ndarray
+    inner_splits: list[tuple[np.ndarray, np.ndarray]]
+
+    @property
+    def n_test(self) -> int:
+        return self.x_test.shape[0]
+
+    def train_responses(self, responses: np.ndarray) -> np.ndarray:
+        """Training rows of ``responses`` (n_samples, n_voxels), repeats averaged, float64."""
+        return _apply(self.train_average, responses[self.train_samples].astype(np.float64))
+
+    def test_responses(self, responses: np.ndarray) -> np.ndarray:
+        """Test rows of ``responses``, repeats averaged, float64."""
+        return _apply(self.test_average, responses[self.test_samples].astype(np.float64))
+
+
+def feature_rows(item_ids: Sequence[str], data: NeuralData) -> np.ndarray:
+    """Feature row of each sample of ``data``, ``item_ids`` naming the rows.
+
+    Raises
+    ------
+    InputError
+        On duplicate item ids or a stimulus of ``data`` missing from them.
+    """
+    rows: dict[str, int] = {}
+    for i, item in enumerate(str(item) for item in item_ids):
+        if item in rows:
+            raise InputError(f"item id {item!r} appears twice in item_ids (rows {rows[item]} and {i})")
+        rows[item] = i
+    missing = sorted(set(np.unique(data.stimulus_ids)) - set(rows))
+    if missing:
+        raise InputError(
+            f"subject {data.subject}: {len(missing)} stimulus id(s) have no feature row: "
+            f"{missing[:5]}{' ...' if len(missing) > 5 else ''}"
+        )
+    return np.array([rows[s] for s in data.stimulus_ids], dtype=np.int64)
+
+
+def plan_folds(
+    features: np.ndarray,
+    sample_rows: np.ndarray,
+    data: NeuralData,
+    n_folds: int,
+    inner_folds: int,
+    average_repeats: bool = True,
+) -> list[FoldPlan]:
+    """Plan the run-blocked nested cross-validation of an encoding model (module docstring).
+
+    Parameters
+    ----------
+    features : ndarray of shape (n_items, n_features)
+    sample_rows : ndarray of shape (n_samples,), int
+        Row of ``features`` of each sample (:func:`feature_rows`).
+    data : NeuralData
+    n_folds, inner_folds : int
+        Outer folds (:func:`run_blocked_folds`) and inner folds (:func:`run_blocks_by_stimulus`).
+    average_repeats : bool, default=True
+        One row per distinct stimulus in each training and test set; else one per sample.
+
+    Returns
+    -------
+    list of FoldPlan
+
+    Raises
+    ------
+    InputError
+        Fewer runs than folds, a fold with no training sample left, or a training set spanning
+        fewer runs than ``inner_folds``.
+    """
+    if int(inner_folds) != inner_folds or inner_folds < 2:
+        raise InputError(f"inner_folds must be an integer >= 2, got {inner_folds!r}")
+    folds = run_blocked_folds(data.runs, n_folds, stimulus_ids=data.stimulus_ids)
+    return [
+        _plan_fold(k, train, test, features, sample_rows, data, int(inner_folds), average_repeats)
+        for k, (train, test) in enumerate(folds)
+    ]
+
+
+def _plan_fold(
+    k: int,
+    train: np.ndarray,
+    test: np.ndarray,
+    features: np.ndarray,
+    sample_rows: np.ndarray,
+    data: NeuralData,
+    inner_folds: int,
+    average_repeats: bool,
+) -> FoldPlan:
+    if train.size == 0:
+        raise InputError(
+            f"subject {data.subject}, outer fold {k}: every training sample shows a stimulus of the "
+            f"test runs {np.unique(data.runs[test]).tolist()}; no training data is left"
+        )
+    train_average = test_average = None
+    train_rep, test_rep = np.arange(train.size), np.arange(test.size)  # representative sample per row
+    if average_repeats:
+        train_rep, train_average = _averaging_operator(data.stimulus_ids[train])
+        test_rep, test_average = _averaging_operator(data.stimulus_ids[test])
+
+    n_train_runs = np.unique(data.runs[train]).size
+    if n_train_runs < inner_folds:
+        raise InputError(
+            f"subject {data.subject}, outer fold {k}: the training set spans {n_train_runs} run(s), "
+            f"fewer than inner_folds={inner_folds}"
+        )
+    try:
+        inner_fold = run_blocks_by_stimulus(data.runs[train], data.stimulus_ids[train], inner_folds)[train_rep]
+    except InputError as exc:
+        raise InputError(f"subject {data.subject}, outer fold {k}, inner folds: {exc}") from exc
+    inner_splits = [(np.flatnonzero(inner_fold != b), np.flatnonzero(inner_fold == b)) for b in range(inner_folds)]
+
+    x_train = features[sample_rows[train][train_rep]]
+    x_test = features[sample_rows[test][test_rep]]
+    mean, scale = zscore_stats(x_train)
+    return FoldPlan(
+        train_samples=train,
+        test_samples=test,
+        train_average=train_average,
+        test_average=test_average,
+        test_ids=np.asarray(data.stimulus_ids)[test][test_rep],
+        x_train=(x_train - mean) / scale,
+        x_test=(x_test - mean) / scale,
+        inner_splits=inner_splits,
+    )
+
+
+def _averaging_operator(stimulus_ids: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix]:
+    """First sample of each distinct stimulus (sorted ids) and the ``(n_distinct, n_samples)`` averaging operator."""
+    _, first, inverse, counts = np.unique(stimulus_ids, return_index=True, return_inverse=True, return_counts=True)
+    n = len(stimulus_ids)
+    operator = sp.csr_matrix((1.0 / counts[inverse], (inverse, np.arange(n))), shape=(len(counts), n))
+    return first, operator
+
+
+def _apply(average: sp.csr_matrix | None, values: np.ndarray) -> np.ndarray:
+    return values if average is None else np.asarray(average @ values)

@@ -43,6 +43,7 @@ import numpy as np
 from oddoneout.errors import InputError
 from oddoneout.neural.data import NeuralData
 from oddoneout.neural.repeats import group_sums
+from oddoneout.scoring import pearson
 
 __all__ = ["NoiseCeiling", "ceiling_r", "noise_ceiling", "noise_ceiling_of"]
 
@@ -176,7 +177,7 @@ def noise_ceiling(
         rows = samples[order]
         a = group_sums(x[rows[in_a]], sorted_group[in_a], half_a) / half_a[:, None]
         b = group_sums(x[rows[~in_a]], sorted_group[~in_a], group_counts - half_a) / (group_counts - half_a)[:, None]
-        r_half += _columnwise_r(a, b)
+        r_half += pearson(a, b)
     r_half /= n_splits
     factor = n_average / half
     reliability = factor * r_half / (1.0 + (factor - 1.0) * r_half)
@@ -184,14 +185,6 @@ def noise_ceiling(
     with np.errstate(divide="ignore"):
         snr2 = np.where(reliability < 1, reliability / (1 - reliability) / n_average, np.inf)
     return NoiseCeiling(np.sqrt(reliability), np.sqrt(snr2), n_average, int(stimuli.size), int(stimuli.size), method)
-
-
-def _columnwise_r(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
-    denominator = np.sqrt(np.sum(a**2, axis=0) * np.sum(b**2, axis=0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denominator > 0, np.sum(a * b, axis=0) / denominator, 0.0)
 
 
 def noise_ceiling_of(neural: NeuralData, **kwargs) -> NoiseCeiling:

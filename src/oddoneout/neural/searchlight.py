@@ -30,7 +30,7 @@ embedding vectors across dimensions (the usual RSA choice); ``"dot"`` is the SPo
 itself (the dot product the choice rule uses) and ``"cosine"`` its length-normalised version.
 The exact choice-rule similarity of :func:`oddoneout.embed.rsm.predicted_similarity` averages over
 all ``n - 2`` third items (``O(n^3)``: billions of triplets at 2,180 items) and is not low-rank;
-pass it as a dense RSM (:meth:`ModelRSM.from_matrix`) when wanted.
+pass it as a dense RSM (:meth:`oddoneout.rsm.RSM.from_matrix`) when wanted.
 """
 
 from __future__ import annotations
@@ -49,9 +49,12 @@ from scipy.stats import rankdata
 from oddoneout.errors import InputError
 from oddoneout.neural.data import NeuralData
 from oddoneout.provenance import provenance, read_npz, write_npz
+from oddoneout.rsm import RSM, SIMILARITIES
+from oddoneout.scoring import CONSTANT_RTOL, pearson, pearson_from_sums
 
 __all__ = [
     "ModelRSM",
+    "RSM",
     "SearchlightResult",
     "SIMILARITIES",
     "neighbourhoods",
@@ -61,96 +64,13 @@ __all__ = [
     "stimulus_patterns",
 ]
 
-#: Similarities of item vectors that a :class:`ModelRSM` can be built from.
-SIMILARITIES = ("pearson", "cosine", "dot")
 _SHAPES = ("sphere", "cube")
 _METHODS = ("pearson", "spearman")
 
 
-@dataclass(eq=False)
-class ModelRSM:
-    """A model's stimulus-by-stimulus similarity matrix, as a low-rank factor or a dense matrix.
-
-    Parameters
-    ----------
-    item_ids : ndarray of shape (n_items,), str
-        Item of each row (and column).
-    factor : ndarray of shape (n_items, k), optional
-        ``M = factor @ factor.T``.
-    matrix : ndarray of shape (n_items, n_items), optional
-        The RSM itself (symmetric; the diagonal is never used).
-    similarity : str
-        How it was made (for the record).
-    """
-
-    item_ids: np.ndarray
-    factor: np.ndarray | None = None
-    matrix: np.ndarray | None = None
-    similarity: str = "custom"
-
-    def __post_init__(self) -> None:
-        self.item_ids = np.asarray(self.item_ids).astype(str)
-        n = self.item_ids.size
-        if (self.factor is None) == (self.matrix is None):
-            raise InputError("a ModelRSM needs exactly one of factor and matrix")
-        if len(set(self.item_ids.tolist())) != n:
-            raise InputError("ModelRSM item_ids must be unique")
-        if self.factor is not None:
-            self.factor = np.asarray(self.factor, dtype=np.float64)
-            if self.factor.ndim != 2 or self.factor.shape[0] != n:
-                raise InputError(f"factor of shape {self.factor.shape} does not match {n} item ids")
-            if not np.all(np.isfinite(self.factor)):
-                raise InputError("ModelRSM factor contains NaN or infinite values")
-        else:
-            self.matrix = np.asarray(self.matrix, dtype=np.float64)
-            if self.matrix.shape != (n, n):
-                raise InputError(f"RSM of shape {self.matrix.shape} does not match {n} item ids (expected square)")
-            off = ~np.eye(n, dtype=bool)
-            if not np.all(np.isfinite(self.matrix[off])):
-                raise InputError("model RSM contains NaN or infinite values off the diagonal")
-            if not np.allclose(self.matrix, self.matrix.T, equal_nan=True):
-                raise InputError("model RSM must be symmetric")
-
-    @classmethod
-    def from_features(cls, features: np.ndarray, item_ids: Sequence[str], similarity: str = "pearson") -> "ModelRSM":
-        """RSM of item vectors (e.g. an embedding's weights) under ``similarity``.
-
-        ``"pearson"``: correlation of two items' vectors across dimensions; ``"cosine"``: cosine of
-        the angle between them; ``"dot"``: their dot product (the SPoSE similarity). An item whose
-        vector is constant (pearson) or zero (cosine) gets a zero row: similarity 0 to everything.
-        """
-        if similarity not in SIMILARITIES:
-            raise InputError(f"unknown similarity {similarity!r}; expected one of {SIMILARITIES}")
-        x = np.asarray(features, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] == 0:
-            raise InputError(f"features must have shape (n_items, n_dims >= 1), got {x.shape}")
-        if similarity == "pearson":
-            x = x - x.mean(axis=1, keepdims=True)
-        if similarity in ("pearson", "cosine"):
-            x = _unit_rows(x)
-        return cls(item_ids=np.asarray(item_ids), factor=x, similarity=similarity)
-
-    @classmethod
-    def from_embedding(cls, embedding: Any, similarity: str = "pearson") -> "ModelRSM":
-        """RSM of an :class:`oddoneout.embedding.Embedding` (its ``weights`` and ``item_ids``)."""
-        return cls.from_features(embedding.weights, embedding.item_ids, similarity)
-
-    @classmethod
-    def from_matrix(cls, matrix: np.ndarray, item_ids: Sequence[str], similarity: str = "custom") -> "ModelRSM":
-        """A dense RSM, e.g. :func:`oddoneout.embed.rsm.predicted_similarity` (NaN diagonal allowed)."""
-        matrix = np.array(matrix, dtype=np.float64)
-        np.fill_diagonal(matrix, 0.0)
-        return cls(item_ids=np.asarray(item_ids), matrix=matrix, similarity=similarity)
-
-    def subset(self, rows: np.ndarray) -> "ModelRSM":
-        """The RSM of the items at positions ``rows`` (in that order)."""
-        if self.factor is not None:
-            return ModelRSM(self.item_ids[rows], factor=self.factor[rows], similarity=self.similarity)
-        return ModelRSM(self.item_ids[rows], matrix=self.matrix[np.ix_(rows, rows)], similarity=self.similarity)
-
-    def dense(self) -> np.ndarray:
-        """The full ``(n_items, n_items)`` matrix (diagonal as computed; it is never used)."""
-        return self.factor @ self.factor.T if self.factor is not None else self.matrix.copy()
+#: Earlier name of :class:`oddoneout.rsm.RSM` (the searchlight uses its factor directly), kept for
+#: :mod:`oddoneout.neural.stage`, which builds its models with it.
+ModelRSM = RSM
 
 
 @dataclass(eq=False)
@@ -276,15 +196,13 @@ def stimulus_patterns(data: NeuralData) -> tuple[np.ndarray, np.ndarray]:
 
 def pattern_rsm(patterns: np.ndarray) -> np.ndarray:
     """Pearson correlation between the rows of ``patterns`` (0 where a row is constant)."""
-    x = np.asarray(patterns, dtype=np.float64)
-    u = _unit_rows(x - x.mean(axis=1, keepdims=True))
-    return u @ u.T
+    return RSM.from_features(patterns, similarity="pearson").dense()
 
 
 def searchlight_scores(
     patterns: np.ndarray,
     neighbourhoods: Sequence[np.ndarray],
-    models: Mapping[str, ModelRSM],
+    models: Mapping[str, RSM],
     method: str = "pearson",
     zscore_voxels: bool = True,
     spearman_stimuli: int | None = None,
@@ -301,7 +219,7 @@ def searchlight_scores(
         One response pattern per stimulus.
     neighbourhoods : sequence of int arrays
         Voxel indices of each searchlight (see :func:`neighbourhoods`).
-    models : mapping of str to ModelRSM
+    models : mapping of str to RSM
         Model RSMs whose rows are the stimuli of ``patterns``, in order.
     method : {"pearson", "spearman"}
         Correlation of the RSMs' upper triangles.
@@ -339,6 +257,8 @@ def searchlight_scores(
     for name, model in models.items():
         if model.item_ids.size != x.shape[0]:
             raise InputError(f"model {name!r} has {model.item_ids.size} rows, patterns have {x.shape[0]} stimuli")
+        if model.matrix is not None and not np.all(np.isfinite(model.matrix)):
+            raise InputError(f"model RSM {name!r} contains NaN or infinite values off the diagonal")
     # Voxel-major copy (a neighbourhood is then a block of contiguous rows), z-scored in place.
     xt = np.array(x.T, dtype=np.float64 if method == "spearman" else dtype, order="C")
     if zscore_voxels:
@@ -356,7 +276,7 @@ def searchlight_scores(
 
 def searchlight_rsa(
     data: NeuralData,
-    models: Mapping[str, ModelRSM],
+    models: Mapping[str, RSM],
     radius: float = 3.0,
     shape: str = "sphere",
     coords: np.ndarray | None = None,
@@ -379,8 +299,8 @@ def searchlight_rsa(
     Parameters
     ----------
     data : NeuralData
-    models : mapping of str to ModelRSM
-        E.g. ``{system: ModelRSM.from_embedding(embedding)}``.
+    models : mapping of str to RSM
+        E.g. ``{system: RSM.from_embedding(embedding)}``.
     radius, shape
         See :func:`neighbourhoods`; ``radius`` is in the units of the coordinates: mm for data
         loaded from images (``data.coords`` are then world coordinates, ``data.affine`` set),
@@ -471,12 +391,6 @@ def searchlight_rsa(
 # ----------------------------------------------------------------------------- internals
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit Euclidean norm; zero rows stay zero."""
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
-    return x / np.where(norms > 0, norms, 1.0)[:, None]
-
-
 def _positions(coords: np.ndarray, affine: np.ndarray | None) -> np.ndarray:
     points = np.asarray(coords, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 3 or points.shape[0] == 0:
@@ -505,19 +419,19 @@ def _nanmean(values: np.ndarray) -> float:
     return float(finite.mean()) if finite.size else float("nan")
 
 
-def _centred_unit_patterns(x: np.ndarray, voxels: np.ndarray) -> np.ndarray:
-    """Rows of ``x[:, voxels]`` centred across the voxels and scaled to unit norm (``D = U U^T``)."""
-    u = x[:, voxels]
-    u -= u.mean(axis=1, keepdims=True)
-    return _unit_rows(u)
-
-
 def _centred_unit_patterns_t(xt: np.ndarray, voxels: np.ndarray) -> np.ndarray:
-    """``U^T`` (voxels x stimuli) from voxel-major data: a row gather, contiguous in memory."""
+    """``U^T`` (voxels x stimuli) from voxel-major data: a row gather, contiguous in memory.
+
+    A stimulus whose pattern is constant over the neighbourhood (:mod:`oddoneout.scoring`) gets a
+    zero column, as :meth:`oddoneout.rsm.RSM.from_features` gives it a zero row.
+    """
     ut = xt[voxels]
+    raw = np.sqrt(np.einsum("ij,ij->j", ut, ut))
     ut -= ut.mean(axis=0)
     norms = np.sqrt(np.einsum("ij,ij->j", ut, ut))
-    ut /= np.where(norms > 0, norms, 1.0)
+    ok = norms > CONSTANT_RTOL * raw
+    ut /= np.where(ok, norms, 1.0)
+    ut[:, ~ok] = 0.0
     return ut
 
 
@@ -525,15 +439,6 @@ def _squared_frobenius_of_gram(ut: np.ndarray) -> float:
     """``||U^T U||_F^2`` from the ``v x v`` Gram matrix (numpy computes ``a @ a.T`` with BLAS syrk)."""
     gram = ut @ ut.T
     return float(np.einsum("ij,ij->", gram, gram, dtype=np.float64))
-
-
-def _pearson_from_sums(n_pairs: int, sx: float, sy: float, sxx: float, syy: float, sxy: float) -> float:
-    cov = sxy - sx * sy / n_pairs
-    var_x = sxx - sx * sx / n_pairs
-    var_y = syy - sy * sy / n_pairs
-    if var_x <= 1e-12 * max(sxx, 1e-300) or var_y <= 1e-12 * max(syy, 1e-300):
-        return float("nan")
-    return float(cov / np.sqrt(var_x * var_y))
 
 
 @dataclass
@@ -545,7 +450,7 @@ class _ModelSums:
     squares: float  # sum_{i<j} M_ij^2
 
 
-def _model_sums(model: ModelRSM) -> _ModelSums:
+def _model_sums(model: RSM) -> _ModelSums:
     if model.factor is not None:
         f = model.factor
         diagonal = np.einsum("ij,ij->i", f, f)
@@ -562,7 +467,7 @@ def _model_sums(model: ModelRSM) -> _ModelSums:
 def _pearson_scores(
     xt: np.ndarray,
     hoods: Sequence[np.ndarray],
-    models: Mapping[str, ModelRSM],
+    models: Mapping[str, RSM],
     progress: Callable[[int, int], None] | None,
     n_jobs: int = 1,
 ) -> dict[str, np.ndarray]:
@@ -599,7 +504,7 @@ def _pearson_scores(
         for name in names:
             s = sums[name]
             sxy = (cross[name] - d_diag @ s.diagonal) / 2
-            out[name][c] = _pearson_from_sums(n_pairs, d_total, s.total, d_squares, s.squares, sxy)
+            out[name][c] = pearson_from_sums(n_pairs, d_total, s.total, d_squares, s.squares, sxy)
 
     _run_centres(score, len(hoods), progress, n_jobs)
     return out
@@ -643,7 +548,7 @@ def _run_centres(score: Callable[[int], None], n_centres: int, progress, n_jobs:
 def _spearman_scores(
     x: np.ndarray,
     hoods: Sequence[np.ndarray],
-    models: Mapping[str, ModelRSM],
+    models: Mapping[str, RSM],
     n_stimuli: int | None,
     seed: int,
     progress: Callable[[int, int], None] | None,
@@ -655,21 +560,13 @@ def _spearman_scores(
         rows = np.sort(np.random.default_rng(seed).choice(n, size=int(n_stimuli), replace=False))
         x = x[rows]
         models = {name: model.subset(rows) for name, model in models.items()}
-    upper = np.triu_indices(x.shape[0], k=1)
-    model_ranks = {}
-    for name, model in models.items():
-        ranks = rankdata(model.dense()[upper])
-        model_ranks[name] = ranks - ranks.mean()
+    model_ranks = {name: rankdata(model.upper()) for name, model in models.items()}
     out = {name: np.full(len(hoods), np.nan) for name in models}
     for c, voxels in enumerate(hoods):
         if voxels.size >= 2:
-            u = _centred_unit_patterns(x, voxels)
-            ranks = rankdata((u @ u.T)[upper])
-            ranks -= ranks.mean()
-            norm = np.sqrt(ranks @ ranks)
+            ranks = rankdata(RSM.from_features(x[:, voxels], similarity="pearson").upper())
             for name, model_rank in model_ranks.items():
-                denominator = norm * np.sqrt(model_rank @ model_rank)
-                out[name][c] = ranks @ model_rank / denominator if denominator > 0 else np.nan
+                out[name][c] = pearson(ranks, model_rank, undefined=np.nan)
         if progress is not None and ((c + 1) % 256 == 0 or c + 1 == len(hoods)):
             progress(c + 1, len(hoods))
     return out

@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from oddoneout.errors import InputError
+from oddoneout.scoring import pearson
 
 __all__ = ["bh_fdr", "compare_systems", "against_zero", "winners", "bootstrap_roi_r"]
 
@@ -286,10 +287,4 @@ def bootstrap_roi_r(
 
 def _mean_r(observed: np.ndarray, predicted: np.ndarray) -> float:
     """Mean over columns of the Pearson r (0 where a column is constant)."""
-    a = observed - observed.mean(axis=0)
-    b = predicted - predicted.mean(axis=0)
-    denominator = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
-    ok = denominator > 0
-    r = np.zeros(a.shape[1])
-    r[ok] = (a * b).sum(axis=0)[ok] / denominator[ok]
-    return float(r.mean())
+    return float(pearson(observed, predicted).mean())
