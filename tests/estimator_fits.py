@@ -96,4 +96,5 @@ if __name__ == "__main__":  # regenerate the reference (only with the code that 
     warnings.simplefilter("ignore")
     fits = {name: fingerprint(name) for name in CASES}
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else REFERENCE
-    out.write_text(json.dumps({"cpu_capability": str(torch.backends.cpu.get_cpu_capability()), "fits": fits}, indent=1) + "\n")
+    capability = str(torch.backends.cpu.get_cpu_capability())
+    out.write_text(json.dumps({"cpu_capability": capability, "fits": fits}, indent=1) + "\n")
