@@ -18,8 +18,8 @@ of the number of triplets; ``l1`` is comparable to the published ``lambda`` (0.0
 Differences from the original code, on purpose
 -----------------------------------------------
 - Item vectors are looked up by index (``W[indices]``), not by one-hot matrix products, and
-  the minibatch gradient is computed in closed form (:func:`add_cross_entropy_gradient`), with
-  no autograd graph.
+  the minibatch gradient is computed in closed form
+  (:func:`~oddoneout.embed.torch_choice.add_cross_entropy_gradient`), with no autograd graph.
 - Non-negativity is exact: weights are projected onto ``W >= 0`` (clamped) after every
   optimiser step, instead of a soft penalty on negative weights followed by ``abs()``.
   Because ``W >= 0``, the L1 term is simply ``W.sum()``.
