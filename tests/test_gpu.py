@@ -12,7 +12,8 @@ import torch
 from test_spose import best_match_correlations, sparse_embedding
 
 from oddoneout.embed.evaluate import odd_one_out_accuracy
-from oddoneout.embed.spose import SPoSE, add_cross_entropy_gradient, pair_logits, triplet_cross_entropy
+from oddoneout.embed.spose import SPoSE
+from oddoneout.embed.torch_choice import add_cross_entropy_gradient, pair_logits, triplet_cross_entropy
 from oddoneout.embed.vice import VICE
 from oddoneout.triplets import odd_one_out_probabilities, sample_triplets
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 
-from oddoneout.embed.estimator import IterateAverage
 from oddoneout.embed.evaluate import odd_one_out_accuracy
-from oddoneout.embed.spose import SPoSE, add_cross_entropy_gradient, pair_logits, triplet_cross_entropy
+from oddoneout.embed.spose import SPoSE
+from oddoneout.embed.torch_choice import add_cross_entropy_gradient, pair_logits, triplet_cross_entropy
+from oddoneout.embed.training import IterateAverage
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.triplets import Triplets, odd_one_out_probabilities, sample_triplets
@@ -197,7 +199,7 @@ def test_predict_proba_aligns_ids_and_rejects_unknown_ones(small_data):
 
 def test_predict_before_fit_raises(small_data):
     _, triplets = small_data
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         SPoSE().predict_proba(triplets)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
+from sklearn.exceptions import NotFittedError
 from test_spose import sparse_embedding
 
 from oddoneout.embed.evaluate import odd_one_out_accuracy
@@ -285,7 +286,7 @@ def test_invalid_parameters_raise(small_data, params):
 
 def test_predict_before_fit_and_non_triplets_raise(small_data):
     _, triplets = small_data
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         VICE().predict_proba(triplets)
     with pytest.raises(InputError, match="Triplets"):
         VICE().fit(np.zeros((10, 3), dtype=int))

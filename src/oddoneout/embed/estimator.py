@@ -1,28 +1,27 @@
-"""Machinery shared by the triplet embedding estimators (:mod:`~oddoneout.embed.spose`, :mod:`~oddoneout.embed.vice`).
+"""The base of the triplet embedding estimators (:mod:`~oddoneout.embed.spose`, :mod:`~oddoneout.embed.vice`).
 
-The estimators differ in their model and loss; what they share lives here: scikit-learn style
-parameters, the fit skeleton (input checks, seeded validation split, torch thread setting),
-minibatch order, the average of the iterates, the plateau rule that decays the learning rate
-and stops training, the per-epoch history and progress callback, the provenance of the fit,
-prediction helpers.
+The estimators differ in their model and loss; what they share lives here: scikit-learn's
+parameter handling (through :class:`sklearn.base.BaseEstimator`), the parameter checks and
+defaults, the fit skeleton (input checks, seeded validation split, torch thread setting, fitted
+attributes, provenance), prediction and scoring. The training loop is
+:func:`oddoneout.embed.training.minimise`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-from typing import Any, Callable, Iterator, Self, Sequence
+from typing import Any, Self
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 
 from oddoneout.embed.evaluate import odd_one_out_accuracy
+from oddoneout.embed.training import LoopSettings, TrainingData, TrainingResult, split_rows, torch_threads
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.triplets import Triplets
-
-#: ``progress(epoch, max_epochs, metrics)``, called after every epoch.
-ProgressCallback = Callable[[int, int, dict[str, float]], None]
 
 EVAL_CHUNK = 4096  # triplets per forward pass when scoring: small enough for the gathered rows to stay in cache
 
@@ -43,158 +42,34 @@ def is_positive_float(value: Any) -> bool:
     return isinstance(value, (int, float, np.number)) and np.isfinite(value) and value > 0
 
 
-# ---------------------------------------------------------------------- fitting helpers
-@contextlib.contextmanager
-def torch_threads(n_threads: int | None) -> Iterator[None]:
-    """Let torch use ``n_threads`` CPU threads inside the block (``None``: unchanged); restored on exit."""
-    previous_threads = torch.get_num_threads()
-    if n_threads is not None:
-        torch.set_num_threads(int(n_threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous_threads)
+def estimator_defaults(estimator: type[BaseEstimator]) -> dict[str, Any]:
+    """The default of every constructor parameter of ``estimator``, in signature order.
 
-
-def split_rows(n_triplets: int, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded random split of triplet rows into sorted training and validation rows.
-
-    A positive ``validation_fraction`` holds out at least one triplet; at least one is left for training.
-    """
-    order = np.random.default_rng(seed).permutation(n_triplets)
-    n_val = int(round(validation_fraction * n_triplets))
-    if validation_fraction > 0:
-        n_val = max(n_val, 1)
-    if n_triplets - n_val < 1:
-        raise InputError(f"too few triplets ({n_triplets}) for validation_fraction={validation_fraction}")
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
-def triplet_tensors(
-    triplets: Triplets, rows: np.ndarray, use_soft: bool, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Indices of the triplet ``rows`` on ``device``, with their soft labels (float32) or ``None``."""
-    indices = torch.as_tensor(triplets.indices[rows], device=device)
-    targets = torch.as_tensor(triplets.probs[rows], dtype=torch.float32, device=device) if use_soft else None
-    return indices, targets
-
-
-def minibatches(
-    n_train: int, batch_size: int, generator: torch.Generator, device: torch.device
-) -> Iterator[torch.Tensor]:
-    """Rows of one epoch in a random order drawn from ``generator``, in batches of ``batch_size``."""
-    order = torch.randperm(n_train, generator=generator).to(device)
-    for start in range(0, n_train, batch_size):
-        yield order[start : start + batch_size]
-
-
-class IterateAverage:
-    """Polynomial-decay average of optimiser iterates (Shamir & Zhang 2013, ICML).
-
-    After the ``t``-th :meth:`update` since the start or the last :meth:`restart`, the average is
-    ``(1 - r) * average + r * iterate`` with ``r = (eta + 1) / (t + eta)``: the first update copies
-    the iterate, later ones weigh roughly the last ``1 / (eta + 1)`` of the iterates, so that the
-    early, far-off ones are forgotten while the jitter of the recent ones averages out.
+    The estimators' signatures are the one place of their defaults; configuration and command
+    line read them here instead of repeating them.
 
     Parameters
     ----------
-    start : Tensor
-        The initial average (copied).
-    eta : float
-        Decay of the weights of older iterates; 0 is the uniform average of all iterates.
+    estimator : class
+        E.g. :class:`~oddoneout.embed.spose.SPoSE` or :class:`~oddoneout.embed.vice.VICE`.
+
+    Returns
+    -------
+    dict
+        Parameter name to default value.
     """
-
-    def __init__(self, start: torch.Tensor, eta: float = 8.0):
-        self.value = start.clone()
-        self.eta = eta
-        self.n_updates = 0
-
-    def update(self, iterate: torch.Tensor) -> None:
-        """Fold the next iterate into the average."""
-        self.n_updates += 1
-        self.value.lerp_(iterate, (self.eta + 1) / (self.n_updates + self.eta))
-
-    def restart(self) -> None:
-        """The next :meth:`update` copies its iterate: averaging starts afresh."""
-        self.n_updates = 0
-
-
-class PlateauSchedule:
-    """Learning-rate decay on plateaus and the stopping rule, tracking the best epoch.
-
-    A plateau is ``patience`` epochs since the last improvement of the monitored objective by more
-    than ``tol`` (or since the last call of :meth:`hold`, or the last decay). At a plateau the
-    learning rate of ``optimizer`` is multiplied by ``lr_decay``; after ``n_lr_decays`` decays the
-    next plateau stops training.
-    """
-
-    IMPROVED, DECAYED, STOP, NONE = "improved", "decayed", "stop", "none"
-
-    def __init__(self, optimizer: torch.optim.Optimizer, patience: int, tol: float, lr_decay: float, n_lr_decays: int):
-        self.optimizer = optimizer
-        self.patience = patience
-        self.tol = tol
-        self.lr_decay = lr_decay
-        self.n_lr_decays = n_lr_decays
-        self.best_loss = np.inf
-        self.best_epoch = 0
-        self.last_change = 0  # epoch of the last improvement, decay or hold
-        self.n_decays = 0
-
-    def hold(self, epoch: int) -> None:
-        """Something is still changing at ``epoch``: start counting a plateau afresh."""
-        self.last_change = epoch
-
-    def update(self, epoch: int, monitored: float) -> str:
-        """Apply the rule to the monitored objective of ``epoch``; returns what happened.
-
-        ``IMPROVED``: a new best epoch (the caller keeps its parameters); ``DECAYED``: the learning
-        rate was decayed; ``STOP``: training should stop; ``NONE``: nothing.
-        """
-        if monitored < self.best_loss - self.tol:
-            self.best_loss, self.best_epoch, self.last_change = monitored, epoch, epoch
-            return self.IMPROVED
-        if epoch - self.last_change >= self.patience:
-            if self.n_decays == self.n_lr_decays:
-                return self.STOP
-            # Plateau: smaller steps reduce Adam's jitter and let the fit settle.
-            self.n_decays, self.last_change = self.n_decays + 1, epoch
-            for group in self.optimizer.param_groups:
-                group["lr"] *= self.lr_decay
-            return self.DECAYED
-        return self.NONE
-
-
-def new_history(keys: Sequence[str]) -> dict[str, list[float]]:
-    """Empty per-epoch history with an ``epoch`` column followed by ``keys``."""
-    return {key: [] for key in ("epoch", *keys)}
-
-
-def record_epoch(
-    history: dict[str, list[float]],
-    epoch: int,
-    values: dict[str, float],
-    progress: ProgressCallback | None,
-    max_epochs: int,
-    progress_keys: Sequence[str] | None = None,
-) -> None:
-    """Append ``values`` of ``epoch`` to ``history`` and report ``progress_keys`` of them (all if ``None``)."""
-    history["epoch"].append(epoch)
-    for key, value in values.items():
-        history[key].append(value)
-    if progress is not None:
-        metrics = values if progress_keys is None else {key: values[key] for key in progress_keys}
-        progress(epoch, int(max_epochs), metrics)
+    parameters = inspect.signature(estimator.__init__).parameters.values()
+    return {p.name: p.default for p in parameters if p.name != "self"}
 
 
 # ---------------------------------------------------------------------- base class
-class TripletEmbeddingEstimator:
+class TripletEmbeddingEstimator(BaseEstimator):
     """Base of the estimators that learn an item embedding from odd-one-out triplets.
 
     Subclasses define ``__init__`` (whose parameters are the estimator's parameters and include
     the optimisation parameters of :meth:`_optimisation_checks`, ``soft_labels``, ``device``,
-    ``n_threads`` and ``seed``), :meth:`_check_params`, :meth:`_train`, :meth:`_finish` and
-    :meth:`_predict_indices`.
+    ``n_threads``, ``seed`` and ``progress``), :meth:`_check_params`, :meth:`_train`,
+    :meth:`_finish` and :meth:`_predict_indices`.
     """
 
     #: ``method`` recorded in the embedding metadata.
@@ -207,29 +82,17 @@ class TripletEmbeddingEstimator:
     _final_keys: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ parameters
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor parameters, as in scikit-learn."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
-
-    def set_params(self, **params: Any) -> Self:
-        """Set constructor parameters, as in scikit-learn."""
-        valid = self.get_params()
-        for name, value in params.items():
-            if name not in valid:
-                raise InputError(f"{type(self).__name__} has no parameter {name!r}")
-            setattr(self, name, value)
-        return self
-
     def _hyperparameters(self) -> dict[str, Any]:
-        return {k: v for k, v in self.get_params().items() if k not in self._non_hyperparameters}
+        """Model parameters in signature order (the provenance's ``hyperparameters``)."""
+        names = estimator_defaults(type(self))
+        return {name: getattr(self, name) for name in names if name not in self._non_hyperparameters}
 
     def _check_params(self) -> None:
         """Raise an InputError naming every invalid constructor parameter (see :meth:`_raise_invalid`)."""
         raise NotImplementedError
 
     def _optimisation_checks(self) -> dict[str, bool]:
-        """Validity of the optimisation parameters every subclass has."""
+        """Validity of the parameters every subclass has."""
         return {
             "lr": is_positive_float(self.lr),
             "batch_size": is_positive_int(self.batch_size),
@@ -239,6 +102,7 @@ class TripletEmbeddingEstimator:
             "n_lr_decays": is_count(self.n_lr_decays),
             "validation_fraction": 0.0 <= self.validation_fraction < 1.0,
             "tol": np.isfinite(self.tol) and self.tol >= 0,
+            "n_threads": self.n_threads is None or is_positive_int(self.n_threads),
         }
 
     def _raise_invalid(self, checks: dict[str, bool]) -> None:
@@ -250,8 +114,14 @@ class TripletEmbeddingEstimator:
                 + ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
             )
 
+    def _loop_settings(self) -> LoopSettings:
+        """The parameters of the training loop."""
+        return LoopSettings(
+            int(self.max_epochs), int(self.batch_size), self.patience, self.tol, self.lr_decay, self.n_lr_decays
+        )
+
     # ------------------------------------------------------------------ fitting
-    def fit(self, triplets: Triplets) -> Self:
+    def fit(self, triplets: Triplets, y: None = None) -> Self:
         """Learn the embedding from odd-one-out triplets.
 
         Parameters
@@ -259,6 +129,8 @@ class TripletEmbeddingEstimator:
         triplets : Triplets
             Judgments in the SPoSE convention (column 2 is the odd one out), with optional
             soft labels.
+        y : None
+            Ignored (the choices are part of ``triplets``); for scikit-learn's API.
 
         Returns
         -------
@@ -270,16 +142,17 @@ class TripletEmbeddingEstimator:
         use_soft = bool(self.soft_labels and triplets.probs is not None)
         train_rows, val_rows = split_rows(len(triplets), self.validation_fraction, self.seed)
         with torch_threads(self.n_threads):
-            params, history, n_epochs, best_epoch = self._train(triplets, train_rows, val_rows, use_soft)
+            data = TrainingData.from_split(triplets, train_rows, val_rows, use_soft, self.device, self.seed)
+            params, history, result = self._train(data)
         seen = np.zeros(triplets.n_items, dtype=bool)
         seen[np.unique(triplets.indices[train_rows])] = True
         model_info = self._finish(params, seen)
         self.item_ids_ = triplets.item_ids
         self.unseen_item_ids_ = tuple(item for item, used in zip(triplets.item_ids, seen) if not used)
         self.history_ = history
-        self.n_epochs_ = int(n_epochs)
-        self.best_epoch_ = int(best_epoch)
-        best = best_epoch - 1
+        self.n_epochs_ = int(result.last_epoch)
+        self.best_epoch_ = int(result.best_epoch)
+        best = result.best_epoch - 1
         self._fit_info = {
             "source_triplets_hash": triplets.hash(),
             "n_triplets": len(triplets),
@@ -294,12 +167,17 @@ class TripletEmbeddingEstimator:
         }
         return self
 
-    def _train(
-        self, triplets: Triplets, train_rows: np.ndarray, val_rows: np.ndarray, use_soft: bool
-    ) -> tuple[Any, dict[str, list[float]], int, int]:
-        """Optimise on ``train_rows``; returns the parameters of the best epoch, the per-epoch
-        history, the number of epochs run and the best epoch (from 1)."""
+    def _train(self, data: TrainingData) -> tuple[Any, dict[str, list[float]], TrainingResult]:
+        """Optimise on ``data``; returns the parameters of the best epoch (as numpy), the per-epoch
+        history and the loop's result (epochs run, best epoch from 1)."""
         raise NotImplementedError
+
+    def _raise_if_diverged(self, result: TrainingResult, lr: float) -> None:
+        """RuntimeError when training kept no epoch because the loss became non-finite."""
+        if result.best_epoch == 0:
+            raise RuntimeError(
+                f"{type(self).__name__} training diverged (non-finite loss at lr {lr}); try a smaller lr"
+            )
 
     def _finish(self, params: Any, seen: np.ndarray) -> dict[str, Any]:
         """Set ``weights_`` and the model's other fitted attributes from ``params`` (``seen`` marks
@@ -309,7 +187,7 @@ class TripletEmbeddingEstimator:
     # ------------------------------------------------------------------ prediction
     def _check_fitted(self) -> None:
         if not hasattr(self, self._fitted_attribute):
-            raise RuntimeError(f"this {type(self).__name__} instance is not fitted yet; call fit() first")
+            raise NotFittedError(f"this {type(self).__name__} instance is not fitted yet; call fit() first")
 
     def predict_proba(self, triplets: Triplets) -> np.ndarray:
         """Probability that each column of each triplet is the odd one out.
@@ -328,6 +206,8 @@ class TripletEmbeddingEstimator:
         ------
         InputError
             If a triplet uses an item id the model was not fitted on.
+        sklearn.exceptions.NotFittedError
+            Before :meth:`fit`.
         """
         self._check_fitted()
         return self._predict_indices(triplets.reindex(self.item_ids_).indices)
@@ -336,8 +216,11 @@ class TripletEmbeddingEstimator:
         """:meth:`predict_proba` for triplets given as an (n, 3) array of rows of ``weights_``."""
         raise NotImplementedError
 
-    def score(self, triplets: Triplets) -> float:
-        """Odd-one-out accuracy of :meth:`predict_proba` on ``triplets`` (ties split, chance = 1/3)."""
+    def score(self, triplets: Triplets, y: None = None) -> float:
+        """Odd-one-out accuracy of :meth:`predict_proba` on ``triplets`` (ties split, chance = 1/3).
+
+        ``y`` is ignored (the choices are part of ``triplets``).
+        """
         return odd_one_out_accuracy(self.predict_proba(triplets), tie_rule="split")
 
     def to_embedding(self) -> Embedding:

@@ -18,8 +18,8 @@ of the number of triplets; ``l1`` is comparable to the published ``lambda`` (0.0
 Differences from the original code, on purpose
 -----------------------------------------------
 - Item vectors are looked up by index (``W[indices]``), not by one-hot matrix products, and
-  the minibatch gradient is computed in closed form (:func:`add_cross_entropy_gradient`), with
-  no autograd graph.
+  the minibatch gradient is computed in closed form
+  (:func:`~oddoneout.embed.torch_choice.add_cross_entropy_gradient`), with no autograd graph.
 - Non-negativity is exact: weights are projected onto ``W >= 0`` (clamped) after every
   optimiser step, instead of a soft penalty on negative weights followed by ``abs()``.
   Because ``W >= 0``, the L1 term is simply ``W.sum()``.
@@ -124,125 +124,114 @@ scatter-add in the embedding gradient may make results differ in the last bits.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from oddoneout.embed.docstrings import fill_doc
 from oddoneout.embed.estimator import (
     EVAL_CHUNK,
-    IterateAverage,
-    PlateauSchedule,
-    ProgressCallback,
     TripletEmbeddingEstimator,
     is_count,
     is_positive_float,
     is_positive_int,
-    minibatches,
-    new_history,
-    record_epoch,
-    triplet_tensors,
 )
 from oddoneout.embed.evaluate import odd_one_out_accuracy
+from oddoneout.embed.torch_choice import add_cross_entropy_gradient, pair_logits, triplet_cross_entropy
+from oddoneout.embed.training import (
+    EpochReport,
+    IterateAverage,
+    ProgressCallback,
+    TrainingData,
+    TrainingProblem,
+    TrainingResult,
+    minimise,
+    new_history,
+)
 from oddoneout.triplets import Triplets, odd_one_out_probabilities
 
-
-@dataclass
-class _TrainingData:
-    """The triplets of one fit on its device, and the generator of the minibatch order."""
-
-    train_idx: torch.Tensor
-    train_targets: torch.Tensor | None
-    val_idx: torch.Tensor
-    val_targets: torch.Tensor | None
-    generator: torch.Generator
+_HISTORY_KEYS = ("train_loss", "l1_penalty", "val_loss", "val_accuracy", "n_alive_dims", "monitored")
 
 
-def pair_logits(weights: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """Similarity of the pair that remains when each column is removed.
+class _PenalisedProblem(TrainingProblem):
+    """Minimise cross-entropy + ``penalty_scale * W.sum()`` over ``W >= 0`` (and ``W = 0`` off ``support``).
 
-    Parameters
-    ----------
-    weights : Tensor of shape (n_items, n_dims)
-    indices : Tensor of shape (n, 3), int64
-
-    Returns
-    -------
-    Tensor of shape (n, 3)
-        Column ``p`` is the dot product of the two items other than column ``p``; its
-        softmax is the probability that column ``p`` is the odd one out.
+    Adam on the closed-form gradient, projected onto the constraints after every step; the
+    estimate is the projected iterate or its average (see "Iterate averaging"). The penalty is
+    ramped in over the first ``warmup_epochs`` epochs, which are not candidates.
     """
-    a, b, c = weights[indices[:, 0]], weights[indices[:, 1]], weights[indices[:, 2]]
-    return torch.stack([(b * c).sum(1), (a * c).sum(1), (a * b).sum(1)], dim=1)
+
+    progress_keys = ("train_loss", "val_loss", "val_accuracy", "n_alive_dims")
+
+    def __init__(
+        self,
+        model: SPoSE,
+        start: torch.Tensor,
+        data: TrainingData,
+        lr: float,
+        penalty_scale: float,
+        warmup_epochs: int,
+        use_validation: bool,
+        support: torch.Tensor | None = None,
+    ) -> None:
+        self.model, self.data = model, data
+        self.penalty_scale, self.use_validation, self.support = penalty_scale, use_validation, support
+        self.weights = start.clone()
+        self.weights.grad = torch.zeros_like(self.weights)
+        self.optimizer = torch.optim.Adam([self.weights], lr=lr, fused=True)
+        self.average = IterateAverage(self.weights) if model.averaging else None
+        self.estimate = self.weights if self.average is None else self.average.value
+        self.warmup_steps = warmup_epochs * -(-data.n_train // int(model.batch_size))
+        self.warmup_epochs = warmup_epochs
+        self.n_steps = self.n_epochs = 0
+        self.previous_alive = -1
+
+    def step(self, indices: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+        weights = self.weights
+        ramp = min(1.0, self.n_steps / self.warmup_steps) if self.warmup_steps else 1.0
+        # on W >= 0 the penalty's gradient is the constant ramp * l1 / n_items
+        weights.grad.fill_(ramp * self.penalty_scale)
+        data_loss = add_cross_entropy_gradient(weights, indices, targets, weights.grad)
+        self.n_steps += 1
+        self.optimizer.step()
+        weights.clamp_(min=0.0)  # projection onto the non-negative orthant
+        if self.support is not None:
+            weights.mul_(self.support)
+        if self.average is not None:
+            self.average.update(weights)
+        return data_loss
+
+    def end_epoch(self, train_loss: float) -> EpochReport:
+        self.n_epochs += 1
+        estimate, data = self.estimate, self.data
+        penalty = float(self.penalty_scale * estimate.sum())
+        n_alive = int((estimate.max(dim=0).values > self.model.prune_threshold).sum())
+        val_loss, val_accuracy = self.model._validate(estimate, data.val_idx, data.val_targets)
+        # The regularised objective, so that epochs that only sparsify still count as progress.
+        monitored = (val_loss if self.use_validation else train_loss) + penalty
+        values = dict(zip(_HISTORY_KEYS, (train_loss, penalty, val_loss, val_accuracy, n_alive, monitored)))
+        # the penalty still reshaping the support is no plateau, whatever the loss does
+        hold, self.previous_alive = n_alive != self.previous_alive, n_alive
+        return EpochReport(
+            values,
+            monitored,
+            finite=bool(np.isfinite(train_loss + penalty + (val_loss if data.has_validation else 0.0))),
+            hold=hold,
+            candidate=self.n_epochs > self.warmup_epochs,  # while the penalty ramps in, the estimate is no candidate
+        )
+
+    def snapshot(self) -> torch.Tensor:
+        return self.estimate.clone()
+
+    def after_decay(self) -> None:
+        if self.average is not None:
+            # go on from the average with the smaller steps, and average those alone
+            self.weights.copy_(self.average.value)
+            self.average.restart()
 
 
-def triplet_cross_entropy(logits: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean cross-entropy of the odd-one-out choice.
-
-    Parameters
-    ----------
-    logits : Tensor of shape (n, 3)
-        Output of :func:`pair_logits`.
-    targets : Tensor of shape (n, 3), optional
-        Soft labels; ``None`` means the hard choice, column 2.
-    """
-    log_probs = F.log_softmax(logits, dim=1)
-    if targets is None:
-        return -log_probs[:, 2].mean()
-    return -(targets * log_probs).sum(1).mean()
-
-
-def add_cross_entropy_gradient(
-    weights: torch.Tensor, indices: torch.Tensor, targets: torch.Tensor | None, grad: torch.Tensor
-) -> torch.Tensor:
-    """Add the gradient of the mean cross-entropy of a minibatch to ``grad``; return the loss.
-
-    The closed form of what autograd computes for
-    ``triplet_cross_entropy(pair_logits(weights, indices), targets)``, without its graph: with
-    ``g = softmax(logits) - targets`` (divided by the batch size), the gradient of item ``a`` of a
-    triplet ``(a, b, c)`` is ``g[1] * w_c + g[2] * w_b`` (``a`` is in the pairs of columns 1 and
-    2), and likewise for ``b`` and ``c``. The three item blocks are gathered with one look-up and
-    scattered back with one ``index_add_``; this roughly halves the time of a training step.
-
-    Parameters
-    ----------
-    weights : Tensor of shape (n_items, n_dims)
-    indices : Tensor of shape (n, 3), int64
-    targets : Tensor of shape (n, 3), optional
-        Soft labels; ``None`` means the hard choice, column 2.
-    grad : Tensor of shape (n_items, n_dims)
-        Accumulator, updated in place.
-
-    Returns
-    -------
-    Tensor
-        The mean cross-entropy of the batch (a 0-d tensor).
-    """
-    n, n_dims = indices.shape[0], weights.shape[1]
-    flat = indices.T.reshape(-1)  # all a's, then all b's, then all c's
-    rows = weights.index_select(0, flat).view(3, n, n_dims)
-    a, b, c = rows[0], rows[1], rows[2]
-    logits = torch.stack([(b * c).sum(1), (a * c).sum(1), (a * b).sum(1)], dim=1)
-    log_probs = F.log_softmax(logits, dim=1)
-    g = log_probs.exp()
-    if targets is None:
-        loss = -log_probs[:, 2].mean()
-        g[:, 2] -= 1.0
-    else:
-        loss = -(targets * log_probs).sum(1).mean()
-        g -= targets
-    g /= n
-    g0, g1, g2 = g[:, 0:1], g[:, 1:2], g[:, 2:3]
-    row_grads = torch.empty_like(rows)
-    torch.addcmul(c * g1, b, g2, out=row_grads[0])
-    torch.addcmul(c * g0, a, g2, out=row_grads[1])
-    torch.addcmul(b * g0, a, g1, out=row_grads[2])
-    grad.index_add_(0, flat, row_grads.view(-1, n_dims))
-    return loss
-
-
+@fill_doc
 class SPoSE(TripletEmbeddingEstimator):
     """Sparse positive similarity embedding (SPoSE) estimator.
 
@@ -252,24 +241,16 @@ class SPoSE(TripletEmbeddingEstimator):
         Initial number of dimensions; the L1 penalty and pruning leave fewer.
     l1 : float
         Sparsity strength ``lambda``; the penalty is ``(l1 / n_items) * ||W||_1``.
-    lr : float
-        Adam learning rate.
-    batch_size : int
-        Triplets per optimiser step.
-    max_epochs : int
-        Upper limit on passes over the training triplets.
+    %(lr)s
+    %(batch_size)s
+    %(max_epochs)s
     patience : int
         Epochs without an improvement of the monitored objective larger than ``tol``, and
         without a change in the number of alive dimensions, that count as a plateau.
-    lr_decay : float
-        Factor applied to the learning rate at a plateau, in (0, 1].
-    n_lr_decays : int
-        Plateaus met by a learning-rate decay; the next one stops training.
-    validation_fraction : float
-        Share of the triplets held out for early stopping, in [0, 1). With 0 the
-        training cross-entropy is monitored instead (and validation metrics are NaN).
-    tol : float
-        Minimum decrease of the monitored objective that counts as an improvement.
+    %(lr_decay)s
+    %(n_lr_decays)s
+    %(validation_fraction)s
+    %(tol)s
     l1_warmup : int
         Epochs over which the penalty is ramped in linearly from 0 (per step); 0 applies it
         fully from the start. See "Penalty warm-up" in the module docstring.
@@ -288,18 +269,12 @@ class SPoSE(TripletEmbeddingEstimator):
     averaging : bool
         Return (and validate, and keep the best of) the polynomial-decay average of the iterates
         instead of the last iterate; see "Iterate averaging" in the module docstring.
-    soft_labels : bool
-        Fit the soft labels ``triplets.probs`` when present; otherwise the hard choices.
+    %(soft_labels)s
     init_mean, init_std : float
         Initial weights are normal(``init_mean``, ``init_std``), clamped at 0 (as the
         original SPoSE: mean 0.1, std 0.01).
-    device : str
-        Torch device, e.g. ``"cpu"`` or ``"cuda"``.
-    n_threads : int or None
-        CPU threads torch may use during :meth:`fit` (restored afterwards); ``None`` keeps
-        torch's setting. The default 1 is deliberate: the per-step tensors are small, so
-        more threads gain little, and on a busy machine torch's spinning worker threads
-        made fits 10-20 times slower in our measurements.
+    %(device)s
+    %(n_threads)s
     seed : int
         Seed of the initialisation, the validation split and the minibatch order.
     progress : callable, optional
@@ -310,10 +285,9 @@ class SPoSE(TripletEmbeddingEstimator):
     ----------
     weights_ : ndarray of shape (n_items, n_kept_dims)
         Non-negative weights, dimensions sorted by decreasing L1 norm, dead ones removed.
-    item_ids_ : tuple of str
-        Row ids of ``weights_`` (the vocabulary of the fitted triplets).
-    unseen_item_ids_ : tuple of str
-        Items with no training triplet (their weights are zero).
+    %(item_ids_)s
+    %(unseen_item_ids_)s
+        Their weights are zero.
     history_ : dict of lists
         Per epoch: ``epoch``, ``train_loss`` (mean training cross-entropy),
         ``l1_penalty`` (``(l1 / n_items) * ||W||_1`` at the end of the epoch),
@@ -393,147 +367,48 @@ class SPoSE(TripletEmbeddingEstimator):
                 "averaging": isinstance(self.averaging, (bool, np.bool_)),
                 "init_mean": is_positive_float(self.init_mean),
                 "init_std": np.isfinite(self.init_std) and self.init_std >= 0,
-                "n_threads": self.n_threads is None or is_positive_int(self.n_threads),
             }
         )
 
-    def _train(
-        self, triplets: Triplets, train_rows: np.ndarray, val_rows: np.ndarray, use_soft: bool
-    ) -> tuple[np.ndarray, dict[str, list[float]], int, int]:
-        """Adam with projection and the plateau rule (then the relaxed refit); the best weights and the history."""
-        device = torch.device(self.device)
-        generator = torch.Generator(device="cpu").manual_seed(int(self.seed))
-        data = _TrainingData(
-            *triplet_tensors(triplets, train_rows, use_soft, device),
-            *triplet_tensors(triplets, val_rows, use_soft, device),
-            generator,
-        )
-        n_items = triplets.n_items
-        init = torch.empty(n_items, int(self.n_dims)).normal_(self.init_mean, self.init_std, generator=generator)
-        history = new_history(("train_loss", "l1_penalty", "val_loss", "val_accuracy", "n_alive_dims", "monitored"))
-        has_validation = data.val_idx.shape[0] > 0
-        weights, last_epoch, best_epoch = self._optimise(
-            init.clamp_(min=0.0).to(device),
+    def _train(self, data: TrainingData) -> tuple[np.ndarray, dict[str, list[float]], TrainingResult]:
+        """The penalised fit (then the relaxed refit); the best weights, the history and the loop's result."""
+        init = torch.empty(data.n_items, int(self.n_dims))
+        init.normal_(self.init_mean, self.init_std, generator=data.generator)
+        history = new_history(_HISTORY_KEYS)
+        settings = self._loop_settings()
+        problem = _PenalisedProblem(
+            self,
+            init.clamp_(min=0.0).to(data.device),
             data,
-            history,
             lr=self.lr,
-            penalty_scale=self.l1 / n_items,
+            penalty_scale=self.l1 / data.n_items,
             warmup_epochs=int(self.l1_warmup),
-            use_validation=self.monitor == "validation" and has_validation,
+            use_validation=self.monitor == "validation" and data.has_validation,
         )
-        if best_epoch == 0:
-            raise RuntimeError(f"SPoSE training diverged (non-finite loss at lr {self.lr}); try a smaller lr")
+        result = minimise(problem, data, settings, history, self.progress)
+        self._raise_if_diverged(result, self.lr)
         self.relaxed_from_epoch_ = None
         if self.relax:
-            alive = weights.max(dim=0).values > self.prune_threshold
-            support = (weights > 0) & alive
-            self.relaxed_from_epoch_ = last_epoch + 1
+            weights = result.best
+            support = (weights > 0) & (weights.max(dim=0).values > self.prune_threshold)
+            self.relaxed_from_epoch_ = result.last_epoch + 1
             # The refit starts at the penalised optimum, so at the step size of the first decay.
-            weights, last_epoch, relaxed_best = self._optimise(
+            relaxed_problem = _PenalisedProblem(
+                self,
                 weights * support,
                 data,
-                history,
                 lr=self.lr * self.lr_decay,
                 penalty_scale=0.0,
                 warmup_epochs=0,
-                use_validation=has_validation,
+                use_validation=data.has_validation,
                 support=support,
-                first_epoch=last_epoch + 1,
             )
-            best_epoch = relaxed_best or best_epoch  # a refit that diverged keeps the penalised weights
-        return weights.cpu().numpy().astype(np.float64), history, last_epoch, best_epoch
-
-    def _optimise(
-        self,
-        weights: torch.Tensor,
-        data: _TrainingData,
-        history: dict[str, list[float]],
-        lr: float,
-        penalty_scale: float,
-        warmup_epochs: int,
-        use_validation: bool,
-        support: torch.Tensor | None = None,
-        first_epoch: int = 1,
-    ) -> tuple[torch.Tensor, int, int]:
-        """Minimise cross-entropy + ``penalty_scale * W.sum()`` over ``W >= 0`` (and ``W = 0`` off ``support``).
-
-        Epochs are numbered from ``first_epoch`` and appended to ``history``. Returns the
-        weights of the best epoch, the last epoch and the best epoch (0 if none was kept, e.g. the
-        loss diverged first: then the starting weights are returned).
-        """
-        weights = weights.clone()
-        weights.grad = torch.zeros_like(weights)
-        optimizer = torch.optim.Adam([weights], lr=lr, fused=True)
-        schedule = PlateauSchedule(optimizer, self.patience, self.tol, self.lr_decay, self.n_lr_decays)
-        batch_size = int(self.batch_size)
-        # The estimate: the projected iterate, or its average (see "Iterate averaging").
-        average = IterateAverage(weights) if self.averaging else None
-        estimate = weights if average is None else average.value
-        best_weights = weights.clone()
-        previous_alive = -1
-        n_train = data.train_idx.shape[0]
-        warmup_steps = warmup_epochs * -(-n_train // batch_size)
-        last_warmup_epoch = first_epoch + warmup_epochs - 1
-        step = 0
-        epoch = first_epoch - 1
-        diverged = False
-        for epoch in range(first_epoch, first_epoch + int(self.max_epochs)):
-            summed_loss = torch.zeros((), device=weights.device)
-            for rows in minibatches(n_train, batch_size, data.generator, weights.device):
-                targets = None if data.train_targets is None else data.train_targets[rows]
-                ramp = min(1.0, step / warmup_steps) if warmup_steps else 1.0
-                # on W >= 0 the penalty's gradient is the constant ramp * l1 / n_items
-                weights.grad.fill_(ramp * penalty_scale)
-                data_loss = add_cross_entropy_gradient(weights, data.train_idx[rows], targets, weights.grad)
-                step += 1
-                optimizer.step()
-                weights.clamp_(min=0.0)  # projection onto the non-negative orthant
-                if support is not None:
-                    weights.mul_(support)
-                if average is not None:
-                    average.update(weights)
-                summed_loss += data_loss * rows.shape[0]
-            train_loss = float(summed_loss) / n_train
-            penalty = float(penalty_scale * estimate.sum())
-            n_alive = int((estimate.max(dim=0).values > self.prune_threshold).sum())
-            val_loss, val_accuracy = self._validate(estimate, data.val_idx, data.val_targets)
-            # The regularised objective, so that epochs that only sparsify still count as progress.
-            monitored = (val_loss if use_validation else train_loss) + penalty
-            if not np.isfinite(train_loss + penalty + (val_loss if data.val_idx.shape[0] else 0.0)):
-                diverged = True  # the best epoch so far is kept; the caller reports a fit with none
-                break
-            values = {
-                "train_loss": train_loss,
-                "l1_penalty": penalty,
-                "val_loss": val_loss,
-                "val_accuracy": val_accuracy,
-                "n_alive_dims": n_alive,
-                "monitored": monitored,
-            }
-            progress_keys = ("train_loss", "val_loss", "val_accuracy", "n_alive_dims")
-            record_epoch(history, epoch, values, self.progress, self.max_epochs, progress_keys)
-            if n_alive != previous_alive:
-                # the penalty is still reshaping the support: not a plateau, whatever the loss does
-                previous_alive = n_alive
-                schedule.hold(epoch)
-            if epoch <= last_warmup_epoch:
-                # the penalty is still ramping in: no plateau, and the estimate is not a candidate
-                schedule.hold(epoch)
-                continue
-            outcome = schedule.update(epoch, monitored)
-            if outcome == schedule.IMPROVED:
-                best_weights = estimate.clone()
-            elif outcome == schedule.DECAYED and average is not None:
-                # go on from the average with the smaller steps, and average those alone
-                weights.copy_(average.value)
-                average.restart()
-            elif outcome == schedule.STOP:
-                break
-        best_epoch = schedule.best_epoch
-        if best_epoch == 0 and epoch <= last_warmup_epoch and not diverged:
-            # max_epochs ended training within the warm-up: keep the last estimate
-            best_epoch, best_weights = epoch, estimate.clone()
-        return best_weights, epoch, best_epoch
+            relaxed = minimise(
+                relaxed_problem, data, settings, history, self.progress, first_epoch=result.last_epoch + 1
+            )
+            # a refit that diverged keeps the penalised weights
+            result = TrainingResult(relaxed.best, relaxed.last_epoch, relaxed.best_epoch or result.best_epoch)
+        return result.best.cpu().numpy().astype(np.float64), history, result
 
     @torch.no_grad()
     def _validate(

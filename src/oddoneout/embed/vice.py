@@ -92,20 +92,24 @@ import torch
 from scipy.special import ndtr
 from scipy.stats import false_discovery_control
 
+from oddoneout.embed.docstrings import fill_doc
 from oddoneout.embed.estimator import (
     EVAL_CHUNK,
-    PlateauSchedule,
-    ProgressCallback,
     TripletEmbeddingEstimator,
     is_positive_float,
     is_positive_int,
-    minibatches,
-    new_history,
-    record_epoch,
-    triplet_tensors,
 )
 from oddoneout.embed.evaluate import odd_one_out_accuracy
-from oddoneout.embed.spose import pair_logits, triplet_cross_entropy
+from oddoneout.embed.torch_choice import pair_logits, triplet_cross_entropy
+from oddoneout.embed.training import (
+    EpochReport,
+    ProgressCallback,
+    TrainingData,
+    TrainingProblem,
+    TrainingResult,
+    minimise,
+    new_history,
+)
 from oddoneout.errors import InputError
 from oddoneout.triplets import Triplets, odd_one_out_probabilities
 
@@ -192,6 +196,53 @@ def spike_and_slab_log_density(x: torch.Tensor, pi: float, spike: float, slab: f
 
 
 # ---------------------------------------------------------------------- estimator
+_HISTORY_KEYS = ("train_loss", "kl", "val_loss", "val_accuracy", "n_alive_dims")
+
+
+class _VariationalProblem(TrainingProblem):
+    """Adam on the negative ELBO per triplet, with Monte Carlo draws from a generator seeded ``seed + 1``.
+
+    The monitored objective is the held-out negative ELBO per triplet: while the cross-entropy
+    is flat, the KL term keeps falling as superfluous dimensions collapse onto the spike.
+    """
+
+    def __init__(self, model: VICE, mu: torch.Tensor, log_sigma: torch.Tensor, data: TrainingData) -> None:
+        self.model, self.data = model, data
+        self.mu = mu.requires_grad_(True)
+        self.log_sigma = log_sigma.requires_grad_(True)
+        self.optimizer = torch.optim.Adam([self.mu, self.log_sigma], lr=model.lr)
+        self.noise = torch.Generator(device=data.device).manual_seed(int(model.seed) + 1)
+        self.n_epochs = 0
+
+    def step(self, indices: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+        cross_entropy, kl = self.model._negative_elbo_terms(self.mu, self.log_sigma, indices, targets, self.noise)
+        loss = cross_entropy + kl / self.data.n_train
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return cross_entropy.detach()
+
+    def end_epoch(self, train_loss: float) -> EpochReport:
+        self.n_epochs += 1
+        model, data = self.model, self.data
+        mu, sigma = self.mu.detach(), self.log_sigma.detach().exp()
+        kl_per_triplet = model._fixed_noise_kl(mu, sigma) / data.n_train
+        val_loss, val_accuracy = model._validate(mu, sigma, data.val_idx, data.val_targets)
+        keep, _ = significant_dimensions(
+            mu.cpu().double().numpy(), sigma.cpu().double().numpy(), model.prune_alpha, model.prune_min_items
+        )
+        values = dict(zip(_HISTORY_KEYS, (train_loss, kl_per_triplet, val_loss, val_accuracy, int(keep.sum()))))
+        if model.verbose:
+            line = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+            print(f"VICE epoch {self.n_epochs}: {line}", file=sys.stderr)
+        monitored = (val_loss if data.has_validation else train_loss) + kl_per_triplet
+        return EpochReport(values, monitored, finite=bool(np.isfinite(monitored)))
+
+    def snapshot(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.mu.detach().clone(), self.log_sigma.detach().clone()
+
+
+@fill_doc
 class VICE(TripletEmbeddingEstimator):
     """Variational interpretable concept embedding (VICE) estimator.
 
@@ -207,24 +258,17 @@ class VICE(TripletEmbeddingEstimator):
         Weight of the spike component of the prior, in (0, 1).
     spike, slab : float
         Standard deviations of the spike and slab components (``spike < slab``).
-    lr : float
-        Adam learning rate.
-    batch_size : int
-        Triplets per optimiser step.
-    max_epochs : int
-        Upper limit on passes over the training triplets.
+    %(lr)s
+    %(batch_size)s
+    %(max_epochs)s
     patience : int
         Epochs without an improvement larger than ``tol`` of the monitored objective
         (validation cross-entropy + KL / n_train; the training cross-entropy replaces the
         validation one when there is no validation split) that count as a plateau.
-    lr_decay : float
-        Factor applied to the learning rate at a plateau, in (0, 1].
-    n_lr_decays : int
-        Plateaus met by a learning-rate decay; the next one stops training.
-    validation_fraction : float
-        Share of the triplets held out for early stopping, in [0, 1).
-    tol : float
-        Minimum decrease of the monitored loss that counts as an improvement.
+    %(lr_decay)s
+    %(n_lr_decays)s
+    %(validation_fraction)s
+    %(tol)s
     prune_alpha : float
         False discovery rate of the per-dimension Benjamini-Hochberg tests.
     prune_min_items : int
@@ -232,13 +276,9 @@ class VICE(TripletEmbeddingEstimator):
     init_sigma : float, optional
         Initial posterior standard deviation of every weight; ``None`` uses the original
         rule ``exp(-1 / std(mu_init))`` (about 1e-3 for 100 dimensions).
-    soft_labels : bool
-        Fit the soft labels ``triplets.probs`` when present; otherwise the hard choices.
-    device : str
-        Torch device, e.g. ``"cpu"`` or ``"cuda"``.
-    n_threads : int or None
-        CPU threads torch may use during :meth:`fit` (restored afterwards); ``None`` keeps
-        torch's setting (see :class:`~oddoneout.embed.spose.SPoSE` for why 1 is the default).
+    %(soft_labels)s
+    %(device)s
+    %(n_threads)s
     seed : int
         Seed of the initialisation, split, minibatch order and Monte Carlo draws.
     verbose : bool
@@ -258,10 +298,8 @@ class VICE(TripletEmbeddingEstimator):
         ``relu(mu_[:, kept_dims_])``: the final non-negative embedding, sorted by L1 norm.
     n_significant_ : ndarray of int, shape (n_dims,)
         Significantly positive items per dimension of ``mu_``.
-    item_ids_ : tuple of str
-        Row ids (the vocabulary of the fitted triplets).
-    unseen_item_ids_ : tuple of str
-        Items with no training triplet.
+    %(item_ids_)s
+    %(unseen_item_ids_)s
     history_ : dict of lists
         Per epoch: ``epoch``, ``train_loss`` (mean training cross-entropy of the sampled
         embeddings), ``kl`` (mean Monte Carlo KL estimate divided by ``n_train``),
@@ -341,7 +379,6 @@ class VICE(TripletEmbeddingEstimator):
                 "init_sigma": self.init_sigma is None or is_positive_float(self.init_sigma),
                 "prune_alpha": is_positive_float(self.prune_alpha) and self.prune_alpha < 1,
                 "prune_min_items": is_positive_int(self.prune_min_items),
-                "n_threads": self.n_threads is None or is_positive_int(self.n_threads),
             }
         )
 
@@ -369,76 +406,23 @@ class VICE(TripletEmbeddingEstimator):
         return cross_entropy / n, kl / n
 
     def _train(
-        self, triplets: Triplets, train_rows: np.ndarray, val_rows: np.ndarray, use_soft: bool
-    ) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, list[float]], int, int]:
-        """Adam on the negative ELBO with early stopping; returns the best mu, sigma and the history."""
-        device = torch.device(self.device)
-        order_generator = torch.Generator(device="cpu").manual_seed(int(self.seed))
-        noise_generator = torch.Generator(device=device).manual_seed(int(self.seed) + 1)
-        train_idx, train_targets = triplet_tensors(triplets, train_rows, use_soft, device)
-        val_idx, val_targets = triplet_tensors(triplets, val_rows, use_soft, device)
-
-        n_items, n_dims = triplets.n_items, int(self.n_dims)
-        init_std = math.sqrt(2.0 / n_dims)
-        mu_init = torch.empty(n_items, n_dims).normal_(0.0, init_std, generator=order_generator)
+        self, data: TrainingData
+    ) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, list[float]], TrainingResult]:
+        """Adam on the negative ELBO with the plateau rule; the best mu and sigma, the history and the loop's result."""
+        n_dims = int(self.n_dims)
+        mu_init = torch.empty(data.n_items, n_dims).normal_(0.0, math.sqrt(2.0 / n_dims), generator=data.generator)
         if self.init_sigma is None:
             log_sigma_start = -1.0 / float(mu_init.std())
         else:
             log_sigma_start = math.log(self.init_sigma)
-        log_sigma_init = torch.full((n_items, n_dims), log_sigma_start)
-        mu = mu_init.to(device).requires_grad_(True)
-        log_sigma = log_sigma_init.to(device).requires_grad_(True)
-        optimizer = torch.optim.Adam([mu, log_sigma], lr=self.lr)
-        schedule = PlateauSchedule(optimizer, self.patience, self.tol, self.lr_decay, self.n_lr_decays)
-        n_train = train_idx.shape[0]
-        batch_size = int(self.batch_size)
-
-        history = new_history(("train_loss", "kl", "val_loss", "val_accuracy", "n_alive_dims"))
-        best_mu, best_log_sigma = mu.detach().clone(), log_sigma.detach().clone()
-        epoch, monitored = 0, float("nan")
-        for epoch in range(1, int(self.max_epochs) + 1):
-            summed_ce = torch.zeros((), device=device)
-            for rows in minibatches(n_train, batch_size, order_generator, device):
-                targets = None if train_targets is None else train_targets[rows]
-                cross_entropy, kl = self._negative_elbo_terms(mu, log_sigma, train_idx[rows], targets, noise_generator)
-                loss = cross_entropy + kl / n_train
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                summed_ce += cross_entropy.detach() * rows.shape[0]
-            train_loss = float(summed_ce) / n_train
-            mu_now, sigma_now = mu.detach(), log_sigma.detach().exp()
-            kl_per_triplet = self._fixed_noise_kl(mu_now, sigma_now) / n_train
-            val_loss, val_accuracy = self._validate(mu_now, sigma_now, val_idx, val_targets)
-            keep, _ = significant_dimensions(
-                mu_now.cpu().double().numpy(), sigma_now.cpu().double().numpy(), self.prune_alpha, self.prune_min_items
-            )
-            metrics = {
-                "train_loss": train_loss,
-                "kl": kl_per_triplet,
-                "val_loss": val_loss,
-                "val_accuracy": val_accuracy,
-                "n_alive_dims": int(keep.sum()),
-            }
-            record_epoch(history, epoch, metrics, self.progress, self.max_epochs)
-            if self.verbose:
-                line = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
-                print(f"VICE epoch {epoch}: {line}", file=sys.stderr)
-            # The held-out negative ELBO per triplet: while the cross-entropy is flat, the
-            # KL term keeps falling as superfluous dimensions collapse onto the spike.
-            monitored = (val_loss if val_idx.shape[0] else train_loss) + kl_per_triplet
-            if not np.isfinite(monitored):
-                break
-            outcome = schedule.update(epoch, monitored)
-            if outcome == schedule.IMPROVED:
-                best_mu, best_log_sigma = mu.detach().clone(), log_sigma.detach().clone()
-            elif outcome == schedule.STOP:
-                break
-        best_epoch = schedule.best_epoch
-        if best_epoch == 0:
-            raise RuntimeError(f"VICE training diverged (monitored loss {monitored}); try a smaller lr")
+        log_sigma_init = torch.full((data.n_items, n_dims), log_sigma_start)
+        problem = _VariationalProblem(self, mu_init.to(data.device), log_sigma_init.to(data.device), data)
+        history = new_history(_HISTORY_KEYS)
+        result = minimise(problem, data, self._loop_settings(), history, self.progress)
+        self._raise_if_diverged(result, self.lr)
+        best_mu, best_log_sigma = result.best
         to_numpy = lambda t: t.cpu().numpy().astype(np.float64)  # noqa: E731
-        return (to_numpy(best_mu), to_numpy(best_log_sigma.exp())), history, epoch, best_epoch
+        return (to_numpy(best_mu), to_numpy(best_log_sigma.exp())), history, result
 
     def _eval_noise(self, mu: torch.Tensor) -> torch.Generator:
         """A generator re-seeded at every call: successive epochs are compared on the same

@@ -1,0 +1,347 @@
+"""The training loop shared by the triplet embedding estimators, and its parts.
+
+:func:`minimise` runs epochs of minibatch steps, records the per-epoch history, applies the
+plateau rule (learning-rate decay, then stopping), keeps the best epoch and notices divergence.
+What is model-specific, the optimiser step on a minibatch and the end-of-epoch evaluation, comes
+from a :class:`TrainingProblem` (:mod:`~oddoneout.embed.spose` and :mod:`~oddoneout.embed.vice`
+each define one). The other helpers here are the pieces of a fit: the seeded validation split,
+the triplets on the device, the minibatch order, the torch thread setting and the iterate average.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from oddoneout.errors import InputError
+from oddoneout.triplets import Triplets
+
+#: ``progress(epoch, max_epochs, metrics)``, called after every epoch.
+ProgressCallback = Callable[[int, int, dict[str, float]], None]
+
+
+# ---------------------------------------------------------------------- the data of a fit
+@contextlib.contextmanager
+def torch_threads(n_threads: int | None) -> Iterator[None]:
+    """Let torch use ``n_threads`` CPU threads inside the block (``None``: unchanged); restored on exit."""
+    previous_threads = torch.get_num_threads()
+    if n_threads is not None:
+        torch.set_num_threads(int(n_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def split_rows(n_triplets: int, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random split of triplet rows into sorted training and validation rows.
+
+    A positive ``validation_fraction`` holds out at least one triplet; at least one is left for training.
+    """
+    order = np.random.default_rng(seed).permutation(n_triplets)
+    n_val = int(round(validation_fraction * n_triplets))
+    if validation_fraction > 0:
+        n_val = max(n_val, 1)
+    if n_triplets - n_val < 1:
+        raise InputError(f"too few triplets ({n_triplets}) for validation_fraction={validation_fraction}")
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def triplet_tensors(
+    triplets: Triplets, rows: np.ndarray, use_soft: bool, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Indices of the triplet ``rows`` on ``device``, with their soft labels (float32) or ``None``."""
+    indices = torch.as_tensor(triplets.indices[rows], device=device)
+    targets = torch.as_tensor(triplets.probs[rows], dtype=torch.float32, device=device) if use_soft else None
+    return indices, targets
+
+
+@dataclass
+class TrainingData:
+    """The triplets of one fit on its device, and the seeded generator of its initialisation and minibatches."""
+
+    train_idx: torch.Tensor
+    train_targets: torch.Tensor | None
+    val_idx: torch.Tensor
+    val_targets: torch.Tensor | None
+    generator: torch.Generator
+    n_items: int
+
+    @classmethod
+    def from_split(
+        cls, triplets: Triplets, train_rows: np.ndarray, val_rows: np.ndarray, use_soft: bool, device: str, seed: int
+    ) -> TrainingData:
+        """The training and validation rows of ``triplets`` on ``device``, and a CPU generator seeded by ``seed``."""
+        where = torch.device(device)
+        return cls(
+            *triplet_tensors(triplets, train_rows, use_soft, where),
+            *triplet_tensors(triplets, val_rows, use_soft, where),
+            torch.Generator(device="cpu").manual_seed(int(seed)),
+            triplets.n_items,
+        )
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the tensors."""
+        return self.train_idx.device
+
+    @property
+    def n_train(self) -> int:
+        """Number of training triplets."""
+        return int(self.train_idx.shape[0])
+
+    @property
+    def has_validation(self) -> bool:
+        """Whether there are validation triplets."""
+        return self.val_idx.shape[0] > 0
+
+
+def minibatches(
+    n_train: int, batch_size: int, generator: torch.Generator, device: torch.device
+) -> Iterator[torch.Tensor]:
+    """Rows of one epoch in a random order drawn from ``generator``, in batches of ``batch_size``."""
+    order = torch.randperm(n_train, generator=generator).to(device)
+    for start in range(0, n_train, batch_size):
+        yield order[start : start + batch_size]
+
+
+# ---------------------------------------------------------------------- optimiser helpers
+class IterateAverage:
+    """Polynomial-decay average of optimiser iterates (Shamir & Zhang 2013, ICML).
+
+    After the ``t``-th :meth:`update` since the start or the last :meth:`restart`, the average is
+    ``(1 - r) * average + r * iterate`` with ``r = (eta + 1) / (t + eta)``: the first update copies
+    the iterate, later ones weigh roughly the last ``1 / (eta + 1)`` of the iterates, so that the
+    early, far-off ones are forgotten while the jitter of the recent ones averages out.
+
+    Parameters
+    ----------
+    start : Tensor
+        The initial average (copied).
+    eta : float
+        Decay of the weights of older iterates; 0 is the uniform average of all iterates.
+    """
+
+    def __init__(self, start: torch.Tensor, eta: float = 8.0):
+        self.value = start.clone()
+        self.eta = eta
+        self.n_updates = 0
+
+    def update(self, iterate: torch.Tensor) -> None:
+        """Fold the next iterate into the average."""
+        self.n_updates += 1
+        self.value.lerp_(iterate, (self.eta + 1) / (self.n_updates + self.eta))
+
+    def restart(self) -> None:
+        """The next :meth:`update` copies its iterate: averaging starts afresh."""
+        self.n_updates = 0
+
+
+class PlateauSchedule:
+    """Learning-rate decay on plateaus and the stopping rule, tracking the best epoch.
+
+    A plateau is ``patience`` epochs since the last improvement of the monitored objective by more
+    than ``tol`` (or since the last call of :meth:`hold`, or the last decay). At a plateau the
+    learning rate of ``optimizer`` is multiplied by ``lr_decay``; after ``n_lr_decays`` decays the
+    next plateau stops training.
+    """
+
+    IMPROVED, DECAYED, STOP, NONE = "improved", "decayed", "stop", "none"
+
+    def __init__(self, optimizer: torch.optim.Optimizer, patience: int, tol: float, lr_decay: float, n_lr_decays: int):
+        self.optimizer = optimizer
+        self.patience = patience
+        self.tol = tol
+        self.lr_decay = lr_decay
+        self.n_lr_decays = n_lr_decays
+        self.best_loss = np.inf
+        self.best_epoch = 0
+        self.last_change = 0  # epoch of the last improvement, decay or hold
+        self.n_decays = 0
+
+    def hold(self, epoch: int) -> None:
+        """Something is still changing at ``epoch``: start counting a plateau afresh."""
+        self.last_change = epoch
+
+    def update(self, epoch: int, monitored: float) -> str:
+        """Apply the rule to the monitored objective of ``epoch``; returns what happened.
+
+        ``IMPROVED``: a new best epoch (the caller keeps its parameters); ``DECAYED``: the learning
+        rate was decayed; ``STOP``: training should stop; ``NONE``: nothing.
+        """
+        if monitored < self.best_loss - self.tol:
+            self.best_loss, self.best_epoch, self.last_change = monitored, epoch, epoch
+            return self.IMPROVED
+        if epoch - self.last_change >= self.patience:
+            if self.n_decays == self.n_lr_decays:
+                return self.STOP
+            # Plateau: smaller steps reduce Adam's jitter and let the fit settle.
+            self.n_decays, self.last_change = self.n_decays + 1, epoch
+            for group in self.optimizer.param_groups:
+                group["lr"] *= self.lr_decay
+            return self.DECAYED
+        return self.NONE
+
+
+def new_history(keys: Sequence[str]) -> dict[str, list[float]]:
+    """Empty per-epoch history with an ``epoch`` column followed by ``keys``."""
+    return {key: [] for key in ("epoch", *keys)}
+
+
+def record_epoch(
+    history: dict[str, list[float]],
+    epoch: int,
+    values: dict[str, float],
+    progress: ProgressCallback | None,
+    max_epochs: int,
+    progress_keys: Sequence[str] | None = None,
+) -> None:
+    """Append ``values`` of ``epoch`` to ``history`` and report ``progress_keys`` of them (all if ``None``)."""
+    history["epoch"].append(epoch)
+    for key, value in values.items():
+        history[key].append(value)
+    if progress is not None:
+        metrics = values if progress_keys is None else {key: values[key] for key in progress_keys}
+        progress(epoch, int(max_epochs), metrics)
+
+
+# ---------------------------------------------------------------------- the loop
+@dataclass(frozen=True)
+class LoopSettings:
+    """The estimator parameters that drive :func:`minimise` (see the estimators' docstrings)."""
+
+    max_epochs: int
+    batch_size: int
+    patience: int
+    tol: float
+    lr_decay: float
+    n_lr_decays: int
+
+
+@dataclass
+class EpochReport:
+    """What a :class:`TrainingProblem` says about the epoch just finished.
+
+    Attributes
+    ----------
+    values : dict
+        The epoch's row of the history (its column names, in order).
+    monitored : float
+        The objective that decides plateaus and the kept epoch (lower is better).
+    finite : bool
+        False when the fit diverged: the loop stops and keeps the best epoch so far.
+    hold : bool
+        Something other than the objective is still changing: not a plateau.
+    candidate : bool
+        Whether the epoch may be kept and counts for the plateau rule (``False`` e.g. during a
+        warm-up; such epochs also hold the plateau count).
+    """
+
+    values: dict[str, float]
+    monitored: float
+    finite: bool
+    hold: bool = False
+    candidate: bool = True
+
+
+class TrainingProblem:
+    """The model-specific half of :func:`minimise`: the parameters, their optimiser and step, the evaluation.
+
+    Attributes
+    ----------
+    optimizer : torch.optim.Optimizer
+        Its learning rate is decayed at plateaus.
+    progress_keys : tuple of str or None
+        History columns passed to the progress callback (``None``: all).
+    """
+
+    optimizer: torch.optim.Optimizer
+    progress_keys: tuple[str, ...] | None = None
+
+    def step(self, indices: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+        """One optimiser step on a minibatch; returns its mean data loss (a detached 0-d tensor)."""
+        raise NotImplementedError
+
+    def end_epoch(self, train_loss: float) -> EpochReport:
+        """Evaluate the estimate after an epoch whose mean training data loss was ``train_loss``."""
+        raise NotImplementedError
+
+    def snapshot(self) -> Any:
+        """A copy of the current estimate (what is kept at the best epoch)."""
+        raise NotImplementedError
+
+    def after_decay(self) -> None:
+        """Called after the learning rate was decayed at a plateau (nothing by default)."""
+
+
+@dataclass
+class TrainingResult:
+    """Outcome of :func:`minimise`.
+
+    Attributes
+    ----------
+    best : Any
+        :meth:`TrainingProblem.snapshot` of the best epoch (of the start if none was kept).
+    last_epoch : int
+        The last epoch run.
+    best_epoch : int
+        The kept epoch; 0 if none was kept because the fit diverged first.
+    """
+
+    best: Any
+    last_epoch: int
+    best_epoch: int
+
+
+def minimise(
+    problem: TrainingProblem,
+    data: TrainingData,
+    settings: LoopSettings,
+    history: dict[str, list[float]],
+    progress: ProgressCallback | None = None,
+    first_epoch: int = 1,
+) -> TrainingResult:
+    """Train ``problem`` on ``data.train_idx`` for at most ``settings.max_epochs`` epochs.
+
+    Every epoch visits the training triplets once, in minibatches of a random order drawn from
+    ``data.generator``, then appends the problem's :class:`EpochReport` values to ``history``
+    (epochs numbered from ``first_epoch``) and reports them to ``progress``. A non-finite epoch
+    ends training. Otherwise the :class:`PlateauSchedule` decides from the monitored objective
+    whether the epoch is the best so far (its :meth:`~TrainingProblem.snapshot` is kept), a
+    plateau (the learning rate decays) or the end. If training ended before any candidate epoch
+    (``max_epochs`` within a warm-up), the last estimate is kept.
+    """
+    schedule = PlateauSchedule(
+        problem.optimizer, settings.patience, settings.tol, settings.lr_decay, settings.n_lr_decays
+    )
+    best = problem.snapshot()
+    epoch = first_epoch - 1
+    report: EpochReport | None = None
+    for epoch in range(first_epoch, first_epoch + int(settings.max_epochs)):
+        summed_loss = torch.zeros((), device=data.device)
+        for rows in minibatches(data.n_train, int(settings.batch_size), data.generator, data.device):
+            targets = None if data.train_targets is None else data.train_targets[rows]
+            summed_loss += problem.step(data.train_idx[rows], targets) * rows.shape[0]
+        report = problem.end_epoch(float(summed_loss) / data.n_train)
+        record_epoch(history, epoch, report.values, progress, settings.max_epochs, problem.progress_keys)
+        if not report.finite:
+            break  # the best epoch so far is kept; the caller reports a fit with none
+        if report.hold or not report.candidate:
+            schedule.hold(epoch)
+        if not report.candidate:
+            continue
+        outcome = schedule.update(epoch, report.monitored)
+        if outcome == schedule.IMPROVED:
+            best = problem.snapshot()
+        elif outcome == schedule.DECAYED:
+            problem.after_decay()
+        elif outcome == schedule.STOP:
+            break
+    best_epoch = schedule.best_epoch
+    if best_epoch == 0 and report is not None and report.finite and not report.candidate:
+        best_epoch, best = epoch, problem.snapshot()
+    return TrainingResult(best, epoch, best_epoch)
