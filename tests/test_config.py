@@ -11,17 +11,17 @@ from oddoneout.studies import builtin_config
 
 def test_builtin_synthetic_config_loads_with_all_systems():
     config = load_config(builtin_config("synthetic"))
-    assert list(config["systems"]) == ["mllm", "llm", "human_category", "human_dimension", "human_concat"]
-    assert config["study"]["name"] == "synthetic-emotion"
-    assert config["systems"]["human_dimension"]["center"] is True
-    assert config["embedding"]["test_fraction"] == 0.1  # default kept where the file is silent on others
-    assert config["neural"]["inner_folds"] == 5
+    assert list(config.systems) == ["mllm", "llm", "human_category", "human_dimension", "human_concat"]
+    assert config.study.name == "synthetic-emotion"
+    assert config.systems["human_dimension"].settings.center is True
+    assert config.embedding.test_fraction == 0.1  # default kept where the file is silent on others
+    assert config.neural.inner_folds == 5
 
 
 def test_overrides_change_the_hash():
     base = load_config(builtin_config("synthetic"))
     seeded = load_config(builtin_config("synthetic"), {"study": {"seed": 5}})
-    assert seeded["study"]["seed"] == 5 and seeded["_hash"] != base["_hash"]
+    assert seeded.study.seed == 5 and seeded.hash != base.hash
 
 
 def test_dump_is_valid_toml_that_reloads_identically(tmp_path):
@@ -29,7 +29,7 @@ def test_dump_is_valid_toml_that_reloads_identically(tmp_path):
     path = tmp_path / "again.toml"
     path.write_text(dump_config(config))
     assert tomllib.loads(path.read_text())["systems"]["human_concat"]["ratings"] == ["category", "dimension"]
-    assert load_config(path)["_hash"] == config["_hash"]
+    assert load_config(path).hash == config.hash
 
 
 @pytest.mark.parametrize(
