@@ -43,6 +43,7 @@ def test_dump_is_valid_toml_that_reloads_identically(tmp_path):
         ("[systems.a]\nagent='simulated'\n", "needs `features`"),
         ("[systems.a]\nagent='ratings'\n", "needs `ratings`"),
         ("[study\n", "not valid TOML"),
+        ("[scales.big]\ndesign = {n_tripletz = 5}\n[systems.a]\nagent='ratings'\nratings=['category']\n", "n_tripletz"),
     ],
 )
 def test_bad_configs_get_clear_errors(tmp_path, text, message):

@@ -72,6 +72,7 @@ def load_config(
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML ({exc})") from exc
     scales = raw.pop(SCALES, {})
+    _check_scales(scales, path)
     if scale is not None:
         if scale not in scales:
             raise InputError(f"{path}: no [scales.{scale}] table; scales: {sorted(scales)}")
@@ -95,6 +96,24 @@ def load_config(
     return StudyConfig(
         **sections, systems=systems, hash=hash_json(resolved), dir=path.parent.resolve(), file=path
     )
+
+
+def _check_scales(scales: Any, path: Path) -> None:
+    """Typos in every ``[scales.NAME]`` table, used or not: each names known sections, keys and systems."""
+    import dataclasses
+
+    if not isinstance(scales, dict):
+        raise InputError(f"{path}: [scales] must hold one table per scale, not {scales!r}")
+    for name, tables in scales.items():
+        if not isinstance(tables, dict):
+            raise InputError(f"{path}: [scales.{name}] must be a table of {{section: {{key: value}}}} settings")
+        for section, values in tables.items():
+            if section not in SECTIONS and section != SYSTEMS:
+                raise InputError(f"{path}: [scales.{name}] unknown section {section!r}; known: {sorted(SECTIONS)}")
+            if section in SECTIONS and isinstance(values, dict):
+                unknown = sorted(set(values) - {f.name for f in dataclasses.fields(SECTIONS[section])})
+                if unknown:
+                    raise InputError(f"{path}: [scales.{name}] unknown key(s) {unknown} in {section}")
 
 
 def _systems(tables: Any, design: DesignSettings, path: Path) -> dict[str, SystemConfig]:
