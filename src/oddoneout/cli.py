@@ -166,7 +166,9 @@ def fit(
     patience: Annotated[
         Optional[int], typer.Option(help="Epochs without validation improvement before stopping [estimator default].")
     ] = None,
-    device: Annotated[Optional[str], typer.Option(help="torch device: cpu, cuda, cuda:1... [estimator default]")] = None,
+    device: Annotated[
+        Optional[str], typer.Option(help="torch device: cpu, cuda, cuda:1... [estimator default]")
+    ] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed [estimator default].")] = None,
     relax: Annotated[
         bool, typer.Option("--relax", help="SPoSE: refit the kept weights without the penalty (relaxed lasso).")
