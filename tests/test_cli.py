@@ -143,3 +143,12 @@ def test_status_of_a_collected_store(tmp_path):
     status = json.loads(result.stdout)
     assert status["n_judgments"] == 500 and status["counts"]["ok"] == 500
     assert abs(sum(status["position_bias"]["choice_rate"]) - 1) < 1e-9
+
+
+def test_run_into_a_file_or_with_a_bad_setting_gives_one_line(tmp_path):
+    (tmp_path / "taken").write_text("a file")
+    result = oddoneout("run", "synthetic", "--out", tmp_path / "taken")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "is a file" in result.stderr
+    result = oddoneout("run", "synthetic", "--out", tmp_path / "out", "--set", "study.seed=-1")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "[study] seed: -1" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,6 +1,7 @@
 """Study configs: defaults, validation of typos and agents, built-in study."""
 
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -11,17 +12,17 @@ from oddoneout.studies import builtin_config
 
 def test_builtin_synthetic_config_loads_with_all_systems():
     config = load_config(builtin_config("synthetic"))
-    assert list(config["systems"]) == ["mllm", "llm", "human_category", "human_dimension", "human_concat"]
-    assert config["study"]["name"] == "synthetic-emotion"
-    assert config["systems"]["human_dimension"]["center"] is True
-    assert config["embedding"]["test_fraction"] == 0.1  # default kept where the file is silent on others
-    assert config["neural"]["inner_folds"] == 5
+    assert list(config.systems) == ["mllm", "llm", "human_category", "human_dimension", "human_concat"]
+    assert config.study.name == "synthetic-emotion"
+    assert config.systems["human_dimension"].settings.center is True
+    assert config.embedding.test_fraction == 0.1  # default kept where the file is silent on others
+    assert config.neural.inner_folds == 5
 
 
 def test_overrides_change_the_hash():
     base = load_config(builtin_config("synthetic"))
     seeded = load_config(builtin_config("synthetic"), {"study": {"seed": 5}})
-    assert seeded["study"]["seed"] == 5 and seeded["_hash"] != base["_hash"]
+    assert seeded.study.seed == 5 and seeded.hash != base.hash
 
 
 def test_dump_is_valid_toml_that_reloads_identically(tmp_path):
@@ -29,7 +30,7 @@ def test_dump_is_valid_toml_that_reloads_identically(tmp_path):
     path = tmp_path / "again.toml"
     path.write_text(dump_config(config))
     assert tomllib.loads(path.read_text())["systems"]["human_concat"]["ratings"] == ["category", "dimension"]
-    assert load_config(path)["_hash"] == config["_hash"]
+    assert load_config(path).hash == config.hash
 
 
 @pytest.mark.parametrize(
@@ -42,6 +43,7 @@ def test_dump_is_valid_toml_that_reloads_identically(tmp_path):
         ("[systems.a]\nagent='simulated'\n", "needs `features`"),
         ("[systems.a]\nagent='ratings'\n", "needs `ratings`"),
         ("[study\n", "not valid TOML"),
+        ("[scales.big]\ndesign = {n_tripletz = 5}\n[systems.a]\nagent='ratings'\nratings=['category']\n", "n_tripletz"),
     ],
 )
 def test_bad_configs_get_clear_errors(tmp_path, text, message):
@@ -54,3 +56,178 @@ def test_bad_configs_get_clear_errors(tmp_path, text, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(InputError, match="not found"):
         load_config(tmp_path / "nope.toml")
+
+
+# --- typed values, checked at load ---------------------------------------------------------------
+
+RATINGS_SYSTEM = "[systems.a]\nagent = 'ratings'\nratings = ['category']\n"
+
+
+def _load(tmp_path, text, overrides=None):
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    return load_config(path, overrides)
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ('[study]\nseed = "x"', r"\[study\] seed: 'x' is not an integer"),
+        ("[study]\nseed = 1.5", r"\[study\] seed: 1.5 is not an integer"),
+        ("[design]\nn_triplets = true", r"\[design\] n_triplets: True is not an integer"),
+        ("[design]\nn_repeats = -1", r"\[design\] n_repeats: -1 is below"),
+        ("[design]\nrepeated_triplets = -5", r"\[design\] repeated_triplets: -5 is below"),
+        ("[design]\nexhaustive_items = -1", r"\[design\] exhaustive_items: -1 is below"),
+        ("[stimuli]\nn_items = 2", r"\[stimuli\] n_items: 2 is below the smallest allowed value, 10"),
+        ("[stimuli]\nn_items = 0", r"\[stimuli\] n_items: 0 is below"),
+        ("[stimuli]\nn_items = -3", r"\[stimuli\] n_items: -3 is below"),
+        ("[embedding]\nmethod = 'spise'", r"\[embedding\] method: 'spise' is not one of \('spose', 'vice'\)"),
+        ("[embedding]\nl1 = 'big'", r"\[embedding\] l1: 'big' is not a number or a list of numbers"),
+        ("[embedding]\ntest_fraction = 1.0", r"\[embedding\] test_fraction: 1.0 must lie strictly between"),
+        ("[neural]\nsource = 'fmri'", r"\[neural\] source: 'fmri' is not one of"),
+        ("[neural]\nalphas = [1, 0.1, 5]", r"\[neural\] alphas: .* must be \[low, high, count\]"),
+        ("[neural]\nvariance_partition = [['a', 'b']]", r"variance_partition: system\(s\) \['b'\] are not in"),
+        ("[interpret]\nmap_method = 'pca'", r"\[interpret\] map_method: 'pca' is not one of"),
+        ("[collect]\nexecutor = 'slurm'", r"\[collect\] executor: 'slurm' is not one of"),
+        ("[report]\ntitel = 'x'", r"unknown key\(s\) \['titel'\] in \[report\]"),
+        ("[study]\nname = '../up'", r"\[study\] name: '../up' is used in output paths"),
+        ("[neural]\nsubject_names = ['sub/1']", r"\[neural\] subject_names: 'sub/1' is used in output paths"),
+    ],
+)
+def test_bad_values_are_refused_at_load_in_one_line(tmp_path, table, message):
+    with pytest.raises(InputError, match=message) as error:
+        _load(tmp_path, f"{table}\n{RATINGS_SYSTEM}")
+    assert "\n" not in str(error.value) and "study.toml" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "system, message",
+    [
+        ("agent = 'ratings'\nratings = ['category']\ntemperature = 2.0", "do not apply to agent 'ratings'"),
+        ("agent = 'ratings'\nratings = ['categories']", r"ratings: \['categories'\] is not a list of"),
+        ("agent = 'simulated'\nfeatures = 'synthetic:../../x'", "the view name is used in a path"),
+        ("agent = 'openai'\nmodel = 'm'", "needs `base_url`"),
+        ("agent = 'openai'\nbase_url = 'http://x'", "needs `model`"),
+        ("agent = 'openai'\nmodel = 'm'\nbase_url = 'http://x'\nconcurrency = 0", "concurrency: 0 is below"),
+        ("agent = 'openai'\nmodel = 'm'\nbase_url = 'http://x'\nconstrained = 'yes'", "constrained: 'yes' is not"),
+        ("agent = 'llama'\ninput = 'frames'", "needs agent = 'openai' or 'vllm'"),
+        ("agent = 'minilm'\nmax_captions = -1", "max_captions: -1 is below"),
+        ("agent = 'minilm'\nmax_capitons = 1", r"unknown key\(s\) \['max_capitons'\] in \[systems.a\]"),
+        ("agent = 'ratings'\nratings = ['category']\ndesign = {n_repeats = -2}", r"\[systems.a.design\] n_repeats"),
+    ],
+)
+def test_bad_system_tables_are_refused_at_load(tmp_path, system, message):
+    with pytest.raises(InputError, match=message):
+        _load(tmp_path, f"[systems.a]\n{system}\n")
+
+
+def test_overrides_are_checked_like_the_file(tmp_path):
+    with pytest.raises(InputError, match=r"\[study\] seed: -1 is below"):
+        _load(tmp_path, RATINGS_SYSTEM, {"study": {"seed": -1}})
+    with pytest.raises(InputError, match=r"unknown key\(s\) \['n_tripletz'\] in \[design\]"):
+        _load(tmp_path, RATINGS_SYSTEM, {"design": {"n_tripletz": 5}})
+
+
+@pytest.mark.parametrize("name", ["../../../ESCAPED", "/tmp/abs", "a/b", ".hidden", "a b"])
+def test_unsafe_system_names_are_refused(tmp_path, name):
+    with pytest.raises(InputError, match="is used in output paths"):
+        _load(tmp_path, f"[systems.'{name}']\nagent = 'ratings'\nratings = ['category']\n")
+
+
+@pytest.mark.parametrize("name", ["../../../ESCAPED", "/tmp/abs-escape", "x/y"])
+def test_a_run_with_an_unsafe_name_is_refused_and_writes_nothing(tmp_path, name):
+    from oddoneout.pipeline import run_study
+
+    work = tmp_path / "work"
+    work.mkdir()
+    config = work / "study.toml"
+    config.write_text(f"[stimuli]\nn_items = 12\n[systems.'{name}']\nagent = 'ratings'\nratings = ['category']\n")
+    with pytest.raises(InputError, match="is used in output paths"):
+        run_study(config, work / "out" / "deep")
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert written == ["work", "work/study.toml"]
+    assert not Path("/tmp/abs-escape").exists()
+
+
+def test_missing_input_files_are_named_before_any_stage_runs(tmp_path):
+    from oddoneout.pipeline import run_study
+
+    text = (
+        "[stimuli]\nsource = 'items.csv'\n"
+        "[systems.a]\nagent = 'similarity'\nfeatures = 'features.parquet'\n"
+        "[neural]\nsource = 'npz'\nsubjects = ['sub-1.npz']\n"
+    )
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=r"\[stimuli\] source = 'items.csv': not found"):
+        run_study(path, tmp_path / "out")
+    (tmp_path / "items.csv").write_text("item_id,caption\n")
+    with pytest.raises(InputError, match=r"\[systems.a\] features = 'features.parquet': not found"):
+        run_study(path, tmp_path / "out")
+    (tmp_path / "features.parquet").write_text("")
+    with pytest.raises(InputError, match=r"\[neural\] subjects = 'sub-1.npz': not found"):
+        run_study(path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_out_that_is_a_file_is_refused(tmp_path):
+    from oddoneout.pipeline import run_study
+
+    (tmp_path / "out").write_text("not a folder")
+    path = tmp_path / "study.toml"
+    path.write_text(RATINGS_SYSTEM)
+    with pytest.raises(InputError, match="is a file"):
+        run_study(path, tmp_path / "out")
+
+
+# --- hashes, defaults and the agent registry -----------------------------------------------------
+
+
+def test_config_hashes_are_those_of_the_untyped_config():
+    # hashes of the resolved config before settings were typed: results of old runs stay matched
+    assert load_config(builtin_config("synthetic")).hash == (
+        "7e0c359c1d60a22800eaad21affc714c26655f8167cfff247e54fbab135ab346"
+    )
+    assert load_config(builtin_config("cowen_keltner"), scale="paper").hash == (
+        "e901a218bbe895bfdc1d443152eaa46d68dc473274f6fb8afbee8b6e291f7f4a"
+    )
+    assert load_config(builtin_config("cowen_keltner_mllm_vllm")).hash == (
+        "9158107a944c42f1ceabb9a8796a50701fbecad091ec94baa79394a99d0cbaef"
+    )
+
+
+def test_every_system_table_dumps_every_key_and_reloads(tmp_path):
+    config = load_config(builtin_config("cowen_keltner"))
+    text = dump_config(config)
+    assert text.count("\nconcurrency = 16\n") == len(config.systems)  # every kind shows the full table
+    path = tmp_path / "again.toml"
+    path.write_text(text)
+    again = load_config(path)
+    assert again.hash == config.hash and again.systems["gemma"].design.n_triplets == 20
+
+
+def test_registry_kinds_cover_the_system_table():
+    from oddoneout.agents.registry import AGENT_KINDS, SYSTEM_TABLE_KEYS, RemoteSettings
+    from oddoneout.config.fields import defaults
+
+    keys = {"agent", "design"}
+    seen: dict = {}
+    for kind in AGENT_KINDS.values():
+        table = defaults(kind.settings)
+        for key, value in table.items():
+            assert seen.setdefault(key, value) == value, f"kinds disagree on the default of {key}"
+        keys |= set(table)
+        assert kind.concurrent == issubclass(kind.settings, RemoteSettings)
+    assert sorted(keys) == sorted(SYSTEM_TABLE_KEYS) and len(set(SYSTEM_TABLE_KEYS)) == len(SYSTEM_TABLE_KEYS)
+
+
+def test_embedding_defaults_are_the_estimators():
+    import inspect
+
+    from oddoneout.config.sections import EmbeddingSettings
+    from oddoneout.embed.spose import SPoSE
+
+    parameters = inspect.signature(SPoSE.__init__).parameters
+    settings = EmbeddingSettings()
+    for key in ("n_dims", "l1", "lr", "batch_size", "max_epochs", "patience", "prune_threshold", "device"):
+        assert getattr(settings, key) == parameters[key].default

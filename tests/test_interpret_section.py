@@ -16,18 +16,14 @@ from oddoneout.report import interpret_section
 from oddoneout.report.figures import system_colors
 from oddoneout.report.html import StudyOutputs, load_study_outputs, render_report
 from oddoneout.report.interpret_figures import systems_rsa_figure
+from oddoneout.config.sections import InterpretSettings
 from oddoneout.stimuli import StimulusSet
 from oddoneout.triplets import sample_triplets
 
 SYSTEMS = ("mllm", "human_category")
-SETTINGS = {
-    "top_k": 3,
-    "map_method": "tsne",
-    "graph_threshold": 0.1,
-    "class_min_r": 0.3,
-    "class_balance": 0.8,
-    "interactive": True,
-}
+SETTINGS = InterpretSettings(
+    top_k=3, map_method="tsne", graph_threshold=0.1, class_min_r=0.3, class_balance=0.8, interactive=True
+)
 
 
 def _stimuli_and_weights(seed: int = 0) -> tuple[StimulusSet, dict[str, np.ndarray]]:

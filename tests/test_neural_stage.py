@@ -300,11 +300,15 @@ def test_nifti_subjects_with_an_affine_get_a_brain_map(tmp_path):
     [
         ('source = "bdata"', "needs `subjects`"),
         ('source = "nifti"\nsubjects = ["a.nii.gz"]', "needs `tables`"),
-        ('source = "fmri"', "source must be one of"),
-        ('source = "npz"\nsubjects = ["missing.npz"]', "missing.npz"),
+        ('source = "fmri"', r"\[neural\] source: 'fmri' is not one of"),
     ],
 )
-def test_bad_neural_settings_are_named(tmp_path, neural, message):
-    config = _write_config(tmp_path, neural)
+def test_bad_neural_settings_are_refused_at_load(tmp_path, neural, message):
     with pytest.raises(InputError, match=message):
+        _write_config(tmp_path, neural)
+
+
+def test_a_missing_subject_file_is_named(tmp_path):
+    config = _write_config(tmp_path, 'source = "npz"\nsubjects = ["missing.npz"]')
+    with pytest.raises(InputError, match="missing.npz"):
         run_neural_stage(config, tmp_path / "out", ["signal"])

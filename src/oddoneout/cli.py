@@ -164,14 +164,20 @@ def fit(
     out: Annotated[Path, typer.Option("--out", "-o", help="Embedding file to write (.parquet).")],
     items: Annotated[Optional[Path], typer.Option(help="Item ids, one per line, for index files.")] = None,
     design: Annotated[Optional[str], typer.Option(help="For a store/export: only this design.")] = None,
-    n_dims: Annotated[int, typer.Option(help="Initial number of dimensions.")] = 100,
-    l1: Annotated[float, typer.Option(help="L1 strength lambda (penalty lambda/n_items * |W|_1).")] = 0.005,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 0.05,
-    batch_size: Annotated[int, typer.Option(help="Triplets per batch.")] = 2048,
-    max_epochs: Annotated[int, typer.Option(help="Maximum number of epochs.")] = 500,
-    patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = 10,
-    device: Annotated[str, typer.Option(help="torch device: cpu, cuda, cuda:1...")] = "cpu",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    n_dims: Annotated[Optional[int], typer.Option(help="Initial number of dimensions [estimator default].")] = None,
+    l1: Annotated[
+        Optional[float], typer.Option(help="L1 strength lambda (penalty lambda/n_items * |W|_1) [SPoSE default].")
+    ] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Adam learning rate [estimator default].")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Triplets per batch [estimator default].")] = None,
+    max_epochs: Annotated[Optional[int], typer.Option(help="Maximum number of epochs [estimator default].")] = None,
+    patience: Annotated[
+        Optional[int], typer.Option(help="Epochs without validation improvement before stopping [estimator default].")
+    ] = None,
+    device: Annotated[
+        Optional[str], typer.Option(help="torch device: cpu, cuda, cuda:1... [estimator default]")
+    ] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed [estimator default].")] = None,
     relax: Annotated[
         bool, typer.Option("--relax", help="SPoSE: refit the kept weights without the penalty (relaxed lasso).")
     ] = False,
@@ -192,12 +198,19 @@ def fit(
         raise InputError(f"--model must be 'spose' or 'vice', not {model_name!r}")
     if (relax or not averaging) and model_name != "spose":
         raise InputError("--relax and --no-averaging apply to --model spose only")
+    if l1 is not None and model_name != "spose":
+        raise InputError("--l1 applies to --model spose only")
     data = _load_triplets(triplets, items, design)
-    common = dict(
+    given = dict(
         n_dims=n_dims, lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience, device=device, seed=seed
     )
-    model = SPoSE(l1=l1, relax=relax, averaging=averaging, **common) if model_name == "spose" else VICE(**common)
-    with progress_callback("fit", total=max_epochs, unit="epochs") as report:
+    # options left out take the estimator's own defaults (one owner for each default)
+    common = {key: value for key, value in given.items() if value is not None}
+    if model_name == "spose":
+        model = SPoSE(relax=relax, averaging=averaging, **common, **({} if l1 is None else {"l1": l1}))
+    else:
+        model = VICE(**common)
+    with progress_callback("fit", total=model.max_epochs, unit="epochs") as report:
         model.progress = report
         model.fit(data)
     embedding = model.to_embedding()

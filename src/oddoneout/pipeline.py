@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from oddoneout.agents.base import Agent
-from oddoneout.agents.factory import build_agent
-from oddoneout.config import dump_config, load_config, resolve_path
+from oddoneout.agents.registry import agent_kind, build_agent
+from oddoneout.config import StudyConfig, check_inputs, dump_config, load_config, resolve_path
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.progress import console, make_progress, stage
@@ -75,46 +75,46 @@ def _json_default(value: Any) -> Any:
 # --- stimuli -----------------------------------------------------------------------------------
 
 
-def prepare_stimuli(config: dict[str, Any], out: Path) -> StimulusSet:
+def prepare_stimuli(config: StudyConfig, out: Path) -> StimulusSet:
     """Write ``stimuli.parquet`` (and, for the synthetic study, the world: agent views, brain, truth).
 
     ``[stimuli] source`` is ``"synthetic"``, ``"cowen_keltner"`` (fetched, or read offline from
     ``path`` / ``$ODDONEOUT_COWEN_KELTNER``) or the path of a stimulus table.
     """
-    settings = config["stimuli"]
-    if settings["source"] == "synthetic":
+    settings = config.stimuli
+    if settings.source == "synthetic":
         from oddoneout.studies.synthetic import make_world
 
         world = make_world(
-            n_items=settings["n_items"],
-            n_subjects=settings["n_subjects"],
-            n_runs=settings["n_runs"],
-            voxels_per_roi=settings["voxels_per_roi"],
-            seed=config["study"]["seed"],
+            n_items=settings.n_items,
+            n_subjects=settings.n_subjects,
+            n_runs=settings.n_runs,
+            voxels_per_roi=settings.voxels_per_roi,
+            seed=config.study.seed,
         )
         world.write(out)
         return world.stimuli
-    if settings["source"] == "cowen_keltner":
+    if settings.source == "cowen_keltner":
         from oddoneout.stimuli.cowen_keltner import load_cowen_keltner
 
-        offline = resolve_path(config, settings["path"]) if settings["path"] else None
+        offline = resolve_path(config, settings.path) if settings.path else None
         stimuli = load_cowen_keltner(source=offline)
         _attach_videos(config, stimuli)
         stimuli.save(out / "stimuli.parquet", source="cowen_keltner")
         return stimuli
-    stimuli = StimulusSet.load(resolve_path(config, settings["source"]))
+    stimuli = StimulusSet.load(resolve_path(config, settings.source))
     _attach_videos(config, stimuli)
-    stimuli.save(out / "stimuli.parquet", source=str(settings["source"]))
+    stimuli.save(out / "stimuli.parquet", source=str(settings.source))
     return stimuli
 
 
-def _attach_videos(config: dict[str, Any], stimuli: StimulusSet) -> None:
+def _attach_videos(config: StudyConfig, stimuli: StimulusSet) -> None:
     """Record each item's video file (``[stimuli] videos``) in the table's ``media_path``."""
-    if not config["stimuli"]["videos"]:
+    if not config.stimuli.videos:
         return
     from oddoneout.stimuli.videos import match_videos
 
-    found = match_videos(resolve_path(config, config["stimuli"]["videos"]), stimuli.item_ids)
+    found = match_videos(resolve_path(config, config.stimuli.videos), stimuli.item_ids)
     stimuli.table["media_path"] = [str(found[i]) if i in found else None for i in stimuli.table.index]
 
 
@@ -126,7 +126,7 @@ def load_stimuli(out: Path) -> StimulusSet:
 # --- agents and collection ---------------------------------------------------------------------
 
 
-def study_designs(config: dict[str, Any], item_ids: Sequence[str], name: str | None = None) -> list:
+def study_designs(config: StudyConfig, item_ids: Sequence[str], name: str | None = None) -> list:
     """The main random design, the repeated design for the noise ceiling, the exhaustive validation subset.
 
     With ``name``, the system's own ``design`` settings apply (the study's ``[design]`` otherwise).
@@ -139,41 +139,41 @@ def study_designs(config: dict[str, Any], item_ids: Sequence[str], name: str | N
         repeated_design,
     )
 
-    settings = config["systems"][name]["design"] if name else config["design"]
-    seed = config["study"]["seed"]
-    if settings["triplets"]:
-        listed = read_triplet_list(resolve_path(config, settings["triplets"]))
-        main = listed_design(item_ids, listed, seed=seed, n_orderings=settings["n_orderings"], name=MAIN_DESIGN)
+    settings = config.systems[name].design if name else config.design
+    seed = config.study.seed
+    if settings.triplets:
+        listed = read_triplet_list(resolve_path(config, settings.triplets))
+        main = listed_design(item_ids, listed, seed=seed, n_orderings=settings.n_orderings, name=MAIN_DESIGN)
     else:
         main = random_design(
-            item_ids, settings["n_triplets"], seed=seed, n_orderings=settings["n_orderings"], name=MAIN_DESIGN
+            item_ids, settings.n_triplets, seed=seed, n_orderings=settings.n_orderings, name=MAIN_DESIGN
         )
     designs = [main]
-    if settings["repeated_triplets"] > 0 and settings["n_repeats"] > 1:
+    if settings.repeated_triplets > 0 and settings.n_repeats > 1:
         designs.append(
             repeated_design(
-                item_ids, settings["repeated_triplets"], settings["n_repeats"], seed=seed + 1, name=REPEAT_DESIGN
+                item_ids, settings.repeated_triplets, settings.n_repeats, seed=seed + 1, name=REPEAT_DESIGN
             )
         )
-    if settings["exhaustive_items"] >= 3:
-        subset = validation_subset(config, item_ids, settings["exhaustive_items"])
+    if settings.exhaustive_items >= 3:
+        subset = validation_subset(config, item_ids, settings.exhaustive_items)
         designs.append(exhaustive_design(subset, name=EXHAUSTIVE_DESIGN, seed=seed + 2))
     return designs
 
 
-def validation_subset(config: dict[str, Any], item_ids: Sequence[str], n_items: int | None = None) -> list[str]:
+def validation_subset(config: StudyConfig, item_ids: Sequence[str], n_items: int | None = None) -> list[str]:
     """The seeded subset of items asked exhaustively (``[design] exhaustive_items`` of them by default).
 
     A smaller subset is a prefix of a larger one, so systems asked about fewer items share them.
     """
-    n_items = config["design"]["exhaustive_items"] if n_items is None else n_items
+    n_items = config.design.exhaustive_items if n_items is None else n_items
     if n_items > len(item_ids):
         raise InputError(f"exhaustive_items = {n_items} exceeds the {len(item_ids)} items of the study")
-    order = np.random.default_rng(config["study"]["seed"] + 2).permutation(len(item_ids))
+    order = np.random.default_rng(config.study.seed + 2).permutation(len(item_ids))
     return [item_ids[i] for i in np.sort(order[:n_items])]
 
 
-def collect_system(config: dict[str, Any], out: Path, name: str, stimuli: StimulusSet) -> dict[str, Any]:
+def collect_system(config: StudyConfig, out: Path, name: str, stimuli: StimulusSet) -> dict[str, Any]:
     """Collect (or resume collecting) every design for one system, then export the store to Parquet.
 
     Local agents are asked in batches by :func:`~oddoneout.collect.runner.collect` (or sharded
@@ -181,14 +181,13 @@ def collect_system(config: dict[str, Any], out: Path, name: str, stimuli: Stimul
     :func:`~oddoneout.collect.async_runner.collect_remote`, with the system's concurrency,
     retries, timeout, rate limit and budget.
     """
-    from oddoneout.agents.base import AsyncAgent
     from oddoneout.collect.store import TripletStore
 
     paths = _paths(out, name)
     paths["store"].parent.mkdir(parents=True, exist_ok=True)
     designs = study_designs(config, stimuli.item_ids, name)
-    system, settings = config["systems"][name], config["collect"]
-    if settings["executor"] == "ray":
+    system, settings = config.systems[name], config.collect
+    if settings.executor == "ray":
         from oddoneout.collect.ray_executor import collect_ray
 
         # the workers build the agent; the driver never does
@@ -196,33 +195,34 @@ def collect_system(config: dict[str, Any], out: Path, name: str, stimuli: Stimul
             designs,
             _AgentFactory(config, out, name, stimuli),
             paths["store"],
-            n_shards=settings["n_shards"] or None,
-            batch_size=system["design"]["batch_size"],
-            ray_address=settings["ray_address"] or None,
+            n_shards=settings.n_shards or None,
+            batch_size=system.design.batch_size,
+            ray_address=settings.ray_address or None,
         )
     else:
         agent = build_agent(config, out, name, stimuli)
         with TripletStore(paths["store"], agent=agent.name, model=agent.model, item_ids=stimuli.item_ids) as store:
-            if isinstance(agent, AsyncAgent):
+            if agent_kind(system.agent).concurrent:
                 from oddoneout.collect.async_runner import collect_remote
 
+                remote = system.settings
                 collect_remote(
                     designs,
                     agent,
                     store,
-                    concurrency=system["concurrency"],
-                    max_retries=system["max_retries"],
-                    request_timeout=system["timeout"] * 2,
-                    rate_limit=system["rate_limit"] or None,
-                    max_requests=system["max_requests"] or None,
-                    max_tokens=system["max_tokens"] or None,
-                    seed=config["study"]["seed"],
+                    concurrency=remote.concurrency,
+                    max_retries=remote.max_retries,
+                    request_timeout=remote.timeout * 2,
+                    rate_limit=remote.rate_limit or None,
+                    max_requests=remote.max_requests or None,
+                    max_tokens=remote.max_tokens or None,
+                    seed=config.study.seed,
                 )
             else:
                 from oddoneout.collect.runner import collect
 
                 for design in designs:
-                    collect(design, agent, store, batch_size=system["design"]["batch_size"], progress=True)
+                    collect(design, agent, store, batch_size=system.design.batch_size, progress=True)
     with TripletStore.open(paths["store"]) as store:
         store.export_parquet(paths["export"])
         return store.counts()
@@ -231,7 +231,7 @@ def collect_system(config: dict[str, Any], out: Path, name: str, stimuli: Stimul
 class _AgentFactory:
     """Builds a system's agent inside a Ray worker (picklable: holds the config, not the agent)."""
 
-    def __init__(self, config: dict[str, Any], out: Path, name: str, stimuli: StimulusSet) -> None:
+    def __init__(self, config: StudyConfig, out: Path, name: str, stimuli: StimulusSet) -> None:
         self.config, self.out, self.name, self.stimuli = config, out, name, stimuli
 
     def __call__(self) -> Agent:
@@ -248,7 +248,7 @@ def design_triplets(out: Path, name: str, design: str) -> Triplets:
     return read_judgments_as_triplets(_paths(out, name)["export"], design=design)
 
 
-def fit_system(config: dict[str, Any], out: Path, name: str) -> Embedding:
+def fit_system(config: StudyConfig, out: Path, name: str) -> Embedding:
     """Split the main design's triplets, fit the embedding on the training part, write both.
 
     With a list of ``l1`` values, each is fitted on a further split of the training part and the
@@ -260,18 +260,16 @@ def fit_system(config: dict[str, Any], out: Path, name: str) -> Embedding:
     """
     from oddoneout.embed.selection import select_l1
 
-    settings, seed = config["embedding"], config["study"]["seed"]
-    if settings["method"] not in ("spose", "vice"):
-        raise InputError(f"unknown embedding method {settings['method']!r} (available: 'spose', 'vice')")
+    settings, seed = config.embedding, config.study.seed
     paths = _paths(out, name)
     triplets = design_triplets(out, name, MAIN_DESIGN)
-    train, test = triplets.split(settings["test_fraction"], seed=seed)
+    train, test = triplets.split(settings.test_fraction, seed=seed)
     paths["train"].parent.mkdir(parents=True, exist_ok=True)
     np.save(paths["train"], train.indices)
     np.save(paths["test"], test.indices)
     paths["items"].write_text("\n".join(triplets.item_ids) + "\n")
     params = {
-        key: settings[key]
+        key: getattr(settings, key)
         for key in (
             "n_dims",
             "lr",
@@ -284,14 +282,14 @@ def fit_system(config: dict[str, Any], out: Path, name: str) -> Embedding:
             "device",
         )
     }
-    l1_values = settings["l1"] if isinstance(settings["l1"], list) else [settings["l1"]]
+    l1_values = settings.l1 if isinstance(settings.l1, list) else [settings.l1]
     with make_progress() as bar:
 
         def on_fit(label: str):
-            task = bar.add_task(f"fit {name} {label}", total=settings["max_epochs"], unit="epochs", info="")
+            task = bar.add_task(f"fit {name} {label}", total=settings.max_epochs, unit="epochs", info="")
             return lambda done, total, metrics: bar.update(task, completed=done, info=_metrics_text(metrics))
 
-        if settings["method"] == "vice":
+        if settings.method == "vice":
             from oddoneout.embed.vice import VICE
 
             del params["prune_threshold"], params["relax"], params["averaging"]  # SPoSE only
@@ -302,19 +300,19 @@ def fit_system(config: dict[str, Any], out: Path, name: str) -> Embedding:
                 train,
                 l1_values,
                 seed=seed,
-                n_se=settings["l1_n_se"],
-                n_folds=int(settings["l1_folds"]),
+                n_se=settings.l1_n_se,
+                n_folds=settings.l1_folds,
                 on_fit=lambda label: on_fit(f"l1={label}"),
                 **params,
             )
             selection = scores.to_dict("records")
-    seeds = [int(s) for s in settings["seeds"]]
-    if settings["method"] == "spose" and len(seeds) > 1:
+    seeds = list(settings.seeds)
+    if settings.method == "spose" and len(seeds) > 1:
         from oddoneout.embed.seeds import fit_seeds
 
-        with stage(f"fit {name}: {len(seeds)} seeds x l1={model.l1:g}, {settings['n_jobs']} job(s)"):
+        with stage(f"fit {name}: {len(seeds)} seeds x l1={model.l1:g}, {settings.n_jobs} job(s)"):
             results = fit_seeds(
-                train, seeds, n_jobs=settings["n_jobs"], backend=settings["seed_backend"], l1=model.l1, **params
+                train, seeds, n_jobs=settings.n_jobs, backend=settings.seed_backend, l1=model.l1, **params
             )
         paths["embedding"].parent.mkdir(parents=True, exist_ok=True)
         results.reproducibility.to_csv(out / "embeddings" / f"{name}_dims.csv")
@@ -325,11 +323,11 @@ def fit_system(config: dict[str, Any], out: Path, name: str) -> Embedding:
     embedding.metadata.update(
         {
             "system": name,
-            "config_hash": config["_hash"],
+            "config_hash": config.hash,
             "test_triplets_hash": test.hash(),
             "history": history,
             "l1_selection": selection,
-            "l1_folds": int(settings["l1_folds"]) if selection is not None else None,
+            "l1_folds": settings.l1_folds if selection is not None else None,
         }
     )
     embedding.save(paths["embedding"])
@@ -352,13 +350,13 @@ def _dimensionality(embedding: Embedding, test: Triplets, rsm_subset: Any) -> di
     }
 
 
-def evaluate_system(config: dict[str, Any], out: Path, name: str) -> dict[str, Any]:
+def evaluate_system(config: StudyConfig, out: Path, name: str) -> dict[str, Any]:
     """Held-out accuracy (with CI), cross-entropy and the noise ceiling of one system."""
     from oddoneout.collect.store import read_judgments
     from oddoneout.embed.evaluate import evaluate_embedding, noise_ceiling
 
     paths = _paths(out, name)
-    n_bootstrap, seed = config["evaluation"]["n_bootstrap"], config["study"]["seed"]
+    n_bootstrap, seed = config.evaluation.n_bootstrap, config.study.seed
     embedding = Embedding.load(paths["embedding"])
     item_ids = read_item_ids(paths["items"])
     test = Triplets(item_ids, np.load(paths["test"]))
@@ -402,24 +400,24 @@ def evaluate_system(config: dict[str, Any], out: Path, name: str) -> dict[str, A
 # --- interpretation and brain ------------------------------------------------------------------
 
 
-def interpret_system(config: dict[str, Any], out: Path, name: str, stimuli: StimulusSet) -> dict[str, Path]:
+def interpret_system(config: StudyConfig, out: Path, name: str, stimuli: StimulusSet) -> dict[str, Path]:
     """Every interpretation analysis of one system (:func:`~oddoneout.interpret.stage.interpret_embedding`)."""
     from oddoneout.interpret.stage import interpret_embedding
 
     embedding = Embedding.load(_paths(out, name)["embedding"])
-    return interpret_embedding(config["interpret"], out, name, embedding, stimuli, seed=config["study"]["seed"])
+    return interpret_embedding(config.interpret, out, name, embedding, stimuli, seed=config.study.seed)
 
 
-def compare_systems(config: dict[str, Any], out: Path, systems: Sequence[str]) -> dict[str, Any]:
+def compare_systems(config: StudyConfig, out: Path, systems: Sequence[str]) -> dict[str, Any]:
     """RSA between systems' similarity structures and cross-prediction of held-out triplets."""
     from oddoneout.interpret.cross_system import compare_systems_stage
 
-    result = compare_systems_stage(out, systems, seed=config["study"]["seed"], n_bootstrap=1000)
+    result = compare_systems_stage(out, systems, seed=config.study.seed, n_bootstrap=1000)
     _write_json(out / "interpret" / "between_systems.json", _nan_to_none(result))
     return result
 
 
-def encode_systems(config: dict[str, Any], out: Path, systems: Sequence[str]) -> pd.DataFrame:
+def encode_systems(config: StudyConfig, out: Path, systems: Sequence[str]) -> pd.DataFrame:
     """The brain stage (:func:`~oddoneout.neural.stage.run_neural_stage`)."""
     from oddoneout.neural.stage import run_neural_stage
 
@@ -439,7 +437,7 @@ def _rounded(value: Any, digits: int = 6) -> Any:
     return value
 
 
-def summarize(config: dict[str, Any], out: Path) -> dict[str, Any]:
+def summarize(config: StudyConfig, out: Path) -> dict[str, Any]:
     """Write ``summary.json``: per system the behavioural figures, per ROI and system the mean encoding r.
 
     Numbers are rounded to 6 decimals and no timestamps are written, so equal inputs give an
@@ -463,7 +461,7 @@ def summarize(config: dict[str, Any], out: Path) -> dict[str, Any]:
         "n_repeated_triplets",
     )
     systems = {}
-    for name in config["systems"]:
+    for name in config.systems:
         path = _paths(out, name)["evaluation"]
         if path.is_file():
             evaluation = json.loads(path.read_text())
@@ -471,12 +469,12 @@ def summarize(config: dict[str, Any], out: Path) -> dict[str, Any]:
     from oddoneout.neural.stage import neural_summary
 
     summary = {
-        "study": config["study"]["name"],
-        "synthetic": config["stimuli"]["source"] == "synthetic",
-        "seed": config["study"]["seed"],
-        "provenance": provenance("summary", config_hash=config["_hash"]),
+        "study": config.study.name,
+        "synthetic": config.stimuli.source == "synthetic",
+        "seed": config.study.seed,
+        "provenance": provenance("summary", config_hash=config.hash),
         "systems": systems,
-        "interpretation": _rounded(interpretation_summary(out, list(config["systems"]))),
+        "interpretation": _rounded(interpretation_summary(out, list(config.systems))),
         "between_systems": _rounded(_read_json_if_any(out / "interpret" / "between_systems.json")),
         **neural_summary(out),
     }
@@ -511,14 +509,17 @@ def run_study(
     """
     config = load_config(config_path, overrides, scale=scale)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output folder {out} is a file: give --out a folder")
     unknown_stages = sorted(set(stages) - set(STAGES))
     if unknown_stages:
         raise InputError(f"unknown stage(s) {unknown_stages}; stages: {list(STAGES)}")
-    names = list(systems) if systems else list(config["systems"])
-    unknown = sorted(set(names) - set(config["systems"]))
+    names = list(systems) if systems else list(config.systems)
+    unknown = sorted(set(names) - set(config.systems))
     if unknown:
-        raise InputError(f"unknown system(s) {unknown}; the config has {sorted(config['systems'])}")
+        raise InputError(f"unknown system(s) {unknown}; the config has {sorted(config.systems)}")
+    check_inputs(config, stages if (out / "stimuli.parquet").is_file() else ["stimuli", *stages], names)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "config.toml").write_text(dump_config(config))
     timings: dict[str, float] = {}
 
@@ -549,7 +550,7 @@ def run_study(
     if "report" in stages:
         from oddoneout.report.html import write_report
 
-        timed("report", lambda: write_report(out, title=config["report"]["title"] or None))
+        timed("report", lambda: write_report(out, title=config.report.title or None))
     timings["total"] = round(sum(timings.values()), 2)
     _write_json(out / "timings.json", timings)
     console.print(f"[bold green]done[/] in {timings['total']:.1f} s: {out / 'summary.json'}")

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from oddoneout.config.sections import InterpretSettings
 from oddoneout.embedding import Embedding
 from oddoneout.stimuli.stimulus_set import StimulusSet
 
@@ -38,14 +39,14 @@ def interpret_paths(out: Path, name: str) -> dict[str, Path]:
 
 
 def interpret_embedding(
-    settings: dict[str, Any], out: Path, name: str, embedding: Embedding, stimuli: StimulusSet, seed: int = 0
+    settings: InterpretSettings, out: Path, name: str, embedding: Embedding, stimuli: StimulusSet, seed: int = 0
 ) -> dict[str, Path]:
     """Run every interpretation analysis of one system and write its files.
 
     Parameters
     ----------
-    settings : dict
-        The config's ``[interpret]`` table (``top_k``, ``map_method``, ``graph_threshold``,
+    settings : InterpretSettings
+        The config's ``[interpret]`` settings (``top_k``, ``map_method``, ``graph_threshold``,
         ``class_min_r``, ``class_balance``, ``interactive``).
     out : Path
         The study output folder.
@@ -78,7 +79,7 @@ def interpret_embedding(
     paths = interpret_paths(out, name)
     paths["ratings"].parent.mkdir(parents=True, exist_ok=True)
     written = {}
-    write_top_items(top_items(embedding, stimuli, k=settings["top_k"]), paths["top_items"])
+    write_top_items(top_items(embedding, stimuli, k=settings.top_k), paths["top_items"])
     written["top_items"] = paths["top_items"]
     labels = None
     if rating_columns(stimuli):
@@ -86,7 +87,7 @@ def interpret_embedding(
 
         correlations = rating_correlations(embedding, stimuli)
         write_rating_correlations(correlations, paths["ratings"])
-        classes = classify_dimensions(correlations, min_r=settings["class_min_r"], balance=settings["class_balance"])
+        classes = classify_dimensions(correlations, min_r=settings.class_min_r, balance=settings.class_balance)
         classes.to_csv(paths["classes"], index=False)
         centroid = nearest_centroid_accuracy(embedding, stimuli, seed=seed)
         centroid.to_csv(paths["centroid"], index=False)
@@ -97,15 +98,15 @@ def interpret_embedding(
         written.update(ratings=paths["ratings"], classes=paths["classes"], centroid=paths["centroid"])
     else:
         logger.info("%s: the stimuli have no ratings: no rating correlations, classes or centroid accuracy", name)
-    nodes, edges, _ = dimension_graph(embedding, threshold=settings["graph_threshold"], labels=labels, seed=seed)
+    nodes, edges, _ = dimension_graph(embedding, threshold=settings.graph_threshold, labels=labels, seed=seed)
     nodes.to_csv(paths["graph_nodes"], index=False)
     edges.to_csv(paths["graph_edges"], index=False)
     written.update(graph_nodes=paths["graph_nodes"], graph_edges=paths["graph_edges"])
-    if settings["map_method"] != "none":
-        coords = item_map(embedding, stimuli, method=settings["map_method"], seed=seed)
+    if settings.map_method != "none":
+        coords = item_map(embedding, stimuli, method=settings.map_method, seed=seed)
         coords.to_csv(paths["map"], index=False)
         written["map"] = paths["map"]
-        if settings["interactive"]:
+        if settings.interactive:
             from oddoneout.report.interactive_map import write_interactive_map
 
             paths["interactive"].parent.mkdir(parents=True, exist_ok=True)

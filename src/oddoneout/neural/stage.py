@@ -29,7 +29,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from oddoneout.config import resolve_path
+from oddoneout.config import StudyConfig, resolve_path
+from oddoneout.config.sections import NEURAL_SOURCES as SOURCES
+from oddoneout.config.sections import NeuralSettings
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.neural.data import NeuralData
@@ -48,8 +50,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Values of ``[neural] source``.
-SOURCES = ("synthetic", "none", "npz", "bdata", "nifti")
 #: Columns of ``encoding/roi_r.csv`` and ``rsa/roi_r.csv``.
 ROI_COLUMNS = ["subject", "system", "roi", "r"]
 #: Minimum number of subjects for the t-tests across subjects.
@@ -79,68 +79,44 @@ def _say(message: str) -> None:
 # --- subjects ----------------------------------------------------------------------------------
 
 
-def neural_files(config: dict[str, Any], out: Path) -> list[Path]:
+def neural_files(config: StudyConfig, out: Path) -> list[Path]:
     """The subjects' prepared data files: ``OUT/neural/*.npz`` (synthetic) or the source files of ``subjects``."""
-    settings = config["neural"]
-    if settings["source"] == "synthetic":
+    settings = config.neural
+    if settings.source == "synthetic":
         return sorted((out / "neural").glob("*.npz"))
-    if settings["source"] == "none":
+    if settings.source == "none":
         return []
-    return [resolve_path(config, p) for p in settings["subjects"]]
+    return [resolve_path(config, p) for p in settings.subjects]
 
 
-def _check_settings(config: dict[str, Any]) -> None:
-    settings = config["neural"]
-    source = settings["source"]
-    if source not in SOURCES:
-        raise InputError(f"[neural] source must be one of {SOURCES}, got {source!r}")
-    if source in ("npz", "bdata", "nifti") and not settings["subjects"]:
-        raise InputError(f'[neural] source = "{source}" needs `subjects` (one data file per subject)')
-    n = len(settings["subjects"])
-    if settings["subject_names"] and len(settings["subject_names"]) != n:
-        raise InputError(f"[neural] subject_names has {len(settings['subject_names'])} entries, subjects has {n}")
-    if source == "nifti" and len(settings["tables"]) != n:
-        raise InputError(
-            f'[neural] source = "nifti" needs `tables`: one stimulus_id,run CSV per subject '
-            f"({n} subjects, {len(settings['tables'])} tables)"
-        )
-    for pair in settings["variance_partition"]:
-        if not isinstance(pair, (list, tuple)) or len(pair) != 2 or pair[0] == pair[1]:
-            raise InputError(f"[neural] variance_partition entries must be pairs of two systems, got {pair!r}")
-    if settings["rsa_radius_unit"] not in ("voxels", "coords"):
-        raise InputError(f"[neural] rsa_radius_unit must be 'voxels' or 'coords', got {settings['rsa_radius_unit']!r}")
-    if settings["rsa_centres"] not in ("rois", "all"):
-        raise InputError(f"[neural] rsa_centres must be 'rois' or 'all', got {settings['rsa_centres']!r}")
-
-
-def _subject_name(config: dict[str, Any], index: int, path: Path) -> str:
-    names = config["neural"]["subject_names"]
+def _subject_name(config: StudyConfig, index: int, path: Path) -> str:
+    names = config.neural.subject_names
     if names and names[index]:
         return str(names[index])
-    return path.name.split(".")[0] if config["neural"]["source"] == "nifti" else path.stem
+    return path.name.split(".")[0] if config.neural.source == "nifti" else path.stem
 
 
-def _load_source(config: dict[str, Any], index: int, path: Path, subject: str) -> NeuralData:
+def _load_source(config: StudyConfig, index: int, path: Path, subject: str) -> NeuralData:
     """One subject's source file with every presentation kept."""
-    settings = config["neural"]
-    source = settings["source"]
+    settings = config.neural
+    source = settings.source
     if not path.is_file():
         raise InputError(f"[neural] subjects: data file not found: {path}")
     if source == "bdata":
         from oddoneout.neural.bdata import load_bdata
 
         roi_set = None
-        if settings["roi_info"]:
+        if settings.roi_info:
             from oddoneout.neural.rois import horikawa_rois
 
-            roi_set = horikawa_rois(resolve_path(config, settings["roi_info"]))
+            roi_set = horikawa_rois(resolve_path(config, settings.roi_info))
         return load_bdata(path, subject=subject, roi_set=roi_set, repeats="keep")
     if source == "nifti":
         from oddoneout.neural.nifti import load_nifti
 
-        rois = {str(name): resolve_path(config, mask) for name, mask in settings["roi_masks"]} or None
-        mask = resolve_path(config, settings["mask"]) if settings["mask"] else None
-        table = resolve_path(config, settings["tables"][index])
+        rois = {str(name): resolve_path(config, mask) for name, mask in settings.roi_masks} or None
+        mask = resolve_path(config, settings.mask) if settings.mask else None
+        table = resolve_path(config, settings.tables[index])
         return load_nifti(path, table, mask=mask, rois=rois, subject=subject, repeats="keep")
     from dataclasses import replace
 
@@ -148,24 +124,24 @@ def _load_source(config: dict[str, Any], index: int, path: Path, subject: str) -
     return replace(data, subject=subject, metadata={**data.metadata, "source": "npz", "path": str(path)})
 
 
-def _source_key(config: dict[str, Any], index: int, path: Path) -> str:
+def _source_key(config: StudyConfig, index: int, path: Path) -> str:
     """What a prepared subject file was made from: a rerun reuses it only when this is unchanged."""
-    settings = config["neural"]
+    settings = config.neural
     stat = path.stat()
     related = {
-        "tables": settings["tables"][index] if settings["source"] == "nifti" else "",
-        "mask": settings["mask"],
-        "roi_masks": settings["roi_masks"],
-        "roi_info": settings["roi_info"],
+        "tables": settings.tables[index] if settings.source == "nifti" else "",
+        "mask": settings.mask,
+        "roi_masks": settings.roi_masks,
+        "roi_info": settings.roi_info,
     }
     return hash_json(
         {
             "path": str(path.resolve()),
             "size": stat.st_size,
             "mtime_ns": stat.st_mtime_ns,
-            "source": settings["source"],
-            "repeats": settings["repeats"],
-            "noise_ceiling": [settings["noise_ceiling"], settings["noise_ceiling_method"]],
+            "source": settings.source,
+            "repeats": settings.repeats,
+            "noise_ceiling": [settings.noise_ceiling, settings.noise_ceiling_method],
             **related,
         }
     )
@@ -184,13 +160,13 @@ def _has_repeats(data: NeuralData) -> bool:
     return bool(np.unique(data.stimulus_ids).size < data.stimulus_ids.size)
 
 
-def _write_ceiling(config: dict[str, Any], out: Path, data: NeuralData) -> None:
+def _write_ceiling(config: StudyConfig, out: Path, data: NeuralData) -> None:
     """Per-voxel noise ceiling of data with every presentation kept (``encoding/ceiling/<subject>.npz``)."""
     from oddoneout.neural.noise_ceiling import noise_ceiling
 
-    settings = config["neural"]
+    settings = config.neural
     path = out / "encoding" / "ceiling" / f"{data.subject}.npz"
-    if not settings["noise_ceiling"]:
+    if not settings.noise_ceiling:
         path.unlink(missing_ok=True)
         return
     if not _has_repeats(data):
@@ -198,7 +174,7 @@ def _write_ceiling(config: dict[str, Any], out: Path, data: NeuralData) -> None:
         _say(f"subject {data.subject}: no repeated presentations: no noise ceiling")
         return
     ceiling = noise_ceiling(
-        data.responses, data.stimulus_ids, method=settings["noise_ceiling_method"], seed=config["study"]["seed"]
+        data.responses, data.stimulus_ids, method=settings.noise_ceiling_method, seed=config.study.seed
     )
     write_npz(
         path,
@@ -214,7 +190,7 @@ def _write_ceiling(config: dict[str, Any], out: Path, data: NeuralData) -> None:
     )
 
 
-def prepare_subjects(config: dict[str, Any], out: Path) -> list[Path]:
+def prepare_subjects(config: StudyConfig, out: Path) -> list[Path]:
     """Write (or reuse) ``OUT/neural/<subject>.npz`` for every subject and return their paths.
 
     ``synthetic``: the files the stimuli stage wrote. ``npz`` / ``bdata`` / ``nifti``: each file of
@@ -224,11 +200,10 @@ def prepare_subjects(config: dict[str, Any], out: Path) -> list[Path]:
     """
     from oddoneout.neural.repeats import apply_repeat_mode
 
-    _check_settings(config)
-    settings = config["neural"]
-    if settings["source"] == "none":
+    settings = config.neural
+    if settings.source == "none":
         return []
-    if settings["source"] == "synthetic":
+    if settings.source == "synthetic":
         paths = neural_files(config, out)
         for path in paths:
             data = NeuralData.load(path)
@@ -251,7 +226,7 @@ def prepare_subjects(config: dict[str, Any], out: Path) -> list[Path]:
             continue
         data = _load_source(config, index, source, subject)
         _write_ceiling(config, out, data)
-        data = apply_repeat_mode(data, settings["repeats"])
+        data = apply_repeat_mode(data, settings.repeats)
         data.metadata["prepared_from"] = key
         paths.append(data.save(target))
         _say(f"subject {subject}: {len(data.runs)} samples x {data.n_voxels} voxels, {len(data.rois)} ROIs")
@@ -261,14 +236,14 @@ def prepare_subjects(config: dict[str, Any], out: Path) -> list[Path]:
 # --- analyses ----------------------------------------------------------------------------------
 
 
-def searchlight_radius(settings: dict[str, Any], data: NeuralData) -> float:
+def searchlight_radius(settings: NeuralSettings, data: NeuralData) -> float:
     """The searchlight radius in the units of ``data.coords``.
 
     With ``rsa_radius_unit = "voxels"`` the radius counts grid steps: it is multiplied by the
     voxel spacing, the median distance from a voxel to its nearest neighbour.
     """
-    radius = float(settings["rsa_radius"])
-    if settings["rsa_radius_unit"] == "coords" or data.coords is None or data.n_voxels < 2:
+    radius = float(settings.rsa_radius)
+    if settings.rsa_radius_unit == "coords" or data.coords is None or data.n_voxels < 2:
         return radius
     from scipy.spatial import cKDTree
 
@@ -278,22 +253,22 @@ def searchlight_radius(settings: dict[str, Any], data: NeuralData) -> float:
     return radius * spacing if spacing > 0 else radius
 
 
-def _alphas(settings: dict[str, Any]) -> np.ndarray:
-    low, high, n = settings["alphas"]
+def _alphas(settings: NeuralSettings) -> np.ndarray:
+    low, high, n = settings.alphas
     return np.logspace(np.log10(low), np.log10(high), int(n))
 
 
-def _voxel_batch(settings: dict[str, Any]) -> int | None:
-    batch = int(settings["voxel_batch"])
+def _voxel_batch(settings: NeuralSettings) -> int | None:
+    batch = int(settings.voxel_batch)
     return batch if batch > 0 else None
 
 
 def _encode_subject(
-    config: dict[str, Any], out: Path, data: NeuralData, embeddings: dict[str, Embedding], bar, task
+    config: StudyConfig, out: Path, data: NeuralData, embeddings: dict[str, Embedding], bar, task
 ) -> list[dict[str, Any]]:
     from oddoneout.neural.encoding import encode
 
-    settings = config["neural"]
+    settings = config.neural
     rows = []
     for name, embedding in embeddings.items():
         bar.update(task, info=f"{data.subject} {name}")
@@ -301,10 +276,10 @@ def _encode_subject(
             embedding.weights,
             embedding.item_ids,
             data,
-            n_folds=settings["n_folds"],
+            n_folds=settings.n_folds,
             alphas=_alphas(settings),
-            inner_folds=settings["inner_folds"],
-            backend=settings["backend"],
+            inner_folds=settings.inner_folds,
+            backend=settings.backend,
             voxel_batch=_voxel_batch(settings),
         )
         result.save(out / "encoding" / f"{name}_{data.subject}.npz")
@@ -313,47 +288,47 @@ def _encode_subject(
     return rows
 
 
-def _rsa_subject(config: dict[str, Any], out: Path, data: NeuralData, embeddings: dict[str, Embedding]) -> pd.DataFrame:
+def _rsa_subject(config: StudyConfig, out: Path, data: NeuralData, embeddings: dict[str, Embedding]) -> pd.DataFrame:
     from oddoneout.neural.searchlight import ModelRSM, searchlight_rsa
 
-    settings = config["neural"]
-    models = {name: ModelRSM.from_embedding(e, settings["rsa_similarity"]) for name, e in embeddings.items()}
+    settings = config.neural
+    models = {name: ModelRSM.from_embedding(e, settings.rsa_similarity) for name, e in embeddings.items()}
     centres = None
-    if settings["rsa_centres"] == "rois" and data.rois:
+    if settings.rsa_centres == "rois" and data.rois:
         centres = np.unique(np.concatenate(list(data.rois.values())))
     result = searchlight_rsa(
         data,
         models,
         radius=searchlight_radius(settings, data),
-        shape=settings["rsa_shape"],
-        method=settings["rsa_method"],
-        min_voxels=settings["rsa_min_voxels"],
+        shape=settings.rsa_shape,
+        method=settings.rsa_method,
+        min_voxels=settings.rsa_min_voxels,
         centres=centres,
-        seed=config["study"]["seed"],
-        n_jobs=settings["rsa_n_jobs"],
+        seed=config.study.seed,
+        n_jobs=settings.rsa_n_jobs,
     )
-    result.metadata["radius_setting"] = {"value": settings["rsa_radius"], "unit": settings["rsa_radius_unit"]}
+    result.metadata["radius_setting"] = {"value": settings.rsa_radius, "unit": settings.rsa_radius_unit}
     result.save(out / "rsa" / f"{data.subject}.npz")
     return result.to_frame()
 
 
 def _variance_partition_subject(
-    config: dict[str, Any], data: NeuralData, embeddings: dict[str, Embedding]
+    config: StudyConfig, data: NeuralData, embeddings: dict[str, Embedding]
 ) -> list[pd.DataFrame]:
     from oddoneout.neural.banded import variance_partitioning
 
-    settings = config["neural"]
+    settings = config.neural
     stimuli = sorted(set(data.stimulus_ids.tolist()))
     frames = []
-    for a, b in settings["variance_partition"]:
+    for a, b in settings.variance_partition:
         partition = variance_partitioning(
             embeddings[a].align(stimuli),
             embeddings[b].align(stimuli),
             stimuli,
             data,
             names=(a, b),
-            n_folds=settings["n_folds"],
-            inner_folds=settings["inner_folds"],
+            n_folds=settings.n_folds,
+            inner_folds=settings.inner_folds,
             alphas=_alphas(settings),
             voxel_batch=_voxel_batch(settings),
         )
@@ -413,13 +388,13 @@ def _write_ceiling_table(out: Path, datasets: list[NeuralData]) -> None:
         path.unlink(missing_ok=True)
 
 
-def run_neural_stage(config: dict[str, Any], out: Path, systems: Sequence[str]) -> pd.DataFrame:
+def run_neural_stage(config: StudyConfig, out: Path, systems: Sequence[str]) -> pd.DataFrame:
     """Every brain analysis of the study (see the module docstring); returns the encoding ROI table.
 
     Parameters
     ----------
-    config : dict
-        The study config (:func:`oddoneout.config.load_config`); its ``[neural]`` table drives the stage.
+    config : StudyConfig
+        The study config (:func:`oddoneout.config.load_config`); its ``[neural]`` settings drive the stage.
     out : Path
         The study output folder (embeddings in ``embeddings/<system>.parquet``).
     systems : sequence of str
@@ -431,10 +406,10 @@ def run_neural_stage(config: dict[str, Any], out: Path, systems: Sequence[str]) 
         ``encoding/roi_r.csv``: ``subject, system, roi, r`` (mean voxel r in the ROI).
     """
     out = Path(out)
-    settings = config["neural"]
+    settings = config.neural
     paths = prepare_subjects(config, out)
     systems = list(systems)
-    for pair in settings["variance_partition"]:
+    for pair in settings.variance_partition:
         unknown = [s for s in pair if s not in systems]
         if unknown:
             raise InputError(f"[neural] variance_partition names system(s) {unknown} not in this run ({systems})")
@@ -452,12 +427,12 @@ def run_neural_stage(config: dict[str, Any], out: Path, systems: Sequence[str]) 
             data = NeuralData.load(path)
             datasets.append(data)
             encoding_rows += _encode_subject(config, out, data, embeddings, bar, task)
-            if settings["rsa"] and data.coords is not None and systems:
+            if settings.rsa and data.coords is not None and systems:
                 bar.update(task, info=f"{data.subject} searchlight RSA")
                 rsa_frames.append(_rsa_subject(config, out, data, embeddings))
-            elif settings["rsa"]:
+            elif settings.rsa:
                 _say(f"subject {data.subject}: no voxel coordinates: no searchlight RSA")
-            if settings["variance_partition"]:
+            if settings.variance_partition:
                 bar.update(task, info=f"{data.subject} variance partitioning")
                 vp_frames += _variance_partition_subject(config, data, embeddings)
             bar.advance(task)
@@ -470,7 +445,7 @@ def run_neural_stage(config: dict[str, Any], out: Path, systems: Sequence[str]) 
         rsa_table.to_csv(rsa_path, index=False)
     else:
         rsa_path.unlink(missing_ok=True)
-    alpha = float(settings["fdr_alpha"])
+    alpha = float(settings.fdr_alpha)
     _write_statistics(out / "encoding", table, systems, alpha, "encoding")
     _write_statistics(out / "rsa", rsa_table, systems, alpha, "RSA")
     _write_ceiling_table(out, datasets)

@@ -159,9 +159,10 @@ def _map_figure(values: np.ndarray, data, title: str) -> bytes:
             figure = subject_map_figure(values, data, title=title)
         else:
             # Coordinates in mm without an affine (e.g. BData): a grid of the voxels' spacing.
+            from oddoneout.config.sections import NeuralSettings
             from oddoneout.neural.stage import searchlight_radius
 
-            spacing = searchlight_radius({"rsa_radius": 1.0, "rsa_radius_unit": "voxels"}, data)
+            spacing = searchlight_radius(NeuralSettings(rsa_radius=1.0, rsa_radius_unit="voxels"), data)
             origin = coords.min(axis=0)
             affine = np.diag([spacing, spacing, spacing, 1.0])
             affine[:3, 3] = origin

@@ -34,6 +34,8 @@ import pandas as pd
 from oddoneout.neural.data import NeuralData
 from oddoneout.stimuli.stimulus_set import StimulusSet
 
+#: Fewest stimuli the synthetic world can have.
+MIN_ITEMS = 10
 #: The 27 categories Cowen & Keltner found reliable.
 CATEGORIES = (
     "Admiration", "Adoration", "Aesthetic Appreciation", "Amusement", "Anger", "Anxiety", "Awe",
@@ -271,8 +273,8 @@ def make_world(
     -------
     SyntheticWorld
     """
-    if n_items < 10:
-        raise ValueError("the synthetic world needs at least 10 items")
+    if n_items < MIN_ITEMS:
+        raise ValueError(f"the synthetic world needs at least {MIN_ITEMS} items")
     rng = np.random.default_rng(seed)
     item_ids = np.array([f"syn{i:04d}" for i in range(n_items)])
     z, primary, secondary, share = _category_blends(rng, n_items, blend_probability)

@@ -1,0 +1,102 @@
+"""What an agent reads from its study: its seed, a feature table, captions, the prompt, the videos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from oddoneout.config import resolve_path
+from oddoneout.errors import InputError
+from oddoneout.provenance import hash_text
+from oddoneout.stimuli.stimulus_set import StimulusSet
+
+if TYPE_CHECKING:
+    from oddoneout.agents.prompts import PromptTemplate
+    from oddoneout.config import StudyConfig
+
+
+def system_seed(config: StudyConfig, name: str) -> int:
+    """A per-system seed derived from the study seed, so systems draw independent streams."""
+    return int(hash_text(str(config.study.seed), name)[:8], 16)
+
+
+def feature_table(config: StudyConfig, out: Path, spec: str) -> pd.DataFrame:
+    """The feature table named by ``features = spec`` (``synthetic:<view>`` or a Parquet/CSV file)."""
+    if spec.startswith("synthetic:"):
+        path = out / "world" / f"view_{spec.split(':', 1)[1]}.parquet"
+    else:
+        path = resolve_path(config, spec)
+    if not path.is_file():
+        raise InputError(f"feature table not found: {path} (from features = {spec!r})")
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    if frame.index.name != "item_id":
+        if "item_id" not in frame.columns:
+            raise InputError(f"{path}: feature table needs an item_id column")
+        frame = frame.set_index("item_id")
+    frame.index = frame.index.astype(str)
+    return frame
+
+
+#: The packaged prompts (``prompt = ...``); any other value is a prompt file.
+PACKAGED_PROMPTS = ("paper_llm", "paper_mllm")
+
+
+def prompt_spec(settings: Any) -> str:
+    """The prompt a language-model system asks with: its ``prompt``, else the paper's for its ``input``."""
+    return settings.prompt or ("paper_mllm" if settings.input == "frames" else "paper_llm")
+
+
+def prompt(config: StudyConfig, settings: Any) -> PromptTemplate:
+    """The prompt template of a language-model system (``settings``: its kind's settings)."""
+    from oddoneout.agents.prompts import load_prompt
+
+    spec = prompt_spec(settings)
+    if spec not in PACKAGED_PROMPTS:
+        spec = str(resolve_path(config, spec))
+    return load_prompt(spec, mode="video" if settings.input == "frames" else "text")
+
+
+def captions(stimuli: StimulusSet) -> dict[str, str]:
+    """Each item's caption."""
+    return {item_id: str(caption) for item_id, caption in stimuli.table["caption"].items()}
+
+
+def all_captions(stimuli: StimulusSet) -> dict[str, list[str]]:
+    """Each item's captions (its ``captions`` list where there is one, else its caption)."""
+    table = stimuli.table
+    if "captions" not in table.columns:
+        return {item_id: [str(caption)] for item_id, caption in table["caption"].items()}
+    return {
+        item_id: [str(c) for c in captions] if captions is not None and len(captions) else [str(caption)]
+        for item_id, captions, caption in zip(table.index, table["captions"], table["caption"])
+    }
+
+
+def videos(config: StudyConfig, stimuli: StimulusSet, name: str) -> dict[str, Path]:
+    """Each item's video file, from ``[stimuli] videos`` (every item must have one)."""
+    from oddoneout.stimuli.videos import match_videos
+
+    folder = config.stimuli.videos
+    if not folder:
+        raise InputError(f"system {name!r} watches frames: set [stimuli] videos to the folder of the study's videos")
+    return match_videos(resolve_path(config, folder), stimuli.item_ids, require_all=True)
+
+
+def model_inputs(config: StudyConfig, name: str, stimuli: StimulusSet) -> dict[str, Any]:
+    """What a language model reads and how it samples, shared by the ``openai`` and ``vllm`` agents."""
+    from oddoneout.media.frames import FrameSpec
+
+    settings = config.systems[name].settings
+    frames = settings.input == "frames"
+    return {
+        "prompt": prompt(config, settings),
+        "captions": None if frames else captions(stimuli),
+        "videos": videos(config, stimuli, name) if frames else None,
+        "frames": FrameSpec(n_frames=settings.n_frames, size=settings.frame_size),
+        "logprobs": settings.logprobs,
+        "temperature": settings.llm_temperature,
+        "max_tokens": settings.answer_tokens,
+        "seed": system_seed(config, name),
+    }

@@ -1,0 +1,355 @@
+"""Agent kinds: what a ``[systems.NAME]`` table may say for each ``agent = ...``, and how that agent is built.
+
+Each kind declares its settings (a dataclass of :func:`~oddoneout.config.fields.setting` fields,
+validated when the config is loaded), its builder, and whether its agent is asked in batches (a
+synchronous :class:`~oddoneout.agents.base.Agent`) or concurrently (an
+:class:`~oddoneout.agents.base.AsyncAgent`, with the settings of :class:`RemoteSettings`). To add
+a kind, add its settings class and builder here and :func:`register` it.
+
+Kinds:
+
+``ratings``    the paper's rating-based systems: cosine similarity of rating vectors.
+``similarity`` cosine similarity of any feature table.
+``simulated``  softmax choice from a known embedding (tests, the synthetic study).
+``minilm``     MiniLM embeddings of each item's captions, then cosine similarity (offline).
+``llama``      a local GGUF model through llama-cpp-python, reading captions (offline).
+``openai``     any OpenAI-compatible chat server, reading captions or watching video frames.
+``vllm``       vLLM's offline engine on local GPUs (batched), the same requests as ``openai``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
+
+from oddoneout.agents.base import Agent, AsyncAgent
+from oddoneout.agents.openai_chat import CONSTRAINED
+from oddoneout.config.fields import SAFE_NAME_RULE, Settings, defaults, is_safe_name, setting
+from oddoneout.errors import InputError
+from oddoneout.stimuli.stimulus_set import StimulusSet
+
+if TYPE_CHECKING:
+    from oddoneout.config import StudyConfig
+
+Builder = Callable[["StudyConfig", Path, str, StimulusSet], "Agent | AsyncAgent"]
+
+# --- settings of each kind -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeatureSettings(Settings):
+    """An agent that chooses from a feature table."""
+
+    #: "synthetic:<view>" or a feature table (Parquet/CSV with an item_id column)
+    features: str = setting("")
+    #: the model name stored with the judgments ("" = "<kind>:<features>")
+    model: str = setting("")
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if not self.features:
+            yield "features", 'needs `features` ("synthetic:<view>" or a feature table with an item_id column)'
+        elif self.features.startswith("synthetic:") and not is_safe_name(self.features.split(":", 1)[1]):
+            yield "features", f"{self.features!r}: the view name is used in a path: use only {SAFE_NAME_RULE}"
+
+
+@dataclass(frozen=True)
+class SimulatedSettings(FeatureSettings):
+    """``simulated``: softmax choice from a known embedding."""
+
+    temperature: float = setting(1.0, above=0.0)
+
+
+@dataclass(frozen=True)
+class SimilaritySettings(FeatureSettings):
+    """``similarity``: cosine similarity of a feature table."""
+
+    center: bool = setting(False)
+    standardize: bool = setting(False)
+
+
+@dataclass(frozen=True)
+class RatingsSettings(Settings):
+    """``ratings``: cosine similarity of the stimuli's rating vectors."""
+
+    #: rating groups: ["category"], ["dimension"] or both
+    ratings: list[Literal["category", "dimension"]] = setting([])
+    center: bool = setting(False)
+    standardize: bool = setting(False)
+    #: the model name stored with the judgments ("" = "ratings:<groups>")
+    model: str = setting("")
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if not self.ratings:
+            yield "ratings", 'needs `ratings` (e.g. ["category"]) for agent \'ratings\''
+
+
+@dataclass(frozen=True)
+class MiniLMSettings(Settings):
+    """``minilm``: MiniLM embeddings of each item's captions."""
+
+    #: captions per item embedded (0 = all; the first ones in the file's order)
+    max_captions: int = setting(0, minimum=0)
+
+
+@dataclass(frozen=True)
+class LanguageModelSettings(Settings):
+    """What every language-model agent reads and how it samples."""
+
+    #: "paper_llm" | "paper_mllm" | a prompt file; default: paper_llm (captions) or paper_mllm (frames)
+    prompt: str = setting("")
+    input: str = setting("captions", choices=("captions", "frames"))
+    #: sampling temperature of the model (the authors used 0.01)
+    llm_temperature: float = setting(0.01, minimum=0)
+    #: most tokens per answer (the paper's prompts ask for a description first)
+    answer_tokens: int = setting(512, minimum=1)
+
+
+@dataclass(frozen=True)
+class LlamaSettings(LanguageModelSettings):
+    """``llama``: a local GGUF file through llama-cpp-python."""
+
+    #: "" = the packaged Gemma 3 270M
+    gguf: str = setting("")
+    #: 0 = llama.cpp's default
+    n_threads: int = setting(0, minimum=0)
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if self.input == "frames":
+            yield "input", "input = 'frames' needs agent = 'openai' or 'vllm'"
+
+
+@dataclass(frozen=True)
+class ChatSettings(LanguageModelSettings):
+    """A chat model named by ``model`` (``openai`` and ``vllm``)."""
+
+    model: str = setting("")
+    constrained: str = setting("auto", choices=CONSTRAINED)
+    logprobs: bool = setting(True)
+    n_frames: int = setting(4, minimum=1)
+    frame_size: int = setting(336, minimum=1)
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if not self.model:
+            yield "model", "needs `model` (the name the server knows the model by)"
+
+
+@dataclass(frozen=True)
+class RemoteSettings(Settings):
+    """How a concurrently asked agent is asked: concurrency, retries, timeout, rate and budget."""
+
+    concurrency: int = setting(16, minimum=1)
+    timeout: float = setting(60.0, above=0.0)
+    max_retries: int = setting(5, minimum=0)
+    #: requests/s, 0 = none
+    rate_limit: float = setting(0.0, minimum=0)
+    #: budget cap per run, 0 = none
+    max_requests: int = setting(0, minimum=0)
+    #: token budget per run, 0 = none
+    max_tokens: int = setting(0, minimum=0)
+
+
+@dataclass(frozen=True)
+class OpenAISettings(ChatSettings, RemoteSettings):
+    """``openai``: any OpenAI-compatible chat server (vLLM, llama.cpp, Ollama, hosted APIs)."""
+
+    base_url: str = setting("")
+    #: name of the environment variable holding the key ("" = no key)
+    api_key_env: str = setting("")
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if not self.base_url:
+            yield "base_url", 'needs `base_url` (e.g. "http://127.0.0.1:8000/v1")'
+        yield from super().problems()
+
+
+@dataclass(frozen=True)
+class VLLMSettings(ChatSettings):
+    """``vllm``: the offline engine on local GPUs."""
+
+    #: keyword arguments of vllm.LLM
+    engine: dict[str, Any] = setting({})
+
+
+# --- builders ----------------------------------------------------------------------------------
+
+
+def _feature_agent(config: StudyConfig, out: Path, name: str, stimuli: StimulusSet) -> Agent:
+    import pandas as pd
+
+    from oddoneout.agents.inputs import feature_table, system_seed
+    from oddoneout.agents.similarity import SimilarityAgent
+    from oddoneout.agents.simulated import SimulatedAgent
+
+    system = config.systems[name]
+    kind, settings = system.agent, system.settings
+    if isinstance(settings, RatingsSettings):
+        features = pd.concat([stimuli.ratings(group) for group in settings.ratings], axis=1)
+        model = settings.model or "ratings:" + "+".join(settings.ratings)
+    else:
+        features = feature_table(config, out, settings.features)
+        model = settings.model or f"{kind}:{settings.features}"
+    missing = sorted(set(stimuli.item_ids) - set(features.index))
+    if missing:
+        raise InputError(f"system {name!r}: features lack item(s) {missing[:5]}")
+    features = features.loc[list(stimuli.item_ids)]
+    if isinstance(settings, SimulatedSettings):
+        return SimulatedAgent(
+            features.to_numpy(float),
+            stimuli.item_ids,
+            name=name,
+            model=model,
+            temperature=settings.temperature,
+            seed=system_seed(config, name),
+        )
+    return SimilarityAgent(
+        features.to_numpy(float),
+        stimuli.item_ids,
+        name=name,
+        model=model,
+        center=settings.center,
+        standardize=settings.standardize,
+    )
+
+
+def _minilm_agent(config: StudyConfig, out: Path, name: str, stimuli: StimulusSet) -> Agent:
+    from oddoneout.agents.inputs import all_captions
+    from oddoneout.agents.text_embedding import MiniLMCaptionAgent
+
+    settings = config.systems[name].settings
+    return MiniLMCaptionAgent(
+        name, all_captions(stimuli), cache_dir=out / "cache", max_captions=settings.max_captions or None
+    )
+
+
+def _llama_agent(config: StudyConfig, out: Path, name: str, stimuli: StimulusSet) -> Agent:
+    from oddoneout.agents.inputs import captions, prompt, system_seed
+    from oddoneout.agents.llama_local import LlamaCppAgent
+
+    settings = config.systems[name].settings
+    return LlamaCppAgent(
+        name,
+        settings.gguf or None,
+        prompt=prompt(config, settings),
+        captions=captions(stimuli),
+        n_threads=settings.n_threads or None,
+        seed=system_seed(config, name),
+        temperature=settings.llm_temperature,
+        max_tokens=settings.answer_tokens,
+    )
+
+
+def _openai_agent(config: StudyConfig, out: Path, name: str, stimuli: StimulusSet) -> AsyncAgent:
+    from oddoneout.agents.inputs import model_inputs
+    from oddoneout.agents.openai_chat import OpenAIChatAgent
+
+    settings = config.systems[name].settings
+    return OpenAIChatAgent(
+        name,
+        settings.model,
+        settings.base_url,
+        api_key_env=settings.api_key_env or None,
+        constrained=settings.constrained,
+        timeout=settings.timeout,
+        **model_inputs(config, name, stimuli),
+    )
+
+
+def _vllm_agent(config: StudyConfig, out: Path, name: str, stimuli: StimulusSet) -> Agent:
+    from oddoneout.agents.inputs import model_inputs
+    from oddoneout.agents.vllm_engine import VLLMEngineAgent
+
+    settings = config.systems[name].settings
+    return VLLMEngineAgent(
+        name,
+        settings.model,
+        constrained="choice" if settings.constrained in ("guided_choice", "structured_outputs") else "none",
+        engine_options=settings.engine,
+        **model_inputs(config, name, stimuli),
+    )
+
+
+# --- the registry ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentKind:
+    """One ``agent = ...`` kind.
+
+    Attributes
+    ----------
+    name : str
+        The value of ``agent``.
+    settings : type
+        Its settings class: the other keys its ``[systems.NAME]`` table may have.
+    build : callable
+        ``build(config, out, name, stimuli)`` -> the system's agent.
+    concurrent : bool
+        True: an :class:`AsyncAgent` asked concurrently (its settings extend :class:`RemoteSettings`);
+        False: a synchronous :class:`Agent` asked in batches.
+    """
+
+    name: str
+    settings: type
+    build: Builder
+    concurrent: bool = False
+
+
+#: Every agent kind, by name (in the order of the ``agent`` choices shown in errors).
+AGENT_KINDS: dict[str, AgentKind] = {}
+
+
+def register(kind: AgentKind) -> AgentKind:
+    """Add an agent kind (a concurrent kind's settings must extend :class:`RemoteSettings`)."""
+    if kind.concurrent and not issubclass(kind.settings, RemoteSettings):
+        raise TypeError(f"agent kind {kind.name!r} is concurrent: its settings must extend RemoteSettings")
+    AGENT_KINDS[kind.name] = kind
+    return kind
+
+
+for _kind in (
+    AgentKind("simulated", SimulatedSettings, _feature_agent),
+    AgentKind("similarity", SimilaritySettings, _feature_agent),
+    AgentKind("ratings", RatingsSettings, _feature_agent),
+    AgentKind("minilm", MiniLMSettings, _minilm_agent),
+    AgentKind("llama", LlamaSettings, _llama_agent),
+    AgentKind("openai", OpenAISettings, _openai_agent, concurrent=True),
+    AgentKind("vllm", VLLMSettings, _vllm_agent),
+):
+    register(_kind)
+
+#: The kind of a system whose table does not say ``agent``.
+DEFAULT_KIND = "simulated"
+
+
+def agent_kind(name: str) -> AgentKind:
+    """The registered kind ``name`` (InputError naming the kinds otherwise)."""
+    if name not in AGENT_KINDS:
+        raise InputError(f"agent {name!r} is not one of {tuple(AGENT_KINDS)}")
+    return AGENT_KINDS[name]
+
+
+def build_agent(config: StudyConfig, out: Path, name: str, stimuli: StimulusSet) -> Agent | AsyncAgent:
+    """The agent of system ``name``, built by its kind's builder."""
+    return agent_kind(config.systems[name].agent).build(config, out, name, stimuli)
+
+
+# --- the resolved table ------------------------------------------------------------------------
+
+#: Layout of a resolved ``[systems.NAME]`` table (``config.toml`` and the config hash): every key
+#: of every kind, those a kind does not use at their defaults. Kept as it was before kinds had
+#: settings of their own, so the hashes of existing studies stay valid.
+SYSTEM_TABLE_KEYS = (
+    "agent", "features", "ratings", "center", "standardize", "temperature", "model", "design",
+    "prompt", "input", "llm_temperature", "answer_tokens", "base_url", "api_key_env", "constrained",
+    "logprobs", "concurrency", "timeout", "max_retries", "rate_limit", "max_requests", "max_tokens",
+    "n_frames", "frame_size", "gguf", "engine", "max_captions", "n_threads",
+)  # fmt: skip
+
+
+def unused_defaults() -> dict[str, Any]:
+    """``{key: default}`` over every kind's settings (one value per key: the kinds agree)."""
+    merged: dict[str, Any] = {}
+    for kind in AGENT_KINDS.values():
+        merged.update(defaults(kind.settings))
+    return merged

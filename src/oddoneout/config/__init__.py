@@ -1,0 +1,33 @@
+"""Study configuration: a TOML file naming the stimuli, the design, the systems and each stage's settings.
+
+:func:`load_config` reads and checks it into a :class:`StudyConfig` (typed settings per section,
+:mod:`oddoneout.config.sections`; per system, its agent kind's settings,
+:mod:`oddoneout.agents.registry`); :func:`check_inputs` checks the files it names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from oddoneout.config.fields import SAFE_NAME, is_safe_name
+from oddoneout.config.inputs import check_inputs
+from oddoneout.config.load import dump_config, load_config
+from oddoneout.config.sections import SECTIONS
+from oddoneout.config.study import StudyConfig, SystemConfig
+
+__all__ = [
+    "SAFE_NAME",
+    "SECTIONS",
+    "StudyConfig",
+    "SystemConfig",
+    "check_inputs",
+    "dump_config",
+    "is_safe_name",
+    "load_config",
+    "resolve_path",
+]
+
+
+def resolve_path(config: StudyConfig, value: str) -> Path:
+    """A path from the config, relative to the config file's folder (:meth:`StudyConfig.resolve`)."""
+    return config.resolve(value)
