@@ -208,7 +208,7 @@ def test_every_system_table_dumps_every_key_and_reloads(tmp_path):
 
 def test_registry_kinds_cover_the_system_table():
     from oddoneout.agents.registry import AGENT_KINDS, SYSTEM_TABLE_KEYS, RemoteSettings
-    from oddoneout.config.fields import defaults
+    from oddoneout.settings import defaults
 
     keys = {"agent", "design"}
     seen: dict = {}

@@ -1,7 +1,7 @@
 """The package's layering, read from its source: the triplet core imports nothing above it, no import cycles.
 
 Every ``import`` statement counts, at module level or inside a function, since a deferred
-import is still a dependency. ``from a.b import c`` depends on ``a.b.c`` when that is a
+import is still a dependency; imports under ``if TYPE_CHECKING:`` (annotations only) do not. ``from a.b import c`` depends on ``a.b.c`` when that is a
 module, else on ``a.b``.
 """
 
@@ -39,7 +39,16 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """The package's modules that ``name`` (at ``path``) imports."""
     is_package = path.name == "__init__.py"
     targets: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+        for inner in ast.walk(node)
+    }
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             targets.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from oddoneout.config import resolve_path
 from oddoneout.errors import InputError
 from oddoneout.provenance import hash_text
 from oddoneout.stimuli.stimulus_set import StimulusSet
@@ -27,7 +26,7 @@ def feature_table(config: StudyConfig, out: Path, spec: str) -> pd.DataFrame:
     if spec.startswith("synthetic:"):
         path = out / "world" / f"view_{spec.split(':', 1)[1]}.parquet"
     else:
-        path = resolve_path(config, spec)
+        path = config.resolve(spec)
     if not path.is_file():
         raise InputError(f"feature table not found: {path} (from features = {spec!r})")
     frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
@@ -54,7 +53,7 @@ def prompt(config: StudyConfig, settings: Any) -> PromptTemplate:
 
     spec = prompt_spec(settings)
     if spec not in PACKAGED_PROMPTS:
-        spec = str(resolve_path(config, spec))
+        spec = str(config.resolve(spec))
     return load_prompt(spec, mode="video" if settings.input == "frames" else "text")
 
 
@@ -81,7 +80,7 @@ def videos(config: StudyConfig, stimuli: StimulusSet, name: str) -> dict[str, Pa
     folder = config.stimuli.videos
     if not folder:
         raise InputError(f"system {name!r} watches frames: set [stimuli] videos to the folder of the study's videos")
-    return match_videos(resolve_path(config, folder), stimuli.item_ids, require_all=True)
+    return match_videos(config.resolve(folder), stimuli.item_ids, require_all=True)
 
 
 def model_inputs(config: StudyConfig, name: str, stimuli: StimulusSet) -> dict[str, Any]:

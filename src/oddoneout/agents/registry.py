@@ -1,6 +1,6 @@
 """Agent kinds: what a ``[systems.NAME]`` table may say for each ``agent = ...``, and how that agent is built.
 
-Each kind declares its settings (a dataclass of :func:`~oddoneout.config.fields.setting` fields,
+Each kind declares its settings (a dataclass of :func:`~oddoneout.settings.setting` fields,
 validated when the config is loaded), its builder, and whether its agent is asked in batches (a
 synchronous :class:`~oddoneout.agents.base.Agent`) or concurrently (an
 :class:`~oddoneout.agents.base.AsyncAgent`, with the settings of :class:`RemoteSettings`). To add
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 
 from oddoneout.agents.base import Agent, AsyncAgent
 from oddoneout.agents.openai_chat import CONSTRAINED
-from oddoneout.config.fields import SAFE_NAME_RULE, Settings, defaults, is_safe_name, setting
+from oddoneout.settings import SAFE_NAME_RULE, Settings, defaults, is_safe_name, setting
 from oddoneout.errors import InputError
 from oddoneout.stimuli.stimulus_set import StimulusSet
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from oddoneout.config.fields import SAFE_NAME, is_safe_name
+from oddoneout.settings import SAFE_NAME, is_safe_name
 from oddoneout.config.inputs import check_inputs
 from oddoneout.config.load import dump_config, load_config
 from oddoneout.config.sections import SECTIONS

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
-from oddoneout.config.fields import SAFE_NAME_RULE, Where, as_table, build, is_safe_name
+from oddoneout.settings import SAFE_NAME_RULE, Where, as_table, build, is_safe_name
 from oddoneout.config.sections import SECTIONS, DesignSettings
 from oddoneout.config.study import StudyConfig, SystemConfig
 from oddoneout.errors import InputError

@@ -10,7 +10,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from oddoneout.config.fields import Settings, setting
+from oddoneout.settings import Settings, setting
 from oddoneout.embed.spose import SPoSE
 from oddoneout.studies.synthetic import MIN_ITEMS
 

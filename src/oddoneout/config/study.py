@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from oddoneout.config.fields import Settings, as_table
+from oddoneout.settings import Settings, as_table
 from oddoneout.config.sections import (
     SECTIONS,
     CollectSettings,
