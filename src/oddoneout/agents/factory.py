@@ -23,6 +23,7 @@ from oddoneout.config import resolve_path
 from oddoneout.errors import InputError
 from oddoneout.provenance import hash_text
 from oddoneout.stimuli.stimulus_set import StimulusSet
+from oddoneout.study_folder import StudyFolder
 
 
 def system_seed(config: dict[str, Any], name: str) -> int:
@@ -33,7 +34,7 @@ def system_seed(config: dict[str, Any], name: str) -> int:
 def feature_table(config: dict[str, Any], out: Path, spec: str) -> pd.DataFrame:
     """The feature table named by ``features = spec`` (``synthetic:<view>`` or a Parquet/CSV file)."""
     if spec.startswith("synthetic:"):
-        path = out / "world" / f"view_{spec.split(':', 1)[1]}.parquet"
+        path = StudyFolder(out).world_view(spec.split(":", 1)[1])
     else:
         path = resolve_path(config, spec)
     if not path.is_file():
@@ -104,7 +105,7 @@ def build_agent(config: dict[str, Any], out: Path, name: str, stimuli: StimulusS
         from oddoneout.agents.text_embedding import MiniLMCaptionAgent
 
         return MiniLMCaptionAgent(
-            name, _all_captions(stimuli), cache_dir=out / "cache", max_captions=system["max_captions"] or None
+            name, _all_captions(stimuli), cache_dir=StudyFolder(out).cache, max_captions=system["max_captions"] or None
         )
     return _feature_agent(config, out, name, stimuli)
 
