@@ -19,7 +19,7 @@ from oddoneout.neural.stage import neural_summary, run_neural_stage
 from oddoneout.pipeline import run_study
 from oddoneout.report import brain_section, write_report
 from oddoneout.report.figures import system_colors
-from oddoneout.report.html import load_study_outputs
+from oddoneout.report import load_study_outputs
 from oddoneout.stimuli.stimulus_set import StimulusSet
 from oddoneout.studies import builtin_config
 from oddoneout.studies.synthetic import ROI_CARRIERS

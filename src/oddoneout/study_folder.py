@@ -35,6 +35,7 @@ __all__ = [
     "SystemFiles",
     "json_default",
     "nan_to_none",
+    "read_class_shares",
     "read_json",
     "read_roi_table",
     "read_table",
@@ -383,6 +384,15 @@ def read_table(path: Path, columns: Iterable[str] = ()) -> pd.DataFrame | None:
     if absent:
         raise InputError(f"{path}: missing column(s) {absent}")
     return frame
+
+
+def read_class_shares(path: Path) -> pd.DataFrame | None:
+    """``interpret/<s>_class_shares.csv``: index ``system``, a share per dimension class and ``n_dims``.
+
+    None when the file is absent.
+    """
+    table = read_table(path, ["system", "n_dims"])
+    return None if table is None else table.set_index("system")
 
 
 def read_roi_table(path: Path) -> pd.DataFrame | None:

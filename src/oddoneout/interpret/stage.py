@@ -19,7 +19,7 @@ import pandas as pd
 
 from oddoneout.embedding import Embedding
 from oddoneout.stimuli.stimulus_set import StimulusSet
-from oddoneout.study_folder import StudyFolder
+from oddoneout.study_folder import StudyFolder, read_class_shares
 
 logger = logging.getLogger(__name__)
 
@@ -129,10 +129,3 @@ def interpretation_summary(out: Path, systems: Sequence[str]) -> dict[str, dict[
             summary[name] = entry
     return summary
 
-
-def read_class_shares(path: Path) -> pd.DataFrame | None:
-    """``interpret/<s>_class_shares.csv`` (index ``system``; class shares and ``n_dims``), None when absent."""
-    from oddoneout.study_folder import read_table
-
-    table = read_table(path, ["system", "n_dims"])
-    return None if table is None else table.set_index("system")
