@@ -124,10 +124,15 @@ class StudyFolder:
 
     # --- the guard ----------------------------------------------------------------------------
 
+    @staticmethod
+    def _names(what: str, *names: str) -> None:
+        """Refuse a system, subject or view name that is not one plain file-name part."""
+        for name in names:
+            if not isinstance(name, str) or name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+                raise InputError(f"{what}: {name!r} cannot name a file in the study folder")
+
     def _path(self, what: str, *parts: str) -> Path:
-        for part in parts:
-            if not part or part in (".", "..") or "/" in part or "\\" in part:
-                raise InputError(f"{what}: {part!r} cannot be part of a file name in the study folder")
+        self._names(what, *parts)
         path = self.root.joinpath(*parts)
         resolved = path.resolve()
         if resolved == self._base or not resolved.is_relative_to(self._base):
@@ -171,6 +176,7 @@ class StudyFolder:
 
     def world_view(self, view: str) -> Path:
         """``world/view_<view>.parquet``: a feature table of the synthetic world."""
+        self._names("world view", view)
         return self._path(f"world view {view!r}", "world", f"view_{view}.parquet")
 
     @property
@@ -182,6 +188,7 @@ class StudyFolder:
 
     def system(self, name: str) -> SystemFiles:
         """The collection, split, embedding and evaluation files of system ``name``."""
+        self._names("system", name)
         what = f"system {name!r}"
         return SystemFiles(
             store=self._path(f"{what} store", "triplets", f"{name}.sqlite"),
@@ -196,6 +203,7 @@ class StudyFolder:
 
     def interpret(self, name: str) -> InterpretFiles:
         """The interpretation files of system ``name``."""
+        self._names("system", name)
         what = f"system {name!r} interpretation"
         files = {
             f.name: self._path(f"{what} {f.name}", "interpret", f"{name}_{f.name}.csv")
@@ -234,6 +242,7 @@ class StudyFolder:
 
     def subject(self, subject: str) -> Path:
         """``neural/<subject>.npz``: one prepared subject."""
+        self._names("subject", subject)
         return self._path(f"subject {subject!r}", "neural", f"{subject}.npz")
 
     def subject_files(self) -> list[Path]:
@@ -257,10 +266,12 @@ class StudyFolder:
 
     def encoding_result(self, system: str, subject: str) -> Path:
         """``encoding/<system>_<subject>.npz``: per-voxel encoding scores."""
+        self._names("encoding result", system, subject)
         return self._path(f"encoding of system {system!r}, subject {subject!r}", "encoding", f"{system}_{subject}.npz")
 
     def rsa_result(self, subject: str) -> Path:
         """``rsa/<subject>.npz``: every system's per-voxel searchlight scores."""
+        self._names("searchlight result", subject)
         return self._path(f"searchlight RSA of subject {subject!r}", "rsa", f"{subject}.npz")
 
     @property
@@ -270,6 +281,7 @@ class StudyFolder:
 
     def ceiling_voxels(self, subject: str) -> Path:
         """``encoding/ceiling/<subject>.npz``: per-voxel noise ceiling."""
+        self._names("noise ceiling", subject)
         return self._path(f"noise ceiling of subject {subject!r}", "encoding", "ceiling", f"{subject}.npz")
 
     @property
