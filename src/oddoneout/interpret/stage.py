@@ -128,4 +128,3 @@ def interpretation_summary(out: Path, systems: Sequence[str]) -> dict[str, dict[
         if entry:
             summary[name] = entry
     return summary
-
