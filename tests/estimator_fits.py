@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from oddoneout.triplets import sample_triplets
 from oddoneout.embed.spose import SPoSE
 from oddoneout.embed.vice import VICE
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import Triplets, sample_triplets
 
 REFERENCE = Path(__file__).resolve().parent / "golden" / "estimator_fits.json"
 

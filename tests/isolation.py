@@ -78,7 +78,8 @@ def run_isolated(item: pytest.Item) -> list[TestReport]:
             output = done.stdout + done.stderr
             if done.returncode < 0:
                 name = signal.Signals(-done.returncode).name
-                outcome, message = "failed", f"crashed with {name} in its own process; its output:\n{output[-OUTPUT_TAIL:]}"
+                outcome = "failed"
+                message = f"crashed with {name} in its own process; its output:\n{output[-OUTPUT_TAIL:]}"
             elif junit.is_file():
                 outcome, message = _outcome_from_junit(junit)
                 if outcome == "failed":

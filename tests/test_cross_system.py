@@ -7,7 +7,6 @@ import pytest
 from oddoneout.embed.evaluate import evaluate_embedding
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
-from oddoneout.triplets import sample_triplets
 from oddoneout.interpret.cross_system import (
     _bootstrap_r,
     compare_systems_stage,
@@ -17,6 +16,7 @@ from oddoneout.interpret.cross_system import (
     systems_rsa,
 )
 from oddoneout.rsm import RSM
+from oddoneout.triplets import sample_triplets
 
 
 def _gamma_embedding(rng, n, dims, prefix="i"):

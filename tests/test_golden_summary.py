@@ -21,7 +21,8 @@ DIM_TOL = 3
 
 def _mismatches(expected: Any, actual: Any, path: str, exact: bool) -> list[str]:
     if isinstance(expected, dict) and isinstance(actual, dict):
-        problems = [f"{path}: keys differ {sorted(set(expected) ^ set(actual))}"] if set(expected) != set(actual) else []
+        differ = sorted(set(expected) ^ set(actual))
+        problems = [f"{path}: keys differ {differ}"] if differ else []
         for key in sorted(set(expected) & set(actual)):
             problems += _mismatches(expected[key], actual[key], f"{path}.{key}", exact)
         return problems

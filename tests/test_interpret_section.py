@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from oddoneout.config.sections import InterpretSettings
 from oddoneout.embedding import Embedding
 from oddoneout.interpret.cross_system import compare_systems_stage
 from oddoneout.interpret.stage import interpret_embedding, interpretation_summary
-from oddoneout.report import interpret_section
+from oddoneout.report import StudyOutputs, interpret_section, load_study_outputs, render_report
 from oddoneout.report.figures import system_colors
-from oddoneout.report.html import StudyOutputs, load_study_outputs, render_report
 from oddoneout.report.interpret_figures import systems_rsa_figure
-from oddoneout.config.sections import InterpretSettings
 from oddoneout.stimuli import StimulusSet
+from oddoneout.study_folder import StudyFolder
 from oddoneout.triplets import sample_triplets
 
 SYSTEMS = ("mllm", "human_category")
@@ -132,8 +132,8 @@ def test_the_full_report_is_deterministic(outputs, study):
 
 
 def test_a_folder_without_interpretation_files_gives_notes_not_errors(tmp_path, study):
-    assert '<p class="note">' in interpret_section.render(StudyOutputs(out_dir=tmp_path), {})
-    assert '<p class="note">' in interpret_section.render_reproduction(StudyOutputs(out_dir=tmp_path))
+    assert '<p class="note">' in interpret_section.render(StudyOutputs(StudyFolder(tmp_path)), {})
+    assert '<p class="note">' in interpret_section.render_reproduction(StudyOutputs(StudyFolder(tmp_path)))
     # embeddings but no interpret/ files
     bare = tmp_path / "bare"
     (bare / "embeddings").mkdir(parents=True)

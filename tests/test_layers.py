@@ -1,8 +1,8 @@
 """The package's layering, read from its source: the triplet core imports nothing above it, no import cycles.
 
 Every ``import`` statement counts, at module level or inside a function, since a deferred
-import is still a dependency; imports under ``if TYPE_CHECKING:`` (annotations only) do not. ``from a.b import c`` depends on ``a.b.c`` when that is a
-module, else on ``a.b``.
+import is still a dependency; imports under ``if TYPE_CHECKING:`` (annotations only) do not.
+``from a.b import c`` depends on ``a.b.c`` when that is a module, else on ``a.b``.
 """
 
 from __future__ import annotations

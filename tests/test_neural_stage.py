@@ -17,9 +17,8 @@ from oddoneout.neural.bdata import write_bdata
 from oddoneout.neural.data import NeuralData
 from oddoneout.neural.stage import neural_summary, run_neural_stage
 from oddoneout.pipeline import run_study
-from oddoneout.report import brain_section, write_report
+from oddoneout.report import brain_section, load_study_outputs, write_report
 from oddoneout.report.figures import system_colors
-from oddoneout.report.html import load_study_outputs
 from oddoneout.stimuli.stimulus_set import StimulusSet
 from oddoneout.studies import builtin_config
 from oddoneout.studies.synthetic import ROI_CARRIERS

@@ -13,11 +13,11 @@ from oddoneout.triplets import (
     odd_one_out_probabilities,
     pair_similarities,
     random_triplet_indices,
+    readers,
     register_reader,
     registered_readers,
     sample_triplets,
 )
-from oddoneout.triplets import readers
 
 
 def test_npy_and_text_files_load_with_item_ids(tmp_path):

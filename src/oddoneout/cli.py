@@ -100,9 +100,10 @@ def demo(
     """Run the built-in SYNTHETIC emotion study end to end (a few minutes on 2 cores)."""
     from oddoneout.pipeline import run_study
     from oddoneout.studies import builtin_config
+    from oddoneout.study_folder import StudyFolder
 
     run_study(builtin_config("synthetic"), out, overrides=_overrides(seed))
-    console.print(f"report: {out / 'report.html'}")
+    console.print(f"report: {StudyFolder(out).report}")
 
 
 @app.command()
@@ -252,7 +253,7 @@ def evaluate(
 def interpret(
     embedding: Annotated[Path, typer.Argument(help="Embedding file (.parquet).")],
     stimuli: Annotated[Path, typer.Option(help="Stimulus table with rating columns (.parquet/.csv).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the CSV tables.")] = Path("."),
+    dest: Annotated[Path, typer.Option("--out", "-o", help="Folder for the CSV tables.")] = Path("."),
     top_k: Annotated[int, typer.Option(help="Top items per dimension.")] = 8,
 ) -> None:
     """Correlate each dimension with the rating scales and list its top items."""
@@ -261,8 +262,8 @@ def interpret(
     from oddoneout.stimuli import StimulusSet
 
     emb, stim = Embedding.load(embedding), StimulusSet.load(stimuli)
-    ratings = write_rating_correlations(rating_correlations(emb, stim), out / f"{embedding.stem}_ratings.csv")
-    tops = write_top_items(top_items(emb, stim, k=top_k), out / f"{embedding.stem}_top_items.csv")
+    ratings = write_rating_correlations(rating_correlations(emb, stim), dest / f"{embedding.stem}_ratings.csv")
+    tops = write_top_items(top_items(emb, stim, k=top_k), dest / f"{embedding.stem}_top_items.csv")
     console.print(f"wrote {ratings} and {tops}")
 
 
@@ -271,7 +272,7 @@ def interpret(
 def encode(
     embedding: Annotated[Path, typer.Argument(help="Embedding file (.parquet).")],
     neural: Annotated[list[Path], typer.Argument(help="Subject data files (.npz written by oddoneout).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for per-voxel results.")] = Path("."),
+    dest: Annotated[Path, typer.Option("--out", "-o", help="Folder for per-voxel results.")] = Path("."),
     n_folds: Annotated[int, typer.Option(help="Outer folds (blocks of runs).")] = 6,
     backend: Annotated[str, typer.Option(help="himalaya backend: numpy, torch, torch_cuda.")] = "numpy",
 ) -> None:
@@ -284,7 +285,7 @@ def encode(
     for path in neural:
         data = NeuralData.load(path)
         result = encode_subject(emb.weights, emb.item_ids, data, n_folds=n_folds, backend=backend)
-        result.save(out / f"{embedding.stem}_{data.subject}.npz")
+        result.save(dest / f"{embedding.stem}_{data.subject}.npz")
         rois = ", ".join(f"{roi} {r:.3f}" for roi, r in result.roi_r.items())
         console.print(f"{data.subject}: mean r by ROI: {rois}")
 

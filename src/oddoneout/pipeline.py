@@ -7,7 +7,6 @@ that any stage can be rerun, resumed or swapped.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -17,59 +16,19 @@ import pandas as pd
 
 from oddoneout.agents.base import Agent
 from oddoneout.agents.registry import agent_kind, build_agent
-from oddoneout.config import StudyConfig, check_inputs, dump_config, load_config, resolve_path
+from oddoneout.config import StudyConfig, check_inputs, dump_config, load_config
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.progress import console, make_progress, stage
 from oddoneout.progress import metrics_text as _metrics_text
 from oddoneout.provenance import provenance
 from oddoneout.stimuli.stimulus_set import StimulusSet
+from oddoneout.study_folder import StudyFolder, nan_to_none, read_json, write_json
 from oddoneout.triplets import Triplets, read_item_ids
 
 STAGES = ("stimuli", "collect", "fit", "evaluate", "interpret", "encode", "report")
 #: Design names in every system's store.
 MAIN_DESIGN, REPEAT_DESIGN, EXHAUSTIVE_DESIGN = "random", "repeats", "exhaustive"
-
-
-def _paths(out: Path, name: str) -> dict[str, Path]:
-    return {
-        "store": out / "triplets" / f"{name}.sqlite",
-        "export": out / "triplets" / f"{name}.parquet",
-        "train": out / "split" / f"{name}_train.npy",
-        "test": out / "split" / f"{name}_test.npy",
-        "items": out / "split" / f"{name}_items.txt",
-        "embedding": out / "embeddings" / f"{name}.parquet",
-        "evaluation": out / "evaluation" / f"{name}.json",
-    }
-
-
-def _write_json(path: Path, obj: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
-    return path
-
-
-def _read_json_if_any(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def _nan_to_none(value: Any) -> Any:
-    """Strict JSON has no NaN: an undefined number (e.g. a ceiling without repeats) becomes null."""
-    if isinstance(value, dict):
-        return {k: _nan_to_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_nan_to_none(v) for v in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 # --- stimuli -----------------------------------------------------------------------------------
@@ -97,14 +56,14 @@ def prepare_stimuli(config: StudyConfig, out: Path) -> StimulusSet:
     if settings.source == "cowen_keltner":
         from oddoneout.stimuli.cowen_keltner import load_cowen_keltner
 
-        offline = resolve_path(config, settings.path) if settings.path else None
+        offline = config.resolve(settings.path) if settings.path else None
         stimuli = load_cowen_keltner(source=offline)
         _attach_videos(config, stimuli)
-        stimuli.save(out / "stimuli.parquet", source="cowen_keltner")
+        stimuli.save(StudyFolder(out).stimuli, source="cowen_keltner")
         return stimuli
-    stimuli = StimulusSet.load(resolve_path(config, settings.source))
+    stimuli = StimulusSet.load(config.resolve(settings.source))
     _attach_videos(config, stimuli)
-    stimuli.save(out / "stimuli.parquet", source=str(settings.source))
+    stimuli.save(StudyFolder(out).stimuli, source=str(settings.source))
     return stimuli
 
 
@@ -114,13 +73,13 @@ def _attach_videos(config: StudyConfig, stimuli: StimulusSet) -> None:
         return
     from oddoneout.stimuli.videos import match_videos
 
-    found = match_videos(resolve_path(config, config.stimuli.videos), stimuli.item_ids)
+    found = match_videos(config.resolve(config.stimuli.videos), stimuli.item_ids)
     stimuli.table["media_path"] = [str(found[i]) if i in found else None for i in stimuli.table.index]
 
 
 def load_stimuli(out: Path) -> StimulusSet:
     """The study's stimulus table as written by :func:`prepare_stimuli`."""
-    return StimulusSet.load(out / "stimuli.parquet")
+    return StimulusSet.load(StudyFolder(out).stimuli)
 
 
 # --- agents and collection ---------------------------------------------------------------------
@@ -142,7 +101,7 @@ def study_designs(config: StudyConfig, item_ids: Sequence[str], name: str | None
     settings = config.systems[name].design if name else config.design
     seed = config.study.seed
     if settings.triplets:
-        listed = read_triplet_list(resolve_path(config, settings.triplets))
+        listed = read_triplet_list(config.resolve(settings.triplets))
         main = listed_design(item_ids, listed, seed=seed, n_orderings=settings.n_orderings, name=MAIN_DESIGN)
     else:
         main = random_design(
@@ -183,8 +142,8 @@ def collect_system(config: StudyConfig, out: Path, name: str, stimuli: StimulusS
     """
     from oddoneout.collect.store import TripletStore
 
-    paths = _paths(out, name)
-    paths["store"].parent.mkdir(parents=True, exist_ok=True)
+    files = StudyFolder(out).system(name)
+    files.store.parent.mkdir(parents=True, exist_ok=True)
     designs = study_designs(config, stimuli.item_ids, name)
     system, settings = config.systems[name], config.collect
     if settings.executor == "ray":
@@ -194,14 +153,14 @@ def collect_system(config: StudyConfig, out: Path, name: str, stimuli: StimulusS
         collect_ray(
             designs,
             _AgentFactory(config, out, name, stimuli),
-            paths["store"],
+            files.store,
             n_shards=settings.n_shards or None,
             batch_size=system.design.batch_size,
             ray_address=settings.ray_address or None,
         )
     else:
         agent = build_agent(config, out, name, stimuli)
-        with TripletStore(paths["store"], agent=agent.name, model=agent.model, item_ids=stimuli.item_ids) as store:
+        with TripletStore(files.store, agent=agent.name, model=agent.model, item_ids=stimuli.item_ids) as store:
             if agent_kind(system.agent).concurrent:
                 from oddoneout.collect.async_runner import collect_remote
 
@@ -223,8 +182,8 @@ def collect_system(config: StudyConfig, out: Path, name: str, stimuli: StimulusS
 
                 for design in designs:
                     collect(design, agent, store, batch_size=system.design.batch_size, progress=True)
-    with TripletStore.open(paths["store"]) as store:
-        store.export_parquet(paths["export"])
+    with TripletStore.open(files.store) as store:
+        store.export_parquet(files.export)
         return store.counts()
 
 
@@ -245,7 +204,7 @@ def design_triplets(out: Path, name: str, design: str) -> Triplets:
     """The ``ok`` judgments of one design of one system's store, as :class:`Triplets`."""
     from oddoneout.collect.store import read_judgments_as_triplets
 
-    return read_judgments_as_triplets(_paths(out, name)["export"], design=design)
+    return read_judgments_as_triplets(StudyFolder(out).system(name).export, design=design)
 
 
 def fit_system(config: StudyConfig, out: Path, name: str) -> Embedding:
@@ -261,13 +220,13 @@ def fit_system(config: StudyConfig, out: Path, name: str) -> Embedding:
     from oddoneout.embed.selection import select_l1
 
     settings, seed = config.embedding, config.study.seed
-    paths = _paths(out, name)
+    files = StudyFolder(out).system(name)
     triplets = design_triplets(out, name, MAIN_DESIGN)
     train, test = triplets.split(settings.test_fraction, seed=seed)
-    paths["train"].parent.mkdir(parents=True, exist_ok=True)
-    np.save(paths["train"], train.indices)
-    np.save(paths["test"], test.indices)
-    paths["items"].write_text("\n".join(triplets.item_ids) + "\n")
+    files.train.parent.mkdir(parents=True, exist_ok=True)
+    np.save(files.train, train.indices)
+    np.save(files.test, test.indices)
+    files.items.write_text("\n".join(triplets.item_ids) + "\n")
     params = {
         key: getattr(settings, key)
         for key in (
@@ -314,8 +273,8 @@ def fit_system(config: StudyConfig, out: Path, name: str) -> Embedding:
             results = fit_seeds(
                 train, seeds, n_jobs=settings.n_jobs, backend=settings.seed_backend, l1=model.l1, **params
             )
-        paths["embedding"].parent.mkdir(parents=True, exist_ok=True)
-        results.reproducibility.to_csv(out / "embeddings" / f"{name}_dims.csv")
+        files.embedding.parent.mkdir(parents=True, exist_ok=True)
+        results.reproducibility.to_csv(files.dims)
         embedding, history = results.to_embedding(), results.chosen.history
     else:
         embedding, history = model.to_embedding(), model.history_
@@ -330,7 +289,7 @@ def fit_system(config: StudyConfig, out: Path, name: str) -> Embedding:
             "l1_folds": settings.l1_folds if selection is not None else None,
         }
     )
-    embedding.save(paths["embedding"])
+    embedding.save(files.embedding)
     return embedding
 
 
@@ -355,13 +314,13 @@ def evaluate_system(config: StudyConfig, out: Path, name: str) -> dict[str, Any]
     from oddoneout.collect.store import read_judgments
     from oddoneout.embed.evaluate import evaluate_embedding, noise_ceiling
 
-    paths = _paths(out, name)
+    files = StudyFolder(out).system(name)
     n_bootstrap, seed = config.evaluation.n_bootstrap, config.study.seed
-    embedding = Embedding.load(paths["embedding"])
-    item_ids = read_item_ids(paths["items"])
-    test = Triplets(item_ids, np.load(paths["test"]))
+    embedding = Embedding.load(files.embedding)
+    item_ids = read_item_ids(files.items)
+    test = Triplets(item_ids, np.load(files.test))
     result = evaluate_embedding(embedding, test, n_bootstrap=n_bootstrap, seed=seed)
-    judgments = read_judgments(paths["export"])
+    judgments = read_judgments(files.export)
     repeats = judgments[(judgments["design"] == REPEAT_DESIGN) & (judgments["status"] == "ok")]
     if len(repeats):
         ceiling = noise_ceiling(
@@ -387,13 +346,13 @@ def evaluate_system(config: StudyConfig, out: Path, name: str) -> dict[str, Any]
         result["n_exhaustive_items"] = len(subset)
         rsm_subset = (subset, measured)
     result.update(_dimensionality(embedding, test, rsm_subset))
-    result = _nan_to_none(result)
+    result = nan_to_none(result)
     result["n_judgments"] = int(len(judgments))
     result["n_failed"] = int((judgments["status"] != "ok").sum())
     result["n_dims"] = embedding.n_dims
     result["history"] = embedding.metadata.get("history", {})
-    result["provenance"] = provenance("evaluation", system=name, embedding=str(paths["embedding"].name))
-    _write_json(paths["evaluation"], result)
+    result["provenance"] = provenance("evaluation", system=name, embedding=str(files.embedding.name))
+    write_json(files.evaluation, result)
     return result
 
 
@@ -404,7 +363,7 @@ def interpret_system(config: StudyConfig, out: Path, name: str, stimuli: Stimulu
     """Every interpretation analysis of one system (:func:`~oddoneout.interpret.stage.interpret_embedding`)."""
     from oddoneout.interpret.stage import interpret_embedding
 
-    embedding = Embedding.load(_paths(out, name)["embedding"])
+    embedding = Embedding.load(StudyFolder(out).system(name).embedding)
     return interpret_embedding(config.interpret, out, name, embedding, stimuli, seed=config.study.seed)
 
 
@@ -413,7 +372,7 @@ def compare_systems(config: StudyConfig, out: Path, systems: Sequence[str]) -> d
     from oddoneout.interpret.cross_system import compare_systems_stage
 
     result = compare_systems_stage(out, systems, seed=config.study.seed, n_bootstrap=1000)
-    _write_json(out / "interpret" / "between_systems.json", _nan_to_none(result))
+    write_json(StudyFolder(out).between_systems, nan_to_none(result))
     return result
 
 
@@ -460,11 +419,12 @@ def summarize(config: StudyConfig, out: Path) -> dict[str, Any]:
         "noise_ceiling_ci",
         "n_repeated_triplets",
     )
+    folder = StudyFolder(out)
     systems = {}
     for name in config.systems:
-        path = _paths(out, name)["evaluation"]
+        path = folder.system(name).evaluation
         if path.is_file():
-            evaluation = json.loads(path.read_text())
+            evaluation = read_json(path)
             systems[name] = {k: _rounded(evaluation.get(k)) for k in keys}
     from oddoneout.neural.stage import neural_summary
 
@@ -475,10 +435,10 @@ def summarize(config: StudyConfig, out: Path) -> dict[str, Any]:
         "provenance": provenance("summary", config_hash=config.hash),
         "systems": systems,
         "interpretation": _rounded(interpretation_summary(out, list(config.systems))),
-        "between_systems": _rounded(_read_json_if_any(out / "interpret" / "between_systems.json")),
+        "between_systems": _rounded(read_json(folder.between_systems, missing_ok=True)),
         **neural_summary(out),
     }
-    _write_json(out / "summary.json", summary)
+    write_json(folder.summary, summary)
     return summary
 
 
@@ -518,9 +478,10 @@ def run_study(
     unknown = sorted(set(names) - set(config.systems))
     if unknown:
         raise InputError(f"unknown system(s) {unknown}; the config has {sorted(config.systems)}")
-    check_inputs(config, stages if (out / "stimuli.parquet").is_file() else ["stimuli", *stages], names)
+    folder = StudyFolder(out)
+    check_inputs(config, stages if folder.stimuli.is_file() else ["stimuli", *stages], names)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.toml").write_text(dump_config(config))
+    folder.config.write_text(dump_config(config))
     timings: dict[str, float] = {}
 
     def timed(label: str, func: Callable[[], Any]) -> Any:
@@ -530,7 +491,7 @@ def run_study(
         timings[label] = round(time.perf_counter() - start, 2)
         return result
 
-    if "stimuli" in stages or not (out / "stimuli.parquet").is_file():
+    if "stimuli" in stages or not folder.stimuli.is_file():
         timed("stimuli", lambda: prepare_stimuli(config, out))
     stimuli = load_stimuli(out)
     for name in names:
@@ -552,6 +513,6 @@ def run_study(
 
         timed("report", lambda: write_report(out, title=config.report.title or None))
     timings["total"] = round(sum(timings.values()), 2)
-    _write_json(out / "timings.json", timings)
-    console.print(f"[bold green]done[/] in {timings['total']:.1f} s: {out / 'summary.json'}")
+    write_json(folder.timings, timings)
+    console.print(f"[bold green]done[/] in {timings['total']:.1f} s: {folder.summary}")
     return summary

@@ -10,6 +10,7 @@ import pandas as pd
 from oddoneout.errors import InputError
 from oddoneout.provenance import hash_text
 from oddoneout.stimuli.stimulus_set import StimulusSet
+from oddoneout.study_folder import StudyFolder
 
 if TYPE_CHECKING:
     from oddoneout.agents.prompts import PromptTemplate
@@ -24,7 +25,7 @@ def system_seed(config: StudyConfig, name: str) -> int:
 def feature_table(config: StudyConfig, out: Path, spec: str) -> pd.DataFrame:
     """The feature table named by ``features = spec`` (``synthetic:<view>`` or a Parquet/CSV file)."""
     if spec.startswith("synthetic:"):
-        path = out / "world" / f"view_{spec.split(':', 1)[1]}.parquet"
+        path = StudyFolder(out).world_view(spec.split(":", 1)[1])
     else:
         path = config.resolve(spec)
     if not path.is_file():

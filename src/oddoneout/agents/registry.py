@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 
 from oddoneout.agents.base import Agent, AsyncAgent
 from oddoneout.agents.openai_chat import CONSTRAINED
-from oddoneout.settings import SAFE_NAME_RULE, Settings, defaults, is_safe_name, setting
 from oddoneout.errors import InputError
+from oddoneout.settings import SAFE_NAME_RULE, Settings, defaults, is_safe_name, setting
 from oddoneout.stimuli.stimulus_set import StimulusSet
 
 if TYPE_CHECKING:
@@ -215,10 +215,11 @@ def _feature_agent(config: StudyConfig, out: Path, name: str, stimuli: StimulusS
 def _minilm_agent(config: StudyConfig, out: Path, name: str, stimuli: StimulusSet) -> Agent:
     from oddoneout.agents.inputs import all_captions
     from oddoneout.agents.text_embedding import MiniLMCaptionAgent
+    from oddoneout.study_folder import StudyFolder
 
     settings = config.systems[name].settings
     return MiniLMCaptionAgent(
-        name, all_captions(stimuli), cache_dir=out / "cache", max_captions=settings.max_captions or None
+        name, all_captions(stimuli), cache_dir=StudyFolder(out).cache, max_captions=settings.max_captions or None
     )
 
 

@@ -7,13 +7,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from oddoneout.settings import SAFE_NAME, is_safe_name
 from oddoneout.config.inputs import check_inputs
 from oddoneout.config.load import dump_config, load_config
 from oddoneout.config.sections import SECTIONS
 from oddoneout.config.study import StudyConfig, SystemConfig
+from oddoneout.settings import SAFE_NAME, is_safe_name
 
 __all__ = [
     "SAFE_NAME",
@@ -24,10 +22,5 @@ __all__ = [
     "dump_config",
     "is_safe_name",
     "load_config",
-    "resolve_path",
 ]
 
-
-def resolve_path(config: StudyConfig, value: str) -> Path:
-    """A path from the config, relative to the config file's folder (:meth:`StudyConfig.resolve`)."""
-    return config.resolve(value)

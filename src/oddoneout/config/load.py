@@ -6,11 +6,11 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
-from oddoneout.settings import SAFE_NAME_RULE, Where, as_table, build, is_safe_name
 from oddoneout.config.sections import SECTIONS, DesignSettings
 from oddoneout.config.study import StudyConfig, SystemConfig
 from oddoneout.errors import InputError
 from oddoneout.provenance import hash_json
+from oddoneout.settings import SAFE_NAME_RULE, Where, as_table, build, is_safe_name
 
 #: Tables of a config file besides :data:`~oddoneout.config.sections.SECTIONS`.
 SYSTEMS, SCALES = "systems", "scales"

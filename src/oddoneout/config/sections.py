@@ -10,8 +10,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from oddoneout.settings import Settings, setting
 from oddoneout.embed.spose import SPoSE
+from oddoneout.settings import Settings, setting
 from oddoneout.studies.synthetic import MIN_ITEMS
 
 _SPOSE = inspect.signature(SPoSE.__init__).parameters

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from oddoneout.settings import Settings, as_table
 from oddoneout.config.sections import (
     SECTIONS,
     CollectSettings,
@@ -19,6 +18,7 @@ from oddoneout.config.sections import (
     StimuliSettings,
     StudySettings,
 )
+from oddoneout.settings import Settings, as_table
 
 
 @dataclass(frozen=True)

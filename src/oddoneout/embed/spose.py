@@ -149,7 +149,7 @@ from oddoneout.embed.training import (
     minimise,
     new_history,
 )
-from oddoneout.triplets import Triplets, odd_one_out_probabilities
+from oddoneout.triplets import odd_one_out_probabilities
 
 _HISTORY_KEYS = ("train_loss", "l1_penalty", "val_loss", "val_accuracy", "n_alive_dims", "monitored")
 

@@ -111,7 +111,7 @@ from oddoneout.embed.training import (
     new_history,
 )
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets, odd_one_out_probabilities
+from oddoneout.triplets import odd_one_out_probabilities
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 

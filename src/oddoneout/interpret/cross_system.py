@@ -34,6 +34,7 @@ import pandas as pd
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.rsm import RSM
+from oddoneout.study_folder import StudyFolder
 from oddoneout.triplets import Triplets, read_item_ids
 
 #: Similarities :func:`system_rsm` knows.
@@ -233,10 +234,10 @@ def compare_systems_stage(
         ``{"systems_rsa": {"a|b": {"r", "ci", "n_items"}}, "cross_accuracy": {"a|b": {"accuracy",
         "ci", "chance", "n_triplets"}}}`` (``a|b``: embedding of ``a`` on the triplets of ``b``).
     """
-    out = Path(out)
+    folder = StudyFolder(out)
     embeddings = {}
     for name in systems:
-        path = out / "embeddings" / f"{name}.parquet"
+        path = folder.system(name).embedding
         if path.is_file() and (embedding := Embedding.load(path)).n_dims > 0:
             embeddings[name] = embedding
     rsa = (
@@ -246,7 +247,8 @@ def compare_systems_stage(
     )
     cross_rows = []
     for b in embeddings:
-        test_path, items_path = out / "split" / f"{b}_test.npy", out / "split" / f"{b}_items.txt"
+        files = folder.system(b)
+        test_path, items_path = files.test, files.items
         if not (test_path.is_file() and items_path.is_file()):
             continue
         test = Triplets(read_item_ids(items_path), np.load(test_path))
@@ -255,10 +257,9 @@ def compare_systems_stage(
             low, high = result["ci"]
             cross_rows.append((a, b, result["accuracy"], low, high, result["chance"], result["n_triplets"]))
     cross = pd.DataFrame(cross_rows, columns=list(CROSS_COLUMNS))
-    folder = out / "interpret"
-    folder.mkdir(parents=True, exist_ok=True)
-    rsa.to_csv(folder / "systems_rsa.csv", index=False)
-    cross.to_csv(folder / "cross_accuracy.csv", index=False)
+    folder.interpret_folder.mkdir(parents=True, exist_ok=True)
+    rsa.to_csv(folder.systems_rsa, index=False)
+    cross.to_csv(folder.cross_accuracy, index=False)
     return {
         "systems_rsa": {
             f"{row.system_a}|{row.system_b}": {

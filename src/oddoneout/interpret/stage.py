@@ -1,7 +1,8 @@
 """The study's interpretation stage: every analysis of one system's embedding, written to ``interpret/``.
 
 Files per system (``OUT/interpret/``): ``<s>_ratings.csv`` (dimension x rating-scale r),
-``<s>_top_items.csv``, ``<s>_classes.csv`` (categorical / hybrid / dimensional),
+``<s>_top_items.csv``, ``<s>_classes.csv`` (categorical / hybrid / dimensional) and
+``<s>_class_shares.csv`` (the share of each class),
 ``<s>_centroid.csv`` (top-1/top-3 nearest-centroid accuracy and chance), ``<s>_map.csv``
 (2-D item map), ``<s>_graph_nodes.csv`` / ``<s>_graph_edges.csv`` (dimension graph), and
 ``OUT/interactive/<s>_map.html``. Analyses that need ratings are skipped, with a logged note,
@@ -19,23 +20,9 @@ import pandas as pd
 from oddoneout.config.sections import InterpretSettings
 from oddoneout.embedding import Embedding
 from oddoneout.stimuli.stimulus_set import StimulusSet
+from oddoneout.study_folder import StudyFolder, read_class_shares
 
 logger = logging.getLogger(__name__)
-
-
-def interpret_paths(out: Path, name: str) -> dict[str, Path]:
-    """Where the interpretation files of system ``name`` go."""
-    folder = out / "interpret"
-    return {
-        "ratings": folder / f"{name}_ratings.csv",
-        "top_items": folder / f"{name}_top_items.csv",
-        "classes": folder / f"{name}_classes.csv",
-        "centroid": folder / f"{name}_centroid.csv",
-        "map": folder / f"{name}_map.csv",
-        "graph_nodes": folder / f"{name}_graph_nodes.csv",
-        "graph_edges": folder / f"{name}_graph_edges.csv",
-        "interactive": out / "interactive" / f"{name}_map.html",
-    }
 
 
 def interpret_embedding(
@@ -64,7 +51,7 @@ def interpret_embedding(
     dict of str to Path
         The files written.
     """
-    from oddoneout.interpret.classify import classify_dimensions
+    from oddoneout.interpret.classify import class_shares, classify_dimensions
     from oddoneout.interpret.graph import dimension_graph
     from oddoneout.interpret.maps import item_map
     from oddoneout.interpret.ratings import (
@@ -76,7 +63,7 @@ def interpret_embedding(
         write_top_items,
     )
 
-    paths = interpret_paths(out, name)
+    paths = StudyFolder(out).interpret(name).as_dict()
     paths["ratings"].parent.mkdir(parents=True, exist_ok=True)
     written = {}
     write_top_items(top_items(embedding, stimuli, k=settings.top_k), paths["top_items"])
@@ -89,13 +76,19 @@ def interpret_embedding(
         write_rating_correlations(correlations, paths["ratings"])
         classes = classify_dimensions(correlations, min_r=settings.class_min_r, balance=settings.class_balance)
         classes.to_csv(paths["classes"], index=False)
+        class_shares({name: classes}).to_csv(paths["class_shares"])
         centroid = nearest_centroid_accuracy(embedding, stimuli, seed=seed)
         centroid.to_csv(paths["centroid"], index=False)
         labels = {
             dim: ", ".join(scale.split(":", 1)[-1] for scale, _ in pairs[:2])
             for dim, pairs in dimension_labels(correlations).items()
         }
-        written.update(ratings=paths["ratings"], classes=paths["classes"], centroid=paths["centroid"])
+        written.update(
+            ratings=paths["ratings"],
+            classes=paths["classes"],
+            class_shares=paths["class_shares"],
+            centroid=paths["centroid"],
+        )
     else:
         logger.info("%s: the stimuli have no ratings: no rating correlations, classes or centroid accuracy", name)
     nodes, edges, _ = dimension_graph(embedding, threshold=settings.graph_threshold, labels=labels, seed=seed)
@@ -117,25 +110,21 @@ def interpret_embedding(
 
 def interpretation_summary(out: Path, systems: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Per system: class shares and top-1/top-3 nearest-centroid accuracy (for ``summary.json``)."""
-    from oddoneout.interpret.classify import class_shares
-
+    folder = StudyFolder(out)
     summary: dict[str, dict[str, Any]] = {}
     for name in systems:
-        paths = interpret_paths(out, name)
+        files = folder.interpret(name)
         entry: dict[str, Any] = {}
-        if paths["classes"].is_file():
-            shares = class_shares(pd.read_csv(paths["classes"]))
+        if (shares := read_class_shares(files.class_shares)) is not None:
             row = shares.iloc[0]
-            entry["class_shares"] = {
-                column: float(row[column]) for column in shares.columns if column not in ("system", "n_dims")
-            }
-        if paths["centroid"].is_file():
-            centroid = pd.read_csv(paths["centroid"]).set_index("k")
+            entry["class_shares"] = {column: float(row[column]) for column in shares.columns if column != "n_dims"}
+        if files.centroid.is_file():
+            centroid = pd.read_csv(files.centroid).set_index("k")
             for k in centroid.index:
                 entry[f"centroid_top{k}"] = float(centroid.loc[k, "accuracy"])
                 entry[f"centroid_chance_top{k}"] = float(centroid.loc[k, "chance_permutation"])
-        if paths["graph_nodes"].is_file():
-            nodes = pd.read_csv(paths["graph_nodes"])
+        if files.graph_nodes.is_file():
+            nodes = pd.read_csv(files.graph_nodes)
             entry["graph_communities"] = int(nodes["community"].nunique()) if len(nodes) else 0
         if entry:
             summary[name] = entry

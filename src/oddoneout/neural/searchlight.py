@@ -53,7 +53,6 @@ from oddoneout.rsm import RSM, SIMILARITIES
 from oddoneout.scoring import CONSTANT_RTOL, pearson, pearson_from_sums
 
 __all__ = [
-    "ModelRSM",
     "RSM",
     "SearchlightResult",
     "SIMILARITIES",
@@ -66,11 +65,6 @@ __all__ = [
 
 _SHAPES = ("sphere", "cube")
 _METHODS = ("pearson", "spearman")
-
-
-#: Earlier name of :class:`oddoneout.rsm.RSM` (the searchlight uses its factor directly), kept for
-#: :mod:`oddoneout.neural.stage`, which builds its models with it.
-ModelRSM = RSM
 
 
 @dataclass(eq=False)

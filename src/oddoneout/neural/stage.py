@@ -29,7 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from oddoneout.config import StudyConfig, resolve_path
+from oddoneout.config import StudyConfig
 from oddoneout.config.sections import NEURAL_SOURCES as SOURCES
 from oddoneout.config.sections import NeuralSettings
 from oddoneout.embedding import Embedding
@@ -37,9 +37,20 @@ from oddoneout.errors import InputError
 from oddoneout.neural.data import NeuralData
 from oddoneout.progress import console, make_progress, progress_enabled
 from oddoneout.provenance import hash_json, provenance, read_npz, write_npz
+from oddoneout.study_folder import (
+    ANALYSES,
+    CEILING_COLUMNS,
+    STATISTICS,
+    VARIANCE_PARTITION_COLUMNS,
+    Analysis,
+    StudyFolder,
+    read_roi_table,
+    read_table,
+    roi_frame,
+    write_roi_table,
+)
 
 __all__ = [
-    "ROI_COLUMNS",
     "SOURCES",
     "neural_files",
     "neural_summary",
@@ -50,23 +61,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Columns of ``encoding/roi_r.csv`` and ``rsa/roi_r.csv``.
-ROI_COLUMNS = ["subject", "system", "roi", "r"]
 #: Minimum number of subjects for the t-tests across subjects.
 MIN_SUBJECTS = 2
-_VP_COLUMNS = [
-    "subject",
-    "system_a",
-    "system_b",
-    "roi",
-    "r2_a",
-    "r2_b",
-    "r2_joint",
-    "unique_a",
-    "unique_b",
-    "shared",
-]
-_CEILING_COLUMNS = ["subject", "roi", "ceiling", "n_voxels", "n_average", "method"]
 
 
 def _say(message: str) -> None:
@@ -83,10 +79,10 @@ def neural_files(config: StudyConfig, out: Path) -> list[Path]:
     """The subjects' prepared data files: ``OUT/neural/*.npz`` (synthetic) or the source files of ``subjects``."""
     settings = config.neural
     if settings.source == "synthetic":
-        return sorted((out / "neural").glob("*.npz"))
+        return StudyFolder(out).subject_files()
     if settings.source == "none":
         return []
-    return [resolve_path(config, p) for p in settings.subjects]
+    return [config.resolve(p) for p in settings.subjects]
 
 
 def _subject_name(config: StudyConfig, index: int, path: Path) -> str:
@@ -109,14 +105,14 @@ def _load_source(config: StudyConfig, index: int, path: Path, subject: str) -> N
         if settings.roi_info:
             from oddoneout.neural.rois import horikawa_rois
 
-            roi_set = horikawa_rois(resolve_path(config, settings.roi_info))
+            roi_set = horikawa_rois(config.resolve(settings.roi_info))
         return load_bdata(path, subject=subject, roi_set=roi_set, repeats="keep")
     if source == "nifti":
         from oddoneout.neural.nifti import load_nifti
 
-        rois = {str(name): resolve_path(config, mask) for name, mask in settings.roi_masks} or None
-        mask = resolve_path(config, settings.mask) if settings.mask else None
-        table = resolve_path(config, settings.tables[index])
+        rois = {str(name): config.resolve(mask) for name, mask in settings.roi_masks} or None
+        mask = config.resolve(settings.mask) if settings.mask else None
+        table = config.resolve(settings.tables[index])
         return load_nifti(path, table, mask=mask, rois=rois, subject=subject, repeats="keep")
     from dataclasses import replace
 
@@ -160,12 +156,12 @@ def _has_repeats(data: NeuralData) -> bool:
     return bool(np.unique(data.stimulus_ids).size < data.stimulus_ids.size)
 
 
-def _write_ceiling(config: StudyConfig, out: Path, data: NeuralData) -> None:
+def _write_ceiling(config: StudyConfig, folder: StudyFolder, data: NeuralData) -> None:
     """Per-voxel noise ceiling of data with every presentation kept (``encoding/ceiling/<subject>.npz``)."""
     from oddoneout.neural.noise_ceiling import noise_ceiling
 
     settings = config.neural
-    path = out / "encoding" / "ceiling" / f"{data.subject}.npz"
+    path = folder.ceiling_voxels(data.subject)
     if not settings.noise_ceiling:
         path.unlink(missing_ok=True)
         return
@@ -190,7 +186,7 @@ def _write_ceiling(config: StudyConfig, out: Path, data: NeuralData) -> None:
     )
 
 
-def prepare_subjects(config: StudyConfig, out: Path) -> list[Path]:
+def prepare_subjects(config: StudyConfig, out: Path | StudyFolder) -> list[Path]:
     """Write (or reuse) ``OUT/neural/<subject>.npz`` for every subject and return their paths.
 
     ``synthetic``: the files the stimuli stage wrote. ``npz`` / ``bdata`` / ``nifti``: each file of
@@ -200,32 +196,33 @@ def prepare_subjects(config: StudyConfig, out: Path) -> list[Path]:
     """
     from oddoneout.neural.repeats import apply_repeat_mode
 
+    folder = out if isinstance(out, StudyFolder) else StudyFolder(out)
     settings = config.neural
     if settings.source == "none":
         return []
     if settings.source == "synthetic":
-        paths = neural_files(config, out)
+        paths = folder.subject_files()
         for path in paths:
             data = NeuralData.load(path)
-            _write_ceiling(config, out, data)
+            _write_ceiling(config, folder, data)
         return paths
     paths = []
     seen: dict[str, Path] = {}
-    for index, source in enumerate(neural_files(config, out)):
+    for index, source in enumerate(neural_files(config, folder.root)):
         subject = _subject_name(config, index, source)
         if subject in seen:
             raise InputError(f"[neural] subjects: {seen[subject]} and {source} both give subject {subject!r}")
         seen[subject] = source
         if not source.is_file():
             raise InputError(f"[neural] subjects: data file not found: {source}")
-        target = out / "neural" / f"{subject}.npz"
+        target = folder.subject(subject)
         key = _source_key(config, index, source)
         if target.is_file() and _prepared_from(target) == key:
             _say(f"subject {subject}: reusing {target}")
             paths.append(target)
             continue
         data = _load_source(config, index, source, subject)
-        _write_ceiling(config, out, data)
+        _write_ceiling(config, folder, data)
         data = apply_repeat_mode(data, settings.repeats)
         data.metadata["prepared_from"] = key
         paths.append(data.save(target))
@@ -264,7 +261,7 @@ def _voxel_batch(settings: NeuralSettings) -> int | None:
 
 
 def _encode_subject(
-    config: StudyConfig, out: Path, data: NeuralData, embeddings: dict[str, Embedding], bar, task
+    config: StudyConfig, folder: StudyFolder, data: NeuralData, embeddings: dict[str, Embedding], bar, task
 ) -> list[dict[str, Any]]:
     from oddoneout.neural.encoding import encode
 
@@ -282,17 +279,19 @@ def _encode_subject(
             backend=settings.backend,
             voxel_batch=_voxel_batch(settings),
         )
-        result.save(out / "encoding" / f"{name}_{data.subject}.npz")
+        result.save(folder.encoding_result(name, data.subject))
         rows += [{"subject": data.subject, "system": name, "roi": roi, "r": r} for roi, r in result.roi_r.items()]
         bar.advance(task)
     return rows
 
 
-def _rsa_subject(config: StudyConfig, out: Path, data: NeuralData, embeddings: dict[str, Embedding]) -> pd.DataFrame:
-    from oddoneout.neural.searchlight import ModelRSM, searchlight_rsa
+def _rsa_subject(
+    config: StudyConfig, folder: StudyFolder, data: NeuralData, embeddings: dict[str, Embedding]) -> pd.DataFrame:
+    from oddoneout.neural.searchlight import searchlight_rsa
+    from oddoneout.rsm import RSM
 
     settings = config.neural
-    models = {name: ModelRSM.from_embedding(e, settings.rsa_similarity) for name, e in embeddings.items()}
+    models = {name: RSM.from_embedding(e, settings.rsa_similarity) for name, e in embeddings.items()}
     centres = None
     if settings.rsa_centres == "rois" and data.rois:
         centres = np.unique(np.concatenate(list(data.rois.values())))
@@ -308,7 +307,7 @@ def _rsa_subject(config: StudyConfig, out: Path, data: NeuralData, embeddings: d
         n_jobs=settings.rsa_n_jobs,
     )
     result.metadata["radius_setting"] = {"value": settings.rsa_radius, "unit": settings.rsa_radius_unit}
-    result.save(out / "rsa" / f"{data.subject}.npz")
+    result.save(folder.rsa_result(data.subject))
     return result.to_frame()
 
 
@@ -337,15 +336,17 @@ def _variance_partition_subject(
         )
         table.insert(1, "system_a", a)
         table.insert(2, "system_b", b)
-        frames.append(table[_VP_COLUMNS])
+        frames.append(table[list(VARIANCE_PARTITION_COLUMNS)])
     return frames
 
 
-def _write_statistics(folder: Path, table: pd.DataFrame, systems: list[str], alpha: float, label: str) -> None:
+def _write_statistics(
+    folder: StudyFolder, analysis: Analysis, table: pd.DataFrame, systems: list[str], alpha: float, label: str
+) -> None:
     """``comparisons.csv``, ``winners.csv`` and ``against_zero.csv`` of one ROI table (or a log line why not)."""
     from oddoneout.neural.stats import against_zero, compare_systems, winners
 
-    paths = [folder / name for name in ("comparisons.csv", "winners.csv", "against_zero.csv")]
+    paths = [folder.statistics(analysis, name) for name in STATISTICS]
     for path in paths:
         path.unlink(missing_ok=True)  # never leave the statistics of an earlier run beside new scores
     n_subjects = table["subject"].nunique() if len(table) else 0
@@ -360,11 +361,11 @@ def _write_statistics(folder: Path, table: pd.DataFrame, systems: list[str], alp
     against_zero(table, alpha=alpha).to_csv(paths[2], index=False)
 
 
-def _write_ceiling_table(out: Path, datasets: list[NeuralData]) -> None:
-    path = out / "encoding" / "ceiling.csv"
+def _write_ceiling_table(folder: StudyFolder, datasets: list[NeuralData]) -> None:
+    path = folder.ceiling_table
     rows = []
     for data in datasets:
-        voxel_file = out / "encoding" / "ceiling" / f"{data.subject}.npz"
+        voxel_file = folder.ceiling_voxels(data.subject)
         if not voxel_file.is_file():
             continue
         arrays, meta = read_npz(voxel_file, "noise ceiling")
@@ -383,7 +384,7 @@ def _write_ceiling_table(out: Path, datasets: list[NeuralData]) -> None:
                 }
             )
     if rows:
-        pd.DataFrame(rows, columns=_CEILING_COLUMNS).to_csv(path, index=False)
+        pd.DataFrame(rows, columns=list(CEILING_COLUMNS)).to_csv(path, index=False)
     else:
         path.unlink(missing_ok=True)
 
@@ -405,17 +406,17 @@ def run_neural_stage(config: StudyConfig, out: Path, systems: Sequence[str]) -> 
     DataFrame
         ``encoding/roi_r.csv``: ``subject, system, roi, r`` (mean voxel r in the ROI).
     """
-    out = Path(out)
+    folder = StudyFolder(out)
     settings = config.neural
-    paths = prepare_subjects(config, out)
+    paths = prepare_subjects(config, folder)
     systems = list(systems)
     for pair in settings.variance_partition:
         unknown = [s for s in pair if s not in systems]
         if unknown:
             raise InputError(f"[neural] variance_partition names system(s) {unknown} not in this run ({systems})")
-    embeddings = {name: Embedding.load(out / "embeddings" / f"{name}.parquet") for name in systems} if paths else {}
-    for folder in ("encoding", "rsa"):
-        (out / folder).mkdir(parents=True, exist_ok=True)
+    embeddings = {name: Embedding.load(folder.system(name).embedding) for name in systems} if paths else {}
+    for analysis in ANALYSES:
+        folder.analysis_folder(analysis).mkdir(parents=True, exist_ok=True)
 
     encoding_rows: list[dict[str, Any]] = []
     rsa_frames: list[pd.DataFrame] = []
@@ -426,10 +427,10 @@ def run_neural_stage(config: StudyConfig, out: Path, systems: Sequence[str]) -> 
         for path in paths:
             data = NeuralData.load(path)
             datasets.append(data)
-            encoding_rows += _encode_subject(config, out, data, embeddings, bar, task)
+            encoding_rows += _encode_subject(config, folder, data, embeddings, bar, task)
             if settings.rsa and data.coords is not None and systems:
                 bar.update(task, info=f"{data.subject} searchlight RSA")
-                rsa_frames.append(_rsa_subject(config, out, data, embeddings))
+                rsa_frames.append(_rsa_subject(config, folder, data, embeddings))
             elif settings.rsa:
                 _say(f"subject {data.subject}: no voxel coordinates: no searchlight RSA")
             if settings.variance_partition:
@@ -437,19 +438,19 @@ def run_neural_stage(config: StudyConfig, out: Path, systems: Sequence[str]) -> 
                 vp_frames += _variance_partition_subject(config, data, embeddings)
             bar.advance(task)
 
-    table = pd.DataFrame(encoding_rows, columns=ROI_COLUMNS)
-    table.to_csv(out / "encoding" / "roi_r.csv", index=False)
-    rsa_table = pd.concat(rsa_frames, ignore_index=True) if rsa_frames else pd.DataFrame(columns=ROI_COLUMNS)
-    rsa_path = out / "rsa" / "roi_r.csv"
+    table = roi_frame(encoding_rows)
+    write_roi_table(table, folder.roi_table("encoding"))
+    rsa_table = pd.concat(rsa_frames, ignore_index=True) if rsa_frames else roi_frame()
+    rsa_path = folder.roi_table("rsa")
     if rsa_frames:
-        rsa_table.to_csv(rsa_path, index=False)
+        write_roi_table(rsa_table, rsa_path)
     else:
         rsa_path.unlink(missing_ok=True)
     alpha = float(settings.fdr_alpha)
-    _write_statistics(out / "encoding", table, systems, alpha, "encoding")
-    _write_statistics(out / "rsa", rsa_table, systems, alpha, "RSA")
-    _write_ceiling_table(out, datasets)
-    vp_path = out / "encoding" / "variance_partition.csv"
+    _write_statistics(folder, "encoding", table, systems, alpha, "encoding")
+    _write_statistics(folder, "rsa", rsa_table, systems, alpha, "RSA")
+    _write_ceiling_table(folder, datasets)
+    vp_path = folder.variance_partition
     if vp_frames:
         pd.concat(vp_frames, ignore_index=True).to_csv(vp_path, index=False)
     else:
@@ -467,8 +468,8 @@ def _number(value: Any) -> float | None:
 
 def _roi_means(path: Path) -> dict[str, dict[str, float | None]]:
     means: dict[str, dict[str, float | None]] = {}
-    if path.is_file():
-        table = pd.read_csv(path, dtype={"subject": str, "system": str, "roi": str})
+    table = read_roi_table(path)
+    if table is not None:
         if len(table):
             for (roi, system), r in table.groupby(["roi", "system"], sort=False)["r"].mean().items():
                 means.setdefault(roi, {})[system] = _number(r)
@@ -476,9 +477,9 @@ def _roi_means(path: Path) -> dict[str, dict[str, float | None]]:
 
 
 def _winners(path: Path) -> dict[str, str | None]:
-    if not path.is_file():
+    table = read_table(path, ["roi", "best_system", "wins"])
+    if table is None:
         return {}
-    table = pd.read_csv(path, dtype={"roi": str, "best_system": str})
     return {str(row.roi): (str(row.best_system) if bool(row.wins) else None) for row in table.itertuples()}
 
 
@@ -493,18 +494,14 @@ def neural_summary(out: Path) -> dict[str, Any]:
         ceiling r}}``; a winner is the best system of an ROI when it beats every other one
         (q < ``fdr_alpha``), else None. Numbers are rounded to 6 decimals (undefined ones: None).
     """
-    out = Path(out)
+    folder = StudyFolder(out)
     ceiling: dict[str, float | None] = {}
-    ceiling_path = out / "encoding" / "ceiling.csv"
-    if ceiling_path.is_file():
-        table = pd.read_csv(ceiling_path, dtype={"subject": str, "roi": str})
+    table = read_table(folder.ceiling_table, ["roi", "ceiling"])
+    if table is not None:
         ceiling = {roi: _number(r) for roi, r in table.groupby("roi", sort=False)["ceiling"].mean().items()}
     return {
-        "encoding": _roi_means(out / "encoding" / "roi_r.csv"),
-        "rsa": _roi_means(out / "rsa" / "roi_r.csv"),
-        "winners": {
-            "encoding": _winners(out / "encoding" / "winners.csv"),
-            "rsa": _winners(out / "rsa" / "winners.csv"),
-        },
+        "encoding": _roi_means(folder.roi_table("encoding")),
+        "rsa": _roi_means(folder.roi_table("rsa")),
+        "winners": {analysis: _winners(folder.statistics(analysis, "winners")) for analysis in ANALYSES},
         "noise_ceiling": ceiling,
     }

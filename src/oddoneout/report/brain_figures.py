@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from oddoneout.errors import InputError
-from oddoneout.neural.stats import compare_systems
 from oddoneout.report.figures import system_colors
+from oddoneout.study_folder import ROI_COLUMNS
 
 __all__ = ["roi_bar_figure", "significance_mark", "volume_from_values", "brain_map_figure", "subject_map_figure"]
 
@@ -50,7 +50,8 @@ def roi_bar_figure(
     roi_table : DataFrame
         Columns ``subject, system, roi, r`` (encoding r, or RSA r from a searchlight).
     comparisons : DataFrame, optional
-        Output of :func:`oddoneout.neural.stats.compare_systems` (computed if not given).
+        The brain stage's paired t-tests (``<analysis>/comparisons.csv``, the output of
+        :func:`oddoneout.neural.stats.compare_systems`); without them the figure has no marks.
     systems : sequence of str, optional
         Order of the bars within an ROI (default: order of first appearance).
     colors : mapping, optional
@@ -64,12 +65,11 @@ def roi_bar_figure(
     Figure
         One axes; bar ``patches`` ordered by ROI, then system; marks are texts with gid ``"significance"``.
     """
-    for column in ("subject", "system", "roi", "r"):
+    for column in ROI_COLUMNS:
         if column not in roi_table.columns:
             raise InputError(f"ROI table lacks column {column!r}")
     systems = list(dict.fromkeys(roi_table["system"])) if systems is None else list(systems)
     colors = dict(colors) if colors is not None else system_colors(systems)
-    comparisons = compare_systems(roi_table, systems=systems) if comparisons is None else comparisons
     rois = list(dict.fromkeys(roi_table["roi"]))
     grouped = roi_table.groupby(["roi", "system"], sort=False)["r"]
     means, sems = grouped.mean(), grouped.sem()
@@ -102,6 +102,8 @@ def roi_bar_figure(
                 continue
             best = str(roi_means.idxmax())
             level = float(tops.loc[roi]) + 0.06 * span
+            if comparisons is None or comparisons.empty:
+                continue
             rows = comparisons[
                 (comparisons["roi"] == roi) & ((comparisons["system_a"] == best) | (comparisons["system_b"] == best))
             ]

@@ -9,16 +9,17 @@ Every part that is absent is skipped with a short note.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from oddoneout.errors import InputError
+from oddoneout.neural.data import NeuralData
 from oddoneout.report.figures import to_png
-from oddoneout.report.html import ROI_R_COLUMNS, read_roi_r
 from oddoneout.report.html_parts import escape, image, notes, num, table
+from oddoneout.report.outputs import StudyOutputs
+from oddoneout.study_folder import Analysis, StudyFolder, read_table, roi_frame
 
 _ANALYSES = {
     "encoding": {
@@ -34,15 +35,6 @@ _ANALYSES = {
         "embedding RSM, upper triangles) over the searchlight centres of each ROI",
     },
 }
-
-
-def _read_csv(path: Path) -> pd.DataFrame | None:
-    if not path.is_file():
-        return None
-    try:
-        return pd.read_csv(path, dtype={"subject": str, "roi": str, "system": str, "system_a": str, "system_b": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: malformed CSV ({exc})") from exc
 
 
 def _mark(q: Any) -> str:
@@ -136,10 +128,8 @@ def _variance_partition(frame: pd.DataFrame) -> str:
     return "".join(parts)
 
 
-def _load_subject(out_dir: Path, subject: str):
-    from oddoneout.neural.data import NeuralData
-
-    path = out_dir / "neural" / f"{subject}.npz"
+def _load_subject(folder: StudyFolder, subject: str) -> NeuralData | None:
+    path = folder.subject(subject)
     if not path.is_file():
         return None
     try:
@@ -148,7 +138,7 @@ def _load_subject(out_dir: Path, subject: str):
         return None
 
 
-def _map_figure(values: np.ndarray, data, title: str) -> bytes:
+def _map_figure(values: np.ndarray, data: NeuralData, title: str) -> bytes:
     """A voxel map of one subject: on the image grid (affine), or on the grid read from the coordinates."""
     from oddoneout.report.brain_figures import brain_map_figure, subject_map_figure
 
@@ -172,11 +162,15 @@ def _map_figure(values: np.ndarray, data, title: str) -> bytes:
 
 
 def _maps(
-    outputs: Any, analysis: str, subjects: list[str], systems: list[str], voxel_values: Callable[[str, str], Any]
+    outputs: StudyOutputs,
+    analysis: Analysis,
+    subjects: list[str],
+    systems: list[str],
+    voxel_values: Callable[[str, str], Any],
 ) -> str:
     """Maps of the first subject with prepared data and per-voxel scores."""
     for subject in subjects:
-        data = _load_subject(outputs.out_dir, subject)
+        data = _load_subject(outputs.folder, subject)
         if data is None or data.coords is None:
             continue
         parts = []
@@ -202,11 +196,11 @@ def _maps(
     return '<p class="note">No brain maps: no subject data with voxel coordinates (neural/*.npz) and voxel scores.</p>'
 
 
-def _encoding_values(out_dir: Path) -> Callable[[str, str], Any]:
+def _encoding_values(folder: StudyFolder) -> Callable[[str, str], Any]:
     from oddoneout.neural.encoding import EncodingResult
 
     def values(system: str, subject: str) -> Any:
-        path = out_dir / "encoding" / f"{system}_{subject}.npz"
+        path = folder.encoding_result(system, subject)
         try:
             return EncodingResult.load(path).voxel_r if path.is_file() else None
         except InputError:
@@ -215,14 +209,14 @@ def _encoding_values(out_dir: Path) -> Callable[[str, str], Any]:
     return values
 
 
-def _rsa_values(out_dir: Path) -> Callable[[str, str], Any]:
+def _rsa_values(folder: StudyFolder) -> Callable[[str, str], Any]:
     from oddoneout.neural.searchlight import SearchlightResult
 
     cache: dict[str, Any] = {}
 
     def values(system: str, subject: str) -> Any:
         if subject not in cache:
-            path = out_dir / "rsa" / f"{subject}.npz"
+            path = folder.rsa_result(subject)
             try:
                 cache[subject] = SearchlightResult.load(path) if path.is_file() else None
             except InputError:
@@ -233,11 +227,11 @@ def _rsa_values(out_dir: Path) -> Callable[[str, str], Any]:
     return values
 
 
-def _analysis(outputs: Any, analysis: str, roi_r: pd.DataFrame | None, colors: dict[str, str]) -> str:
+def _analysis(outputs: StudyOutputs, analysis: Analysis, roi_r: pd.DataFrame | None, colors: dict[str, str]) -> str:
     from oddoneout.report.brain_figures import roi_bar_figure
 
     info = _ANALYSES[analysis]
-    folder = outputs.out_dir / analysis
+    folder = outputs.folder
     parts = [f'<h3 id="brain-{analysis}">{info["title"]}</h3>']
     if roi_r is None or roi_r.empty:
         parts.append(f'<p class="note">No {info["title"].lower()} results ({analysis}/roi_r.csv).</p>')
@@ -245,8 +239,8 @@ def _analysis(outputs: Any, analysis: str, roi_r: pd.DataFrame | None, colors: d
     systems = [s for s in outputs.systems if s in set(roi_r["system"])]
     systems += [s for s in dict.fromkeys(roi_r["system"]) if s not in systems]
     subjects = list(dict.fromkeys(roi_r["subject"]))
-    comparisons = _read_csv(folder / "comparisons.csv")
-    winners = _read_csv(folder / "winners.csv")
+    comparisons = read_table(folder.statistics(analysis, "comparisons"))
+    winners = read_table(folder.statistics(analysis, "winners"))
     figure = roi_bar_figure(
         roi_r, comparisons, systems=systems, colors={s: colors.get(s, "#888888") for s in systems},
         value_label=info["value"],
@@ -262,7 +256,7 @@ def _analysis(outputs: Any, analysis: str, roi_r: pd.DataFrame | None, colors: d
     )
     ceiling = None
     if analysis == "encoding":
-        ceiling_table = _read_csv(folder / "ceiling.csv")
+        ceiling_table = read_table(folder.ceiling_table)
         if ceiling_table is not None and len(ceiling_table):
             ceiling = ceiling_table.groupby("roi", sort=False)["ceiling"].mean()
     parts.append(
@@ -289,8 +283,7 @@ def _analysis(outputs: Any, analysis: str, roi_r: pd.DataFrame | None, colors: d
         )
     elif comparisons is None:
         parts.append(
-            f'<p class="note">{analysis}/comparisons.csv is missing: the marks of the figure are the '
-            "report's own paired t-tests (FDR over the figure's tests).</p>"
+            f'<p class="note">{analysis}/comparisons.csv is missing (run the encode stage): no significance marks.</p>'
         )
     if comparisons is not None and len(comparisons):
         parts.append(
@@ -298,15 +291,15 @@ def _analysis(outputs: Any, analysis: str, roi_r: pd.DataFrame | None, colors: d
             + _comparisons_table(comparisons)
             + "</details>"
         )
-    tests = _read_csv(folder / "against_zero.csv")
+    tests = read_table(folder.statistics(analysis, "against_zero"))
     if tests is not None and len(tests):
         parts.append(
             "<details><summary>Each system against zero (one-sample t-tests, FDR)</summary>"
             + _against_zero_table(tests, systems)
             + "</details>"
         )
-    values = _encoding_values(outputs.out_dir) if analysis == "encoding" else _rsa_values(outputs.out_dir)
-    if (outputs.out_dir / "neural").is_dir():
+    values = _encoding_values(folder) if analysis == "encoding" else _rsa_values(folder)
+    if folder.neural_folder.is_dir():
         parts.append(_maps(outputs, analysis, subjects, systems, values))
     return "".join(parts)
 
@@ -315,30 +308,26 @@ def _summary_roi_r(summary: dict[str, Any], key: str) -> pd.DataFrame | None:
     means = summary.get(key) or {}
     if not means:
         return None
-    frame = pd.DataFrame(
-        [
-            ("mean over subjects", system, roi, value)
-            for roi, by_system in means.items()
-            for system, value in (by_system or {}).items()
-        ],
-        columns=list(ROI_R_COLUMNS),
+    frame = roi_frame(
+        ("mean over subjects", system, roi, value)
+        for roi, by_system in means.items()
+        for system, value in (by_system or {}).items()
     )
     frame["r"] = pd.to_numeric(frame["r"], errors="coerce")
     return frame
 
 
-def render(outputs: Any, colors: dict[str, str]) -> str:
-    """The brain section of the report (``outputs``: a :class:`~oddoneout.report.html.StudyOutputs`)."""
+def render(outputs: StudyOutputs, colors: dict[str, str]) -> str:
+    """The brain section of the report."""
     parts = ['<h2 id="brain">Brain</h2>']
     parts.append(notes(outputs, "brain"))
     encoding = outputs.roi_r if outputs.roi_r is not None else _summary_roi_r(outputs.summary, "encoding")
-    rsa_path = outputs.out_dir / "rsa" / "roi_r.csv"
-    rsa = read_roi_r(rsa_path) if rsa_path.is_file() else _summary_roi_r(outputs.summary, "rsa")
+    rsa = outputs.rsa_r if outputs.rsa_r is not None else _summary_roi_r(outputs.summary, "rsa")
     if (encoding is None or encoding.empty) and (rsa is None or rsa.empty):
         return "".join(parts)
     parts.append('<nav><a href="#brain-encoding">Encoding</a><a href="#brain-rsa">RSA</a></nav>')
     parts.append(_analysis(outputs, "encoding", encoding, colors))
-    variance = _read_csv(outputs.out_dir / "encoding" / "variance_partition.csv")
+    variance = read_table(outputs.folder.variance_partition)
     if variance is not None and len(variance):
         parts.append(_variance_partition(variance))
     parts.append(_analysis(outputs, "rsa", rsa, colors))

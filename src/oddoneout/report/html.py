@@ -1,33 +1,25 @@
 """The study report: one self-contained HTML file built from a study output folder.
 
-The report reads whatever the pipeline has written so far (``summary.json``, ``evaluation/``,
-``embeddings/``, ``interpret/``, ``encoding/``, ``stimuli.parquet``, ``config.toml``), shows it,
-and says which parts are missing. Figures are PNGs embedded as base64, the styles are inline,
+The report reads whatever the pipeline has written so far (:func:`~oddoneout.report.outputs.load_study_outputs`:
+``summary.json``, ``evaluation/``, ``embeddings/``, ``interpret/``, ``encoding/``, ``rsa/``,
+``stimuli.parquet``, ``config.toml``), shows it, and says which parts are missing; it computes
+no analysis of its own. Figures are PNGs embedded as base64, the styles are inline,
 and nothing depends on the time of writing, so the same folder always gives the same bytes.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from oddoneout import __version__
-from oddoneout.embedding import Embedding
-from oddoneout.errors import InputError, OddoneoutError
-from oddoneout.interpret.ratings import (
-    dimension_labels,
-    rating_columns,
-    rating_correlations,
-    read_rating_correlations,
-    read_top_items,
-    top_items,
-)
+from oddoneout.errors import OddoneoutError
+from oddoneout.interpret.ratings import dimension_labels
 from oddoneout.provenance import hash_text
-from oddoneout.report import figures
+from oddoneout.report import brain_section, figures, interpret_section
 from oddoneout.report.html_parts import Markup
 from oddoneout.report.html_parts import escape as _e
 from oddoneout.report.html_parts import finite as _finite
@@ -37,167 +29,8 @@ from oddoneout.report.html_parts import notes as _notes
 from oddoneout.report.html_parts import num as _num
 from oddoneout.report.html_parts import pct as _pct
 from oddoneout.report.html_parts import table as _table
-from oddoneout.stimuli.stimulus_set import StimulusSet
-
-#: Columns of ``encoding/roi_r.csv``.
-ROI_R_COLUMNS = ("subject", "system", "roi", "r")
-
-
-# --------------------------------------------------------------------------------------------
-# Reading the study folder
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class StudyOutputs:
-    """Everything a report can show, read from one study output folder.
-
-    Attributes that stay empty (``None`` or ``{}``) mean the files were absent; ``notes`` says,
-    per section, what was missing or had to be computed by the report itself.
-    """
-
-    out_dir: Path
-    summary: dict[str, Any] = field(default_factory=dict)
-    config_text: str | None = None
-    stimuli: StimulusSet | None = None
-    evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)
-    embeddings: dict[str, Embedding] = field(default_factory=dict)
-    correlations: dict[str, pd.DataFrame] = field(default_factory=dict)
-    top_items: dict[str, pd.DataFrame] = field(default_factory=dict)
-    roi_r: pd.DataFrame | None = None
-    notes: dict[str, list[str]] = field(default_factory=dict)
-
-    def note(self, section: str, text: str) -> None:
-        self.notes.setdefault(section, []).append(text)
-
-    @property
-    def systems(self) -> list[str]:
-        """Systems in summary order, then any other system found in a file, sorted."""
-        ordered = list(self.summary.get("systems", {}) or {})
-        found: set[str] = set(self.evaluations) | set(self.embeddings) | set(self.correlations) | set(self.top_items)
-        if self.roi_r is not None:
-            found |= set(self.roi_r["system"].astype(str))
-        for roi_means in (self.summary.get("encoding") or {}).values():
-            found |= set(roi_means or {})
-        return ordered + sorted(found - set(ordered))
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a JSON object, found {type(data).__name__}")
-    return data
-
-
-def _stems(folder: Path, suffix: str) -> dict[str, Path]:
-    """``{name without suffix: path}`` of the files of ``folder`` ending in ``suffix``, sorted."""
-    if not folder.is_dir():
-        return {}
-    return {p.name[: -len(suffix)]: p for p in sorted(folder.iterdir()) if p.is_file() and p.name.endswith(suffix)}
-
-
-def read_roi_r(path: Path) -> pd.DataFrame:
-    """Read ``encoding/roi_r.csv`` (long table: subject, system, roi, r)."""
-    try:
-        frame = pd.read_csv(path, dtype={"subject": str, "system": str, "roi": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: malformed CSV ({exc})") from exc
-    absent = [c for c in ROI_R_COLUMNS if c not in frame.columns]
-    if absent:
-        raise InputError(f"{path}: missing column(s) {absent}")
-    r = pd.to_numeric(frame["r"], errors="coerce")
-    bad = frame.index[r.isna() & frame["r"].notna()].tolist()
-    if bad:
-        raise InputError(f"{path}: non-numeric r in row(s) {[b + 2 for b in bad[:5]]}")
-    frame["r"] = r
-    return frame[list(ROI_R_COLUMNS)]
-
-
-def load_study_outputs(out_dir: str | Path) -> StudyOutputs:
-    """Read the parts of a study output folder that exist.
-
-    Rating correlations and top items missing from ``interpret/`` are computed from the
-    embedding and ``stimuli.parquet`` when both exist.
-
-    Raises
-    ------
-    InputError
-        If ``out_dir`` is not a folder, or a file that exists is malformed.
-    """
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        raise InputError(f"study output folder not found: {out_dir}")
-    outputs = StudyOutputs(out_dir=out_dir)
-
-    if (out_dir / "summary.json").is_file():
-        outputs.summary = _read_json(out_dir / "summary.json")
-    else:
-        outputs.note("header", "summary.json is missing: no study name, seed or provenance.")
-    if (out_dir / "config.toml").is_file():
-        outputs.config_text = (out_dir / "config.toml").read_text(encoding="utf-8")
-    else:
-        outputs.note("header", "config.toml is missing.")
-    if (out_dir / "stimuli.parquet").is_file():
-        outputs.stimuli = StimulusSet.load(out_dir / "stimuli.parquet")
-    else:
-        outputs.note("embeddings", "stimuli.parquet is missing: no captions or ratings to compute from.")
-
-    for system, path in _stems(out_dir / "evaluation", ".json").items():
-        outputs.evaluations[system] = _read_json(path)
-    if not outputs.evaluations:
-        outputs.note("behaviour", "No evaluation files (evaluation/*.json): no training curves.")
-    for system, path in _stems(out_dir / "embeddings", ".parquet").items():
-        outputs.embeddings[system] = Embedding.load(path)
-    for system, path in _stems(out_dir / "interpret", "_ratings.csv").items():
-        outputs.correlations[system] = read_rating_correlations(path)
-    for system, path in _stems(out_dir / "interpret", "_top_items.csv").items():
-        outputs.top_items[system] = read_top_items(path)
-    _fill_interpretation(outputs)
-
-    roi_path = out_dir / "encoding" / "roi_r.csv"
-    if roi_path.is_file():
-        outputs.roi_r = read_roi_r(roi_path)
-    elif outputs.summary.get("encoding"):
-        outputs.note("brain", "encoding/roi_r.csv is missing: showing the subject means of summary.json only.")
-    else:
-        outputs.note("brain", "No encoding results (encoding/roi_r.csv or the encoding entry of summary.json).")
-    return outputs
-
-
-def _fill_interpretation(outputs: StudyOutputs) -> None:
-    """Compute rating correlations and top items the pipeline did not write, where possible."""
-    stimuli = outputs.stimuli
-    has_ratings = stimuli is not None and bool(rating_columns(stimuli))
-    for system, embedding in outputs.embeddings.items():
-        if system not in outputs.correlations and has_ratings:
-            try:
-                outputs.correlations[system] = rating_correlations(embedding, stimuli)
-                outputs.note(
-                    "embeddings",
-                    f"{system}: rating correlations computed by the report "
-                    f"(interpret/{system}_ratings.csv is missing).",
-                )
-            except InputError as exc:
-                outputs.note("embeddings", f"{system}: rating correlations unavailable ({exc}).")
-        if system not in outputs.top_items:
-            try:
-                outputs.top_items[system] = top_items(embedding, stimuli)
-                outputs.note(
-                    "embeddings",
-                    f"{system}: top items computed by the report (interpret/{system}_top_items.csv is missing).",
-                )
-            except InputError as exc:
-                outputs.note("embeddings", f"{system}: top items unavailable ({exc}).")
-    if outputs.embeddings and not has_ratings and not outputs.correlations:
-        outputs.note(
-            "embeddings",
-            "No rating correlations: interpret/*_ratings.csv is missing and the "
-            "stimulus set has no rating columns to compute them from.",
-        )
-
+from oddoneout.report.outputs import StudyOutputs, load_study_outputs
+from oddoneout.study_folder import StudyFolder
 
 # --------------------------------------------------------------------------------------------
 # HTML helpers
@@ -494,8 +327,6 @@ def render_report(outputs: StudyOutputs, title: str | None = None) -> str:
     """The report of already-read study outputs as an HTML string."""
     title = title or outputs.summary.get("study") or outputs.out_dir.name
     colors = figures.system_colors(outputs.systems)
-    from oddoneout.report import brain_section, interpret_section
-
     nav = (
         '<nav><a href="#provenance">Provenance</a><a href="#behaviour">Behaviour</a>'
         '<a href="#embeddings">Embeddings</a><a href="#interpretation">Interpretation</a>'
@@ -519,7 +350,7 @@ def render_report(outputs: StudyOutputs, title: str | None = None) -> str:
     )
 
 
-def write_report(out_dir: str | Path, title: str | None = None) -> Path:
+def write_report(out_dir: str | Path | StudyFolder, title: str | None = None) -> Path:
     """Write ``out_dir/report.html`` from the study outputs found in ``out_dir``.
 
     Parameters
@@ -542,6 +373,6 @@ def write_report(out_dir: str | Path, title: str | None = None) -> Path:
         If ``out_dir`` is not a folder or an existing file is malformed.
     """
     outputs = load_study_outputs(out_dir)
-    path = outputs.out_dir / "report.html"
+    path = outputs.folder.report
     path.write_text(render_report(outputs, title), encoding="utf-8")
     return path

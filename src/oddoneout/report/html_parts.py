@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import html
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from oddoneout.report.outputs import StudyOutputs
 
 
 class Markup(str):
@@ -63,6 +66,6 @@ def image(png: bytes, alt: str, caption: str) -> str:
     )
 
 
-def notes(outputs: Any, section: str) -> str:
-    """The notes an object with a ``notes`` mapping (e.g. StudyOutputs) keeps for one section."""
+def notes(outputs: StudyOutputs, section: str) -> str:
+    """The notes the report keeps for one section, as note paragraphs."""
     return "".join(f'<p class="note">{escape(text)}</p>' for text in outputs.notes.get(section, []))

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import networkx as nx
 import pandas as pd
@@ -17,12 +15,9 @@ import pandas as pd
 from oddoneout.errors import InputError
 from oddoneout.report.figures import to_png
 from oddoneout.report.html_parts import Markup, escape, image, integer, num, pct, table
-
-
-def _read(path: Path) -> pd.DataFrame | None:
-    # ids are text: "0001" must not become the number 1
-    text_columns = {c: str for c in ("item_id", "dim", "source", "target", "system", "system_a", "system_b")}
-    return pd.read_csv(path, dtype=text_columns) if path.is_file() else None
+from oddoneout.report.outputs import StudyOutputs
+from oddoneout.study_folder import read_class_shares
+from oddoneout.study_folder import read_table as _read
 
 
 def _note(text: str) -> str:
@@ -47,15 +42,13 @@ def _paper_shares() -> dict[str, dict[str, float]]:
     return shares
 
 
-def _class_shares(outputs: Any, systems: list[str]) -> list[str]:
-    from oddoneout.interpret.classify import class_shares
+def _class_shares(outputs: StudyOutputs, systems: list[str]) -> list[str]:
     from oddoneout.report.interpret_figures import class_shares_figure
 
-    folder = outputs.out_dir / "interpret"
-    tables = {s: t for s in systems if (t := _read(folder / f"{s}_classes.csv")) is not None and len(t)}
+    tables = {s: t for s in systems if (t := read_class_shares(outputs.folder.interpret(s).class_shares)) is not None}
     if not tables:
-        return [_note("No dimension classes (interpret/<system>_classes.csv): the stimuli may have no ratings.")]
-    shares = class_shares(tables)
+        return [_note("No dimension classes (interpret/<system>_class_shares.csv): the stimuli may have no ratings.")]
+    shares = pd.concat(tables.values())
     paper = {s: v for s, v in _paper_shares().items() if s in tables}
     rows = [[s, *(pct(shares.loc[s, c]) for c in shares.columns if c != "n_dims"), int(shares.loc[s, "n_dims"])]
             for s in shares.index]  # fmt: skip
@@ -71,11 +64,10 @@ def _class_shares(outputs: Any, systems: list[str]) -> list[str]:
     ]
 
 
-def _centroid(outputs: Any, systems: list[str]) -> list[str]:
-    folder = outputs.out_dir / "interpret"
+def _centroid(outputs: StudyOutputs, systems: list[str]) -> list[str]:
     rows = []
     for s in systems:
-        frame = _read(folder / f"{s}_centroid.csv")
+        frame = _read(outputs.folder.interpret(s).centroid)
         if frame is None:
             continue
         by_k = frame.set_index("k")
@@ -96,11 +88,10 @@ def _centroid(outputs: Any, systems: list[str]) -> list[str]:
     ]
 
 
-def _between(outputs: Any) -> list[str]:
+def _between(outputs: StudyOutputs) -> list[str]:
     from oddoneout.report.interpret_figures import systems_rsa_figure
 
-    folder = outputs.out_dir / "interpret"
-    rsa, cross = _read(folder / "systems_rsa.csv"), _read(folder / "cross_accuracy.csv")
+    rsa, cross = _read(outputs.folder.systems_rsa), _read(outputs.folder.cross_accuracy)
     parts = ["<h3>Between systems</h3>"]
     if rsa is not None and len(rsa):
         kind = str(rsa["similarity"].iloc[0]) if "similarity" in rsa.columns else "dot"
@@ -157,20 +148,20 @@ def _graph_figure_from_tables(nodes: pd.DataFrame, edges: pd.DataFrame, title: s
     return to_png(graph_figure(nodes, edges, graph_layout(graph), title=title))
 
 
-def _system(outputs: Any, system: str) -> list[str]:
+def _system(outputs: StudyOutputs, system: str) -> list[str]:
     from oddoneout.report.interpret_figures import correlation_bars_figure, map_figure
 
-    folder = outputs.out_dir / "interpret"
+    files = outputs.folder.interpret(system)
     parts = [f'<h3 id="interpretation-{escape(system)}">{escape(system)}</h3>']
-    interactive = outputs.out_dir / "interactive" / f"{system}_map.html"
-    if not interactive.is_file():
+    if not files.interactive.is_file():
         parts.append(_note(f"No interactive map (interactive/{system}_map.html)."))
     else:
+        link = files.interactive.relative_to(outputs.folder.root).as_posix()
         parts.append(
-            f'<p><a href="interactive/{escape(system)}_map.html">Interactive map of {escape(system)}</a> '
+            f'<p><a href="{escape(link)}">Interactive map of {escape(system)}</a> '
             "(a separate self-contained page: hover a point for the item's captions, top dimensions and ratings).</p>"
         )
-    coords = _read(folder / f"{system}_map.csv")
+    coords = _read(files.map)
     if coords is None or outputs.stimuli is None:
         parts.append(_note(f"No item map (interpret/{system}_map.csv and stimuli.parquet are both needed)."))
     else:
@@ -191,7 +182,7 @@ def _system(outputs: Any, system: str) -> list[str]:
                 "The rating scales most correlated with each of the first dimensions (Pearson r).",
             )
         )
-    nodes, edges = _read(folder / f"{system}_graph_nodes.csv"), _read(folder / f"{system}_graph_edges.csv")
+    nodes, edges = _read(files.graph_nodes), _read(files.graph_edges)
     figure = _graph_figure_from_tables(nodes, edges, f"{system}: dimensions")
     if figure is None:
         parts.append(_note(f"No dimension graph (interpret/{system}_graph_nodes.csv)."))
@@ -204,11 +195,11 @@ def _system(outputs: Any, system: str) -> list[str]:
     return parts
 
 
-def render(outputs: Any, colors: dict[str, str]) -> str:
-    """The interpretation section (``outputs``: a :class:`~oddoneout.report.html.StudyOutputs`)."""
+def render(outputs: StudyOutputs, colors: dict[str, str]) -> str:
+    """The interpretation section."""
     parts = ['<h2 id="interpretation">Interpretation</h2>']
     systems = [s for s in outputs.systems if s in outputs.embeddings]
-    if not (outputs.out_dir / "interpret").is_dir() or not systems:
+    if not outputs.folder.interpret_folder.is_dir() or not systems:
         parts.append('<p class="note">No interpretation files (interpret/): run the interpret stage.</p>')
         return "".join(parts)
     parts += _guarded("Dimension classes", lambda: _class_shares(outputs, systems))
@@ -238,7 +229,7 @@ def _judgments_statement(frame: pd.DataFrame) -> str:
     )
 
 
-def render_reproduction(outputs: Any) -> str:
+def render_reproduction(outputs: StudyOutputs) -> str:
     """The table of the paper's numbers beside this run's (section ``id="reproduction"``)."""
     from oddoneout.interpret.reproduction import reproduction_table
 

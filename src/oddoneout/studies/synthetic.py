@@ -33,6 +33,7 @@ import pandas as pd
 
 from oddoneout.neural.data import NeuralData
 from oddoneout.stimuli.stimulus_set import StimulusSet
+from oddoneout.study_folder import StudyFolder
 
 #: Fewest stimuli the synthetic world can have.
 MIN_ITEMS = 10
@@ -108,17 +109,18 @@ class SyntheticWorld:
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write the stimulus table, one feature table per agent view, one file per subject and the truth."""
-        out_dir = Path(out_dir)
+        folder = StudyFolder(out_dir)
         how = {"synthetic": True, "seed": self.seed, "generator": "oddoneout.studies.synthetic"}
-        paths = {"stimuli": self.stimuli.save(out_dir / "stimuli.parquet", **how)}
+        paths = {"stimuli": self.stimuli.save(folder.stimuli, **how)}
         for name, view in self.views.items():
-            path = out_dir / "world" / f"view_{name}.parquet"
+            path = folder.world_view(name)
             path.parent.mkdir(parents=True, exist_ok=True)
             view.to_parquet(path)
             paths[f"view_{name}"] = path
         for data in self.neural:
-            paths[f"neural_{data.subject}"] = data.save(out_dir / "neural" / f"{data.subject}.npz")
-        truth_path = out_dir / "world" / "truth.npz"
+            paths[f"neural_{data.subject}"] = data.save(folder.subject(data.subject))
+        truth_path = folder.truth
+        truth_path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(truth_path, item_ids=np.array(self.stimuli.item_ids), **self.truth)
         paths["truth"] = truth_path
         return paths
