@@ -15,6 +15,7 @@ from oddoneout.interpret.cross_system import compare_systems_stage
 from oddoneout.interpret.stage import interpret_embedding, interpretation_summary
 from oddoneout.report import StudyOutputs, interpret_section, load_study_outputs, render_report
 from oddoneout.report.figures import system_colors
+from oddoneout.report.interactive_map import write_interactive_maps
 from oddoneout.report.interpret_figures import systems_rsa_figure
 from oddoneout.stimuli import StimulusSet
 from oddoneout.study_folder import StudyFolder
@@ -72,6 +73,7 @@ def study(tmp_path_factory):
         "between_systems": between,
     }
     (out / "summary.json").write_text(json.dumps(summary))
+    write_interactive_maps(StudyFolder(out))
     return out
 
 

@@ -1,4 +1,5 @@
-"""The package's layering, read from its source: the triplet core imports nothing above it, no import cycles.
+"""The package's layering, read from its source (docs/architecture.md): no import from a lower layer up to a
+higher one, the triplet core imports nothing above it, no import cycles.
 
 Every ``import`` statement counts, at module level or inside a function, since a deferred
 import is still a dependency; imports under ``if TYPE_CHECKING:`` (annotations only) do not.
@@ -18,8 +19,18 @@ CORE = "oddoneout.triplets"
 #: What the core may import from the package besides itself.
 CORE_MAY_IMPORT = {"oddoneout.errors", "oddoneout.provenance"}
 #: Cycles that exist and are to be removed; one that disappears must be struck from here.
-#: report.html builds the brain section, which reads roi_r.csv through report.html.
-KNOWN_CYCLES = [["oddoneout.report.brain_section", "oddoneout.report.html"]]
+KNOWN_CYCLES: list[list[str]] = []
+#: The layers, bottom up (docs/architecture.md): a top-level module or package may import from its own
+#: layer and the ones below, never from a layer above. ``oddoneout`` itself is the package's face.
+LAYERS = [
+    {"oddoneout", "errors", "progress", "scoring", "settings"},
+    {"provenance", "study_folder", "rsm", "triplets", "embedding", "media", "stimuli"},
+    {"embed", "agents", "collect"},
+    {"config"},
+    {"neural", "interpret"},
+    {"studies", "report"},
+    {"pipeline", "cli"},
+]
 
 
 def _module_name(path: Path) -> str:
@@ -127,6 +138,31 @@ def test_the_triplet_core_imports_nothing_above_it():
         if not _within(target, CORE) and target not in CORE_MAY_IMPORT
     }
     assert not upward, f"the triplet core imports from outside itself: {sorted(upward)}"
+
+
+def _top(name: str) -> str:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def _layer(name: str) -> int:
+    top = _top(name)
+    found = [number for number, members in enumerate(LAYERS) if top in members]
+    assert found, f"{top} is in no layer of LAYERS (add it, and to docs/architecture.md)"
+    return found[0]
+
+
+def test_no_import_runs_up_the_layers():
+    graph = _graph()
+    upward = sorted(
+        (name, target) for name, targets in graph.items() for target in targets if _layer(target) > _layer(name)
+    )
+    assert not upward, f"imports from a lower layer up to a higher one: {upward}"
+
+
+def test_every_layer_member_exists():
+    tops = {_top(name) for name in _graph()}
+    assert set().union(*LAYERS) == tops, sorted(set().union(*LAYERS) ^ tops)
 
 
 def test_no_import_cycles():

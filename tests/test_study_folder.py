@@ -31,10 +31,12 @@ from oddoneout.study_folder import (
 
 def every_path(folder: StudyFolder) -> list:
     """One path of every kind the folder hands out."""
-    paths = [folder.config, folder.stimuli, folder.summary, folder.timings, folder.report, folder.cache,
-             folder.world_view("mllm"), folder.truth, folder.systems_rsa, folder.cross_accuracy,
-             folder.between_systems, folder.subject("sub-01"), folder.ceiling_table, folder.ceiling_voxels("sub-01"),
-             folder.variance_partition, folder.encoding_result("mllm", "sub-01"), folder.rsa_result("sub-01")]  # fmt: skip
+    paths = [
+        folder.config, folder.stimuli, folder.summary, folder.timings, folder.report, folder.cache,
+        folder.world_view("mllm"), folder.truth, folder.systems_rsa, folder.cross_accuracy, folder.between_systems,
+        folder.subject("sub-01"), folder.ceiling_table, folder.ceiling_voxels("sub-01"), folder.variance_partition,
+        folder.encoding_result("mllm", "sub-01"), folder.rsa_result("sub-01"),
+    ]  # fmt: skip
     system, interpret = folder.system("mllm"), folder.interpret("mllm")
     paths += [getattr(system, f.name) for f in fields(SystemFiles)]
     paths += [getattr(interpret, f.name) for f in fields(InterpretFiles)]

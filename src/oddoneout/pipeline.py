@@ -511,7 +511,8 @@ def run_study(
     if "report" in stages:
         from oddoneout.report.html import write_report
 
-        timed("report", lambda: write_report(out, title=config.report.title or None))
+        title, interactive = config.report.title or None, config.interpret.interactive
+        timed("report", lambda: write_report(out, title=title, interactive=interactive))
     timings["total"] = round(sum(timings.values()), 2)
     write_json(folder.timings, timings)
     console.print(f"[bold green]done[/] in {timings['total']:.1f} s: {folder.summary}")

@@ -12,7 +12,9 @@ from typing import Any, Iterator
 
 from oddoneout.embed.spose import SPoSE
 from oddoneout.settings import Settings, setting
-from oddoneout.studies.synthetic import MIN_ITEMS
+
+#: Fewest items the synthetic world (:func:`oddoneout.studies.synthetic.make_world`) can make.
+MIN_ITEMS = 10
 
 _SPOSE = inspect.signature(SPoSE.__init__).parameters
 
@@ -136,7 +138,7 @@ class InterpretSettings(Settings):
     #: categorical / hybrid / dimensional rule (docs/interpretation.md)
     class_min_r: float = setting(0.3)
     class_balance: float = setting(0.8)
-    #: write interactive/<system>_map.html
+    #: the report stage writes interactive/<system>_map.html from each item map
     interactive: bool = setting(True)
 
 

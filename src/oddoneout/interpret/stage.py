@@ -4,9 +4,9 @@ Files per system (``OUT/interpret/``): ``<s>_ratings.csv`` (dimension x rating-s
 ``<s>_top_items.csv``, ``<s>_classes.csv`` (categorical / hybrid / dimensional) and
 ``<s>_class_shares.csv`` (the share of each class),
 ``<s>_centroid.csv`` (top-1/top-3 nearest-centroid accuracy and chance), ``<s>_map.csv``
-(2-D item map), ``<s>_graph_nodes.csv`` / ``<s>_graph_edges.csv`` (dimension graph), and
-``OUT/interactive/<s>_map.html``. Analyses that need ratings are skipped, with a logged note,
-for stimulus sets without them.
+(2-D item map) and ``<s>_graph_nodes.csv`` / ``<s>_graph_edges.csv`` (dimension graph); the
+report stage turns the map into ``OUT/interactive/<s>_map.html``. Analyses that need ratings
+are skipped, with a logged note, for stimulus sets without them.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def interpret_embedding(
     ----------
     settings : InterpretSettings
         The config's ``[interpret]`` settings (``top_k``, ``map_method``, ``graph_threshold``,
-        ``class_min_r``, ``class_balance``, ``interactive``).
+        ``class_min_r``, ``class_balance``).
     out : Path
         The study output folder.
     name : str
@@ -99,12 +99,6 @@ def interpret_embedding(
         coords = item_map(embedding, stimuli, method=settings.map_method, seed=seed)
         coords.to_csv(paths["map"], index=False)
         written["map"] = paths["map"]
-        if settings.interactive:
-            from oddoneout.report.interactive_map import write_interactive_map
-
-            paths["interactive"].parent.mkdir(parents=True, exist_ok=True)
-            write_interactive_map(paths["interactive"], coords, stimuli, embedding, title=f"{name}: item map")
-            written["interactive"] = paths["interactive"]
     return written
 
 

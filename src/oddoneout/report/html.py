@@ -350,8 +350,8 @@ def render_report(outputs: StudyOutputs, title: str | None = None) -> str:
     )
 
 
-def write_report(out_dir: str | Path | StudyFolder, title: str | None = None) -> Path:
-    """Write ``out_dir/report.html`` from the study outputs found in ``out_dir``.
+def write_report(out_dir: str | Path | StudyFolder, title: str | None = None, interactive: bool = True) -> Path:
+    """Write ``out_dir/report.html`` (and the interactive maps) from the study outputs found in ``out_dir``.
 
     Parameters
     ----------
@@ -361,6 +361,9 @@ def write_report(out_dir: str | Path | StudyFolder, title: str | None = None) ->
         and the report says which.
     title : str, optional
         Page title; default the study name of ``summary.json``, else the folder name.
+    interactive : bool
+        Also write ``interactive/<system>_map.html`` for every system with an item map
+        (:func:`~oddoneout.report.interactive_map.write_interactive_maps`); the report links them.
 
     Returns
     -------
@@ -372,6 +375,10 @@ def write_report(out_dir: str | Path | StudyFolder, title: str | None = None) ->
     InputError
         If ``out_dir`` is not a folder or an existing file is malformed.
     """
+    if interactive:
+        from oddoneout.report.interactive_map import write_interactive_maps
+
+        write_interactive_maps(out_dir if isinstance(out_dir, StudyFolder) else StudyFolder(Path(out_dir)))
     outputs = load_study_outputs(out_dir)
     path = outputs.folder.report
     path.write_text(render_report(outputs, title), encoding="utf-8")

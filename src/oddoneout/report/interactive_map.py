@@ -26,6 +26,7 @@ from oddoneout.interpret.centroid import PAPER_CATEGORIES, dominant_category
 from oddoneout.interpret.maps import check_coordinates
 from oddoneout.interpret.ratings import dimension_labels, rating_correlations
 from oddoneout.stimuli.stimulus_set import StimulusSet
+from oddoneout.study_folder import StudyFolder, read_table
 
 #: Side of the square SVG canvas in user units; points are scaled into it with a margin.
 _CANVAS = 1000.0
@@ -182,6 +183,37 @@ def write_interactive_map(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+
+def write_interactive_maps(folder: StudyFolder) -> list[Path]:
+    """Write ``interactive/<system>_map.html`` for every system whose item map and embedding exist.
+
+    The report stage calls this: the interpretation stage writes the map's coordinates
+    (``interpret/<system>_map.csv``), the page that shows them is presentation.
+
+    Parameters
+    ----------
+    folder : StudyFolder
+        The study folder (``stimuli.parquet``, ``embeddings/``, ``interpret/``).
+
+    Returns
+    -------
+    list of Path
+        The pages written, by system name.
+    """
+    if not folder.stimuli.is_file():
+        return []
+    stimuli = StimulusSet.load(folder.stimuli)
+    written = []
+    for name, embedding_path in folder.found("embedding").items():
+        files = folder.interpret(name)
+        coords = read_table(files.map)
+        if coords is None:
+            continue
+        embedding = Embedding.load(embedding_path)
+        written.append(write_interactive_map(files.interactive, coords, stimuli, embedding, title=f"{name}: item map"))
+    return written
 
 
 _PAGE = """<!DOCTYPE html>

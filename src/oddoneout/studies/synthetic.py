@@ -31,12 +31,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from oddoneout.config.sections import MIN_ITEMS
 from oddoneout.neural.data import NeuralData
 from oddoneout.stimuli.stimulus_set import StimulusSet
 from oddoneout.study_folder import StudyFolder
 
-#: Fewest stimuli the synthetic world can have.
-MIN_ITEMS = 10
 #: The 27 categories Cowen & Keltner found reliable.
 CATEGORIES = (
     "Admiration", "Adoration", "Aesthetic Appreciation", "Amusement", "Anger", "Anxiety", "Awe",
