@@ -16,7 +16,8 @@ import pytest
 from echo_server import EchoServer, Reply, completion, token_logprobs
 
 from oddoneout.agents.base import Answer, AsyncAgent, RetryableError
-from oddoneout.agents.openai_chat import OpenAIChatAgent, parse_retry_after
+from oddoneout.agents.http_errors import parse_retry_after
+from oddoneout.agents.openai_chat import OpenAIChatAgent
 from oddoneout.agents.prompts import PAPER_LLM_PROMPT, PAPER_MLLM_PROMPT
 from oddoneout.errors import InputError
 from oddoneout.media import FrameSpec

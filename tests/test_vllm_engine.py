@@ -8,15 +8,17 @@ not run on this CPU-only machine.
 
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 
 import pytest
 
 from oddoneout.agents.openai_chat import OpenAIChatAgent
-from oddoneout.agents.prompts import PAPER_LLM_PROMPT
+from oddoneout.agents.prompts import PAPER_LLM_PROMPT, PAPER_MLLM_PROMPT
 from oddoneout.agents.vllm_engine import VLLMEngineAgent, completion_payload
 from oddoneout.errors import InputError
+from oddoneout.media import FrameSpec
 
 CAPTIONS = {"a": "a child laughs at a puppy", "b": "a man cries at a funeral", "c": "a crowd cheers a goal"}
 
@@ -48,6 +50,49 @@ def test_conversations_equal_the_server_requests():
     assert "base_url" not in engine.describe and engine.describe["engine"] == "vllm"
 
 
+def _same_settings_pair(**inputs) -> tuple[VLLMEngineAgent, OpenAIChatAgent]:
+    """An engine agent and a server agent asking the same way (the engine's defaults, no constraint)."""
+    engine = VLLMEngineAgent("llm", "some/model", seed=3, **inputs)
+    server = OpenAIChatAgent(
+        "llm", "some/model", "http://127.0.0.1:1/v1", api_key_env=None, temperature=0.01, max_tokens=512, seed=3,
+        **inputs,
+    )  # fmt: skip
+    return engine, server
+
+
+def _completions() -> list[str]:
+    """Chat completions as both agents may receive them: an answer with probabilities, a cut one, a refusal, junk."""
+    digit = {12: (math.log(0.6), "2"), 11: (math.log(0.3), "1"), 13: (math.log(0.1), "3")}
+    with_probs = _output([(1, "Video", {1: (-0.01, "Video")}), (2, " ", {2: (-0.01, " ")}), (12, "2", digit),
+                          (3, " is different.", {3: (-0.02, " is different.")})])  # fmt: skip
+    cut = _output([(5, "They all feel", {5: (-0.1, "They all feel")})], finish="length")
+    refusal = {"choices": [{"message": {"content": None, "refusal": "no"}, "finish_reason": "stop"}]}
+    return [json.dumps(completion_payload(with_probs)), json.dumps(completion_payload(cut)), json.dumps(refusal)]
+
+
+def test_engine_and_server_agents_build_the_same_messages_and_read_the_same_answers():
+    engine, server = _same_settings_pair(prompt=PAPER_LLM_PROMPT, captions=CAPTIONS)
+    for shown in [("a", "b", "c"), ("b", "c", "a")]:
+        assert engine.conversations([shown]) == [server.build_request(shown)["messages"]]
+    answers = [engine.codec.read_completion(text) for text in _completions()]
+    assert answers == [server.read_completion(text) for text in _completions()]
+    assert [a.status for a in answers] == ["ok", "unparseable", "refused"]
+    assert answers[0].probs == pytest.approx((0.3, 0.6, 0.1))
+
+
+def test_engine_and_server_agents_send_the_same_frames(tmp_path):
+    pytest.importorskip("av")
+    pytest.importorskip("PIL.Image")
+    from test_frames import write_clip
+
+    videos = {name: write_clip(tmp_path / f"{name}.mp4", colour, n_frames=6)
+              for name, colour in {"a": (200, 0, 0), "b": (0, 200, 0), "c": (0, 0, 200)}.items()}  # fmt: skip
+    engine, server = _same_settings_pair(prompt=PAPER_MLLM_PROMPT, videos=videos, frames=FrameSpec(2, 16))
+    (messages,) = engine.conversations([("c", "a", "b")])
+    assert messages == server.build_request(("c", "a", "b"))["messages"]
+    assert sum(part["type"] == "image_url" for part in messages[0]["content"]) == 6
+
+
 def test_engine_output_is_read_like_a_server_answer():
     engine = VLLMEngineAgent("llm", "some/model", prompt=PAPER_LLM_PROMPT, captions=CAPTIONS)
     # "Video 2 is noticeably different." with the digit token carrying the three options
@@ -62,7 +107,7 @@ def test_engine_output_is_read_like_a_server_answer():
     )
     payload = completion_payload(output)
     assert payload["usage"] == {"prompt_tokens": 40, "completion_tokens": 4, "total_tokens": 44}
-    answer = engine.requests.read_completion(__import__("json").dumps(payload))
+    answer = engine.codec.read_completion(json.dumps(payload))
     assert answer.status == "ok" and answer.choice == 1
     assert answer.probs == pytest.approx((0.2, 0.7, 0.1))
     assert answer.tokens == 44
@@ -71,7 +116,7 @@ def test_engine_output_is_read_like_a_server_answer():
 def test_unparseable_and_cut_answers_keep_their_text():
     engine = VLLMEngineAgent("llm", "some/model", prompt=PAPER_LLM_PROMPT, captions=CAPTIONS)
     output = _output([(5, "They all feel", {5: (-0.1, "They all feel")})], finish="length")
-    answer = engine.requests.read_completion(__import__("json").dumps(completion_payload(output)))
+    answer = engine.codec.read_completion(json.dumps(completion_payload(output)))
     assert answer.status == "unparseable" and answer.raw == "They all feel"
     assert "max_tokens" in answer.error
 

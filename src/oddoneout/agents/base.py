@@ -7,6 +7,8 @@ from typing import Protocol, Sequence, runtime_checkable
 
 #: Every status a stored judgment can have. Only ``ok`` judgments carry a choice.
 STATUSES = ("ok", "unparseable", "ambiguous", "refused", "error", "timeout")
+#: Characters of a remote model's raw answer (or of a failed response's body) kept in an answer.
+MAX_RAW_CHARS = 2000
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 
 from oddoneout.agents.base import Agent, AsyncAgent
-from oddoneout.agents.openai_chat import CONSTRAINED
+from oddoneout.agents.chat_codec import CONSTRAINED
 from oddoneout.errors import InputError
 from oddoneout.settings import SAFE_NAME_RULE, Settings, defaults, is_safe_name, setting
 from oddoneout.stimuli.stimulus_set import StimulusSet

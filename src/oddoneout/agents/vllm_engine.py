@@ -1,9 +1,10 @@
 """The vLLM offline engine as an agent: batched generation on local GPUs, for maximum throughput.
 
-The engine answers exactly what :class:`~oddoneout.agents.openai_chat.OpenAIChatAgent` would send
+The engine is asked exactly what :class:`~oddoneout.agents.openai_chat.OpenAIChatAgent` would send
 to a vLLM server (the same chat messages, captions or frames as data URLs, sampling settings and
-constraint), and its outputs are read by the same code, so a study can move between a server and
-the engine without changing a single judgment's prompt or parsing. Needs ``pip install vllm`` and a
+constraint), and its outputs are read by the same code (both use
+:class:`~oddoneout.agents.chat_codec.ChatCodec`), so a study can move between a server and the
+engine without changing a single judgment's prompt or parsing. Needs ``pip install vllm`` and a
 GPU; nothing here is imported before the engine is first used.
 """
 
@@ -13,13 +14,10 @@ import json
 from typing import Any, Mapping, Sequence
 
 from oddoneout.agents.base import Answer
-from oddoneout.agents.openai_chat import OPTIONS, TOP_LOGPROBS, OpenAIChatAgent
+from oddoneout.agents.chat_codec import OPTIONS, TOP_LOGPROBS, ChatCodec
 from oddoneout.agents.prompts import PromptTemplate
 from oddoneout.errors import InputError
 from oddoneout.media.frames import FrameSpec
-
-#: A base URL that is never contacted: the engine runs in this process.
-_NO_SERVER = "http://vllm-engine.invalid/v1"
 
 
 def completion_payload(output: Any) -> dict[str, Any]:
@@ -105,22 +103,21 @@ class VLLMEngineAgent:
     ) -> None:
         if constrained not in ("none", "choice"):
             raise InputError(f"VLLMEngineAgent: constrained must be 'none' or 'choice', not {constrained!r}")
-        self.requests = OpenAIChatAgent(
+        # the engine's own constrained decoding is set in sampling_params; the chat messages carry none
+        self.codec = ChatCodec(
             name,
-            model,
-            _NO_SERVER,
             prompt=prompt,
             captions=captions,
             videos=videos,
             frames=frames,
-            api_key_env=None,
             constrained="none",
             logprobs=logprobs,
             temperature=temperature,
             max_tokens=max_tokens,
             seed=seed,
+            source=f"the vLLM engine ({model})",
         )
-        self.name, self.model, self.prompt_hash = name, model, self.requests.prompt_hash
+        self.name, self.model, self.prompt_hash = name, model, prompt.hash
         self.constrained = constrained
         self.engine_options = dict(engine_options or {})
         if prompt.mode == "video":
@@ -130,10 +127,23 @@ class VLLMEngineAgent:
     @property
     def describe(self) -> dict[str, Any]:
         """What goes into provenance: the request settings and the engine options."""
-        description = {**self.requests.describe, "engine": "vllm", "constrained": self.constrained}
-        description.pop("base_url", None)
-        description["engine_options"] = json.loads(json.dumps(self.engine_options, default=str))
-        return description
+        codec = self.codec
+        return {
+            "agent": "vllm_engine",
+            "name": self.name,
+            "model": self.model,
+            "mode": codec.mode,
+            "prompt": codec.prompt.name,
+            "prompt_hash": self.prompt_hash,
+            "frames": codec.frames.as_dict() if codec.mode == "video" else None,
+            "constrained": self.constrained,
+            "logprobs": codec.logprobs,
+            "temperature": codec.temperature,
+            "max_tokens": codec.max_tokens,
+            "seed": codec.seed,
+            "engine": "vllm",
+            "engine_options": json.loads(json.dumps(self.engine_options, default=str)),
+        }
 
     def _engine(self) -> Any:
         if self._llm is None:
@@ -141,7 +151,7 @@ class VLLMEngineAgent:
                 import vllm
             except ImportError as exc:
                 raise InputError("the vLLM engine agent needs vLLM and a GPU: pip install vllm") from exc
-            self._llm = vllm.LLM(model=self.model, seed=self.requests.seed, **self.engine_options)
+            self._llm = vllm.LLM(model=self.model, seed=self.codec.seed, **self.engine_options)
         return self._llm
 
     def sampling_params(self) -> Any:
@@ -149,11 +159,11 @@ class VLLMEngineAgent:
         from vllm import SamplingParams
 
         settings: dict[str, Any] = {
-            "temperature": self.requests.temperature,
-            "max_tokens": self.requests.max_tokens,
-            "seed": self.requests.seed,
+            "temperature": self.codec.temperature,
+            "max_tokens": self.codec.max_tokens,
+            "seed": self.codec.seed,
         }
-        if self.requests.logprobs:
+        if self.codec.logprobs:
             settings["logprobs"] = TOP_LOGPROBS
         if self.constrained == "choice":
             try:  # vLLM >= 0.10.2
@@ -168,7 +178,7 @@ class VLLMEngineAgent:
 
     def conversations(self, shown: Sequence[tuple[str, str, str]]) -> list[list[dict[str, Any]]]:
         """The chat messages of each triplet, exactly as a server request would carry them."""
-        return [self.requests.build_request(tuple(triplet))["messages"] for triplet in shown]
+        return [self.codec.messages(tuple(triplet)) for triplet in shown]
 
     def judge(self, shown: Sequence[tuple[str, str, str]]) -> list[Answer]:
         """Answer a batch of triplets in one batched engine call."""
@@ -176,4 +186,4 @@ class VLLMEngineAgent:
         outputs = self._engine().chat(conversations, sampling_params=self.sampling_params(), use_tqdm=False)
         if len(outputs) != len(conversations):
             raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(conversations)} conversations")
-        return [self.requests.read_completion(json.dumps(completion_payload(output))) for output in outputs]
+        return [self.codec.read_completion(json.dumps(completion_payload(output))) for output in outputs]

@@ -5,16 +5,21 @@ first video stream and keeps ``n_frames`` frames evenly spaced by index from the
 the last one, so the sample covers the whole clip whatever its frame rate or timestamps.
 Decoding is exact rather than seek-based (seeking lands on key frames only): the clip is decoded
 twice, once to count its frames and once to keep the chosen ones, which is cheap for the short
-clips of emotion studies (a few seconds each).
+clips of emotion studies (a few seconds each). :class:`FrameCache` keeps the data URLs of the
+videos used most recently, so a clip shown in many triplets is decoded once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -167,3 +172,65 @@ def sample_frames(path: str | os.PathLike, spec: FrameSpec = FrameSpec()) -> lis
 def frames_as_data_urls(path: str | os.PathLike, spec: FrameSpec = FrameSpec()) -> list[str]:
     """:func:`sample_frames` as ``data:image/jpeg;base64,...`` URLs (for chat ``image_url`` parts)."""
     return ["data:image/jpeg;base64," + base64.b64encode(image).decode("ascii") for image in sample_frames(path, spec)]
+
+
+class FrameCache:
+    """:func:`frames_as_data_urls` of videos, decoded once each and kept for the most recently used ones.
+
+    Safe to use from several threads; :meth:`warm` decodes in worker threads, once per video even
+    when many coroutines ask for the same one at the same time.
+
+    Parameters
+    ----------
+    spec : FrameSpec
+        How frames are taken from each video.
+    max_videos : int
+        Videos whose data URLs are kept in memory (the least recently used are dropped first).
+    """
+
+    def __init__(self, spec: FrameSpec, max_videos: int = 512) -> None:
+        self.spec = spec
+        self.max_videos = max_videos
+        self._urls: OrderedDict[str, list[str]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pending: dict[str, asyncio.Future] = {}
+
+    def __contains__(self, path: str | os.PathLike) -> bool:
+        with self._lock:
+            return os.fspath(path) in self._urls
+
+    def data_urls(self, path: str | os.PathLike) -> list[str]:
+        """The data URLs of one video's frames, decoded on first use.
+
+        Raises
+        ------
+        InputError
+            When the video does not decode or has too few frames.
+        """
+        key = os.fspath(path)
+        with self._lock:
+            if key in self._urls:
+                self._urls.move_to_end(key)
+                return self._urls[key]
+        urls = frames_as_data_urls(path, self.spec)
+        with self._lock:
+            self._urls[key] = urls
+            while len(self._urls) > self.max_videos:
+                self._urls.popitem(last=False)
+        return urls
+
+    async def warm(self, paths: Iterable[str | os.PathLike]) -> None:
+        """Decode the videos not cached yet in worker threads (each once, however many coroutines ask)."""
+        waits = []
+        for path in paths:
+            if path in self:
+                continue
+            key = os.fspath(path)
+            future = self._pending.get(key)
+            if future is None:
+                future = asyncio.ensure_future(asyncio.to_thread(self.data_urls, path))
+                self._pending[key] = future
+                future.add_done_callback(lambda _, key=key: self._pending.pop(key, None))
+            waits.append(asyncio.shield(future))
+        for wait in waits:
+            await wait
