@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 from pathlib import Path
@@ -13,7 +14,7 @@ av = pytest.importorskip("av")
 Image = pytest.importorskip("PIL.Image")
 
 from oddoneout.errors import InputError  # noqa: E402
-from oddoneout.media import FrameSpec, frames_as_data_urls, sample_frames  # noqa: E402
+from oddoneout.media import FrameCache, FrameSpec, frames_as_data_urls, sample_frames  # noqa: E402
 from oddoneout.media.frames import frame_indices  # noqa: E402
 
 WIDTH, HEIGHT = 64, 48
@@ -99,6 +100,26 @@ def test_data_urls_carry_the_same_jpegs(clip):
     prefix = "data:image/jpeg;base64,"
     assert all(url.startswith(prefix) for url in urls)
     assert [base64.b64decode(url[len(prefix) :]) for url in urls] == sample_frames(clip, spec)
+
+
+def test_frame_cache_decodes_each_video_once_and_drops_the_least_recently_used(tmp_path, monkeypatch):
+    from oddoneout.media import frames
+
+    paths = [write_clip(tmp_path / f"{i}.mp4", (40 * i, 100, 100), n_frames=4) for i in range(3)]
+    decoded = []
+    real = frames.frames_as_data_urls
+    monkeypatch.setattr(frames, "frames_as_data_urls", lambda path, spec: decoded.append(path) or real(path, spec))
+    cache = FrameCache(FrameSpec(n_frames=2, size=16), max_videos=2)
+
+    async def many_at_once():
+        await asyncio.gather(*(cache.warm(paths[:2]) for _ in range(5)))
+
+    asyncio.run(many_at_once())
+    assert decoded == paths[:2] or decoded == paths[1::-1]
+    assert cache.data_urls(paths[0]) == real(paths[0], cache.spec)  # a hit, now the most recent
+    cache.data_urls(paths[2])  # drops paths[1]
+    assert paths[0] in cache and paths[2] in cache and paths[1] not in cache
+    assert len(decoded) == 3
 
 
 def test_h264_clips_decode(tmp_path):

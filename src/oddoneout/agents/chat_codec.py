@@ -1,4 +1,4 @@
-"""Chat messages for a triplet, and the :class:`Answer` in a chat completion: what a chat model is asked and how its reply is read.
+"""What a chat model is asked about a triplet, and how its reply (a chat completion) becomes an :class:`Answer`.
 
 Shared by :class:`~oddoneout.agents.openai_chat.OpenAIChatAgent` (a server over HTTP) and
 :class:`~oddoneout.agents.vllm_engine.VLLMEngineAgent` (vLLM's engine in this process), so a study
@@ -232,7 +232,8 @@ class ChatCodec:
         """
 
         def malformed(why: str) -> Answer:
-            return Answer(None, "error", raw=text[:MAX_RAW_CHARS], error=f"malformed response from {self.source}: {why}")
+            error = f"malformed response from {self.source}: {why}"
+            return Answer(None, "error", raw=text[:MAX_RAW_CHARS], error=error)
 
         try:
             payload = json.loads(text)
