@@ -27,6 +27,7 @@ WATCHED = (
     "nilearn",
 )
 
+
 def read_constraints(path: Path = CONSTRAINTS) -> dict[str, str]:
     """``{canonical name: pinned version}`` of a constraints file (``name==version`` lines)."""
     pins: dict[str, str] = {}

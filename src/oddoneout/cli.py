@@ -34,13 +34,13 @@ def _clean_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
     return wrapper
 
+
 def _load_triplets(path: Path, items: Path | None, design: str | None) -> Any:
     """:func:`oddoneout.triplets.load_triplets` with the store's readers registered too."""
     import oddoneout.collect.store  # noqa: F401  (registers the .sqlite/.db and .parquet readers)
     from oddoneout.triplets import load_triplets
 
     return load_triplets(path, items, design=design)
-
 
 
 OutDir = Annotated[Path, typer.Option("--out", "-o", help="Output folder of the study.")]
@@ -121,12 +121,12 @@ def run(
 
     CONFIG is a TOML file or the name of a built-in study (synthetic, cowen_keltner).
     """
-    from oddoneout.pipeline import STAGES, run_study
+    from oddoneout.pipeline import STAGE_NAMES, run_study
 
     run_study(
         _config_path(config),
         out,
-        stages=stage or STAGES,
+        stages=stage or STAGE_NAMES,
         systems=system,
         overrides=_overrides(seed, settings),
         scale=scale,
@@ -156,6 +156,14 @@ def collect(
     )
 
 
+def _settings(cls: type, command: str, section: str, given: dict[str, Any]) -> Any:
+    """A config section's settings from the options given (the others keep the section's defaults)."""
+    from oddoneout.settings import Where, build
+
+    table = {key: value for key, value in given.items() if value is not None}
+    return build(cls, table, Where(Path(f"oddoneout {command}"), section))
+
+
 @app.command()
 @_clean_errors
 def fit(
@@ -165,58 +173,80 @@ def fit(
     out: Annotated[Path, typer.Option("--out", "-o", help="Embedding file to write (.parquet).")],
     items: Annotated[Optional[Path], typer.Option(help="Item ids, one per line, for index files.")] = None,
     design: Annotated[Optional[str], typer.Option(help="For a store/export: only this design.")] = None,
-    n_dims: Annotated[Optional[int], typer.Option(help="Initial number of dimensions [estimator default].")] = None,
-    l1: Annotated[
-        Optional[float], typer.Option(help="L1 strength lambda (penalty lambda/n_items * |W|_1) [SPoSE default].")
-    ] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Adam learning rate [estimator default].")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Triplets per batch [estimator default].")] = None,
-    max_epochs: Annotated[Optional[int], typer.Option(help="Maximum number of epochs [estimator default].")] = None,
-    patience: Annotated[
-        Optional[int], typer.Option(help="Epochs without validation improvement before stopping [estimator default].")
-    ] = None,
-    device: Annotated[
-        Optional[str], typer.Option(help="torch device: cpu, cuda, cuda:1... [estimator default]")
-    ] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed [estimator default].")] = None,
-    relax: Annotated[
-        bool, typer.Option("--relax", help="SPoSE: refit the kept weights without the penalty (relaxed lasso).")
-    ] = False,
-    averaging: Annotated[
-        bool,
-        typer.Option("--averaging/--no-averaging", help="SPoSE: the estimate is the running average of the iterates."),
-    ] = True,
     model_name: Annotated[
-        str, typer.Option("--model", help="spose (L1-sparse) or vice (variational, spike-and-slab, FDR pruning).")
-    ] = "spose",
+        Optional[str], typer.Option("--model", help="spose (L1-sparse) or vice (variational, spike-and-slab).")
+    ] = None,
+    n_dims: Annotated[Optional[int], typer.Option(help="Initial number of dimensions.")] = None,
+    l1: Annotated[
+        Optional[list[float]],
+        typer.Option(help="SPoSE L1 strength (penalty l1/n_items * |W|_1); repeat it to choose by held-out loss."),
+    ] = None,
+    l1_folds: Annotated[Optional[int], typer.Option(help="Folds of the l1 choice (1: one held-out split).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Adam learning rate.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Triplets per batch.")] = None,
+    max_epochs: Annotated[Optional[int], typer.Option(help="Maximum number of epochs.")] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Epochs without improvement before stopping.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="torch device: cpu, cuda, cuda:1...")] = None,
+    relax: Annotated[
+        Optional[bool], typer.Option("--relax/--no-relax", help="SPoSE: refit the kept weights without the penalty.")
+    ] = None,
+    averaging: Annotated[
+        Optional[bool],
+        typer.Option("--averaging/--no-averaging", help="SPoSE: the estimate is the running average of the iterates."),
+    ] = None,
+    seeds: Annotated[
+        Optional[list[int]], typer.Option("--seeds", help="SPoSE: fit once per seed (repeat it), keep the best.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the splits and the fits.")] = 0,
 ) -> None:
-    """Fit a SPoSE (or VICE) embedding to triplets."""
-    from oddoneout.embed.spose import SPoSE
-    from oddoneout.embed.vice import VICE
-    from oddoneout.progress import progress_callback
+    """Fit a SPoSE (or VICE) embedding to triplets, exactly as a study's fit stage with these [embedding] settings.
 
-    if model_name not in ("spose", "vice"):
-        raise InputError(f"--model must be 'spose' or 'vice', not {model_name!r}")
-    if (relax or not averaging) and model_name != "spose":
-        raise InputError("--relax and --no-averaging apply to --model spose only")
-    if l1 is not None and model_name != "spose":
-        raise InputError("--l1 applies to --model spose only")
-    data = _load_triplets(triplets, items, design)
-    given = dict(
-        n_dims=n_dims, lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience, device=device, seed=seed
+    Options left out take the [embedding] defaults of a study config.
+    """
+    from oddoneout.config.sections import EmbeddingSettings
+    from oddoneout.pipeline import fit_embedding
+
+    spose_only = {
+        "--l1": l1,
+        "--l1-folds": l1_folds,
+        "--relax" if relax else "--no-relax": relax,
+        "--averaging" if averaging else "--no-averaging": averaging,
+        "--seeds": seeds,
+    }
+    if model_name == "vice" and (given := [name for name, value in spose_only.items() if value is not None]):
+        raise InputError(f"{', '.join(given)}: for --model spose only")
+    settings = _settings(
+        EmbeddingSettings,
+        "fit",
+        "embedding",
+        dict(
+            method=model_name,
+            n_dims=n_dims,
+            l1=(l1[0] if len(l1) == 1 else list(l1)) if l1 else None,
+            l1_folds=l1_folds,
+            lr=lr,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            patience=patience,
+            device=device,
+            relax=relax,
+            averaging=averaging,
+            seeds=list(seeds) if seeds else None,
+        ),
     )
-    # options left out take the estimator's own defaults (one owner for each default)
-    common = {key: value for key, value in given.items() if value is not None}
-    if model_name == "spose":
-        model = SPoSE(relax=relax, averaging=averaging, **common, **({} if l1 is None else {"l1": l1}))
-    else:
-        model = VICE(**common)
-    with progress_callback("fit", total=model.max_epochs, unit="epochs") as report:
-        model.progress = report
-        model.fit(data)
-    embedding = model.to_embedding()
+    data = _load_triplets(triplets, items, design)
+    fitted = fit_embedding(data, settings, seed=seed)
+    embedding = fitted.embedding
     embedding.metadata["source_file"] = str(triplets)
     embedding.save(out)
+    if fitted.reproducibility is not None:
+        fitted.reproducibility.to_csv(out.with_name(f"{out.stem}_dims.csv"))
+    for row in embedding.metadata.get("l1_selection") or []:
+        mark = "  <- chosen" if row["chosen"] else ""
+        console.print(
+            f"l1={row['l1']:g}: held-out cross-entropy {row['cross_entropy']:.4f}, "
+            f"accuracy {row['accuracy']:.4f}, {row['n_dims']:g} dims{mark}"
+        )
     console.print(f"{embedding.n_dims} dimensions from {len(data)} triplets -> {out}")
 
 
@@ -227,24 +257,32 @@ def evaluate(
     triplets: Annotated[Path, typer.Argument(help="Held-out triplets (.npy/.txt/.parquet/.sqlite).")],
     items: Annotated[Optional[Path], typer.Option(help="Item ids, one per line, for index files.")] = None,
     design: Annotated[Optional[str], typer.Option(help="For a store/export: only this design.")] = None,
-    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CI.")] = 1000,
+    n_bootstrap: Annotated[
+        Optional[int], typer.Option(help="Bootstrap resamples for the CIs [the study's default].")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
 ) -> None:
-    """Held-out odd-one-out accuracy (95% bootstrap CI) and cross-entropy of an embedding."""
-    from oddoneout.embed.evaluate import evaluate_embedding
+    """Held-out accuracy (95% bootstrap CI), cross-entropy and dimensionality of an embedding (the evaluate stage's)."""
+    from oddoneout.config.sections import EvaluationSettings
     from oddoneout.embedding import Embedding
+    from oddoneout.pipeline import evaluate_split
 
-    result = evaluate_embedding(
-        Embedding.load(embedding), _load_triplets(triplets, items, design), n_bootstrap=n_bootstrap, seed=seed
+    settings = _settings(EvaluationSettings, "evaluate", "evaluation", {"n_bootstrap": n_bootstrap})
+    result = evaluate_split(
+        Embedding.load(embedding),
+        _load_triplets(triplets, items, design),
+        n_bootstrap=settings.n_bootstrap,
+        seed=seed,
     )
     if as_json:
         print(json.dumps(result, indent=2, default=float))
     else:
-        low, high = result["accuracy_ci"]
+        low, high = result["accuracy_ci"] or (float("nan"), float("nan"))
         console.print(
             f"accuracy {result['accuracy']:.4f} (95% CI {low:.4f}-{high:.4f}), "
-            f"cross-entropy {result['cross_entropy']:.4f}, {result['n_triplets']} triplets"
+            f"cross-entropy {result['cross_entropy']:.4f}, {result['n_triplets']} triplets, "
+            f"{result['n_dims']} dimensions (accuracy saturates at {result['saturation_dims']})"
         )
 
 
@@ -253,18 +291,25 @@ def evaluate(
 def interpret(
     embedding: Annotated[Path, typer.Argument(help="Embedding file (.parquet).")],
     stimuli: Annotated[Path, typer.Option(help="Stimulus table with rating columns (.parquet/.csv).")],
-    dest: Annotated[Path, typer.Option("--out", "-o", help="Folder for the CSV tables.")] = Path("."),
-    top_k: Annotated[int, typer.Option(help="Top items per dimension.")] = 8,
+    dest: Annotated[Path, typer.Option("--out", "-o", help="Folder to write interpret/<embedding>_*.csv into.")] = Path(
+        "."
+    ),
+    top_k: Annotated[Optional[int], typer.Option(help="Top items per dimension [the study's default].")] = None,
+    map_method: Annotated[Optional[str], typer.Option(help="Item map: tsne, umap or none.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the map and the graph layout.")] = 0,
 ) -> None:
-    """Correlate each dimension with the rating scales and list its top items."""
+    """Every interpretation analysis of the interpret stage: rating correlations, top items, classes, map, graph."""
+    from oddoneout.config.sections import InterpretSettings
     from oddoneout.embedding import Embedding
-    from oddoneout.interpret.ratings import rating_correlations, top_items, write_rating_correlations, write_top_items
+    from oddoneout.interpret.stage import interpret_embedding
     from oddoneout.stimuli import StimulusSet
 
-    emb, stim = Embedding.load(embedding), StimulusSet.load(stimuli)
-    ratings = write_rating_correlations(rating_correlations(emb, stim), dest / f"{embedding.stem}_ratings.csv")
-    tops = write_top_items(top_items(emb, stim, k=top_k), dest / f"{embedding.stem}_top_items.csv")
-    console.print(f"wrote {ratings} and {tops}")
+    settings = _settings(InterpretSettings, "interpret", "interpret", {"top_k": top_k, "map_method": map_method})
+    written = interpret_embedding(
+        settings, dest, embedding.stem, Embedding.load(embedding), StimulusSet.load(stimuli), seed=seed
+    )
+    for kind, path in written.items():
+        console.print(f"{kind}: {path}")
 
 
 @app.command()
@@ -273,18 +318,22 @@ def encode(
     embedding: Annotated[Path, typer.Argument(help="Embedding file (.parquet).")],
     neural: Annotated[list[Path], typer.Argument(help="Subject data files (.npz written by oddoneout).")],
     dest: Annotated[Path, typer.Option("--out", "-o", help="Folder for per-voxel results.")] = Path("."),
-    n_folds: Annotated[int, typer.Option(help="Outer folds (blocks of runs).")] = 6,
-    backend: Annotated[str, typer.Option(help="himalaya backend: numpy, torch, torch_cuda.")] = "numpy",
+    n_folds: Annotated[Optional[int], typer.Option(help="Outer folds (blocks of runs) [the study's default].")] = None,
+    backend: Annotated[
+        Optional[str], typer.Option(help="himalaya backend: numpy, torch, torch_cuda [the study's default].")
+    ] = None,
 ) -> None:
-    """Voxel-wise ridge encoding of brain responses from an embedding, cross-validated by runs."""
+    """Voxel-wise ridge encoding of brain responses from an embedding, as the encode stage fits it."""
+    from oddoneout.config.sections import NeuralSettings
     from oddoneout.embedding import Embedding
     from oddoneout.neural.data import NeuralData
-    from oddoneout.neural.encoding import encode as encode_subject
+    from oddoneout.neural.stage import encode_embedding
 
+    settings = _settings(NeuralSettings, "encode", "neural", {"n_folds": n_folds, "backend": backend})
     emb = Embedding.load(embedding)
     for path in neural:
         data = NeuralData.load(path)
-        result = encode_subject(emb.weights, emb.item_ids, data, n_folds=n_folds, backend=backend)
+        result = encode_embedding(settings, emb, data)
         result.save(dest / f"{embedding.stem}_{data.subject}.npz")
         rois = ", ".join(f"{roi} {r:.3f}" for roi, r in result.roi_r.items())
         console.print(f"{data.subject}: mean r by ROI: {rois}")

@@ -122,6 +122,11 @@ class StudyFolder:
     def __repr__(self) -> str:
         return f"StudyFolder({str(self.root)!r})"
 
+    @classmethod
+    def of(cls, where: str | Path | StudyFolder) -> StudyFolder:
+        """``where`` itself when it is a folder object already (so a run shares one), else a new one."""
+        return where if isinstance(where, StudyFolder) else cls(where)
+
     # --- the guard ----------------------------------------------------------------------------
 
     @staticmethod

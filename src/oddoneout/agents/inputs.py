@@ -22,10 +22,10 @@ def system_seed(config: StudyConfig, name: str) -> int:
     return int(hash_text(str(config.study.seed), name)[:8], 16)
 
 
-def feature_table(config: StudyConfig, out: Path, spec: str) -> pd.DataFrame:
+def feature_table(config: StudyConfig, out: Path | StudyFolder, spec: str) -> pd.DataFrame:
     """The feature table named by ``features = spec`` (``synthetic:<view>`` or a Parquet/CSV file)."""
     if spec.startswith("synthetic:"):
-        path = StudyFolder(out).world_view(spec.split(":", 1)[1])
+        path = StudyFolder.of(out).world_view(spec.split(":", 1)[1])
     else:
         path = config.resolve(spec)
     if not path.is_file():

@@ -28,11 +28,12 @@ from oddoneout.agents.chat_codec import CONSTRAINED
 from oddoneout.errors import InputError
 from oddoneout.settings import SAFE_NAME_RULE, Settings, defaults, is_safe_name, setting
 from oddoneout.stimuli.stimulus_set import StimulusSet
+from oddoneout.study_folder import StudyFolder
 
 if TYPE_CHECKING:
     from oddoneout.config import StudyConfig
 
-Builder = Callable[["StudyConfig", Path, str, StimulusSet], "Agent | AsyncAgent"]
+Builder = Callable[["StudyConfig", "Path | StudyFolder", str, StimulusSet], "Agent | AsyncAgent"]
 
 # --- settings of each kind -----------------------------------------------------------------------
 
@@ -81,7 +82,7 @@ class RatingsSettings(Settings):
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if not self.ratings:
-            yield "ratings", 'needs `ratings` (e.g. ["category"]) for agent \'ratings\''
+            yield "ratings", "needs `ratings` (e.g. [\"category\"]) for agent 'ratings'"
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ class VLLMSettings(ChatSettings):
 # --- builders ----------------------------------------------------------------------------------
 
 
-def _feature_agent(config: StudyConfig, out: Path, name: str, stimuli: StimulusSet) -> Agent:
+def _feature_agent(config: StudyConfig, out: Path | StudyFolder, name: str, stimuli: StimulusSet) -> Agent:
     import pandas as pd
 
     from oddoneout.agents.inputs import feature_table, system_seed
@@ -212,18 +213,17 @@ def _feature_agent(config: StudyConfig, out: Path, name: str, stimuli: StimulusS
     )
 
 
-def _minilm_agent(config: StudyConfig, out: Path, name: str, stimuli: StimulusSet) -> Agent:
+def _minilm_agent(config: StudyConfig, out: Path | StudyFolder, name: str, stimuli: StimulusSet) -> Agent:
     from oddoneout.agents.inputs import all_captions
     from oddoneout.agents.text_embedding import MiniLMCaptionAgent
-    from oddoneout.study_folder import StudyFolder
 
     settings = config.systems[name].settings
     return MiniLMCaptionAgent(
-        name, all_captions(stimuli), cache_dir=StudyFolder(out).cache, max_captions=settings.max_captions or None
+        name, all_captions(stimuli), cache_dir=StudyFolder.of(out).cache, max_captions=settings.max_captions or None
     )
 
 
-def _llama_agent(config: StudyConfig, out: Path, name: str, stimuli: StimulusSet) -> Agent:
+def _llama_agent(config: StudyConfig, out: Path | StudyFolder, name: str, stimuli: StimulusSet) -> Agent:
     from oddoneout.agents.inputs import captions, prompt, system_seed
     from oddoneout.agents.llama_local import LlamaCppAgent
 
@@ -240,7 +240,7 @@ def _llama_agent(config: StudyConfig, out: Path, name: str, stimuli: StimulusSet
     )
 
 
-def _openai_agent(config: StudyConfig, out: Path, name: str, stimuli: StimulusSet) -> AsyncAgent:
+def _openai_agent(config: StudyConfig, out: Path | StudyFolder, name: str, stimuli: StimulusSet) -> AsyncAgent:
     from oddoneout.agents.inputs import model_inputs
     from oddoneout.agents.openai_chat import OpenAIChatAgent
 
@@ -256,7 +256,7 @@ def _openai_agent(config: StudyConfig, out: Path, name: str, stimuli: StimulusSe
     )
 
 
-def _vllm_agent(config: StudyConfig, out: Path, name: str, stimuli: StimulusSet) -> Agent:
+def _vllm_agent(config: StudyConfig, out: Path | StudyFolder, name: str, stimuli: StimulusSet) -> Agent:
     from oddoneout.agents.inputs import model_inputs
     from oddoneout.agents.vllm_engine import VLLMEngineAgent
 
@@ -330,7 +330,7 @@ def agent_kind(name: str) -> AgentKind:
     return AGENT_KINDS[name]
 
 
-def build_agent(config: StudyConfig, out: Path, name: str, stimuli: StimulusSet) -> Agent | AsyncAgent:
+def build_agent(config: StudyConfig, out: Path | StudyFolder, name: str, stimuli: StimulusSet) -> Agent | AsyncAgent:
     """The agent of system ``name``, built by its kind's builder."""
     return agent_kind(config.systems[name].agent).build(config, out, name, stimuli)
 

@@ -23,4 +23,3 @@ __all__ = [
     "is_safe_name",
     "load_config",
 ]
-

@@ -93,9 +93,7 @@ def load_config(
             raise InputError(f"{path}: [neural] variance_partition: system(s) {unknown} are not in [systems]")
     resolved = {name: as_table(settings) for name, settings in sections.items()}
     resolved[SYSTEMS] = {name: system.table() for name, system in systems.items()}
-    return StudyConfig(
-        **sections, systems=systems, hash=hash_json(resolved), dir=path.parent.resolve(), file=path
-    )
+    return StudyConfig(**sections, systems=systems, hash=hash_json(resolved), dir=path.parent.resolve(), file=path)
 
 
 def _check_scales(scales: Any, path: Path) -> None:

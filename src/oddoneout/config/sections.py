@@ -202,9 +202,12 @@ class NeuralSettings(Settings):
         if self.subject_names and len(self.subject_names) != n:
             yield "subject_names", f"has {len(self.subject_names)} entries, subjects has {n}"
         if source == "nifti" and len(self.tables) != n:
-            yield "tables", (
-                f'source = "nifti" needs `tables`: one stimulus_id,run CSV per subject '
-                f"({n} subjects, {len(self.tables)} tables)"
+            yield (
+                "tables",
+                (
+                    f'source = "nifti" needs `tables`: one stimulus_id,run CSV per subject '
+                    f"({n} subjects, {len(self.tables)} tables)"
+                ),
             )
         for pair in self.roi_masks:
             if len(pair) != 2:

@@ -220,7 +220,7 @@ def cross_accuracy(
 
 
 def compare_systems_stage(
-    out: Path, systems: Sequence[str], seed: int = 0, n_bootstrap: int = 1000, similarity: str = "dot"
+    out: Path | StudyFolder, systems: Sequence[str], seed: int = 0, n_bootstrap: int = 1000, similarity: str = "dot"
 ) -> dict[str, dict[str, Any]]:
     """Systems RSA for every pair and cross-prediction for every ordered pair of a study's systems.
 
@@ -234,7 +234,7 @@ def compare_systems_stage(
         ``{"systems_rsa": {"a|b": {"r", "ci", "n_items"}}, "cross_accuracy": {"a|b": {"accuracy",
         "ci", "chance", "n_triplets"}}}`` (``a|b``: embedding of ``a`` on the triplets of ``b``).
     """
-    folder = StudyFolder(out)
+    folder = StudyFolder.of(out)
     embeddings = {}
     for name in systems:
         path = folder.system(name).embedding

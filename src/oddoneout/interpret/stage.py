@@ -26,7 +26,12 @@ logger = logging.getLogger(__name__)
 
 
 def interpret_embedding(
-    settings: InterpretSettings, out: Path, name: str, embedding: Embedding, stimuli: StimulusSet, seed: int = 0
+    settings: InterpretSettings,
+    out: Path | StudyFolder,
+    name: str,
+    embedding: Embedding,
+    stimuli: StimulusSet,
+    seed: int = 0,
 ) -> dict[str, Path]:
     """Run every interpretation analysis of one system and write its files.
 
@@ -63,7 +68,7 @@ def interpret_embedding(
         write_top_items,
     )
 
-    paths = StudyFolder(out).interpret(name).as_dict()
+    paths = StudyFolder.of(out).interpret(name).as_dict()
     paths["ratings"].parent.mkdir(parents=True, exist_ok=True)
     written = {}
     write_top_items(top_items(embedding, stimuli, k=settings.top_k), paths["top_items"])
@@ -102,9 +107,9 @@ def interpret_embedding(
     return written
 
 
-def interpretation_summary(out: Path, systems: Sequence[str]) -> dict[str, dict[str, Any]]:
+def interpretation_summary(out: Path | StudyFolder, systems: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Per system: class shares and top-1/top-3 nearest-centroid accuracy (for ``summary.json``)."""
-    folder = StudyFolder(out)
+    folder = StudyFolder.of(out)
     summary: dict[str, dict[str, Any]] = {}
     for name in systems:
         files = folder.interpret(name)

@@ -35,6 +35,7 @@ from oddoneout.config.sections import NeuralSettings
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.neural.data import NeuralData
+from oddoneout.neural.encoding import EncodingResult
 from oddoneout.progress import console, make_progress, progress_enabled
 from oddoneout.provenance import hash_json, provenance, read_npz, write_npz
 from oddoneout.study_folder import (
@@ -75,11 +76,11 @@ def _say(message: str) -> None:
 # --- subjects ----------------------------------------------------------------------------------
 
 
-def neural_files(config: StudyConfig, out: Path) -> list[Path]:
+def neural_files(config: StudyConfig, out: Path | StudyFolder) -> list[Path]:
     """The subjects' prepared data files: ``OUT/neural/*.npz`` (synthetic) or the source files of ``subjects``."""
     settings = config.neural
     if settings.source == "synthetic":
-        return StudyFolder(out).subject_files()
+        return StudyFolder.of(out).subject_files()
     if settings.source == "none":
         return []
     return [config.resolve(p) for p in settings.subjects]
@@ -196,7 +197,7 @@ def prepare_subjects(config: StudyConfig, out: Path | StudyFolder) -> list[Path]
     """
     from oddoneout.neural.repeats import apply_repeat_mode
 
-    folder = out if isinstance(out, StudyFolder) else StudyFolder(out)
+    folder = StudyFolder.of(out)
     settings = config.neural
     if settings.source == "none":
         return []
@@ -260,25 +261,32 @@ def _voxel_batch(settings: NeuralSettings) -> int | None:
     return batch if batch > 0 else None
 
 
+def encode_embedding(settings: NeuralSettings, embedding: Embedding, data: NeuralData) -> EncodingResult:
+    """Voxel-wise ridge encoding of one subject from an embedding, with the ``[neural]`` settings.
+
+    The brain stage and ``oddoneout encode`` both call this, so they fit the same model.
+    """
+    from oddoneout.neural.encoding import encode
+
+    return encode(
+        embedding.weights,
+        embedding.item_ids,
+        data,
+        n_folds=settings.n_folds,
+        alphas=_alphas(settings),
+        inner_folds=settings.inner_folds,
+        backend=settings.backend,
+        voxel_batch=_voxel_batch(settings),
+    )
+
+
 def _encode_subject(
     config: StudyConfig, folder: StudyFolder, data: NeuralData, embeddings: dict[str, Embedding], bar, task
 ) -> list[dict[str, Any]]:
-    from oddoneout.neural.encoding import encode
-
-    settings = config.neural
     rows = []
     for name, embedding in embeddings.items():
         bar.update(task, info=f"{data.subject} {name}")
-        result = encode(
-            embedding.weights,
-            embedding.item_ids,
-            data,
-            n_folds=settings.n_folds,
-            alphas=_alphas(settings),
-            inner_folds=settings.inner_folds,
-            backend=settings.backend,
-            voxel_batch=_voxel_batch(settings),
-        )
+        result = encode_embedding(config.neural, embedding, data)
         result.save(folder.encoding_result(name, data.subject))
         rows += [{"subject": data.subject, "system": name, "roi": roi, "r": r} for roi, r in result.roi_r.items()]
         bar.advance(task)
@@ -286,7 +294,8 @@ def _encode_subject(
 
 
 def _rsa_subject(
-    config: StudyConfig, folder: StudyFolder, data: NeuralData, embeddings: dict[str, Embedding]) -> pd.DataFrame:
+    config: StudyConfig, folder: StudyFolder, data: NeuralData, embeddings: dict[str, Embedding]
+) -> pd.DataFrame:
     from oddoneout.neural.searchlight import searchlight_rsa
     from oddoneout.rsm import RSM
 
@@ -389,7 +398,7 @@ def _write_ceiling_table(folder: StudyFolder, datasets: list[NeuralData]) -> Non
         path.unlink(missing_ok=True)
 
 
-def run_neural_stage(config: StudyConfig, out: Path, systems: Sequence[str]) -> pd.DataFrame:
+def run_neural_stage(config: StudyConfig, out: Path | StudyFolder, systems: Sequence[str]) -> pd.DataFrame:
     """Every brain analysis of the study (see the module docstring); returns the encoding ROI table.
 
     Parameters
@@ -406,7 +415,7 @@ def run_neural_stage(config: StudyConfig, out: Path, systems: Sequence[str]) -> 
     DataFrame
         ``encoding/roi_r.csv``: ``subject, system, roi, r`` (mean voxel r in the ROI).
     """
-    folder = StudyFolder(out)
+    folder = StudyFolder.of(out)
     settings = config.neural
     paths = prepare_subjects(config, folder)
     systems = list(systems)
@@ -483,7 +492,7 @@ def _winners(path: Path) -> dict[str, str | None]:
     return {str(row.roi): (str(row.best_system) if bool(row.wins) else None) for row in table.itertuples()}
 
 
-def neural_summary(out: Path) -> dict[str, Any]:
+def neural_summary(out: Path | StudyFolder) -> dict[str, Any]:
     """The brain part of ``summary.json``.
 
     Returns
@@ -494,7 +503,7 @@ def neural_summary(out: Path) -> dict[str, Any]:
         ceiling r}}``; a winner is the best system of an ROI when it beats every other one
         (q < ``fdr_alpha``), else None. Numbers are rounded to 6 decimals (undefined ones: None).
     """
-    folder = StudyFolder(out)
+    folder = StudyFolder.of(out)
     ceiling: dict[str, float | None] = {}
     table = read_table(folder.ceiling_table, ["roi", "ceiling"])
     if table is not None:

@@ -378,7 +378,7 @@ def write_report(out_dir: str | Path | StudyFolder, title: str | None = None, in
     if interactive:
         from oddoneout.report.interactive_map import write_interactive_maps
 
-        write_interactive_maps(out_dir if isinstance(out_dir, StudyFolder) else StudyFolder(Path(out_dir)))
+        write_interactive_maps(StudyFolder.of(out_dir))
     outputs = load_study_outputs(out_dir)
     path = outputs.folder.report
     path.write_text(render_report(outputs, title), encoding="utf-8")

@@ -185,7 +185,6 @@ def write_interactive_map(
     return path
 
 
-
 def write_interactive_maps(folder: StudyFolder) -> list[Path]:
     """Write ``interactive/<system>_map.html`` for every system whose item map and embedding exist.
 

@@ -71,7 +71,7 @@ def load_study_outputs(out_dir: str | Path | StudyFolder) -> StudyOutputs:
     InputError
         If ``out_dir`` is not a folder, or a file that exists is malformed.
     """
-    folder = out_dir if isinstance(out_dir, StudyFolder) else StudyFolder(out_dir)
+    folder = StudyFolder.of(out_dir)
     if not folder.root.is_dir():
         raise InputError(f"study output folder not found: {folder.root}")
     outputs = StudyOutputs(folder=folder)

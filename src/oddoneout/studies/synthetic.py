@@ -106,9 +106,9 @@ class SyntheticWorld:
     truth: dict[str, np.ndarray] = field(default_factory=dict)
     seed: int = 0
 
-    def write(self, out_dir: str | Path) -> dict[str, Path]:
+    def write(self, out_dir: str | Path | StudyFolder) -> dict[str, Path]:
         """Write the stimulus table, one feature table per agent view, one file per subject and the truth."""
-        folder = StudyFolder(out_dir)
+        folder = StudyFolder.of(out_dir)
         how = {"synthetic": True, "seed": self.seed, "generator": "oddoneout.studies.synthetic"}
         paths = {"stimuli": self.stimuli.save(folder.stimuli, **how)}
         for name, view in self.views.items():

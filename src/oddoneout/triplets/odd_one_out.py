@@ -15,7 +15,8 @@ from oddoneout.triplets.trial import TrialType
 
 #: For each shown position ``p``: the two positions left when ``p`` is the odd one out, in shown order.
 KEPT_PAIRS: tuple[tuple[int, int], ...] = tuple(
-    tuple(q for q in range(3) if q != p) for p in range(3)  # type: ignore[misc]
+    tuple(q for q in range(3) if q != p)
+    for p in range(3)  # type: ignore[misc]
 )
 
 #: Row ``c``: the shown positions in SPoSE order when position ``c`` is the odd one out

@@ -1,0 +1,146 @@
+"""The collect stage: every design of every system asked of its agent, into the system's store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from oddoneout.agents.base import Agent
+from oddoneout.agents.registry import agent_kind, build_agent
+from oddoneout.config import StudyConfig
+from oddoneout.errors import InputError
+from oddoneout.pipeline.stage import StudyRun, SystemStage
+from oddoneout.stimuli.stimulus_set import StimulusSet
+from oddoneout.study_folder import StudyFolder
+
+#: Design names in every system's store.
+MAIN_DESIGN, REPEAT_DESIGN, EXHAUSTIVE_DESIGN = "random", "repeats", "exhaustive"
+
+
+def study_designs(config: StudyConfig, item_ids: Sequence[str], name: str | None = None) -> list:
+    """The main random design, the repeated design for the noise ceiling, the exhaustive validation subset.
+
+    With ``name``, the system's own ``design`` settings apply (the study's ``[design]`` otherwise).
+    """
+    from oddoneout.collect.designs import (
+        exhaustive_design,
+        listed_design,
+        random_design,
+        read_triplet_list,
+        repeated_design,
+    )
+
+    settings = config.systems[name].design if name else config.design
+    seed = config.study.seed
+    if settings.triplets:
+        listed = read_triplet_list(config.resolve(settings.triplets))
+        main = listed_design(item_ids, listed, seed=seed, n_orderings=settings.n_orderings, name=MAIN_DESIGN)
+    else:
+        main = random_design(
+            item_ids, settings.n_triplets, seed=seed, n_orderings=settings.n_orderings, name=MAIN_DESIGN
+        )
+    designs = [main]
+    if settings.repeated_triplets > 0 and settings.n_repeats > 1:
+        designs.append(
+            repeated_design(item_ids, settings.repeated_triplets, settings.n_repeats, seed=seed + 1, name=REPEAT_DESIGN)
+        )
+    if settings.exhaustive_items >= 3:
+        subset = validation_subset(config, item_ids, settings.exhaustive_items)
+        designs.append(exhaustive_design(subset, name=EXHAUSTIVE_DESIGN, seed=seed + 2))
+    return designs
+
+
+def validation_subset(config: StudyConfig, item_ids: Sequence[str], n_items: int | None = None) -> list[str]:
+    """The seeded subset of items asked exhaustively (``[design] exhaustive_items`` of them by default).
+
+    A smaller subset is a prefix of a larger one, so systems asked about fewer items share them.
+    """
+    n_items = config.design.exhaustive_items if n_items is None else n_items
+    if n_items > len(item_ids):
+        raise InputError(f"exhaustive_items = {n_items} exceeds the {len(item_ids)} items of the study")
+    order = np.random.default_rng(config.study.seed + 2).permutation(len(item_ids))
+    return [item_ids[i] for i in np.sort(order[:n_items])]
+
+
+def collect_system(config: StudyConfig, folder: StudyFolder, name: str, stimuli: StimulusSet) -> dict[str, Any]:
+    """Collect (or resume collecting) every design for one system, then export the store to Parquet.
+
+    Local agents are asked in batches by :func:`~oddoneout.collect.runner.collect` (or sharded
+    over Ray with ``[collect] executor = "ray"``); remote agents (``openai``) concurrently by
+    :func:`~oddoneout.collect.async_runner.collect_remote`, with the system's concurrency,
+    retries, timeout, rate limit and budget.
+    """
+    from oddoneout.collect.store import TripletStore
+
+    files = folder.system(name)
+    files.store.parent.mkdir(parents=True, exist_ok=True)
+    designs = study_designs(config, stimuli.item_ids, name)
+    system, settings = config.systems[name], config.collect
+    out = folder.root
+    if settings.executor == "ray":
+        from oddoneout.collect.ray_executor import collect_ray
+
+        # the workers build the agent; the driver never does
+        collect_ray(
+            designs,
+            _AgentFactory(config, out, name, stimuli),
+            files.store,
+            n_shards=settings.n_shards or None,
+            batch_size=system.design.batch_size,
+            ray_address=settings.ray_address or None,
+        )
+    else:
+        agent = build_agent(config, out, name, stimuli)
+        with TripletStore(files.store, agent=agent.name, model=agent.model, item_ids=stimuli.item_ids) as store:
+            if agent_kind(system.agent).concurrent:
+                from oddoneout.collect.async_runner import collect_remote
+
+                remote = system.settings
+                collect_remote(
+                    designs,
+                    agent,
+                    store,
+                    concurrency=remote.concurrency,
+                    max_retries=remote.max_retries,
+                    request_timeout=remote.timeout * 2,
+                    rate_limit=remote.rate_limit or None,
+                    max_requests=remote.max_requests or None,
+                    max_tokens=remote.max_tokens or None,
+                    seed=config.study.seed,
+                )
+            else:
+                from oddoneout.collect.runner import collect
+
+                for design in designs:
+                    collect(design, agent, store, batch_size=system.design.batch_size, progress=True)
+    with TripletStore.open(files.store) as store:
+        store.export_parquet(files.export)
+        return store.counts()
+
+
+class _AgentFactory:
+    """Builds a system's agent inside a Ray worker (picklable: holds the config, not the agent)."""
+
+    def __init__(self, config: StudyConfig, out: Path, name: str, stimuli: StimulusSet) -> None:
+        self.config, self.out, self.name, self.stimuli = config, out, name, stimuli
+
+    def __call__(self) -> Agent:
+        return build_agent(self.config, self.out, self.name, self.stimuli)
+
+
+class CollectStage(SystemStage):
+    """Reads ``stimuli.parquet``; writes ``triplets/<s>.sqlite`` and its export ``triplets/<s>.parquet``."""
+
+    name = "collect"
+
+    def reads_of(self, run: StudyRun, system: str) -> list[Path]:
+        return [run.folder.stimuli]
+
+    def writes_of(self, run: StudyRun, system: str) -> list[Path]:
+        files = run.folder.system(system)
+        return [files.store, files.export]
+
+    def run_system(self, run: StudyRun, system: str) -> dict[str, Any]:
+        return collect_system(run.config, run.folder, system, run.stimuli)

@@ -1,0 +1,135 @@
+"""The evaluate stage: held-out accuracy, cross-entropy, noise ceiling, RSM fit and dimensionality.
+
+:func:`evaluate_split` is the evaluation of an embedding on held-out triplets (and, when the
+judgments hold them, the repeated and exhaustive designs); the stage and ``oddoneout evaluate``
+both call it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from oddoneout.embedding import Embedding
+from oddoneout.pipeline.collect import EXHAUSTIVE_DESIGN, REPEAT_DESIGN
+from oddoneout.pipeline.stage import StudyRun, SystemStage
+from oddoneout.provenance import provenance
+from oddoneout.study_folder import nan_to_none, write_json
+from oddoneout.triplets import Triplets, read_item_ids
+
+_ITEMS = ["item_0", "item_1", "item_2"]
+
+
+def _dimensionality(embedding: Embedding, test: Triplets, rsm_subset: Any) -> dict[str, Any]:
+    """Held-out accuracy (and RSM r) with the top-k dimensions, where it saturates, PCs needed."""
+    from oddoneout.embed.dimensionality import components_needed, dimensionality_curve, saturation_point
+
+    if embedding.n_dims == 0:
+        return {"dimensionality": None, "saturation_dims": None, "components_95": None, "components_99": None}
+    curve = dimensionality_curve(embedding, test, rsm_subset=rsm_subset)
+    components = components_needed(embedding, test, fractions=(0.95, 0.99))
+    return {
+        "dimensionality": {column: curve[column].tolist() for column in curve.columns},
+        "saturation_dims": saturation_point(curve, tolerance=0.01),
+        "components_95": components[0.95],
+        "components_99": components[0.99],
+    }
+
+
+def evaluate_split(
+    embedding: Embedding,
+    test: Triplets,
+    judgments: pd.DataFrame | None = None,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Every held-out figure of an embedding.
+
+    Parameters
+    ----------
+    embedding : Embedding
+        The fitted embedding.
+    test : Triplets
+        Held-out triplets.
+    judgments : DataFrame, optional
+        A store's judgments (:func:`~oddoneout.collect.store.read_judgments`): its ``repeats``
+        design gives the noise ceiling, its ``exhaustive`` design the measured similarity matrix
+        the embedding's is correlated with (``rsm_r``).
+    n_bootstrap : int
+        Bootstrap resamples of the confidence intervals.
+    seed : int
+        Bootstrap seed.
+
+    Returns
+    -------
+    dict
+        ``accuracy`` (with ``accuracy_ci``), ``cross_entropy``, ``noise_ceiling`` (with CI and
+        ``n_repeated_triplets``), ``rsm_r``, the ``dimensionality`` curve, ``saturation_dims``,
+        ``components_95`` / ``components_99``, ``n_dims``; NaN written as ``None``.
+    """
+    from oddoneout.embed.evaluate import evaluate_embedding, noise_ceiling
+
+    result = evaluate_embedding(embedding, test, n_bootstrap=n_bootstrap, seed=seed)
+    ok = judgments[judgments["status"] == "ok"] if judgments is not None else None
+    repeats = ok[ok["design"] == REPEAT_DESIGN] if ok is not None else None
+    if repeats is not None and len(repeats):
+        result.update(
+            noise_ceiling(
+                repeats[_ITEMS].to_numpy(str),
+                repeats["odd_one_out"].to_numpy(str),
+                n_bootstrap=n_bootstrap,
+                seed=seed,
+            )
+        )
+    else:
+        result.update({"noise_ceiling": None, "noise_ceiling_ci": None, "n_repeated_triplets": 0})
+    exhaustive = ok[ok["design"] == EXHAUSTIVE_DESIGN] if ok is not None else None
+    result["rsm_r"] = None
+    rsm_subset = None
+    if exhaustive is not None and len(exhaustive):
+        from oddoneout.embed.rsm import measured_similarity, predicted_similarity, rsm_correlation
+
+        subset = sorted(set(exhaustive[_ITEMS].to_numpy(str).ravel()))
+        measured = measured_similarity(
+            exhaustive[_ITEMS].to_numpy(str), exhaustive["odd_one_out"].to_numpy(str), subset
+        )
+        result["rsm_r"] = rsm_correlation(measured, predicted_similarity(embedding.align(subset)))
+        result["n_exhaustive_items"] = len(subset)
+        rsm_subset = (subset, measured)
+    result.update(_dimensionality(embedding, test, rsm_subset))
+    result = nan_to_none(result)
+    result["n_dims"] = embedding.n_dims
+    return result
+
+
+class EvaluateStage(SystemStage):
+    """Reads ``embeddings/<s>.parquet``, the test split and the store's export; writes ``evaluation/<s>.json``."""
+
+    name = "evaluate"
+
+    def reads_of(self, run: StudyRun, system: str) -> list[Path]:
+        files = run.folder.system(system)
+        return [files.embedding, files.test, files.items, files.export]
+
+    def writes_of(self, run: StudyRun, system: str) -> list[Path]:
+        return [run.folder.system(system).evaluation]
+
+    def run_system(self, run: StudyRun, system: str) -> dict[str, Any]:
+        from oddoneout.collect.store import read_judgments
+
+        files = run.folder.system(system)
+        embedding = Embedding.load(files.embedding)
+        test = Triplets(read_item_ids(files.items), np.load(files.test))
+        judgments = read_judgments(files.export)
+        result = evaluate_split(
+            embedding, test, judgments, n_bootstrap=run.config.evaluation.n_bootstrap, seed=run.config.study.seed
+        )
+        result["n_judgments"] = int(len(judgments))
+        result["n_failed"] = int((judgments["status"] != "ok").sum())
+        result["history"] = embedding.metadata.get("history", {})
+        result["provenance"] = provenance("evaluation", system=system, embedding=str(files.embedding.name))
+        write_json(files.evaluation, result)
+        return result
