@@ -46,14 +46,8 @@ class OpenAIChatAgent:
         Model name sent to the server and recorded with each judgment.
     base_url : str
         The API root, e.g. ``"http://127.0.0.1:8000/v1"``; requests go to ``{base_url}/chat/completions``.
-    prompt : PromptTemplate
-        A ``"text"`` prompt (captions) or a ``"video"`` prompt (frames).
-    captions : mapping of str to str, optional
-        Item id -> caption; required by a text prompt.
-    videos : mapping of str to path, optional
-        Item id -> video file; required by a video prompt (files are checked to exist).
-    frames : FrameSpec
-        How frames are taken from each video.
+    prompt, captions, videos, frames
+        The prompt and what it shows, as for :class:`~oddoneout.agents.chat_codec.ChatCodec`.
     api_key_env : str or None
         Name of the environment variable holding the API key, read when the agent is built. An
         unset or empty variable, or ``None``, sends no ``Authorization`` header (local servers).
