@@ -63,3 +63,48 @@ def test_the_fit_command_fits_what_the_fit_stage_fits(tmp_path):
     assert from_command.metadata["l1_selection"] == from_stage.metadata["l1_selection"]
     chosen = [row["l1"] for row in from_stage.metadata["l1_selection"] if row["chosen"]]
     assert f"l1={chosen[0]:g}" in command.stderr and "<- chosen" in command.stderr  # the console is stderr
+
+
+def _noise_triplets(n_items: int, n_triplets: int, seed: int):
+    """Triplets whose odd one out is drawn at random: nothing to learn, so any fit can only overfit."""
+    from oddoneout.triplets import Triplets
+
+    rng = np.random.default_rng(seed)
+    indices = np.array([rng.choice(n_items, 3, replace=False) for _ in range(n_triplets)])
+    return Triplets([f"item{i}" for i in range(n_items)], indices)
+
+
+def test_a_fit_worse_than_chance_or_keeping_every_dimension_warns_and_the_report_marks_it(tmp_path):
+    from oddoneout.config.sections import EmbeddingSettings
+    from oddoneout.pipeline import fit_embedding
+    from oddoneout.pipeline.fit import CHANCE_CROSS_ENTROPY
+
+    settings = EmbeddingSettings(n_dims=30, l1=0.0, max_epochs=200, patience=200)
+    with pytest.warns(RuntimeWarning) as caught:
+        fitted = fit_embedding(_noise_triplets(30, 800, seed=0), settings, seed=0)
+    messages = " | ".join(str(w.message) for w in caught)
+    held_out = fitted.embedding.metadata["l1_selection"][0]["cross_entropy"]
+    assert held_out > CHANCE_CROSS_ENTROPY
+    assert "worse than chance" in messages and "larger l1" in messages
+    assert fitted.embedding.n_dims == 30 and "kept all 30 initial dimensions" in messages
+    assert fitted.embedding.metadata["fit_warnings"] and all(
+        problem in messages for problem in fitted.embedding.metadata["fit_warnings"]
+    )
+
+
+def test_a_sound_fit_does_not_warn(tmp_path):
+    import warnings
+
+    from oddoneout.config.sections import EmbeddingSettings
+    from oddoneout.pipeline import fit_embedding
+    from oddoneout.triplets import sample_triplets
+
+    rng = np.random.default_rng(0)
+    weights = np.zeros((60, 3))
+    weights[np.arange(60), rng.integers(0, 3, 60)] = rng.uniform(1.5, 3.0, 60)
+    triplets = sample_triplets(weights, 8000, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fitted = fit_embedding(triplets, EmbeddingSettings(n_dims=10, l1=[0.02, 0.05, 0.1]), seed=0)
+    assert fitted.embedding.metadata["fit_warnings"] == []
+    assert 0 < fitted.embedding.n_dims < 10

@@ -8,6 +8,8 @@ the command fits exactly what a study with the same settings fits.
 from __future__ import annotations
 
 import inspect
+import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,10 @@ from oddoneout.progress import make_progress, stage
 from oddoneout.progress import metrics_text as _metrics_text
 from oddoneout.study_folder import StudyFolder
 from oddoneout.triplets import Triplets
+
+
+#: The held-out cross-entropy of guessing (each of the three equally likely): ln 3 nats.
+CHANCE_CROSS_ENTROPY = math.log(3)
 
 
 @dataclass
@@ -123,7 +129,37 @@ def fit_embedding(train: Triplets, settings: EmbeddingSettings, seed: int, label
             "l1_folds": settings.l1_folds if selection is not None else None,
         }
     )
+    embedding.metadata["fit_warnings"] = fit_problems(embedding, settings)
+    for problem in embedding.metadata["fit_warnings"]:
+        warnings.warn(f"{label}: {problem}", RuntimeWarning, stacklevel=2)
     return FittedEmbedding(embedding, reproducibility)
+
+
+def fit_problems(embedding: Embedding, settings: EmbeddingSettings) -> list[str]:
+    """What is wrong with a fit that users should not publish, each with its likely fix.
+
+    A held-out cross-entropy (of the chosen ``l1`` candidate, or VICE's validation loss) above
+    chance, ln 3, means the embedding predicts new judgments worse than guessing; an embedding
+    that kept every initial dimension was not made sparse by its penalty.
+    """
+    selection = embedding.metadata.get("l1_selection")
+    if selection:
+        held_out = next(row["cross_entropy"] for row in selection if row["chosen"])
+    else:
+        held_out = embedding.metadata.get("final_val_loss")
+    problems = []
+    if held_out is not None and math.isfinite(held_out) and held_out > CHANCE_CROSS_ENTROPY:
+        problems.append(
+            f"held-out cross-entropy {held_out:.3f} is worse than chance (ln 3 = {CHANCE_CROSS_ENTROPY:.3f}): "
+            "the embedding overfits its training triplets; give larger l1 values to choose from "
+            "(e.g. l1 = [0.01, 0.03, 0.1]), fewer n_dims, or more triplets"
+        )
+    if embedding.n_dims >= settings.n_dims:
+        problems.append(
+            f"kept all {settings.n_dims} initial dimensions: the penalty pruned none, so the data may "
+            "carry more; give larger l1 values to choose from, or a larger n_dims"
+        )
+    return problems
 
 
 def design_triplets(folder: StudyFolder, name: str, design: str) -> Triplets:

@@ -51,6 +51,7 @@ table.numbers td{text-align:right}table.numbers td:first-child{text-align:left}
 figure{margin:16px 0}img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555}
 .note{background:#fff7d6;border-left:4px solid #e0b000;padding:6px 10px;margin:8px 0}
+.warning{background:#fde2e1;border-left:4px solid #c0392b;padding:6px 10px;margin:8px 0;font-weight:600}
 pre{background:#f7f7f7;padding:10px;overflow-x:auto;font-size:.85em}
 summary{cursor:pointer;font-weight:600;margin:8px 0}
 ol{margin:0;padding-left:20px}.muted{color:#777}
@@ -236,6 +237,8 @@ def _embedding_system(outputs: StudyOutputs, system: str) -> str:
     embedding = outputs.embeddings.get(system)
     if embedding is not None:
         parts.append(f"<p>{len(embedding.item_ids):,} items x {embedding.n_dims} dimensions.</p>")
+        for problem in embedding.metadata.get("fit_warnings") or []:
+            parts.append(f'<p class="warning">Warning: {_e(problem)}</p>')
         parts.append(_l1_selection(embedding.metadata))
     correlations = outputs.correlations.get(system)
     labels = dimension_labels(correlations) if correlations is not None and correlations.shape[1] else {}
