@@ -21,7 +21,7 @@ from oddoneout.triplets import Triplets, sample_triplets
 
 REFERENCE = Path(__file__).resolve().parent / "golden" / "estimator_fits.json"
 
-_SPOSE = {"n_dims": 10, "l1": 0.03, "max_epochs": 60, "patience": 3, "tol": 1e-3, "batch_size": 256}
+_SPOSE = {"n_dims": 10, "l1": 0.03, "max_epochs": 60, "patience": 3, "tol": 1e-3, "batch_size": 256, "monitor": "train"}
 _VICE = {"n_dims": 8, "max_epochs": 25, "patience": 3, "batch_size": 256, "n_samples_eval": 4}
 
 #: name -> (estimator class, parameters, data variant)

@@ -8,14 +8,14 @@ from oddoneout.studies import builtin_config
 def test_real_ratings_study_runs_offline_end_to_end(shared_data, tmp_path, monkeypatch):
     monkeypatch.setenv("ODDONEOUT_COWEN_KELTNER", str(shared_data / "cowen_keltner"))
     overrides = {
-        "design": {"n_triplets": 30000, "repeated_triplets": 200, "exhaustive_items": 12},
+        "design": {"n_triplets": 60000, "repeated_triplets": 200, "exhaustive_items": 12},
         "embedding": {"n_dims": 30, "max_epochs": 60, "l1_folds": 2},
         "evaluation": {"n_bootstrap": 100},
     }
     summary = run_study(builtin_config("cowen_keltner"), tmp_path, systems=["human_dimension"], overrides=overrides)
     system = summary["systems"]["human_dimension"]
     assert summary["synthetic"] is False and summary["study"] == "cowen-keltner"
-    assert system["n_judgments"] == 30000 + 200 * 3 + 220 and system["n_failed"] == 0
+    assert system["n_judgments"] == 60000 + 200 * 3 + 220 and system["n_failed"] == 0
     assert -1 <= system["rsm_r"] <= 1
     assert system["accuracy"] > 0.6  # the cosine rule on centred ratings is learnable; chance is 1/3
     assert system["noise_ceiling"] == 1.0  # a deterministic agent agrees with itself

@@ -13,7 +13,7 @@ from oddoneout.embed.dimensionality import (
     saturation_point,
 )
 from oddoneout.embed.rsm import measured_similarity
-from oddoneout.embed.selection import select_l1
+from oddoneout.embed.spose import SPoSE
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.triplets import Triplets, sample_triplets
@@ -145,11 +145,12 @@ def small_triplets():
 
 
 def test_one_se_rule_picks_the_largest_l1_within_one_standard_error(small_triplets):
-    model, scores = select_l1(small_triplets, L1_VALUES, seed=0, **SMALL_FIT)
+    model = SPoSE(l1=list(L1_VALUES), seed=0, verbose=0, **SMALL_FIT).fit(small_triplets)
+    scores = model.l1_selection_
     assert scores["l1"].tolist() == sorted(L1_VALUES)
     assert scores["chosen"].sum() == 1
     chosen = int(np.flatnonzero(scores["chosen"])[0])
-    assert model.l1 == scores["l1"][chosen]
+    assert model.l1_ == scores["l1"][chosen]
     within = scores["excess"] <= scores["excess_se"] + 1e-12
     assert within[chosen] and not within[chosen + 1 :].any()
     assert scores["excess"].min() == 0.0
@@ -159,9 +160,9 @@ def test_one_se_rule_picks_the_largest_l1_within_one_standard_error(small_triple
 
 
 def test_one_se_rule_with_zero_slack_is_the_minimum(small_triplets):
-    _, scores = select_l1(small_triplets, L1_VALUES[:3], seed=0, n_se=0.0, **SMALL_FIT)
+    scores = SPoSE(l1=list(L1_VALUES[:3]), l1_n_se=0.0, verbose=0, **SMALL_FIT).fit(small_triplets).l1_selection_
     assert int(np.flatnonzero(scores["chosen"])[0]) == int(scores["cross_entropy"].argmin())
-    with pytest.raises(InputError, match="n_se"):
-        select_l1(small_triplets, L1_VALUES, n_se=-1.0)
-    with pytest.raises(InputError, match="at least one"):
-        select_l1(small_triplets, [])
+    with pytest.raises(InputError, match="l1_n_se"):
+        SPoSE(l1=list(L1_VALUES), l1_n_se=-1.0).fit(small_triplets)
+    with pytest.raises(InputError, match="l1="):
+        SPoSE(l1=[]).fit(small_triplets)

@@ -87,7 +87,7 @@ def test_interpretation_and_between_systems_reach_the_summary_and_the_report(stu
     out, summary = study
     for name in summary["systems"]:
         entry = summary["interpretation"][name]
-        assert sum(entry["class_shares"].values()) == pytest.approx(1.0)
+        assert sum(entry["class_shares"].values()) == pytest.approx(1.0, abs=1e-5)  # each share rounded to 6 decimals
         assert entry["centroid_top3"] >= entry["centroid_top1"] > entry["centroid_chance_top1"]
         assert (out / "interactive" / f"{name}_map.html").is_file()
     # human_category and human_concat read the same category ratings: their structures agree most

@@ -3,7 +3,7 @@
 For each setting, triplets are drawn from a known embedding with the SPoSE choice rule at a
 softmax temperature (``oddoneout.triplets.sample_triplets``), SPoSE is fitted with its default
 settings except ``l1``, which is chosen from ``L1_GRID`` by the one-standard-error rule on
-held-out cross-entropy (:func:`oddoneout.embed.selection.select_l1`: no single
+held-out cross-entropy (``SPoSE(l1=[...])``, :mod:`oddoneout.embed.selection`: no single
 ``l1`` suits every noise level), each candidate refitted without the penalty on its support
 (``relax=True``, the relaxed lasso: without it the shrinkage of the true weights makes the
 held-out loss prefer 7-8 dimensions on dense embeddings), and three things are checked on
@@ -29,7 +29,6 @@ import numpy as np
 import pytest
 
 from oddoneout.embed.evaluate import odd_one_out_accuracy
-from oddoneout.embed.selection import select_l1
 from oddoneout.embed.spose import SPoSE
 from oddoneout.triplets import odd_one_out_probabilities, sample_triplets
 
@@ -66,7 +65,8 @@ def recovery_case(n_items: int, sparsity: str, temperature: float) -> dict[str, 
     n_train = TRIPLETS_PER_ITEM[temperature] * n_items
     data = sample_triplets(truth, n_train + N_TEST, seed=1, temperature=temperature)
     train, test = data.subset(np.arange(n_train)), data.subset(np.arange(n_train, n_train + N_TEST))
-    model, scores = select_l1(train, L1_GRID, seed=0, relax=True)
+    model = SPoSE(l1=list(L1_GRID), seed=0, relax=True, verbose=0).fit(train)
+    scores = model.l1_selection_
     generating = odd_one_out_accuracy(odd_one_out_probabilities(truth, test.indices, temperature=temperature))
     learned = model.weights_
     if learned.shape[1]:
@@ -83,7 +83,7 @@ def recovery_case(n_items: int, sparsity: str, temperature: float) -> dict[str, 
         "generating_accuracy": float(generating),
         "n_dims": int(learned.shape[1]),
         "n_epochs": int(model.n_epochs_),
-        "l1": float(model.l1),
+        "l1": float(model.l1_),
         "n_dims_per_l1": scores["n_dims"].tolist(),
     }
 

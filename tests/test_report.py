@@ -61,8 +61,9 @@ def build_study(
             {"l1": 0.02, "n_dims": 6.0, "cross_entropy": 0.8102, "excess": 0.0002, "excess_se": 0.0004,
              "accuracy": 0.6, "chosen": True},
         ]  # fmt: skip
-        metadata = {"method": "spose", "seed": seed, "l1_selection": selection, "l1_folds": 5,
-                    "hyperparameters": {"relax": True}}  # fmt: skip
+        metadata = {"method": "spose", "seed": seed, "l1": 0.02, "l1_selection": selection,
+                    "l1_scheme": "5 folds (<i>3,000</i> triplets, each held out once)",
+                    "hyperparameters": {"relax": True}, "fit_warnings": [f"kept all <{k}> dimensions"]}  # fmt: skip
         embedding = Embedding(ids, weights, metadata)
         embedding.save(out / "embeddings" / f"{system}.parquet")
         if interpret_files:
@@ -162,7 +163,10 @@ def test_report_header_and_tables(study):
 
 def test_report_shows_how_l1_was_chosen(study):
     _, text = study
-    assert text.count("2 candidates scored on 5-fold cross-validation after the relaxed refit") == len(SYSTEMS)
+    for k in range(len(SYSTEMS)):  # each fit's problems are marked, escaped
+        assert f'<p class="warning">Warning: kept all &lt;{k}&gt; dimensions</p>' in text
+    summary = "l1 = 0.02: 2 candidate(s) scored on 5 folds (&lt;i&gt;3,000&lt;/i&gt; triplets, each held out once)"
+    assert text.count(summary + " after the relaxed refit") == len(SYSTEMS)  # the scheme is escaped
     assert "<td>0.02</td><td>6</td><td>0.8102</td><td>0.0002 ± 0.0004</td><td>60.0%</td><td>chosen</td>" in text
     assert "<td>0.01</td><td>7.5</td><td>0.8100</td><td>0.0000 ± 0.0000</td><td>60.0%</td><td></td>" in text
 

@@ -93,7 +93,7 @@ def small_data():
 
 
 def small_model(**params) -> SPoSE:
-    settings = {"n_dims": 20, "max_epochs": 40, "patience": 5, "batch_size": 1024, "seed": 0}
+    settings = {"n_dims": 20, "l1": 0.01, "max_epochs": 40, "patience": 5, "batch_size": 1024, "seed": 0}
     settings.update(params)
     return SPoSE(**settings)
 
@@ -344,7 +344,7 @@ def test_averaging_removes_the_jitter_of_a_constant_step():
     truth = sparse_embedding(100, 5, seed=6)
     triplets = sample_triplets(truth, 40_000, seed=7)
     # a few epochs at a constant, large step (no plateau decay yet): only the estimate differs
-    settings = {"n_dims": 20, "lr": 0.1, "batch_size": 256, "max_epochs": 4, "seed": 0}
+    settings = {"n_dims": 20, "l1": 0.005, "lr": 0.1, "batch_size": 256, "max_epochs": 4, "seed": 0}
     averaged = SPoSE(**settings).fit(triplets)
     last = SPoSE(averaging=False, **settings).fit(triplets)
     assert averaged.history_["train_loss"][0] == last.history_["train_loss"][0]  # the same iterates

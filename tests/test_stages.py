@@ -62,7 +62,8 @@ def test_the_fit_command_fits_what_the_fit_stage_fits(tmp_path):
     np.testing.assert_array_equal(from_command.weights, from_stage.weights)
     assert from_command.metadata["l1_selection"] == from_stage.metadata["l1_selection"]
     chosen = [row["l1"] for row in from_stage.metadata["l1_selection"] if row["chosen"]]
-    assert f"l1={chosen[0]:g}" in command.stderr and "<- chosen" in command.stderr  # the console is stderr
+    # the estimator reports its choice on stderr
+    assert f"l1 = {chosen[0]:g}, chosen from 2 candidates" in command.stderr and "<- chosen" in command.stderr
 
 
 def _noise_triplets(n_items: int, n_triplets: int, seed: int):
@@ -74,19 +75,26 @@ def _noise_triplets(n_items: int, n_triplets: int, seed: int):
     return Triplets([f"item{i}" for i in range(n_items)], indices)
 
 
-def test_a_fit_worse_than_chance_or_keeping_every_dimension_warns_and_the_report_marks_it(tmp_path):
+def test_a_fit_worse_than_chance_or_keeping_every_dimension_warns():
     from oddoneout.config.sections import EmbeddingSettings
+    from oddoneout.embed.evaluate import CHANCE_CROSS_ENTROPY
+    from oddoneout.embed.spose import SPoSE
+    from oddoneout.errors import FitWarning
     from oddoneout.pipeline import fit_embedding
-    from oddoneout.pipeline.fit import CHANCE_CROSS_ENTROPY
 
-    settings = EmbeddingSettings(n_dims=30, l1=0.0, max_epochs=200, patience=200)
-    with pytest.warns(RuntimeWarning) as caught:
-        fitted = fit_embedding(_noise_triplets(30, 800, seed=0), settings, seed=0)
+    noise = _noise_triplets(30, 800, seed=0)
+    # the training-loss monitor lets an unpenalised fit overfit noise without limit
+    with pytest.warns(FitWarning) as caught:
+        model = SPoSE(n_dims=30, l1=0.0, monitor="train", max_epochs=200, patience=200).fit(noise)
     messages = " | ".join(str(w.message) for w in caught)
-    held_out = fitted.embedding.metadata["l1_selection"][0]["cross_entropy"]
-    assert held_out > CHANCE_CROSS_ENTROPY
-    assert "worse than chance" in messages and "larger l1" in messages
-    assert fitted.embedding.n_dims == 30 and "kept all 30 initial dimensions" in messages
+    assert model.l1_selection_["cross_entropy"].item() > CHANCE_CROSS_ENTROPY
+    assert "worse than chance" in messages and "l1 from larger values" in messages
+    assert model.weights_.shape[1] == 30 and "kept all 30 initial dimensions" in messages
+    assert model.to_embedding().metadata["fit_warnings"] == model.fit_warnings_ and len(model.fit_warnings_) == 2
+    # the study's fit records what the estimator said
+    with pytest.warns(FitWarning, match="kept all 30 initial dimensions") as caught:
+        fitted = fit_embedding(noise, EmbeddingSettings(n_dims=30, l1=0.0), seed=0)
+    messages = " | ".join(str(w.message) for w in caught)
     assert fitted.embedding.metadata["fit_warnings"] and all(
         problem in messages for problem in fitted.embedding.metadata["fit_warnings"]
     )

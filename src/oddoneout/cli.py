@@ -179,7 +179,10 @@ def fit(
     n_dims: Annotated[Optional[int], typer.Option(help="Initial number of dimensions.")] = None,
     l1: Annotated[
         Optional[list[float]],
-        typer.Option(help="SPoSE L1 strength (penalty l1/n_items * |W|_1); repeat it to choose by held-out loss."),
+        typer.Option(
+            help="SPoSE L1 strength (penalty l1/n_items * |W|_1); repeat it to choose by held-out loss. "
+            "Default: chosen from a grid scaled to the triplets per item."
+        ),
     ] = None,
     l1_folds: Annotated[Optional[int], typer.Option(help="Folds of the l1 choice (1: one held-out split).")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Adam learning rate.")] = None,
@@ -241,12 +244,6 @@ def fit(
     embedding.save(out)
     if fitted.reproducibility is not None:
         fitted.reproducibility.to_csv(out.with_name(f"{out.stem}_dims.csv"))
-    for row in embedding.metadata.get("l1_selection") or []:
-        mark = "  <- chosen" if row["chosen"] else ""
-        console.print(
-            f"l1={row['l1']:g}: held-out cross-entropy {row['cross_entropy']:.4f}, "
-            f"accuracy {row['accuracy']:.4f}, {row['n_dims']:g} dims{mark}"
-        )
     console.print(f"{embedding.n_dims} dimensions from {len(data)} triplets -> {out}")
 
 

@@ -10,3 +10,8 @@ class InputError(OddoneoutError, ValueError):
 
     The message always names the file, row, column or id at fault.
     """
+
+
+class FitWarning(RuntimeWarning):
+    """A fitted model that should not be published as it is (worse than chance, empty, or not sparse);
+    the message names the likely fix."""

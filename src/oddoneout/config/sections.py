@@ -10,6 +10,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from oddoneout.embed.selection import AUTO
 from oddoneout.embed.spose import SPoSE
 from oddoneout.settings import Settings, setting
 
@@ -78,8 +79,8 @@ class EmbeddingSettings(Settings):
 
     method: str = setting("spose", choices=EMBEDDING_METHODS)
     n_dims: int = setting(_estimator_default("n_dims"), minimum=1)
-    #: one value, or a list to choose from by held-out cross-entropy
-    l1: float | list[float] = setting(_estimator_default("l1"), minimum=0)
+    #: "auto" (a grid scaled to the data), a list to choose from by held-out cross-entropy, or one value
+    l1: float | list[float] | str = setting(_estimator_default("l1"), minimum=0)
     test_fraction: float = setting(0.1, above=0.0, below=1.0)
     max_epochs: int = setting(_estimator_default("max_epochs"), minimum=1)
     batch_size: int = setting(_estimator_default("batch_size"), minimum=1)
@@ -91,10 +92,10 @@ class EmbeddingSettings(Settings):
     #: SPoSE: the estimate is the running average of the iterates, not the last one
     averaging: bool = setting(_estimator_default("averaging"))
     device: str = setting(_estimator_default("device"))
-    #: l1 from a list: the sparsest within this many standard errors of the best (0 = minimum)
-    l1_n_se: float = setting(1.0, minimum=0)
-    #: l1 from a list: 1 = one held-out split, K >= 2 = K-fold cross-validation
-    l1_folds: int = setting(1, minimum=1)
+    #: choosing l1: the sparsest within this many standard errors of the best (0 = minimum)
+    l1_n_se: float = setting(_estimator_default("l1_n_se"), minimum=0)
+    #: choosing l1: 1 = the validation split, K >= 2 = K-fold cross-validation
+    l1_folds: int = setting(_estimator_default("l1_folds"), minimum=1)
     #: several seeds: fit each, keep the best held-out fit, score each dimension's reproducibility
     seeds: list[int] = setting([])
     #: parallel seed fits
@@ -104,6 +105,8 @@ class EmbeddingSettings(Settings):
     def problems(self) -> Iterator[tuple[str, str]]:
         if isinstance(self.l1, list) and (not self.l1 or min(self.l1) < 0):
             yield "l1", f"{self.l1!r}: a list of l1 values must be non-empty and non-negative"
+        if isinstance(self.l1, str) and self.l1 != AUTO:
+            yield "l1", f"{self.l1!r}: give a number, a list of numbers or {AUTO!r}"
         if any(seed < 0 for seed in self.seeds):
             yield "seeds", f"{self.seeds!r}: seeds must be non-negative"
 

@@ -10,6 +10,7 @@ attributes, provenance), prediction and scoring. The training loop is
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any, Self
 
 import numpy as np
@@ -17,10 +18,10 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from oddoneout.embed.evaluate import odd_one_out_accuracy
+from oddoneout.embed.evaluate import CHANCE_CROSS_ENTROPY, odd_one_out_accuracy
 from oddoneout.embed.training import LoopSettings, TrainingData, TrainingResult, split_rows, torch_threads
 from oddoneout.embedding import Embedding
-from oddoneout.errors import InputError
+from oddoneout.errors import FitWarning, InputError
 from oddoneout.triplets import Triplets
 
 EVAL_CHUNK = 4096  # triplets per forward pass when scoring: small enough for the gathered rows to stay in cache
@@ -35,6 +36,11 @@ def is_positive_int(value: Any) -> bool:
 def is_count(value: Any) -> bool:
     """``value`` is an integer >= 0."""
     return isinstance(value, (int, np.integer)) and value >= 0
+
+
+def is_float(value: Any) -> bool:
+    """``value`` is a real number (not a bool)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 def is_positive_float(value: Any) -> bool:
@@ -124,6 +130,11 @@ class TripletEmbeddingEstimator(BaseEstimator):
     def fit(self, triplets: Triplets, y: None = None) -> Self:
         """Learn the embedding from odd-one-out triplets.
 
+        A fit that should not be published as it is (its held-out cross-entropy is worse than
+        chance, or it kept every initial dimension) raises a :class:`~oddoneout.errors.FitWarning`
+        naming the likely fix; the problems are also in ``fit_warnings_`` and the embedding's
+        metadata.
+
         Parameters
         ----------
         triplets : Triplets
@@ -139,8 +150,20 @@ class TripletEmbeddingEstimator(BaseEstimator):
         if not isinstance(triplets, Triplets):
             raise InputError(f"{type(self).__name__}.fit expects a Triplets object, got {type(triplets).__name__}")
         self._check_params()
+        self._fit_model(triplets)
+        self.fit_warnings_ = self._fit_problems()
+        self._fit_info["fit_warnings"] = list(self.fit_warnings_)
+        for problem in self.fit_warnings_:
+            warnings.warn(f"{type(self).__name__}: {problem}", FitWarning, stacklevel=2)
+        return self
+
+    def _fit_model(self, triplets: Triplets) -> None:
+        """The whole fit (subclasses that choose hyperparameters on held-out data override it)."""
+        self._fit_rows(triplets, *split_rows(len(triplets), self.validation_fraction, self.seed))
+
+    def _fit_rows(self, triplets: Triplets, train_rows: np.ndarray, val_rows: np.ndarray) -> None:
+        """One fit on the triplet ``train_rows``, validated on ``val_rows``; sets the fitted attributes."""
         use_soft = bool(self.soft_labels and triplets.probs is not None)
-        train_rows, val_rows = split_rows(len(triplets), self.validation_fraction, self.seed)
         with torch_threads(self.n_threads):
             data = TrainingData.from_split(triplets, train_rows, val_rows, use_soft, self.device, self.seed)
             params, history, result = self._train(data)
@@ -165,7 +188,29 @@ class TripletEmbeddingEstimator(BaseEstimator):
             **model_info,
             "n_unseen_items": int((~seen).sum()),
         }
-        return self
+
+    def _fit_problems(self) -> list[str]:
+        """What is wrong with the fit for publication, each with its likely fix (empty if nothing)."""
+        problems = [self._empty_problem()] if self.weights_.shape[1] == 0 else []
+        held_out = self._fit_info.get("final_val_loss")
+        if held_out is not None and np.isfinite(held_out) and held_out > CHANCE_CROSS_ENTROPY:
+            problems.append(
+                f"held-out cross-entropy {held_out:.3f} is worse than chance (ln 3 = {CHANCE_CROSS_ENTROPY:.3f}): "
+                f"the embedding overfits its training triplets; {self._overfit_fix}, fewer n_dims, or more triplets"
+            )
+        if self.weights_.shape[1] >= self.n_dims:
+            problems.append(
+                f"kept all {self.n_dims} initial dimensions: nothing was pruned, so the data may carry more; "
+                f"give a larger n_dims (and, if the held-out loss is poor, {self._overfit_fix})"
+            )
+        return problems
+
+    def _empty_problem(self) -> str:
+        """Why a fit kept no dimension, and the likely fix."""
+        raise NotImplementedError
+
+    #: The likely fix of an overfitted fit, in the words of :meth:`_fit_problems`.
+    _overfit_fix = "a stronger prior"
 
     def _train(self, data: TrainingData) -> tuple[Any, dict[str, list[float]], TrainingResult]:
         """Optimise on ``data``; returns the parameters of the best epoch (as numpy), the per-epoch

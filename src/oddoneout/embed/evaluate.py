@@ -36,6 +36,9 @@ from oddoneout.triplets import Triplets, odd_one_out_probabilities, repeated_ite
 
 TIE_RULES = ("split", "error")
 
+#: The cross-entropy of guessing an odd-one-out triplet (each of the three equally likely): ln 3 nats.
+CHANCE_CROSS_ENTROPY = float(np.log(3.0))
+
 # Column of the observed (chosen) odd one out in the triplets' canonical layout.
 _CHOSEN = Triplets.trial_type.chosen_column
 

@@ -51,6 +51,17 @@ def split_rows(n_triplets: int, validation_fraction: float, seed: int) -> tuple[
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+def fold_rows(n_triplets: int, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Seeded K-fold split of triplet rows: ``(training rows, held-out rows)`` per fold, each sorted.
+
+    Every row is held out in exactly one fold.
+    """
+    if not isinstance(n_folds, (int, np.integer)) or not 2 <= n_folds <= n_triplets:
+        raise InputError(f"n_folds must be an integer from 2 to the number of triplets, got {n_folds!r}")
+    folds = np.array_split(np.random.default_rng(seed).permutation(n_triplets), n_folds)
+    return [(np.sort(np.concatenate(folds[:k] + folds[k + 1 :])), np.sort(fold)) for k, fold in enumerate(folds)]
+
+
 def triplet_tensors(
     triplets: Triplets, rows: np.ndarray, use_soft: bool, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -84,7 +84,6 @@ from __future__ import annotations
 
 import math
 import sys
-import warnings
 from typing import Any
 
 import numpy as np
@@ -478,14 +477,13 @@ class VICE(TripletEmbeddingEstimator):
         self.mu_, self.sigma_ = mu, sigma
         self.n_significant_ = n_significant
         self.weights_ = np.ascontiguousarray(np.maximum(mu[:, self.kept_dims_], 0.0))
-        if self.weights_.shape[1] == 0:
-            warnings.warn(
-                f"VICE: no dimension has {self.prune_min_items} significantly positive items "
-                f"(FDR {self.prune_alpha}); try more triplets or a smaller prune_min_items",
-                RuntimeWarning,
-                stacklevel=3,
-            )
         return {"n_dims_kept": int(self.weights_.shape[1]), "kept_dims": self.kept_dims_.tolist()}
+
+    def _empty_problem(self) -> str:
+        return (
+            f"no dimension has {self.prune_min_items} significantly positive items (FDR {self.prune_alpha}), so "
+            "the embedding predicts chance; try more triplets or a smaller prune_min_items"
+        )
 
     # ------------------------------------------------------------------ prediction
     def _predict_indices(self, indices: np.ndarray) -> np.ndarray:

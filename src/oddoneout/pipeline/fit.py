@@ -8,7 +8,6 @@ the command fits exactly what a study with the same settings fits.
 from __future__ import annotations
 
 import inspect
-import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,16 +18,13 @@ import pandas as pd
 
 from oddoneout.config.sections import EmbeddingSettings
 from oddoneout.embedding import Embedding
+from oddoneout.errors import FitWarning
 from oddoneout.pipeline.collect import MAIN_DESIGN
 from oddoneout.pipeline.stage import StudyRun, SystemStage
 from oddoneout.progress import make_progress, stage
 from oddoneout.progress import metrics_text as _metrics_text
 from oddoneout.study_folder import StudyFolder
 from oddoneout.triplets import Triplets
-
-
-#: The held-out cross-entropy of guessing (each of the three equally likely): ln 3 nats.
-CHANCE_CROSS_ENTROPY = math.log(3)
 
 
 @dataclass
@@ -38,8 +34,8 @@ class FittedEmbedding:
     Attributes
     ----------
     embedding : Embedding
-        The embedding, its metadata holding the training ``history``, the ``l1_selection``
-        table (one record per candidate ``l1``; ``None`` for VICE) and ``l1_folds``.
+        The embedding, its metadata holding the training ``history``, the chosen ``l1`` with the
+        ``l1_selection`` table (one record per candidate; SPoSE only), and ``fit_warnings``.
     reproducibility : DataFrame or None
         With several ``seeds``: each kept dimension's reproducibility across the other seeds.
     """
@@ -49,24 +45,27 @@ class FittedEmbedding:
 
 
 def estimator_params(settings: EmbeddingSettings) -> dict[str, Any]:
-    """The settings the chosen estimator takes (``l1`` and ``seed`` are passed separately)."""
+    """The settings the chosen estimator takes (``seed`` and ``progress`` are passed separately)."""
+    accepted = set(inspect.signature(_estimator(settings).__init__).parameters) - {"self", "seed", "progress"}
+    return {key: getattr(settings, key) for key in EmbeddingSettings.__dataclass_fields__ if key in accepted}
+
+
+def _estimator(settings: EmbeddingSettings) -> type:
     from oddoneout.embed.spose import SPoSE
     from oddoneout.embed.vice import VICE
 
-    estimator = VICE if settings.method == "vice" else SPoSE
-    accepted = set(inspect.signature(estimator.__init__).parameters) - {"self", "l1", "seed", "progress"}
-    return {key: getattr(settings, key) for key in EmbeddingSettings.__dataclass_fields__ if key in accepted}
+    return VICE if settings.method == "vice" else SPoSE
 
 
 def fit_embedding(train: Triplets, settings: EmbeddingSettings, seed: int, label: str = "fit") -> FittedEmbedding:
     """Fit the embedding ``settings`` describe to training triplets.
 
-    SPoSE: with a list of ``l1`` values, each is fitted on a further split of ``train`` (or on
-    ``l1_folds`` folds) and the sparsest one within ``l1_n_se`` standard errors of the lowest
-    held-out cross-entropy is kept (:func:`~oddoneout.embed.selection.select_l1`); a single value
-    is fitted the same way, so its held-out loss is reported too. With several ``seeds``, the
-    chosen ``l1`` is fitted once per seed (in parallel, :func:`~oddoneout.embed.seeds.fit_seeds`)
-    and the seed with the lowest held-out cross-entropy gives the embedding. VICE: one fit.
+    The estimator (SPoSE or VICE) is built from the settings and fitted; SPoSE chooses its ``l1``
+    itself (``l1 = "auto"`` or a list; see :class:`~oddoneout.embed.spose.SPoSE`). With several
+    ``seeds``, the chosen ``l1`` is then fitted once per seed (in parallel,
+    :func:`~oddoneout.embed.seeds.fit_seeds`) and the seed with the lowest held-out cross-entropy
+    gives the embedding. A fit that should not be published as it is warns
+    (:class:`~oddoneout.errors.FitWarning`) and lists why in the metadata's ``fit_warnings``.
 
     Parameters
     ----------
@@ -77,89 +76,43 @@ def fit_embedding(train: Triplets, settings: EmbeddingSettings, seed: int, label
     seed : int
         Seed of the splits and of every fit.
     label : str
-        Shown before each progress bar.
+        Shown before the progress bar.
 
     Returns
     -------
     FittedEmbedding
     """
-    from oddoneout.embed.selection import select_l1
-
     params = estimator_params(settings)
-    l1_values = settings.l1 if isinstance(settings.l1, list) else [settings.l1]
     with make_progress() as bar:
+        task = bar.add_task(f"{label} {settings.method}", total=settings.max_epochs, unit="epochs", info="")
 
-        def on_fit(name: str):
-            task = bar.add_task(f"{label} {name}", total=settings.max_epochs, unit="epochs", info="")
-            return lambda done, total, metrics: bar.update(task, completed=done, info=_metrics_text(metrics))
+        def progress(done: int, total: int, metrics: dict[str, float]) -> None:
+            bar.update(task, completed=done, info=_metrics_text(metrics))
 
-        if settings.method == "vice":
-            from oddoneout.embed.vice import VICE
-
-            model = VICE(seed=seed, progress=on_fit("vice"), **params).fit(train)
-            selection = None
-        else:
-            model, scores = select_l1(
-                train,
-                l1_values,
-                seed=seed,
-                n_se=settings.l1_n_se,
-                n_folds=settings.l1_folds,
-                on_fit=lambda value: on_fit(f"l1={value}"),
-                **params,
-            )
-            selection = scores.to_dict("records")
+        model = _estimator(settings)(seed=seed, progress=progress, **params).fit(train)
     reproducibility = None
     seeds = list(settings.seeds)
     if settings.method == "spose" and len(seeds) > 1:
         from oddoneout.embed.seeds import fit_seeds
 
-        with stage(f"{label}: {len(seeds)} seeds x l1={model.l1:g}, {settings.n_jobs} job(s)"):
+        with stage(f"{label}: {len(seeds)} seeds x l1={model.l1_:g}, {settings.n_jobs} job(s)"):
             results = fit_seeds(
-                train, seeds, n_jobs=settings.n_jobs, backend=settings.seed_backend, l1=model.l1, **params
+                train,
+                seeds,
+                n_jobs=settings.n_jobs,
+                backend=settings.seed_backend,
+                **{**params, "l1": model.l1_, "verbose": 0},
             )
         reproducibility = results.reproducibility
         embedding, history = results.to_embedding(), results.chosen.history
+        chosen_by = model.to_embedding().metadata
+        embedding.metadata.update({key: chosen_by[key] for key in ("l1_selection", "l1_scheme")})
+        for problem in embedding.metadata.get("fit_warnings", []):  # warned in a worker, not here
+            warnings.warn(f"{label}: {problem}", FitWarning, stacklevel=2)
     else:
         embedding, history = model.to_embedding(), model.history_
-    embedding.metadata.update(
-        {
-            "history": {key: [float(v) for v in values] for key, values in history.items()},
-            "l1_selection": selection,
-            "l1_folds": settings.l1_folds if selection is not None else None,
-        }
-    )
-    embedding.metadata["fit_warnings"] = fit_problems(embedding, settings)
-    for problem in embedding.metadata["fit_warnings"]:
-        warnings.warn(f"{label}: {problem}", RuntimeWarning, stacklevel=2)
+    embedding.metadata["history"] = {key: [float(v) for v in values] for key, values in history.items()}
     return FittedEmbedding(embedding, reproducibility)
-
-
-def fit_problems(embedding: Embedding, settings: EmbeddingSettings) -> list[str]:
-    """What is wrong with a fit that users should not publish, each with its likely fix.
-
-    A held-out cross-entropy (of the chosen ``l1`` candidate, or VICE's validation loss) above
-    chance, ln 3, means the embedding predicts new judgments worse than guessing; an embedding
-    that kept every initial dimension was not made sparse by its penalty.
-    """
-    selection = embedding.metadata.get("l1_selection")
-    if selection:
-        held_out = next(row["cross_entropy"] for row in selection if row["chosen"])
-    else:
-        held_out = embedding.metadata.get("final_val_loss")
-    problems = []
-    if held_out is not None and math.isfinite(held_out) and held_out > CHANCE_CROSS_ENTROPY:
-        problems.append(
-            f"held-out cross-entropy {held_out:.3f} is worse than chance (ln 3 = {CHANCE_CROSS_ENTROPY:.3f}): "
-            "the embedding overfits its training triplets; give larger l1 values to choose from "
-            "(e.g. l1 = [0.01, 0.03, 0.1]), fewer n_dims, or more triplets"
-        )
-    if embedding.n_dims >= settings.n_dims:
-        problems.append(
-            f"kept all {settings.n_dims} initial dimensions: the penalty pruned none, so the data may "
-            "carry more; give larger l1 values to choose from, or a larger n_dims"
-        )
-    return problems
 
 
 def design_triplets(folder: StudyFolder, name: str, design: str) -> Triplets:

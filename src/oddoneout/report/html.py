@@ -282,8 +282,7 @@ def _l1_selection(metadata: dict[str, Any]) -> str:
     selection = metadata.get("l1_selection")
     if not isinstance(selection, list) or not selection:
         return ""
-    n_folds = metadata.get("l1_folds", 1)
-    scheme = f"{n_folds}-fold cross-validation" if isinstance(n_folds, int) and n_folds > 1 else "a held-out split"
+    scheme = str(metadata.get("l1_scheme") or "held-out triplets")
     relaxed = " after the relaxed refit" if (metadata.get("hyperparameters") or {}).get("relax") else ""
     rows = [
         [
@@ -297,11 +296,16 @@ def _l1_selection(metadata: dict[str, Any]) -> str:
         for row in selection
     ]
     return (
-        f"<details><summary>Sparsity l1: {len(rows)} candidates scored on {scheme}{relaxed}</summary>"
+        f"<details><summary>Sparsity l1 = {_l1_text(metadata.get('l1'))}: {len(rows)} candidate(s) scored on "
+        f"{_e(scheme)}{relaxed}</summary>"
         + _table(["l1", "dims", "held-out cross-entropy", "excess over the best ± SE", "accuracy", ""], rows)
         + '<p class="note">Chosen: the largest l1 whose paired excess is within the rule\'s standard errors '
         "of the best (one-standard-error rule).</p></details>"
     )
+
+
+def _l1_text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "n/a"
 
 
 def _embeddings(outputs: StudyOutputs) -> str:
