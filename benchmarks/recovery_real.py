@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -50,19 +51,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from scipy.special import softmax
 
 from oddoneout.embed.evaluate import cross_entropy, odd_one_out_accuracy
+from oddoneout.embed.recovery import IMPORTANT_ACCURACY_LOSS, MATCH_R, dimension_importance, recovery
 from oddoneout.embed.spose import SPoSE
 from oddoneout.embed.vice import VICE
 from oddoneout.triplets import Triplets, odd_one_out_probabilities, sample_triplets
 
-DEFAULT_EMBEDDING = Path(__file__).resolve().parents[2] / "shared" / "data" / "vice_adjectives" / "final_embedding.npy"
+SHARED_DATA = Path(os.environ.get("ODDONEOUT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DEFAULT_EMBEDDING = SHARED_DATA / "vice_adjectives" / "final_embedding.npy"
 OURS = ("spose", "spose-soft", "vice")
 CBLEARN = ("soe", "ste", "tste", "ckl")
-#: Zeroing an important dimension costs the generating model at least this much held-out accuracy.
-IMPORTANCE_THRESHOLD = 0.005
-#: A generating dimension counts as found when a learned one correlates with it at least this much.
-MATCH_R = 0.9
 
 
 def load_embedding(path: Path) -> np.ndarray:
@@ -71,27 +71,6 @@ def load_embedding(path: Path) -> np.ndarray:
     if weights.ndim != 2 or not np.isfinite(weights).all() or (weights < 0).any():
         raise SystemExit(f"{path}: expected a finite, non-negative items x dims array, got shape {weights.shape}")
     return weights
-
-
-def dimension_importance(weights: np.ndarray, triplets: Triplets) -> np.ndarray:
-    """Accuracy the generating model loses on ``triplets`` when each dimension is zeroed (fractions)."""
-    full = odd_one_out_accuracy(odd_one_out_probabilities(weights, triplets.indices))
-    losses = []
-    for dim in range(weights.shape[1]):
-        ablated = weights.copy()
-        ablated[:, dim] = 0.0
-        losses.append(full - odd_one_out_accuracy(odd_one_out_probabilities(ablated, triplets.indices)))
-    return np.array(losses)
-
-
-def best_match_r(truth: np.ndarray, learned: np.ndarray) -> np.ndarray:
-    """For every generating dimension, the highest Pearson r with a learned one (0 without any)."""
-    if learned.shape[1] == 0:
-        return np.zeros(truth.shape[1])
-    n_true = truth.shape[1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.corrcoef(truth.T, learned.T)[:n_true, n_true:]
-    return np.nan_to_num(r, nan=0.0).max(axis=1)
 
 
 def as_anchor_triplets(indices: np.ndarray) -> np.ndarray:
@@ -111,7 +90,8 @@ def distance_odd_one_out_accuracy(embedding: np.ndarray, indices: np.ndarray) ->
         ],
         axis=1,
     )
-    return odd_one_out_accuracy(-pair_distance)
+    # a smaller distance of the other pair makes an item likelier to be the odd one out
+    return odd_one_out_accuracy(softmax(-pair_distance, axis=1))
 
 
 def _cblearn_estimator(name: str, n_components: int, seed: int) -> Any:
@@ -122,7 +102,7 @@ def _cblearn_estimator(name: str, n_components: int, seed: int) -> Any:
 
 
 def fit_method(
-    name: str, train: Triplets, truth: np.ndarray, seed: int, threads: int
+    name: str, train: Triplets, truth: np.ndarray, importance: np.ndarray, seed: int, threads: int
 ) -> tuple[Callable[[Triplets], dict[str, Any]], float]:
     """Fit one method; returns its scorer of held-out triplets and the wall time of the fit."""
     start = time.perf_counter()
@@ -135,11 +115,15 @@ def fit_method(
 
         def score(test: Triplets) -> dict[str, Any]:
             probs = model.predict_proba(test)
+            found = recovery(truth, model.weights_, importance)
             return {
                 "accuracy": odd_one_out_accuracy(probs),
                 "cross_entropy": cross_entropy(probs),
                 "n_dims": int(model.weights_.shape[1]),
-                "match_r": best_match_r(truth, model.weights_).tolist(),
+                "match_r": found.match_r.tolist(),
+                "important_found": found.important_found,
+                "weaker_found": found.weaker_found,
+                "min_important_r": found.min_important_r,
                 "chosen": {"l1": getattr(model, "l1_", None)},
                 "warnings": [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)],
             }
@@ -163,8 +147,17 @@ def fit_method(
     return score, elapsed
 
 
-def run_regime(truth: np.ndarray, per_item: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Sample one regime, fit every method, score them on the same held-out triplets."""
+def run_regime(
+    truth: np.ndarray,
+    per_item: int,
+    args: argparse.Namespace,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Sample one regime, fit every method, score them on the same held-out triplets.
+
+    ``on_result(regime)`` is called after every method (the results so far), so a long run that
+    is stopped keeps what it measured.
+    """
     n_items = truth.shape[0]
     n_train = per_item * n_items
     data = sample_triplets(truth, n_train + args.n_test, seed=args.seed + per_item, with_probs=True)
@@ -173,7 +166,7 @@ def run_regime(truth: np.ndarray, per_item: int, args: argparse.Namespace) -> di
     generating = odd_one_out_probabilities(truth, test.indices)
     importance_set = sample_triplets(truth, args.n_importance, seed=args.seed + 10_000 + per_item)
     importance = dimension_importance(truth, importance_set)
-    important = importance >= IMPORTANCE_THRESHOLD
+    important = importance >= IMPORTANT_ACCURACY_LOSS
     regime: dict[str, Any] = {
         "per_item": per_item,
         "n_train": n_train,
@@ -191,15 +184,12 @@ def run_regime(truth: np.ndarray, per_item: int, args: argparse.Namespace) -> di
         flush=True,
     )
     for name in args.methods:
-        score, elapsed = fit_method(name, train, truth, args.seed, args.threads)
+        score, elapsed = fit_method(name, train, truth, importance, args.seed, args.threads)
         result = {"seconds": elapsed, **score(test)}
-        if result["match_r"] is not None:
-            r = np.array(result["match_r"])
-            result["important_found"] = int((r[important] >= MATCH_R).sum())
-            result["weaker_found"] = int((r[~important] >= MATCH_R).sum())
-            result["min_important_r"] = float(r[important].min()) if important.any() else None
         regime["methods"][name] = result
         print(f"   {name}: {_row(result, regime)}", flush=True)
+        if on_result is not None:
+            on_result(regime)
     return regime
 
 
@@ -270,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--embedding", type=Path, default=DEFAULT_EMBEDDING, help="Generating items x dims .npy")
     parser.add_argument("--per-item", type=int, nargs="+", default=[200, 600, 2000], help="Triplets per item")
     parser.add_argument("--methods", nargs="+", default=[*OURS, *CBLEARN], choices=[*OURS, *CBLEARN])
-    parser.add_argument("--n-test", type=int, default=40_000, help="Held-out triplets per regime")
+    parser.add_argument("--n-test", type=int, default=100_000, help="Held-out triplets per regime")
     parser.add_argument("--n-importance", type=int, default=400_000, help="Triplets that rank the dimensions")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of this project's fits")
     parser.add_argument("--seed", type=int, default=0)
@@ -278,10 +268,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     truth = load_embedding(args.embedding)
     print(f"{args.embedding}: {truth.shape[0]:,} items x {truth.shape[1]} dimensions", flush=True)
-    regimes = [run_regime(truth, per_item, args) for per_item in args.per_item]
+    regimes: list[dict[str, Any]] = []
+
+    def save(current: dict[str, Any]) -> None:  # the finished regimes and the one under way
+        if args.json:
+            payload = {"provenance": provenance(args), "regimes": [*regimes, current]}
+            args.json.write_text(json.dumps(payload, indent=1) + "\n")
+
+    for per_item in args.per_item:
+        regimes.append(run_regime(truth, per_item, args, on_result=save))
     print_table(regimes)
-    if args.json:
-        args.json.write_text(json.dumps({"provenance": provenance(args), "regimes": regimes}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

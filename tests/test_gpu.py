@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_spose import best_match_correlations, sparse_embedding
+from test_spose import sparse_embedding
 
 from oddoneout.embed.evaluate import odd_one_out_accuracy
+from oddoneout.embed.recovery import best_match_r
 from oddoneout.embed.spose import SPoSE
 from oddoneout.embed.torch_choice import add_cross_entropy_gradient, pair_logits, triplet_cross_entropy
 from oddoneout.embed.vice import VICE
@@ -55,7 +56,7 @@ def test_spose_on_cuda_matches_cpu(data):
     assert on_gpu.weights_.shape[1] == on_cpu.weights_.shape[1] == N_TRUE
     assert abs(on_gpu.score(test) - on_cpu.score(test)) <= 0.005
     assert abs(on_gpu.score(test) - generating) <= 0.01
-    assert best_match_correlations(truth, on_gpu.weights_).min() >= 0.95
+    assert best_match_r(truth, on_gpu.weights_).min() >= 0.95
     assert on_gpu.to_embedding().metadata["device"] == "cuda"
 
 
@@ -63,7 +64,7 @@ def test_vice_on_cuda_recovers_the_truth(data):
     truth, train, test, generating = data
     model = VICE(n_dims=20, n_samples_train=2, max_epochs=100, seed=0, device="cuda").fit(train)
     assert abs(model.weights_.shape[1] - N_TRUE) <= 1
-    assert best_match_correlations(truth, model.weights_).min() >= 0.9
+    assert best_match_r(truth, model.weights_).min() >= 0.9
     assert abs(model.score(test) - generating) <= 0.015
 
 
@@ -75,4 +76,4 @@ def test_relaxed_spose_on_cuda_matches_cpu(data):
     assert on_gpu.relaxed_from_epoch_ is not None
     assert on_gpu.weights_.shape[1] == on_cpu.weights_.shape[1] == N_TRUE
     assert abs(on_gpu.score(test) - on_cpu.score(test)) <= 0.005
-    assert best_match_correlations(truth, on_gpu.weights_).min() >= 0.95
+    assert best_match_r(truth, on_gpu.weights_).min() >= 0.95

@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 
 from oddoneout.embed.evaluate import odd_one_out_accuracy
+from oddoneout.embed.recovery import best_match_r
 from oddoneout.embed.spose import SPoSE
 from oddoneout.triplets import odd_one_out_probabilities, sample_triplets
 
@@ -69,10 +70,7 @@ def recovery_case(n_items: int, sparsity: str, temperature: float) -> dict[str, 
     scores = model.l1_selection_
     generating = odd_one_out_accuracy(odd_one_out_probabilities(truth, test.indices, temperature=temperature))
     learned = model.weights_
-    if learned.shape[1]:
-        r = np.corrcoef(truth.T, learned.T)[:N_TRUE_DIMS, N_TRUE_DIMS:].max(axis=1)
-    else:
-        r = np.zeros(N_TRUE_DIMS)
+    r = best_match_r(truth, learned)
     return {
         "n_items": n_items,
         "sparsity": sparsity,

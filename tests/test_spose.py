@@ -8,6 +8,7 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 from oddoneout.embed.evaluate import odd_one_out_accuracy
+from oddoneout.embed.recovery import best_match_r
 from oddoneout.embed.spose import SPoSE
 from oddoneout.embed.torch_choice import add_cross_entropy_gradient, pair_logits, triplet_cross_entropy
 from oddoneout.embed.training import IterateAverage
@@ -27,13 +28,6 @@ def sparse_embedding(n_items: int, n_dims: int, seed: int) -> np.ndarray:
     return weights
 
 
-def best_match_correlations(truth: np.ndarray, learned: np.ndarray) -> np.ndarray:
-    """For every true dimension, the highest Pearson r with any learned dimension."""
-    n_true = truth.shape[1]
-    r = np.corrcoef(truth.T, learned.T)[:n_true, n_true:]
-    return r.max(axis=1)
-
-
 # ---------------------------------------------------------------- recovery (acceptance criterion)
 N_TRAIN, N_TEST = 200_000, 20_000
 
@@ -50,7 +44,7 @@ def recovery():
 
 def test_recovers_every_true_dimension(recovery):
     truth, _, _, model = recovery
-    r = best_match_correlations(truth, model.weights_)
+    r = best_match_r(truth, model.weights_)
     assert r.min() >= 0.9, f"best-match r per true dimension: {np.round(r, 3)}"
 
 
