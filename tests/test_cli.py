@@ -152,3 +152,19 @@ def test_run_into_a_file_or_with_a_bad_setting_gives_one_line(tmp_path):
     result = oddoneout("run", "synthetic", "--out", tmp_path / "out", "--set", "study.seed=-1")
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "[study] seed: -1" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_report_runs_the_report_stage_with_the_saved_config(tmp_path):
+    from oddoneout.config import dump_config, load_config
+    from oddoneout.studies import builtin_config
+
+    out = tmp_path / "study"
+    out.mkdir()
+    result = oddoneout("report", out)
+    assert result.returncode == 0, result.stderr
+    assert "<title>study</title>" in (out / "report.html").read_text()  # no config.toml: the defaults
+    config = load_config(builtin_config("synthetic"), {"report": {"title": "Saved title"}})
+    (out / "config.toml").write_text(dump_config(config))
+    result = oddoneout("report", out)
+    assert result.returncode == 0, result.stderr
+    assert "<title>Saved title</title>" in (out / "report.html").read_text()

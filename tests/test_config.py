@@ -222,13 +222,32 @@ def test_registry_kinds_cover_the_system_table():
     assert sorted(keys) == sorted(SYSTEM_TABLE_KEYS) and len(set(SYSTEM_TABLE_KEYS)) == len(SYSTEM_TABLE_KEYS)
 
 
-def test_embedding_defaults_are_the_estimators():
+@pytest.mark.parametrize("estimator", ["spose", "vice"])
+def test_embedding_defaults_are_the_estimators(estimator):
+    """Every [embedding] key an estimator takes has its default (VICE gets the keys it shares with SPoSE)."""
+    import dataclasses
     import inspect
 
     from oddoneout.config.sections import EmbeddingSettings
     from oddoneout.embed.spose import SPoSE
+    from oddoneout.embed.vice import VICE
 
-    parameters = inspect.signature(SPoSE.__init__).parameters
+    parameters = inspect.signature({"spose": SPoSE, "vice": VICE}[estimator].__init__).parameters
     settings = EmbeddingSettings()
-    for key in ("n_dims", "l1", "lr", "batch_size", "max_epochs", "patience", "prune_threshold", "device"):
-        assert getattr(settings, key) == parameters[key].default
+    shared = [f.name for f in dataclasses.fields(settings) if f.name in parameters]
+    assert {"n_dims", "lr", "batch_size", "max_epochs", "patience", "device"} <= set(shared)
+    for key in shared:
+        assert getattr(settings, key) == parameters[key].default, key
+
+
+def test_spose_only_keys_are_refused_for_vice_unless_at_their_default(tmp_path):
+    from oddoneout.config.sections import SPOSE_ONLY
+
+    assert {"l1", "l1_folds", "relax", "averaging", "prune_threshold"} <= set(SPOSE_ONLY)
+    assert not {"n_dims", "lr", "device"} & set(SPOSE_ONLY)
+    with pytest.raises(InputError, match=r"\[embedding\] relax: True: a SPoSE setting") as error:
+        _load(tmp_path, f"[embedding]\nmethod = 'vice'\nrelax = true\n{RATINGS_SYSTEM}")
+    assert "\n" not in str(error.value) and "study.toml" in str(error.value)
+    config = _load(tmp_path, f"[embedding]\nmethod = 'vice'\nrelax = false\nn_dims = 7\n{RATINGS_SYSTEM}")
+    assert config.embedding.method == "vice" and config.embedding.n_dims == 7
+    assert _load(tmp_path, f"[embedding]\nrelax = true\n{RATINGS_SYSTEM}").embedding.relax is True

@@ -53,6 +53,18 @@ def test_page_is_self_contained_and_escapes_text(tmp_path):
     assert render_interactive_map(coords, stimuli, embedding, top_k=2) == text
 
 
+def test_dimensions_are_labelled_by_the_given_rating_correlations():
+    stimuli, embedding, coords = grid_study()
+    correlations = pd.DataFrame(
+        np.tile([0.9, -0.5, 0.1, 0.8], (embedding.n_dims, 1)),
+        index=pd.Index(embedding.dim_names, name="dim"),
+        columns=pd.Index(["category:Joy", "category:Fear", "dimension:valence", "dimension:arousal"], name="rating"),
+    )
+    labelled = render_interactive_map(coords, stimuli, embedding, correlations=correlations)
+    assert ": Joy, arousal" in labelled  # the two most positively correlated scales, by decreasing r
+    assert ": Joy" not in render_interactive_map(coords, stimuli, embedding)  # no table: no labels, none recomputed
+
+
 def test_bad_input_is_reported(tmp_path):
     stimuli, embedding, coords = grid_study(2)
     with pytest.raises(InputError, match="lacks item"):

@@ -206,37 +206,29 @@ def fit(
 
     Options left out take the [embedding] defaults of a study config.
     """
-    from oddoneout.config.sections import EmbeddingSettings
+    from oddoneout.config.sections import SPOSE_ONLY, EmbeddingSettings
     from oddoneout.pipeline import fit_embedding
 
-    spose_only = {
-        "--l1": l1,
-        "--l1-folds": l1_folds,
-        "--relax" if relax else "--no-relax": relax,
-        "--averaging" if averaging else "--no-averaging": averaging,
-        "--seeds": seeds,
-    }
-    if model_name == "vice" and (given := [name for name, value in spose_only.items() if value is not None]):
-        raise InputError(f"{', '.join(given)}: for --model spose only")
-    settings = _settings(
-        EmbeddingSettings,
-        "fit",
-        "embedding",
-        dict(
-            method=model_name,
-            n_dims=n_dims,
-            l1=(l1[0] if len(l1) == 1 else list(l1)) if l1 else None,
-            l1_folds=l1_folds,
-            lr=lr,
-            batch_size=batch_size,
-            max_epochs=max_epochs,
-            patience=patience,
-            device=device,
-            relax=relax,
-            averaging=averaging,
-            seeds=list(seeds) if seeds else None,
-        ),
+    options = dict(
+        method=model_name,
+        n_dims=n_dims,
+        l1=(l1[0] if len(l1) == 1 else list(l1)) if l1 else None,
+        l1_folds=l1_folds,
+        lr=lr,
+        batch_size=batch_size,
+        max_epochs=max_epochs,
+        patience=patience,
+        device=device,
+        relax=relax,
+        averaging=averaging,
+        seeds=list(seeds) if seeds else None,
     )
+    # `seeds` is no estimator parameter, but pipeline.fit_embedding fits several seeds for SPoSE only
+    spose_only = [name for name in (*SPOSE_ONLY, "seeds") if options.get(name) is not None]
+    if model_name == "vice" and spose_only:
+        flags = [f"--{'no-' if options[name] is False else ''}{name.replace('_', '-')}" for name in spose_only]
+        raise InputError(f"{', '.join(flags)}: for --model spose only")
+    settings = _settings(EmbeddingSettings, "fit", "embedding", options)
     data = _load_triplets(triplets, items, design)
     fitted = fit_embedding(data, settings, seed=seed)
     embedding = fitted.embedding
@@ -314,7 +306,9 @@ def interpret(
 def encode(
     embedding: Annotated[Path, typer.Argument(help="Embedding file (.parquet).")],
     neural: Annotated[list[Path], typer.Argument(help="Subject data files (.npz written by oddoneout).")],
-    dest: Annotated[Path, typer.Option("--out", "-o", help="Folder for per-voxel results.")] = Path("."),
+    dest: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder to write encoding/<embedding>_<subject>.npz into.")
+    ] = Path("."),
     n_folds: Annotated[Optional[int], typer.Option(help="Outer folds (blocks of runs) [the study's default].")] = None,
     backend: Annotated[
         Optional[str], typer.Option(help="himalaya backend: numpy, torch, torch_cuda [the study's default].")
@@ -325,13 +319,15 @@ def encode(
     from oddoneout.embedding import Embedding
     from oddoneout.neural.data import NeuralData
     from oddoneout.neural.stage import encode_embedding
+    from oddoneout.study_folder import StudyFolder
 
     settings = _settings(NeuralSettings, "encode", "neural", {"n_folds": n_folds, "backend": backend})
     emb = Embedding.load(embedding)
+    folder = StudyFolder(dest)
     for path in neural:
         data = NeuralData.load(path)
         result = encode_embedding(settings, emb, data)
-        result.save(dest / f"{embedding.stem}_{data.subject}.npz")
+        result.save(folder.encoding_result(embedding.stem, data.subject))
         rois = ", ".join(f"{roi} {r:.3f}" for roi, r in result.roi_r.items())
         console.print(f"{data.subject}: mean r by ROI: {rois}")
 
@@ -377,10 +373,14 @@ def fetch(
 @app.command()
 @_clean_errors
 def report(out: Annotated[Path, typer.Argument(help="Study output folder.")]) -> None:
-    """(Re)write OUT/report.html from the files of a study run."""
-    from oddoneout.report.html import write_report
+    """(Re)write OUT/report.html from the files of a study run, as its report stage does (settings: OUT/config.toml)."""
+    from oddoneout.config import load_config
+    from oddoneout.pipeline.report import write_study_report
+    from oddoneout.study_folder import StudyFolder
 
-    console.print(f"report: {write_report(out)}")
+    folder = StudyFolder(out)
+    config = load_config(folder.config) if folder.config.is_file() else None
+    console.print(f"report: {write_study_report(folder, config)}")
 
 
 if __name__ == "__main__":

@@ -1,23 +1,28 @@
 """The settings tables of a study config, one dataclass per section, with every default.
 
 ``[systems.NAME]`` tables are declared by their agent kinds (:mod:`oddoneout.agents.registry`).
-The embedding's estimator settings take their defaults from :class:`~oddoneout.embed.spose.SPoSE`.
+The embedding's estimator settings take their defaults from :class:`~oddoneout.embed.spose.SPoSE`
+(those VICE shares have the same defaults in :class:`~oddoneout.embed.vice.VICE`: tests/test_config.py);
+with ``method = "vice"`` the keys only SPoSE takes (:data:`SPOSE_ONLY`) keep their defaults.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Iterator
 
 from oddoneout.embed.selection import AUTO
 from oddoneout.embed.spose import SPoSE
+from oddoneout.embed.vice import VICE
 from oddoneout.settings import Settings, setting
 
 #: Fewest items the synthetic world (:func:`oddoneout.studies.synthetic.make_world`) can make.
 MIN_ITEMS = 10
 
 _SPOSE = inspect.signature(SPoSE.__init__).parameters
+#: SPoSE's parameters that VICE lacks: ``[embedding]`` keys that ``method = "vice"`` cannot use.
+SPOSE_ONLY = tuple(name for name in _SPOSE if name not in inspect.signature(VICE.__init__).parameters)
 
 
 def _estimator_default(name: str) -> Any:
@@ -109,6 +114,10 @@ class EmbeddingSettings(Settings):
             yield "l1", f"{self.l1!r}: give a number, a list of numbers or {AUTO!r}"
         if any(seed < 0 for seed in self.seeds):
             yield "seeds", f"{self.seeds!r}: seeds must be non-negative"
+        if self.method == "vice":
+            for key in (f.name for f in fields(self) if f.name in SPOSE_ONLY):
+                if getattr(self, key) != _estimator_default(key):
+                    yield key, f'{getattr(self, key)!r}: a SPoSE setting, which method = "vice" does not take'
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ Conventions
 -----------
 - The best match is the largest *signed* r (weights are non-negative, so a dimension and its
   match should correlate positively).
-- A dimension that is constant over the items at hand has no defined correlation; it is given
-  r = 0 with every dimension. An embedding with no dimensions at all gives best-match r = 0.
+- A dimension that is constant over the items at hand (the constant rule of :mod:`oddoneout.scoring`)
+  has no defined correlation; it is given r = 0 with every dimension. An embedding with no
+  dimensions at all gives best-match r = 0.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pandas as pd
 
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
+from oddoneout.scoring import pearson_matrix
 
 # r = +-1 would map to an infinite Fisher z; clip just inside the open interval
 _R_LIMIT = 1.0 - 1e-12
@@ -47,23 +49,6 @@ def fisher_z_mean(r: np.ndarray, axis: int = -1) -> np.ndarray:
     """
     z = np.arctanh(np.clip(np.asarray(r, dtype=np.float64), -_R_LIMIT, _R_LIMIT))
     return np.tanh(z.mean(axis=axis))
-
-
-def _standardise_columns(weights: np.ndarray) -> np.ndarray:
-    """Centre each column and scale it to unit norm; constant columns become all zeros."""
-    centred = weights - weights.mean(axis=0)
-    norms = np.linalg.norm(centred, axis=0)
-    # exact test for constancy: centring a constant column can leave ulp-sized residues
-    constant = np.ptp(weights, axis=0) == 0
-    scale = np.where(constant, 1.0, norms)
-    standardised = centred / scale
-    standardised[:, constant] = 0.0
-    return standardised
-
-
-def _cross_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson r between every column of ``a`` and every column of ``b`` (rows are items)."""
-    return _standardise_columns(a).T @ _standardise_columns(b)
 
 
 def _aligned_others(reference: Embedding, others: Sequence[Embedding]) -> list[np.ndarray]:
@@ -113,7 +98,7 @@ def best_match_correlations(reference: Embedding, others: Sequence[Embedding]) -
     result = np.zeros((reference.n_dims, len(others)))
     for k, weights in enumerate(_aligned_others(reference, others)):
         if weights.shape[1]:
-            result[:, k] = _cross_correlation(reference.weights, weights).max(axis=1)
+            result[:, k] = pearson_matrix(reference.weights, weights, undefined=0.0).max(axis=1)
     return result
 
 
@@ -151,8 +136,8 @@ def split_half_reproducibility(reference: Embedding, others: Sequence[Embedding]
     for k, weights in enumerate(aligned):
         if weights.shape[1] == 0:
             continue
-        chosen = _cross_correlation(reference.weights[half_a], weights[half_a]).argmax(axis=1)
-        result[:, k] = _cross_correlation(reference.weights[half_b], weights[half_b])[rows, chosen]
+        chosen = pearson_matrix(reference.weights[half_a], weights[half_a], undefined=0.0).argmax(axis=1)
+        result[:, k] = pearson_matrix(reference.weights[half_b], weights[half_b], undefined=0.0)[rows, chosen]
     return result
 
 

@@ -1,13 +1,21 @@
 """The SPoSE choice rule in torch: pair logits, the triplet cross-entropy and its closed-form gradient.
 
 The numpy version, for fitted embeddings, is :mod:`oddoneout.triplets`; this one is what the
-estimators train and validate with. Column 2 of a triplet is the observed odd one out.
+estimators train and validate with. Column 2 of a triplet is the observed odd one out; pair logit
+``p`` is the similarity of the pair :data:`~oddoneout.triplets.KEPT_PAIRS` ``[p]``, as in numpy.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from oddoneout.triplets import KEPT_PAIRS
+
+#: For each column ``p``: ``(k, q)`` for each pair logit ``k`` whose pair holds ``p``, ``q`` the pair's other item.
+_PARTNERS = tuple(
+    tuple((k, q) for k, pair in enumerate(KEPT_PAIRS) if p in pair for q in pair if q != p) for p in range(3)
+)
 
 
 def row_pair_logits(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -24,7 +32,8 @@ def row_pair_logits(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.
         Column ``p`` is the dot product of the two items other than column ``p``; its softmax is
         the probability that column ``p`` is the odd one out.
     """
-    return torch.stack([(b * c).sum(1), (a * c).sum(1), (a * b).sum(1)], dim=1)
+    rows = (a, b, c)
+    return torch.stack([(rows[q] * rows[r]).sum(1) for q, r in KEPT_PAIRS], dim=1)
 
 
 def pair_logits(weights: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
@@ -87,8 +96,7 @@ def add_cross_entropy_gradient(
     n, n_dims = indices.shape[0], weights.shape[1]
     flat = indices.T.reshape(-1)  # all a's, then all b's, then all c's
     rows = weights.index_select(0, flat).view(3, n, n_dims)
-    a, b, c = rows[0], rows[1], rows[2]
-    log_probs = F.log_softmax(row_pair_logits(a, b, c), dim=1)
+    log_probs = F.log_softmax(row_pair_logits(rows[0], rows[1], rows[2]), dim=1)
     g = log_probs.exp()
     if targets is None:
         loss = -log_probs[:, 2].mean()
@@ -97,10 +105,8 @@ def add_cross_entropy_gradient(
         loss = -(targets * log_probs).sum(1).mean()
         g -= targets
     g /= n
-    g0, g1, g2 = g[:, 0:1], g[:, 1:2], g[:, 2:3]
     row_grads = torch.empty_like(rows)
-    torch.addcmul(c * g1, b, g2, out=row_grads[0])
-    torch.addcmul(c * g0, a, g2, out=row_grads[1])
-    torch.addcmul(b * g0, a, g1, out=row_grads[2])
+    for p, ((k1, q1), (k2, q2)) in enumerate(_PARTNERS):
+        torch.addcmul(rows[q1] * g[:, k1 : k1 + 1], rows[q2], g[:, k2 : k2 + 1], out=row_grads[p])
     grad.index_add_(0, flat, row_grads.view(-1, n_dims))
     return loss

@@ -34,6 +34,7 @@ import pandas as pd
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.rsm import RSM
+from oddoneout.scoring import pearson_from_sums
 from oddoneout.study_folder import StudyFolder
 from oddoneout.triplets import Triplets, read_item_ids
 
@@ -94,13 +95,9 @@ def _bootstrap_r(a: RSM, b: RSM, n_bootstrap: int, rng: np.random.Generator) -> 
         # ordered distinct pairs: sum_{i != j} c_i c_j M_ij (each unordered pair twice; ratios cancel the 2)
         weight = counts.sum(axis=0).astype(np.float64) ** 2 - (counts * counts).sum(axis=0)
         counts32 = counts.astype(np.float32)
-        sa, sb, saa, sbb, sab = (((m @ counts32).astype(np.float64) * counts).sum(axis=0) for m in stacked)
-        mean_a, mean_b = sa / weight, sb / weight
-        cov = sab / weight - mean_a * mean_b
-        var_a = saa / weight - mean_a**2
-        var_b = sbb / weight - mean_b**2
-        with np.errstate(invalid="ignore", divide="ignore"):
-            replicates[start : start + size] = cov / np.sqrt(var_a * var_b)
+        sums = (((m @ counts32).astype(np.float64) * counts).sum(axis=0) for m in stacked)
+        with np.errstate(invalid="ignore", divide="ignore"):  # no distinct pair drawn: weight 0, r NaN
+            replicates[start : start + size] = [pearson_from_sums(*replicate) for replicate in zip(weight, *sums)]
     return np.clip(replicates, -1.0, 1.0)
 
 

@@ -35,9 +35,9 @@ import pandas as pd
 
 from oddoneout.errors import InputError
 from oddoneout.neural.data import NeuralData
-from oddoneout.neural.folds import feature_rows, plan_folds
+from oddoneout.neural.folds import feature_rows, fold_mean_scores, plan_folds
 from oddoneout.neural.ridge import ridge_cv_errors, ridge_fit_per_target
-from oddoneout.scoring import pearson, r2
+from oddoneout.scoring import r2
 
 __all__ = [
     "BandedResult",
@@ -248,9 +248,8 @@ def banded_ridge_cv(
             chosen_scales[k, :, voxels] = grid[best_combo].T
             chosen_alphas[k, voxels] = best_alpha
 
+    voxel_r, voxel_r2 = fold_mean_scores(observed, predicted, offsets)
     blocks = list(zip(offsets[:-1], offsets[1:]))
-    voxel_r = np.mean([pearson(observed[s:e], predicted[s:e]) for s, e in blocks], axis=0)
-    voxel_r2 = np.mean([r2(observed[s:e], predicted[s:e]) for s, e in blocks], axis=0)
     voxel_r2_centred = np.mean(
         [r2(observed[s:e], predicted[s:e] - predicted[s:e].mean(0) + observed[s:e].mean(0)) for s, e in blocks],
         axis=0,

@@ -21,7 +21,7 @@ from himalaya.ridge import solve_ridge_cv_svd
 
 from oddoneout.errors import InputError
 from oddoneout.neural.data import NeuralData
-from oddoneout.neural.folds import FoldPlan, feature_rows, plan_folds, run_blocked_folds
+from oddoneout.neural.folds import FoldPlan, feature_rows, fold_mean_scores, plan_folds, run_blocked_folds
 from oddoneout.neural.ridge import ridge_cv_per_target
 from oddoneout.provenance import hash_array, provenance, read_npz, write_npz
 from oddoneout.scoring import pearson, r2, zscore_stats
@@ -359,7 +359,4 @@ def _score(
     """
     if score == "concatenated":
         return pearson(observed, predicted), r2(observed, predicted)
-    folds = [slice(start, stop) for start, stop in zip(offsets[:-1], offsets[1:])]
-    r = np.mean([pearson(observed[fold], predicted[fold]) for fold in folds], axis=0)
-    r2_mean = np.mean([r2(observed[fold], predicted[fold]) for fold in folds], axis=0)
-    return r, r2_mean
+    return fold_mean_scores(observed, predicted, offsets)

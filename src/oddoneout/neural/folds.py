@@ -4,7 +4,8 @@
 :mod:`oddoneout.neural.banded`): outer folds are run blocks (training samples sharing a stimulus
 with the test block dropped), inner folds are run blocks that keep a stimulus's presentations
 together, repeats are averaged per stimulus within the training and the test set, and features
-are z-scored with training statistics (:func:`oddoneout.scoring.zscore_stats`).
+are z-scored with training statistics (:func:`oddoneout.scoring.zscore_stats`);
+:func:`fold_mean_scores` is their held-out score averaged over the outer folds.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import scipy.sparse as sp
 
 from oddoneout.errors import InputError
 from oddoneout.neural.data import NeuralData
-from oddoneout.scoring import zscore_stats
+from oddoneout.scoring import pearson, r2, zscore_stats
 
 
 def run_blocked_folds(
@@ -288,6 +289,28 @@ def _plan_fold(
         x_test=(x_test - mean) / scale,
         inner_splits=inner_splits,
     )
+
+
+def fold_mean_scores(observed: np.ndarray, predicted: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-voxel Pearson r and R^2 of held-out predictions, each the mean of its outer folds' scores.
+
+    Parameters
+    ----------
+    observed, predicted : ndarray of shape (n_rows, n_voxels)
+        The test rows of every outer fold, fold after fold.
+    offsets : ndarray of shape (n_folds + 1,)
+        Fold ``k`` holds rows ``offsets[k]:offsets[k + 1]``.
+
+    Returns
+    -------
+    r, r2 : ndarray of shape (n_voxels,)
+        An r that is undefined in a fold (constant prediction or response, :mod:`oddoneout.scoring`)
+        counts as 0 in the mean.
+    """
+    folds = [slice(start, stop) for start, stop in zip(offsets[:-1], offsets[1:])]
+    r = np.mean([pearson(observed[fold], predicted[fold]) for fold in folds], axis=0)
+    r2_mean = np.mean([r2(observed[fold], predicted[fold]) for fold in folds], axis=0)
+    return r, r2_mean
 
 
 def _averaging_operator(stimulus_ids: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix]:

@@ -51,6 +51,7 @@ from oddoneout.neural.data import NeuralData
 from oddoneout.provenance import provenance, read_npz, write_npz
 from oddoneout.rsm import RSM, SIMILARITIES
 from oddoneout.scoring import CONSTANT_RTOL, pearson, pearson_from_sums
+from oddoneout.study_folder import roi_frame
 
 __all__ = [
     "RSM",
@@ -123,12 +124,11 @@ class SearchlightResult:
 
     def to_frame(self) -> pd.DataFrame:
         """Long table ``subject, system, roi, r`` (the layout of ``encoding/roi_r.csv``)."""
-        rows = [
+        return roi_frame(
             {"subject": self.subject, "system": model, "roi": roi, "r": r}
             for model, by_roi in self.roi_r.items()
             for roi, r in by_roi.items()
-        ]
-        return pd.DataFrame(rows, columns=["subject", "system", "roi", "r"])
+        )
 
 
 def neighbourhoods(

@@ -16,10 +16,9 @@ from scipy import stats
 
 from oddoneout.errors import InputError
 from oddoneout.scoring import pearson
+from oddoneout.study_folder import ROI_COLUMNS
 
 __all__ = ["bh_fdr", "compare_systems", "against_zero", "winners", "bootstrap_roi_r"]
-
-_COLUMNS = ("subject", "system", "roi", "r")
 
 
 def bh_fdr(p_values: np.ndarray) -> np.ndarray:
@@ -55,10 +54,10 @@ def bh_fdr(p_values: np.ndarray) -> np.ndarray:
 
 
 def _check_table(roi_table: pd.DataFrame) -> pd.DataFrame:
-    missing = [c for c in _COLUMNS if c not in roi_table.columns]
+    missing = [c for c in ROI_COLUMNS if c not in roi_table.columns]
     if missing:
-        raise InputError(f"ROI table lacks column(s) {missing}; expected {list(_COLUMNS)}")
-    table = roi_table.loc[:, list(_COLUMNS)].copy()
+        raise InputError(f"ROI table lacks column(s) {missing}; expected {list(ROI_COLUMNS)}")
+    table = roi_table.loc[:, list(ROI_COLUMNS)].copy()
     table["r"] = pd.to_numeric(table["r"], errors="coerce")
     duplicated = table.duplicated(["subject", "system", "roi"])
     if duplicated.any():

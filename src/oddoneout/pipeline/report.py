@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from oddoneout.config import StudyConfig
+from oddoneout.config.sections import InterpretSettings, ReportSettings
 from oddoneout.pipeline.stage import Stage, StudyRun
 from oddoneout.provenance import provenance
-from oddoneout.study_folder import read_json, write_json
+from oddoneout.study_folder import StudyFolder, read_json, write_json
 
 #: The figures of each system's ``evaluation/<s>.json`` that ``summary.json`` repeats.
 SUMMARY_KEYS = (
@@ -83,6 +85,27 @@ class SummaryStage(Stage):
         summarize(run)
 
 
+def write_study_report(folder: StudyFolder, config: StudyConfig | None = None) -> Path:
+    """What the report stage does: write ``report.html`` and, if asked, ``interactive/<s>_map.html``.
+
+    Parameters
+    ----------
+    folder : StudyFolder
+        The study folder.
+    config : StudyConfig, optional
+        The study's config: its ``[report] title`` and ``[interpret] interactive`` (default: those sections' defaults).
+
+    Returns
+    -------
+    Path
+        The written ``report.html``.
+    """
+    from oddoneout.report.html import write_report
+
+    report, interpret = (config.report, config.interpret) if config else (ReportSettings(), InterpretSettings())
+    return write_report(folder, title=report.title or None, interactive=interpret.interactive)
+
+
 class ReportStage(Stage):
     """Reads whatever the other stages wrote; writes ``report.html`` and ``interactive/<s>_map.html``."""
 
@@ -92,7 +115,4 @@ class ReportStage(Stage):
         return [run.folder.report]
 
     def run(self, run: StudyRun) -> None:
-        from oddoneout.report.html import write_report
-
-        title, interactive = run.config.report.title or None, run.config.interpret.interactive
-        run.timed(self.name, lambda: write_report(run.folder, title=title, interactive=interactive))
+        run.timed(self.name, lambda: write_study_report(run.folder, run.config))

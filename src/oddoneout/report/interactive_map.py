@@ -24,7 +24,7 @@ from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.interpret.centroid import PAPER_CATEGORIES, dominant_category
 from oddoneout.interpret.maps import check_coordinates
-from oddoneout.interpret.ratings import dimension_labels, rating_correlations
+from oddoneout.interpret.ratings import dimension_labels, read_rating_correlations
 from oddoneout.stimuli.stimulus_set import StimulusSet
 from oddoneout.study_folder import StudyFolder, read_table
 
@@ -46,14 +46,12 @@ def _script_json(data) -> str:
 
 
 def _item_details(
-    stimuli: StimulusSet, embedding: Embedding, top_k: int, max_captions: int
+    stimuli: StimulusSet, embedding: Embedding, top_k: int, max_captions: int, correlations: pd.DataFrame | None
 ) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
     """Captions, top-dimension lines and top-rating lines of every item, in stimulus order."""
     ids = list(stimuli.item_ids)
     weights = embedding.align(ids)
-    labels: dict[str, list[tuple[str, float]]] = {}
-    if stimuli.rating_columns_of(stimuli.table) and len(stimuli) >= 3:
-        labels = dimension_labels(rating_correlations(embedding, stimuli), n=2)
+    labels = {} if correlations is None else dimension_labels(correlations, n=2)
     names = embedding.dim_names
     k_dims = min(top_k, embedding.n_dims)
     order = np.argsort(-weights, axis=1, kind="stable")[:, :k_dims]
@@ -92,6 +90,7 @@ def render_interactive_map(
     title: str = "Item map",
     max_captions: int = 5,
     categories: Sequence[str] | None = PAPER_CATEGORIES,
+    correlations: pd.DataFrame | None = None,
 ) -> str:
     """The HTML text of a self-contained page mapping every item, with a hover tooltip.
 
@@ -111,6 +110,10 @@ def render_interactive_map(
         Captions shown per item (keeps the page small: 2,185 items x 20 captions is ~3 MB).
     categories : sequence of str or None, default=PAPER_CATEGORIES
         Categories that colour the points (dominant category among these).
+    correlations : DataFrame or None, default=None
+        Dimensions x rating scales (``interpret/<system>_ratings.csv``, from
+        :func:`oddoneout.interpret.ratings.rating_correlations`): each top dimension is labelled
+        with its two most correlated scales. None: no labels.
 
     Returns
     -------
@@ -131,7 +134,7 @@ def render_interactive_map(
         dominant = ["(no category ratings)"] * len(ids)
     legend = sorted(set(dominant), key=lambda c: (-dominant.count(c), c))
     colors = category_colors(legend)
-    captions, dims_lines, rating_lines = _item_details(stimuli, embedding, top_k, max_captions)
+    captions, dims_lines, rating_lines = _item_details(stimuli, embedding, top_k, max_captions, correlations)
 
     low, high = xy.min(axis=0), xy.max(axis=0)
     span = np.where(high > low, high - low, 1.0)
@@ -189,7 +192,9 @@ def write_interactive_maps(folder: StudyFolder) -> list[Path]:
     """Write ``interactive/<system>_map.html`` for every system whose item map and embedding exist.
 
     The report stage calls this: the interpretation stage writes the map's coordinates
-    (``interpret/<system>_map.csv``), the page that shows them is presentation.
+    (``interpret/<system>_map.csv``) and the rating correlations that label the dimensions
+    (``interpret/<system>_ratings.csv``; without it the dimensions go unlabelled), the page that
+    shows them is presentation.
 
     Parameters
     ----------
@@ -211,7 +216,12 @@ def write_interactive_maps(folder: StudyFolder) -> list[Path]:
         if coords is None:
             continue
         embedding = Embedding.load(embedding_path)
-        written.append(write_interactive_map(files.interactive, coords, stimuli, embedding, title=f"{name}: item map"))
+        correlations = read_rating_correlations(files.ratings) if files.ratings.is_file() else None
+        written.append(
+            write_interactive_map(
+                files.interactive, coords, stimuli, embedding, title=f"{name}: item map", correlations=correlations
+            )
+        )
     return written
 
 
