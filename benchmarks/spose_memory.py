@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--dims", type=int, default=100)
     parser.add_argument("--true-dims", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--l1", type=float, default=0.005, help="one fixed l1 (the default 'auto' fits several)")
     parser.add_argument("--full-epochs", type=int, default=52, help="epochs of a full fit (from spose_speed.py)")
     parser.add_argument("--chunk", type=int, default=500_000)
     parser.add_argument("--seed", type=int, default=0)
@@ -70,7 +71,7 @@ def main() -> None:
     )
 
     stamps: list[float] = []
-    model = SPoSE(n_dims=args.dims, max_epochs=args.epochs, seed=args.seed, n_threads=args.threads)
+    model = SPoSE(n_dims=args.dims, l1=args.l1, max_epochs=args.epochs, seed=args.seed, n_threads=args.threads)
     model.progress = lambda epoch, total, metrics: (
         stamps.append(time.perf_counter()),
         print(f"  epoch {epoch}/{total}: {metrics}, peak RSS {peak_rss_gb():.2f} GB", flush=True),

@@ -31,6 +31,28 @@ def test_the_grid_grows_past_the_end_that_holds_the_best():
     assert grow_grid(values, [0.8, 0.7, 0.9]) is None
 
 
+def test_the_grid_grows_only_past_an_end_whose_fit_does_not_warn():
+    values = [0.01, 0.02, 0.04]
+    # the smallest is lowest but kept every dimension: the best eligible one is inside the grid
+    assert grow_grid(values, [0.7, 0.8, 0.9], warned=[True, False, False]) is None
+    assert grow_grid(values, [0.7, 0.9, 0.8], warned=[True, False, False]) == 0.08
+    # all warn: the plain rule
+    assert grow_grid(values, [0.7, 0.8, 0.9], warned=[True, True, True]) == 0.005
+
+
+def test_one_se_rule_passes_over_candidates_that_warn():
+    base = np.array([1.0, 1.2, 0.8, 1.0])
+    losses = [base - 0.1, base, base + np.array([0.0, 0.0, 0.0, 0.004]), base + 0.5]
+    # the first is lowest but warned: the best eligible is the second; the third is within one SE of it
+    chosen, excess, _ = one_se_rule(losses, n_se=1.0, warned=[True, False, False, False])
+    assert chosen == 2
+    assert excess == pytest.approx([-0.1, 0.0, 0.001, 0.5])
+    # every candidate warns: chosen as if none did
+    assert one_se_rule(losses, n_se=0.0, warned=[True] * 4)[0] == one_se_rule(losses, n_se=0.0)[0] == 0
+    # a warned candidate is never chosen, even inside the slack
+    assert one_se_rule(losses, n_se=1.0, warned=[True, False, True, False])[0] == 1
+
+
 def test_one_se_rule_on_hand_made_losses():
     base = np.array([1.0, 1.2, 0.8, 1.0])
     losses = [base + 0.01, base, base + np.array([0.0, 0.0, 0.0, 0.004]), base + 0.5]
@@ -88,8 +110,10 @@ def test_auto_reports_its_choice_and_brackets_the_best(capsys):
     model = SPoSE(n_dims=10, batch_size=1024).fit(triplets)
     table = model.l1_selection_
     assert len(AUTO_L1_SCALES) <= len(table) <= len(AUTO_L1_SCALES) + MAX_GROWTH
-    best = int(table["cross_entropy"].argmin())
-    # the best lies inside the grid unless the grid had grown as far as it may
+    eligible = ~table["warned"] if not table["warned"].all() else table["warned"]
+    best = int(table["cross_entropy"].where(eligible, np.inf).argmin())
+    # the best candidate that fits without a warning lies inside the grid unless the grid had
+    # grown as far as it may
     assert 0 < best < len(table) - 1 or len(table) == len(AUTO_L1_SCALES) + MAX_GROWTH
     assert model.l1_ == table.loc[table["chosen"], "l1"].item()
     printed = capsys.readouterr().err

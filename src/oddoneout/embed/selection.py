@@ -26,6 +26,17 @@ picks the weakest penalty by chance about as often as not. The rule (Breiman et 
 et al. 2009, 7.10) keeps the largest ``l1`` whose mean held-out loss exceeds the lowest by at most
 ``n_se`` standard errors of the *paired* per-triplet difference (every candidate is scored on the
 same triplets).
+
+Why candidates that warn are passed over
+----------------------------------------
+A candidate whose fit would itself raise a :class:`~oddoneout.errors.FitWarning` (it kept every
+initial dimension, kept none, or is worse than chance on held-out triplets) is not chosen while
+another candidate fits without one. A weak penalty on nearly deterministic judgments (a rating
+scale read by a cosine rule) stops on held-out loss before anything is pruned: all 100 initial
+dimensions, a held-out loss 0.005 nats below the sparse fit's, an embedding whose size is the
+arbitrary ``n_dims``. The grid grows past an end only when that end holds the best of the eligible
+candidates. When every candidate warns, the rule runs on all of them, and the warning reaches the
+user.
 """
 
 from __future__ import annotations
@@ -91,13 +102,21 @@ def candidate_values(l1: float | str | Sequence[float], n_triplets: int, n_items
     return values, False
 
 
-def grow_grid(values: Sequence[float], mean_losses: Sequence[float]) -> float | None:
+def eligible_candidates(warned: Sequence[bool]) -> np.ndarray:
+    """The candidates the rule may choose: those without a fit warning, or all when every one warns."""
+    warned = np.asarray(warned, dtype=bool)
+    return ~warned if not warned.all() else np.ones_like(warned)
+
+
+def grow_grid(values: Sequence[float], mean_losses: Sequence[float], warned: Sequence[bool] | None = None) -> float | None:
     """The next candidate when the lowest held-out loss lies at an end of the (ascending) grid.
 
     Twice the largest value when the largest is best, half the smallest when the smallest is best,
-    ``None`` otherwise (the minimum is bracketed).
+    ``None`` otherwise (the minimum is bracketed). With ``warned``, the best is taken among the
+    :func:`eligible_candidates`.
     """
-    best = int(np.argmin(mean_losses))
+    eligible = eligible_candidates(warned if warned is not None else [False] * len(values))
+    best = int(np.argmin(np.where(eligible, mean_losses, np.inf)))
     if len(values) > 1 and best == len(values) - 1:
         return float(f"{values[-1] * 2:.3g}")
     if best == 0:
@@ -105,7 +124,9 @@ def grow_grid(values: Sequence[float], mean_losses: Sequence[float]) -> float | 
     return None
 
 
-def one_se_rule(losses: Sequence[np.ndarray], n_se: float) -> tuple[int, np.ndarray, np.ndarray]:
+def one_se_rule(
+    losses: Sequence[np.ndarray], n_se: float, warned: Sequence[bool] | None = None
+) -> tuple[int, np.ndarray, np.ndarray]:
     """Choose among candidates (ascending ``l1``) from their per-triplet held-out losses.
 
     Parameters
@@ -114,22 +135,26 @@ def one_se_rule(losses: Sequence[np.ndarray], n_se: float) -> tuple[int, np.ndar
         One array per candidate, scored on the same triplets in the same order.
     n_se : float
         Standard errors of slack (0: the plain minimum).
+    warned : sequence of bool, optional
+        Whether each candidate's fit raised a fit warning; only the
+        :func:`eligible_candidates` may be chosen (and be the best).
 
     Returns
     -------
     chosen : int
-        Index of the largest candidate whose mean loss exceeds the lowest by at most ``n_se``
-        standard errors of the paired difference.
+        Index of the largest eligible candidate whose mean loss exceeds the lowest eligible one's by
+        at most ``n_se`` standard errors of the paired difference.
     excess, excess_se : ndarray of shape (n_candidates,)
-        Mean paired difference to the best candidate, and its standard error.
+        Mean paired difference to that best candidate, and its standard error.
     """
     if not np.isfinite(n_se) or n_se < 0:
         raise InputError(f"n_se must be a non-negative number, got {n_se}")
-    best = int(np.argmin([loss.mean() for loss in losses]))
+    eligible = eligible_candidates(warned if warned is not None else [False] * len(losses))
+    best = int(np.argmin(np.where(eligible, [loss.mean() for loss in losses], np.inf)))
     differences = [loss - losses[best] for loss in losses]
     excess = np.array([d.mean() for d in differences])
     excess_se = np.array([d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else 0.0 for d in differences])
-    as_good = excess <= n_se * excess_se + 1e-12
+    as_good = eligible & (excess <= n_se * excess_se + 1e-12)
     return int(np.flatnonzero(as_good)[-1]), excess, excess_se
 
 
@@ -139,11 +164,12 @@ def selection_table(
     accuracy: Sequence[float],
     n_dims: Sequence[float],
     n_epochs: Sequence[float],
+    warned: Sequence[bool],
     n_se: float,
 ) -> pd.DataFrame:
     """One row per candidate: ``l1``, ``cross_entropy``, ``accuracy``, ``n_dims``, ``n_epochs``,
-    ``excess``, ``excess_se`` and ``chosen`` (by :func:`one_se_rule`), ascending in ``l1``."""
-    chosen, excess, excess_se = one_se_rule(losses, n_se)
+    ``warned``, ``excess``, ``excess_se`` and ``chosen`` (by :func:`one_se_rule`), ascending in ``l1``."""
+    chosen, excess, excess_se = one_se_rule(losses, n_se, warned)
     return pd.DataFrame(
         {
             "l1": [float(v) for v in values],
@@ -151,6 +177,7 @@ def selection_table(
             "accuracy": [float(a) for a in accuracy],
             "n_dims": list(n_dims),
             "n_epochs": list(n_epochs),
+            "warned": [bool(w) for w in warned],
             "excess": excess,
             "excess_se": excess_se,
             "chosen": np.arange(len(values)) == chosen,
@@ -163,11 +190,13 @@ def format_selection(scores: pd.DataFrame, scheme: str) -> str:
     chosen = scores.loc[scores["chosen"], "l1"].item()
     lines = [
         f"l1 = {chosen:g}, chosen from {len(scores)} candidates by held-out cross-entropy on {scheme} "
-        "(the largest l1 within one paired standard error of the best; chance is ln 3 = 1.0986):",
+        "(the largest l1 within one paired standard error of the best; chance is ln 3 = 1.0986"
+        + ("; a candidate whose fit warns is passed over" if scores["warned"].any() else "")
+        + "):",
         f"  {'l1':>9} {'cross-entropy':>13} {'excess ± SE':>19} {'accuracy':>9} {'dims':>6} {'epochs':>7}",
     ]
     for row in scores.itertuples():
-        mark = "  <- chosen" if row.chosen else ""
+        mark = "  <- chosen" if row.chosen else "  (warns)" if row.warned else ""
         lines.append(
             f"  {row.l1:>9.4g} {row.cross_entropy:>13.5f} {row.excess:>9.5f} ± {row.excess_se:<7.5f} "
             f"{row.accuracy:>9.4f} {row.n_dims:>6.4g} {row.n_epochs:>7.4g}{mark}"

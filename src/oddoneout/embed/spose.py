@@ -35,8 +35,9 @@ No single ``l1`` suits every data set: the penalty that generalises depends on t
 triplets per item, on how noisy the choices are and on the embedding's shape. With
 ``l1="auto"`` (the default) the fit is repeated for a grid of candidates scaled to the data
 (``c / triplets per item``, ``c`` = 1, 2, 4, 8, 16, grown past an end that holds the best) and
-the sparsest candidate within one standard error of the lowest held-out cross-entropy is kept
-(:mod:`oddoneout.embed.selection`); a list of values is chosen from the same way, a single
+the sparsest candidate within one standard error of the lowest held-out cross-entropy is kept,
+passing over candidates whose fit would warn (every initial dimension kept, none, or worse than
+chance) while another does not (:mod:`oddoneout.embed.selection`); a list of values is chosen from the same way, a single
 number is fitted as it is. The held-out triplets are the seeded ``validation_fraction`` split
 (the same for every candidate, so the comparison is paired), or with ``l1_folds = K >= 2``
 K folds, each candidate fitted K times, the chosen one then refitted on the whole data. What was
@@ -447,13 +448,16 @@ class SPoSE(TripletEmbeddingEstimator):
         scored = {value: self._score_candidate(triplets, value, splits) for value in values}
         for _ in range(MAX_GROWTH if growable else 0):
             ordered = sorted(scored)
-            grown = grow_grid(ordered, [scored[value]["losses"].mean() for value in ordered])
+            grown = grow_grid(
+                ordered, [scored[value]["losses"].mean() for value in ordered], [scored[value]["warned"] for value in ordered]
+            )
             if grown is None or grown in scored or grown <= 0:
                 break
             scored[grown] = self._score_candidate(triplets, grown, splits)
         ordered = sorted(scored)
         columns = {
-            key: [scored[value][key] for value in ordered] for key in ("losses", "accuracy", "n_dims", "n_epochs")
+            key: [scored[value][key] for value in ordered]
+            for key in ("losses", "accuracy", "n_dims", "n_epochs", "warned")
         }
         table = selection_table(ordered, **columns, n_se=self.l1_n_se)
         chosen = float(table.loc[table["chosen"], "l1"].item())
@@ -474,13 +478,14 @@ class SPoSE(TripletEmbeddingEstimator):
         self.l1_ = value
         n_scored = sum(len(held_out) for _, held_out in splits)
         probs = np.empty((n_scored, 3))
-        dims, epochs, start = [], [], 0
+        dims, epochs, warned, start = [], [], False, 0
         for train_rows, held_out in splits:
             self._fit_rows(triplets, train_rows, held_out)
             probs[start : start + len(held_out)] = self._predict_indices(triplets.indices[held_out])
             start += len(held_out)
             dims.append(self.weights_.shape[1])
             epochs.append(self.n_epochs_)
+            warned = warned or bool(self._fit_problems())
         self._fit_info["l1"] = value
         state = {name: attribute for name, attribute in vars(self).items() if name.endswith("_") or name == "_fit_info"}
         return {
@@ -488,6 +493,7 @@ class SPoSE(TripletEmbeddingEstimator):
             "accuracy": odd_one_out_accuracy(probs),
             "n_dims": dims[0] if len(dims) == 1 else float(np.mean(dims)),
             "n_epochs": epochs[0] if len(epochs) == 1 else float(np.mean(epochs)),
+            "warned": warned,
             "state": state if len(splits) == 1 else None,
         }
 
