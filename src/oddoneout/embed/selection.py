@@ -108,7 +108,9 @@ def eligible_candidates(warned: Sequence[bool]) -> np.ndarray:
     return ~warned if not warned.all() else np.ones_like(warned)
 
 
-def grow_grid(values: Sequence[float], mean_losses: Sequence[float], warned: Sequence[bool] | None = None) -> float | None:
+def grow_grid(
+    values: Sequence[float], mean_losses: Sequence[float], warned: Sequence[bool] | None = None
+) -> float | None:
     """The next candidate when the lowest held-out loss lies at an end of the (ascending) grid.
 
     Twice the largest value when the largest is best, half the smallest when the smallest is best,

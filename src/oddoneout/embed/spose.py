@@ -37,9 +37,10 @@ triplets per item, on how noisy the choices are and on the embedding's shape. Wi
 (``c / triplets per item``, ``c`` = 1, 2, 4, 8, 16, grown past an end that holds the best) and
 the sparsest candidate within one standard error of the lowest held-out cross-entropy is kept,
 passing over candidates whose fit would warn (every initial dimension kept, none, or worse than
-chance) while another does not (:mod:`oddoneout.embed.selection`); a list of values is chosen from the same way, a single
-number is fitted as it is. The held-out triplets are the seeded ``validation_fraction`` split
-(the same for every candidate, so the comparison is paired), or with ``l1_folds = K >= 2``
+chance) while another does not (:mod:`oddoneout.embed.selection`); a list of values is chosen
+from the same way, a single number is fitted as it is. The held-out triplets are the seeded
+``validation_fraction`` split (the same for every candidate, so the comparison is paired), or with
+``l1_folds = K >= 2``
 K folds, each candidate fitted K times, the chosen one then refitted on the whole data. What was
 chosen and why is in ``l1_selection_``, the embedding's metadata and, with ``verbose``, on
 stderr. Measured on triplets sampled from a real embedding (2,372 adjectives x 21 VICE
@@ -449,7 +450,9 @@ class SPoSE(TripletEmbeddingEstimator):
         for _ in range(MAX_GROWTH if growable else 0):
             ordered = sorted(scored)
             grown = grow_grid(
-                ordered, [scored[value]["losses"].mean() for value in ordered], [scored[value]["warned"] for value in ordered]
+                ordered,
+                [scored[value]["losses"].mean() for value in ordered],
+                [scored[value]["warned"] for value in ordered],
             )
             if grown is None or grown in scored or grown <= 0:
                 break
