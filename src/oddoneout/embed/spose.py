@@ -40,9 +40,8 @@ passing over candidates whose fit would warn (every initial dimension kept, none
 chance) while another does not (:mod:`oddoneout.embed.selection`); a list of values is chosen
 from the same way, a single number is fitted as it is. The held-out triplets are the seeded
 ``validation_fraction`` split (the same for every candidate, so the comparison is paired), or with
-``l1_folds = K >= 2``
-K folds, each candidate fitted K times, the chosen one then refitted on the whole data. What was
-chosen and why is in ``l1_selection_``, the embedding's metadata and, with ``verbose``, on
+``l1_folds = K >= 2`` K folds, each candidate fitted K times, the chosen one then refitted on the
+whole data. What was chosen and why is in ``l1_selection_``, the embedding's metadata and, with ``verbose``, on
 stderr. Measured on triplets sampled from a real embedding (2,372 adjectives x 21 VICE
 dimensions; ``benchmarks/recovery_real.py``): the earlier fixed default ``l1 = 0.005`` with
 training-loss monitoring kept all 100 dimensions at 200 triplets per item and reached 42.9 %
