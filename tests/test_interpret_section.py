@@ -167,3 +167,31 @@ def test_systems_rsa_figure_is_symmetric_with_a_unit_diagonal():
     matrix = np.ma.filled(figure.axes[0].images[0].get_array(), np.nan)
     assert matrix.shape == (3, 3) and np.allclose(np.diag(matrix), 1)
     assert matrix[0, 1] == matrix[1, 0] == 0.5 and matrix[2, 0] == -0.2 and np.isnan(matrix[1, 2])
+
+
+def test_a_system_whose_embedding_has_no_dimensions_is_noted_not_fatal(tmp_path, study):
+    """120 judgments of a small model: the fit keeps no dimension; the later stages go on without it."""
+    stimuli = StimulusSet.load(study / "stimuli.parquet")
+    out = tmp_path / "study"
+    for part in ("embeddings", "interpret", "split"):
+        (out / part).mkdir(parents=True)
+        for path in (study / part).iterdir():
+            (out / part / path.name).write_bytes(path.read_bytes())
+    (out / "stimuli.parquet").write_bytes((study / "stimuli.parquet").read_bytes())
+    empty = Embedding(stimuli.item_ids, np.zeros((len(stimuli.item_ids), 0)))
+    empty.save(out / "embeddings" / "gemma.parquet")
+    # files of an earlier, non-empty fit of the same system must not survive as its interpretation
+    stale = StudyFolder(out).interpret("gemma").top_items
+    stale.write_text("item_id\nv000\n")
+    assert interpret_embedding(SETTINGS, out, "gemma", empty, stimuli, seed=0) == {}
+    assert not stale.exists()
+    test = sample_triplets(np.ones((len(stimuli.item_ids), 1)), 300, seed=2, item_ids=stimuli.item_ids)
+    np.save(out / "split" / "gemma_test.npy", test.indices)
+    (out / "split" / "gemma_items.txt").write_text("\n".join(test.item_ids) + "\n")
+    systems = (*SYSTEMS, "gemma")
+    between = compare_systems_stage(out, systems, n_bootstrap=20)
+    assert "gemma" not in json.dumps(interpretation_summary(out, systems))
+    # the two real systems are still compared with each other
+    assert any("mllm" in key and "human_category" in key for key in between["systems_rsa"])
+    html = interpret_section.render(load_study_outputs(out), {})
+    assert 'alt="mllm item map"' in html

@@ -54,7 +54,8 @@ def interpret_embedding(
     Returns
     -------
     dict of str to Path
-        The files written.
+        The files written; none for an embedding without dimensions (its fit warned that it
+        predicts chance), which is logged instead.
     """
     from oddoneout.interpret.classify import class_shares, classify_dimensions
     from oddoneout.interpret.graph import dimension_graph
@@ -69,6 +70,11 @@ def interpret_embedding(
     )
 
     paths = StudyFolder.of(out).interpret(name).as_dict()
+    if embedding.n_dims == 0:
+        logger.warning("%s: the embedding has no dimensions (its fit predicts chance): nothing to interpret", name)
+        for stale in paths.values():  # from an earlier fit of this system
+            stale.unlink(missing_ok=True)
+        return {}
     paths["ratings"].parent.mkdir(parents=True, exist_ok=True)
     written = {}
     write_top_items(top_items(embedding, stimuli, k=settings.top_k), paths["top_items"])
