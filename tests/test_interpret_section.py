@@ -193,5 +193,10 @@ def test_a_system_whose_embedding_has_no_dimensions_is_noted_not_fatal(tmp_path,
     assert "gemma" not in json.dumps(interpretation_summary(out, systems))
     # the two real systems are still compared with each other
     assert any("mllm" in key and "human_category" in key for key in between["systems_rsa"])
-    html = interpret_section.render(load_study_outputs(out), {})
+    outputs = load_study_outputs(out)
+    html = interpret_section.render(outputs, {})
     assert 'alt="mllm item map"' in html
+    # said once, plainly, instead of "run the interpret stage"
+    gemma = html[html.index('id="interpretation-gemma"') :]
+    assert "gemma: the embedding has no dimensions" in gemma and "No item map" not in gemma
+    assert not any("gemma" in note and "run the interpret stage" in note for note in outputs.notes["embeddings"])

@@ -15,7 +15,7 @@ import pandas as pd
 from oddoneout.errors import InputError
 from oddoneout.report.figures import to_png
 from oddoneout.report.html_parts import Markup, escape, image, integer, num, pct, table
-from oddoneout.report.outputs import StudyOutputs
+from oddoneout.report.outputs import NO_DIMENSIONS, StudyOutputs
 from oddoneout.study_folder import read_class_shares
 from oddoneout.study_folder import read_table as _read
 
@@ -153,6 +153,9 @@ def _system(outputs: StudyOutputs, system: str) -> list[str]:
 
     files = outputs.folder.interpret(system)
     parts = [f'<h3 id="interpretation-{escape(system)}">{escape(system)}</h3>']
+    embedding = outputs.embeddings.get(system)
+    if embedding is not None and embedding.n_dims == 0:
+        return [*parts, _note(f"{system}: {NO_DIMENSIONS}")]
     if not files.interactive.is_file():
         parts.append(_note(f"No interactive map (interactive/{system}_map.html)."))
     else:

@@ -20,6 +20,9 @@ from oddoneout.study_folder import StudyFolder, read_json, read_roi_table
 
 __all__ = ["StudyOutputs", "load_study_outputs"]
 
+#: What the report says of a system whose embedding kept no dimension.
+NO_DIMENSIONS = "the embedding has no dimensions (its fit predicts chance): nothing to interpret."
+
 
 @dataclass
 class StudyOutputs:
@@ -99,7 +102,10 @@ def load_study_outputs(out_dir: str | Path | StudyFolder) -> StudyOutputs:
         outputs.correlations[system] = read_rating_correlations(path)
     for system, path in folder.found("top_items").items():
         outputs.top_items[system] = read_top_items(path)
-    for system in outputs.embeddings:
+    for system, embedding in outputs.embeddings.items():
+        if embedding.n_dims == 0:
+            outputs.note("embeddings", f"{system}: {NO_DIMENSIONS}")
+            continue
         missing = [
             f"interpret/{system}_{kind}.csv"
             for kind, read in (("ratings", outputs.correlations), ("top_items", outputs.top_items))
