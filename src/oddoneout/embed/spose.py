@@ -322,8 +322,9 @@ class SPoSE(TripletEmbeddingEstimator):
         The sparsity strength of the fitted model (the chosen one when ``l1`` is a choice).
     l1_selection_ : DataFrame or None
         One row per candidate ``l1`` (ascending): held-out ``cross_entropy`` and ``accuracy``,
-        ``n_dims``, ``n_epochs`` (with folds: means over folds), ``excess`` and ``excess_se``
-        (paired difference to the best) and ``chosen``. A single ``l1`` gets its own row
+        ``n_dims``, ``n_epochs`` (with folds: means over folds), ``warned`` (the candidate's fit
+        would warn, so it is passed over while another does not), ``excess`` and ``excess_se``
+        (paired difference to the best eligible one) and ``chosen``. A single ``l1`` gets its own row
         (``None`` without held-out triplets).
     l1_scheme_ : str
         What the candidates were scored on, in words (empty without held-out triplets).
