@@ -33,7 +33,7 @@ A candidate whose fit would itself raise a :class:`~oddoneout.errors.FitWarning`
 initial dimension, kept none, or is worse than chance on held-out triplets) is not chosen while
 another candidate fits without one. A weak penalty on nearly deterministic judgments (a rating
 scale read by a cosine rule) stops on held-out loss before anything is pruned: all 100 initial
-dimensions, a held-out loss 0.005 nats below the sparse fit's, an embedding whose size is the
+dimensions, a held-out loss about 0.001 nats below the sparse fit's, an embedding whose size is the
 arbitrary ``n_dims``. The grid grows past an end only when that end holds the best of the eligible
 candidates. When every candidate warns, the rule runs on all of them, and the warning reaches the
 user.
@@ -102,9 +102,10 @@ def candidate_values(l1: float | str | Sequence[float], n_triplets: int, n_items
     return values, False
 
 
-def eligible_candidates(warned: Sequence[bool]) -> np.ndarray:
-    """The candidates the rule may choose: those without a fit warning, or all when every one warns."""
-    warned = np.asarray(warned, dtype=bool)
+def eligible_candidates(warned: Sequence[bool] | None, n_candidates: int) -> np.ndarray:
+    """The candidates the rule may choose: those without a fit warning, or all when every one warns
+    (or ``warned`` is None)."""
+    warned = np.zeros(n_candidates, dtype=bool) if warned is None else np.asarray(warned, dtype=bool)
     return ~warned if not warned.all() else np.ones_like(warned)
 
 
@@ -117,7 +118,7 @@ def grow_grid(
     ``None`` otherwise (the minimum is bracketed). With ``warned``, the best is taken among the
     :func:`eligible_candidates`.
     """
-    eligible = eligible_candidates(warned if warned is not None else [False] * len(values))
+    eligible = eligible_candidates(warned, len(values))
     best = int(np.argmin(np.where(eligible, mean_losses, np.inf)))
     if len(values) > 1 and best == len(values) - 1:
         return float(f"{values[-1] * 2:.3g}")
@@ -151,7 +152,7 @@ def one_se_rule(
     """
     if not np.isfinite(n_se) or n_se < 0:
         raise InputError(f"n_se must be a non-negative number, got {n_se}")
-    eligible = eligible_candidates(warned if warned is not None else [False] * len(losses))
+    eligible = eligible_candidates(warned, len(losses))
     best = int(np.argmin(np.where(eligible, [loss.mean() for loss in losses], np.inf)))
     differences = [loss - losses[best] for loss in losses]
     excess = np.array([d.mean() for d in differences])

@@ -24,6 +24,9 @@ from oddoneout.study_folder import StudyFolder, read_class_shares
 
 logger = logging.getLogger(__name__)
 
+#: What is said of a system whose embedding kept no dimension (the log here, the report's note).
+NO_DIMENSIONS = "the embedding has no dimensions (its fit predicts chance): nothing to interpret."
+
 
 def interpret_embedding(
     settings: InterpretSettings,
@@ -71,7 +74,7 @@ def interpret_embedding(
 
     paths = StudyFolder.of(out).interpret(name).as_dict()
     if embedding.n_dims == 0:
-        logger.warning("%s: the embedding has no dimensions (its fit predicts chance): nothing to interpret", name)
+        logger.warning("%s: %s", name, NO_DIMENSIONS)
         for stale in paths.values():  # from an earlier fit of this system
             stale.unlink(missing_ok=True)
         return {}

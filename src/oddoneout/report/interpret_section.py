@@ -13,9 +13,10 @@ import networkx as nx
 import pandas as pd
 
 from oddoneout.errors import InputError
+from oddoneout.interpret.stage import NO_DIMENSIONS
 from oddoneout.report.figures import to_png
 from oddoneout.report.html_parts import Markup, escape, image, integer, num, pct, table
-from oddoneout.report.outputs import NO_DIMENSIONS, StudyOutputs
+from oddoneout.report.outputs import StudyOutputs
 from oddoneout.study_folder import read_class_shares
 from oddoneout.study_folder import read_table as _read
 

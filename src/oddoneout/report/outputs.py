@@ -15,13 +15,11 @@ import pandas as pd
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.interpret.ratings import read_rating_correlations, read_top_items
+from oddoneout.interpret.stage import NO_DIMENSIONS
 from oddoneout.stimuli.stimulus_set import StimulusSet
 from oddoneout.study_folder import StudyFolder, read_json, read_roi_table
 
 __all__ = ["StudyOutputs", "load_study_outputs"]
-
-#: What the report says of a system whose embedding kept no dimension.
-NO_DIMENSIONS = "the embedding has no dimensions (its fit predicts chance): nothing to interpret."
 
 
 @dataclass
