@@ -27,9 +27,9 @@ class SlowAgent(SimulatedAgent):
         super().__init__(features(), ITEMS, name="slow", model="simulated")
         self.sleep = sleep
 
-    def judge(self, shown):
+    def judge(self, shown, keys=None):
         time.sleep(self.sleep)
-        return super().judge(shown)
+        return super().judge(shown, keys)
 
 
 def main() -> None:

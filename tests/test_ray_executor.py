@@ -81,6 +81,16 @@ def test_collect_ray_matches_the_sync_runner_and_resumes(local_ray, tmp_path):
     assert stored(tmp_path / "ray.sqlite").equals(ray_rows)
 
 
+def test_a_stochastic_agent_gives_the_same_store_on_ray_as_in_one_process(local_ray, tmp_path):
+    from oddoneout.agents.simulated import SimulatedAgent
+
+    factory = partial(SimulatedAgent, np.abs(FEATURES), ITEMS, "sim", "simulated", 1.0, 7)
+    with TripletStore(tmp_path / "sync.sqlite", "sim", "simulated", ITEMS) as store:
+        collect(designs(), factory(), store, batch_size=1000, progress=False)
+    collect_ray(designs(), factory, tmp_path / "ray.sqlite", n_shards=4, batch_size=25, progress=False, item_ids=ITEMS)
+    assert stored(tmp_path / "ray.sqlite").equals(stored(tmp_path / "sync.sqlite"))
+
+
 def test_collect_ray_asks_only_what_a_half_filled_store_lacks(local_ray, tmp_path):
     design = random_design(ITEMS, 400, seed=3)
     path = tmp_path / "half.sqlite"
@@ -164,7 +174,7 @@ class _FailingAgent(SimilarityAgent):
         super().__init__(*args, **kwargs)
         self.bad_item = bad_item
 
-    def judge(self, shown):
+    def judge(self, shown, keys=None):
         if any(self.bad_item in row for row in shown):
             raise RuntimeError(f"agent refuses triplets with {self.bad_item}")
         return super().judge(shown)

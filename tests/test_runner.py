@@ -31,12 +31,12 @@ class RecordingAgent(SimilarityAgent):
         self.fail_on_call = fail_on_call
         self.n_answers = n_answers
 
-    def judge(self, shown):
+    def judge(self, shown, keys=None):
         self.calls += 1
         if self.calls == self.fail_on_call:
             raise ConnectionError("the model went away")
         self.asked.extend(shown)
-        answers = super().judge(shown)
+        answers = super().judge(shown, keys)
         return answers if self.n_answers is None else answers[: self.n_answers]
 
 
@@ -104,8 +104,8 @@ def test_agent_must_match_the_store_and_answer_every_trial(tmp_path):
 
 def test_failed_answers_are_stored_with_their_status(tmp_path):
     class Refuser(RecordingAgent):
-        def judge(self, shown):
-            answers = super().judge(shown)
+        def judge(self, shown, keys=None):
+            answers = super().judge(shown, keys)
             return [Answer(None, status="refused", raw="no") if i % 4 == 0 else a for i, a in enumerate(answers)]
 
     design = random_design(ITEMS, 40, seed=3)
@@ -154,6 +154,45 @@ def test_sigkill_mid_collection_then_resume_stores_every_trial_exactly_once(tmp_
     assert len(keys) == len(set(keys)) == n_triplets
     assert set(keys) == set(design.keys())
     assert (frame["status"] == "ok").all()
+    # the killed-and-resumed store holds the answers of one uninterrupted run
+    with TripletStore(tmp_path / "whole.sqlite", "slow", "simulated", slow.ITEMS) as store:
+        collect(design, agent, store, batch_size=n_triplets, progress=False)
+    assert stored_choices(path).equals(stored_choices(tmp_path / "whole.sqlite"))
+
+
+def stored_choices(path):
+    with TripletStore.open(path) as store:
+        frame = store.judgments()
+    return frame.set_index(["design", "triplet_index", "ordering", "repeat"])["choice"].sort_index()
+
+
+def test_a_stochastic_agent_answers_by_key_not_by_asking_order(tmp_path):
+    """Batch size, a resume, the asking order and a shuffled design give the store of one uninterrupted run."""
+    from oddoneout.agents.simulated import SimulatedAgent
+
+    design = concat_designs(random_design(ITEMS, 400, seed=4), repeated_design(ITEMS, 30, 4, seed=5))
+
+    def run(path, parts, batch_size, seed=9):
+        agent = SimulatedAgent(np.abs(np.random.default_rng(1).normal(size=(len(ITEMS), 3))), ITEMS, "sim", seed=seed)
+        with TripletStore(path, "sim", "simulated", ITEMS) as store:
+            for part in parts:
+                collect(design, agent, store, batch_size=batch_size, progress=False, max_requests=part)
+        return stored_choices(path)
+
+    reference = run(tmp_path / "a.sqlite", [None], 10_000)
+    assert len(reference) == sum(len(d) for d in design)
+    assert run(tmp_path / "b.sqlite", [None], 7).equals(reference)
+    assert run(tmp_path / "c.sqlite", [13, 250, None], 64).equals(reference)  # interrupted twice, resumed
+    shuffled = [d.subset(np.random.default_rng(2).permutation(len(d))) for d in design]
+    agent = SimulatedAgent(np.abs(np.random.default_rng(1).normal(size=(len(ITEMS), 3))), ITEMS, "sim", seed=9)
+    with TripletStore(tmp_path / "d.sqlite", "sim", "simulated", ITEMS) as store:
+        collect(shuffled[::-1], agent, store, batch_size=33, progress=False)
+    assert stored_choices(tmp_path / "d.sqlite").equals(reference)
+    # the answers are still draws: another seed changes many, and repeats of a triplet differ
+    other = run(tmp_path / "e.sqlite", [None], 10_000, seed=10)
+    assert (other != reference).mean() > 0.2
+    repeats = reference.loc["repeats"].groupby(level="triplet_index").nunique()
+    assert (repeats > 1).mean() > 0.3
 
 
 @pytest.mark.slow

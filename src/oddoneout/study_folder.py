@@ -155,6 +155,11 @@ class StudyFolder:
         return self._path("config", "config.toml")
 
     @property
+    def lock(self) -> Path:
+        """``.oddoneout.lock``: the writer lock, recording its holder (:mod:`oddoneout.folder_lock`)."""
+        return self._path("lock", ".oddoneout.lock")
+
+    @property
     def stimuli(self) -> Path:
         """``stimuli.parquet``: the stimulus table."""
         return self._path("stimuli", "stimuli.parquet")

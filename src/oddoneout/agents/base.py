@@ -7,6 +7,8 @@ from typing import Protocol, Sequence, runtime_checkable
 
 #: Every status a stored judgment can have. Only ``ok`` judgments carry a choice.
 STATUSES = ("ok", "unparseable", "ambiguous", "refused", "error", "timeout")
+#: A trial's store key: (design name, triplet_index, ordering, repeat).
+TrialKey = tuple[str, int, int, int]
 #: Characters of a remote model's raw answer (or of a failed response's body) kept in an answer.
 MAX_RAW_CHARS = 2000
 
@@ -65,8 +67,14 @@ class Agent(Protocol):
     model: str
     prompt_hash: str | None
 
-    def judge(self, shown: Sequence[tuple[str, str, str]]) -> list[Answer]:
-        """Answer a batch of triplets (item ids in the order shown), one :class:`Answer` each."""
+    def judge(self, shown: Sequence[tuple[str, str, str]], keys: Sequence[TrialKey] | None = None) -> list[Answer]:
+        """Answer a batch of triplets (item ids in the order shown), one :class:`Answer` each.
+
+        ``keys`` are the trials' store keys (the runners always pass them). A stochastic agent
+        derives each answer's randomness from its seed and the trial's key, never from a stream
+        in asking order, so an answer does not depend on the batch, order or process it is
+        asked in; a deterministic agent may ignore them.
+        """
         ...
 
 

@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from oddoneout.agents.base import Answer
+from oddoneout.agents.base import Answer, TrialKey
 from oddoneout.agents.parsing import choice_from_logprobs, parse_answer
 from oddoneout.agents.prompts import PAPER_LLM_PROMPT, PromptTemplate
 from oddoneout.errors import InputError
@@ -305,8 +305,8 @@ class LlamaCppAgent:
         """Answer one triplet (item ids in the order shown)."""
         return self._forced_choice(shown) if self.use_logprobs else self._written(shown)
 
-    def judge(self, shown: Sequence[tuple[str, str, str]]) -> list[Answer]:
-        """Answer triplets of item ids in the order shown, one after the other."""
+    def judge(self, shown: Sequence[tuple[str, str, str]], keys: Sequence[TrialKey] | None = None) -> list[Answer]:
+        """Answer triplets in the order shown, one by one (the seed is reset for each: ``keys`` are not needed)."""
         return [self.judge_one(tuple(triplet)) for triplet in shown]
 
     def close(self) -> None:

@@ -288,12 +288,18 @@ class AgentKind:
     concurrent : bool
         True: an :class:`AsyncAgent` asked concurrently (its settings extend :class:`RemoteSettings`);
         False: a synchronous :class:`Agent` asked in batches.
+    reproducible : bool
+        True: an answer depends only on the study seed and the trial's key, so a resumed, re-batched
+        or parallel collection stores what one uninterrupted run would; False: the answers are
+        sampled by a server that may answer a trial differently another time (recorded as
+        ``answers_reproducible`` in the triplet export's provenance).
     """
 
     name: str
     settings: type
     build: Builder
     concurrent: bool = False
+    reproducible: bool = True
 
 
 #: Every agent kind, by name (in the order of the ``agent`` choices shown in errors).
@@ -314,8 +320,8 @@ for _kind in (
     AgentKind("ratings", RatingsSettings, _feature_agent),
     AgentKind("minilm", MiniLMSettings, _minilm_agent),
     AgentKind("llama", LlamaSettings, _llama_agent),
-    AgentKind("openai", OpenAISettings, _openai_agent, concurrent=True),
-    AgentKind("vllm", VLLMSettings, _vllm_agent),
+    AgentKind("openai", OpenAISettings, _openai_agent, concurrent=True, reproducible=False),
+    AgentKind("vllm", VLLMSettings, _vllm_agent, reproducible=False),  # batched GPU sampling
 ):
     register(_kind)
 

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from oddoneout.agents.base import Answer
+from oddoneout.agents.base import Answer, TrialKey
 from oddoneout.errors import InputError
 from oddoneout.triplets import pair_similarities
 
@@ -147,8 +147,8 @@ class SimilarityAgent:
         """Position (0-2) of the odd one out for item-index triplets of shape (n, 3)."""
         return most_similar_pair_choice(pair_similarities(self.features, indices, cosine=True), indices)
 
-    def judge(self, shown: Sequence[tuple[str, str, str]]) -> list[Answer]:
-        """Answer triplets of item ids in the order shown."""
+    def judge(self, shown: Sequence[tuple[str, str, str]], keys: Sequence[TrialKey] | None = None) -> list[Answer]:
+        """Answer triplets of item ids in the order shown (deterministic: ``keys`` are not needed)."""
         if len(shown) == 0:
             return []
         choices = self.choices(shown_indices(self.item_index, shown, self.name))

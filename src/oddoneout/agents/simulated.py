@@ -10,10 +10,10 @@ from typing import Sequence
 
 import numpy as np
 
-from oddoneout.agents.base import Answer
+from oddoneout.agents.base import Answer, TrialKey
 from oddoneout.agents.similarity import shown_indices, validate_features
 from oddoneout.errors import InputError
-from oddoneout.triplets import draw_choices, odd_one_out_probabilities
+from oddoneout.triplets import choices_from_draws, draw_choices, keyed_uniforms, odd_one_out_probabilities
 
 
 class SimulatedAgent:
@@ -32,14 +32,18 @@ class SimulatedAgent:
     temperature : float
         Softmax temperature (1 is the SPoSE model; lower is more deterministic).
     seed : int
-        Seed of the sampling generator.
+        Seed of the answers' randomness.
     return_probs : bool
         Attach the choice probabilities (in shown order) to each answer.
 
     Notes
     -----
-    The generator advances with every call, so answers are reproducible given the seed and
-    the sequence of batches asked; a repeated triplet gets an independent draw.
+    Given the trials' store keys (as the runners pass them), each answer is drawn from a uniform
+    number that depends on the seed and the trial's key alone (:func:`~oddoneout.triplets.keyed_uniforms`):
+    a trial gets the same answer in whatever batch, order or process it is asked, so a killed and
+    resumed collection stores what one uninterrupted run would; a repeat is another key, hence an
+    independent draw. Without keys the answers come from a generator seeded with ``seed`` that
+    advances with every call (reproducible given the sequence of batches asked).
     """
 
     prompt_hash: str | None = None
@@ -68,12 +72,17 @@ class SimulatedAgent:
         """Probability of each position being the odd one out, for index triplets (n, 3)."""
         return odd_one_out_probabilities(self.features, indices, self.temperature)
 
-    def judge(self, shown: Sequence[tuple[str, str, str]]) -> list[Answer]:
-        """Answer triplets of item ids in the order shown."""
+    def judge(self, shown: Sequence[tuple[str, str, str]], keys: Sequence[TrialKey] | None = None) -> list[Answer]:
+        """Answer triplets of item ids in the order shown (``keys``: their store keys, see Notes)."""
         if len(shown) == 0:
             return []
         probs = self.probabilities(shown_indices(self.item_index, shown, self.name))
-        choices = draw_choices(probs, self.rng)
+        if keys is None:
+            choices = draw_choices(probs, self.rng)
+        elif len(keys) != len(shown):
+            raise InputError(f"agent {self.name!r}: {len(keys)} keys for {len(shown)} triplets")
+        else:
+            choices = choices_from_draws(probs, keyed_uniforms(self.seed, keys))
         if not self.return_probs:
             return [Answer(choice) for choice in choices.tolist()]
         return [Answer(choice, probs=tuple(p)) for choice, p in zip(choices.tolist(), probs.tolist())]

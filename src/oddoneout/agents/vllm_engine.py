@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Sequence
 
-from oddoneout.agents.base import Answer
+from oddoneout.agents.base import Answer, TrialKey
 from oddoneout.agents.chat_codec import OPTIONS, TOP_LOGPROBS, ChatCodec
 from oddoneout.agents.prompts import PromptTemplate
 from oddoneout.errors import InputError
@@ -180,8 +180,8 @@ class VLLMEngineAgent:
         """The chat messages of each triplet, exactly as a server request would carry them."""
         return [self.codec.messages(tuple(triplet)) for triplet in shown]
 
-    def judge(self, shown: Sequence[tuple[str, str, str]]) -> list[Answer]:
-        """Answer a batch of triplets in one batched engine call."""
+    def judge(self, shown: Sequence[tuple[str, str, str]], keys: Sequence[TrialKey] | None = None) -> list[Answer]:
+        """Answer a batch of triplets in one engine call (``keys`` unused: each request carries the seed)."""
         conversations = self.conversations(shown)
         outputs = self._engine().chat(conversations, sampling_params=self.sampling_params(), use_tqdm=False)
         if len(outputs) != len(conversations):

@@ -105,7 +105,8 @@ class _ShardWorker:
         for start in range(0, len(shard.design), batch_size):
             rows = np.arange(start, min(start + batch_size, len(shard.design)))
             asked_at = utc_now()
-            answers = self.agent.judge(shard.design.subset(rows).shown())
+            batch = shard.design.subset(rows)
+            answers = self.agent.judge(batch.shown(), keys=batch.keys())
             answered_at = utc_now()
             if len(answers) != len(rows):
                 raise RuntimeError(f"agent {self.agent.name!r} returned {len(answers)} answers for {len(rows)} trials")

@@ -181,7 +181,7 @@ def collect(
                 batch = remaining.subset(slice(start, start + batch_size))
                 asked_at = utc_now()
                 try:
-                    answers = agent.judge(batch.shown())
+                    answers = agent.judge(batch.shown(), keys=batch.keys())
                 except Exception as exc:
                     exc.add_note(
                         f"collect: agent {agent.name!r} failed on {len(batch)} trials of design {batch.name!r} "

@@ -411,12 +411,12 @@ class TripletStore:
         return float(probs[0]), float(probs[1]), float(probs[2])
 
     # export --------------------------------------------------------------------------------
-    def export_parquet(self, path: str | Path, chunk_size: int = 200_000) -> Path:
+    def export_parquet(self, path: str | Path, chunk_size: int = 200_000, **recorded: Any) -> Path:
         """Write every judgment to a Parquet file (written to a temporary name, then renamed).
 
         The file has the columns of :data:`SCHEMA`, one row per judgment in insertion order,
         and provenance in the schema metadata (key ``oddoneout``): ``kind="triplets"``, agent,
-        model, ``item_ids``, counts by status and trials per design.
+        model, ``item_ids``, counts by status and trials per design, and the ``recorded`` fields.
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -437,6 +437,7 @@ class TripletStore:
             counts=self.counts(),
             designs=designs,
             prompt_hashes=prompt_hashes,
+            **recorded,
         )
         schema = SCHEMA.with_metadata({_META_KEY: json.dumps(meta, sort_keys=True).encode()})
         temporary = path.with_name(f".{path.name}.partial")

@@ -116,7 +116,7 @@ def collect_system(config: StudyConfig, folder: StudyFolder, name: str, stimuli:
                 for design in designs:
                     collect(design, agent, store, batch_size=system.design.batch_size, progress=True)
     with TripletStore.open(files.store) as store:
-        store.export_parquet(files.export)
+        store.export_parquet(files.export, answers_reproducible=agent_kind(system.agent).reproducible)
         return store.counts()
 
 

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 from oddoneout.config import check_inputs, dump_config, load_config
 from oddoneout.errors import InputError
+from oddoneout.folder_lock import writer_lock
 from oddoneout.pipeline.analyses import EncodeStage, InterpretStage
 from oddoneout.pipeline.collect import CollectStage
 from oddoneout.pipeline.evaluate import EvaluateStage
@@ -103,10 +104,14 @@ def run_study(
     check_inputs(config, [stage.name for stage in plan], names)
     _check_plan(run, plan)
     out.mkdir(parents=True, exist_ok=True)
-    run.folder.config.write_text(dump_config(config))
-    for stage in plan:
-        stage.run(run)
-    run.timings["total"] = round(sum(run.timings.values()), 2)
-    write_json(run.folder.timings, run.timings)
+    with writer_lock(run.folder.lock) as lock:
+        if lock:
+            was = lock["taken_over"]
+            console.print(f"took over the lock of pid {was.get('pid')} ({was.get('command')!r}): it ended unfinished")
+        run.folder.config.write_text(dump_config(config))
+        for stage in plan:
+            stage.run(run)
+        run.timings["total"] = round(sum(run.timings.values()), 2)
+        write_json(run.folder.timings, run.timings)
     console.print(f"[bold green]done[/] in {run.timings['total']:.1f} s: {run.folder.summary}")
     return read_json(run.folder.summary)

@@ -30,7 +30,13 @@ from oddoneout.triplets.readers import (
     register_reader,
     registered_readers,
 )
-from oddoneout.triplets.sampling import draw_choices, random_triplet_indices, sample_triplets
+from oddoneout.triplets.sampling import (
+    choices_from_draws,
+    draw_choices,
+    keyed_uniforms,
+    random_triplet_indices,
+    sample_triplets,
+)
 from oddoneout.triplets.trial import TrialType
 
 __all__ = [
@@ -41,7 +47,9 @@ __all__ = [
     "TrialType",
     "Triplets",
     "as_item_ids",
+    "choices_from_draws",
     "draw_choices",
+    "keyed_uniforms",
     "load_triplets",
     "odd_one_out_probabilities",
     "pair_similarities",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
+from oddoneout.provenance import hash_text
 from oddoneout.triplets.data import Triplets
 
 
@@ -51,10 +54,66 @@ def draw_choices(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         Answer ``c`` where the draw falls in ``[cumsum[c - 1], cumsum[c])``; an answer of
         probability 0 is never drawn.
     """
-    draws = rng.random(len(probs))
-    choice = (draws[:, None] >= np.cumsum(probs, axis=1)).sum(axis=1)
+    return choices_from_draws(probs, rng.random(len(probs)))
+
+
+def choices_from_draws(probs: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """One answer per row: the answer whose cumulative probability interval holds the row's draw.
+
+    Parameters
+    ----------
+    probs : ndarray of shape (n, n_choices)
+        Rows summing to 1.
+    draws : ndarray of shape (n,)
+        One uniform number in [0, 1) per row (from a generator, or :func:`keyed_uniforms`).
+
+    Returns
+    -------
+    ndarray of shape (n,), int64
+    """
+    choice = (np.asarray(draws)[:, None] >= np.cumsum(probs, axis=1)).sum(axis=1)
     # rows sum to 1 only up to rounding: a draw above the last cumulative sum takes the last answer
     return np.minimum(choice, probs.shape[1] - 1).astype(np.int64)
+
+
+_MULTIPLIERS = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
+
+
+def keyed_uniforms(seed: int, keys: Sequence[tuple[str, int, int, int]]) -> np.ndarray:
+    """One uniform number in [0, 1) per trial key, a function of the seed and the key alone.
+
+    An agent that draws its answers from these gives every trial the same answer whichever
+    batch, process or order it is asked in, so a killed and resumed collection, another batch
+    size or a parallel run store the same judgments as one uninterrupted run.
+
+    Parameters
+    ----------
+    seed : int
+        The agent's seed (non-negative).
+    keys : sequence of (design, triplet_index, ordering, repeat)
+        The trials' store keys.
+
+    Returns
+    -------
+    ndarray of shape (len(keys),), float64
+    """
+    if not keys:
+        return np.zeros(0)
+    names, triplet_index, ordering, repeat = zip(*keys)
+    name_codes = {name: int(hash_text(str(seed), name)[:16], 16) for name in set(names)}
+    columns = [
+        np.array([name_codes[name] for name in names], dtype=np.uint64),
+        np.asarray(triplet_index, dtype=np.int64).astype(np.uint64),
+        np.asarray(ordering, dtype=np.int64).astype(np.uint64),
+        np.asarray(repeat, dtype=np.int64).astype(np.uint64),
+    ]
+    value = np.zeros(len(keys), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for column in columns:  # splitmix64-style: add a column, multiply, fold the high bits down
+            for multiplier in _MULTIPLIERS:
+                value = (value ^ column) * np.uint64(multiplier)
+                value ^= value >> np.uint64(31)
+    return (value >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
 def sample_triplets(
