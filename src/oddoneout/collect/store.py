@@ -280,6 +280,19 @@ class TripletStore:
             )
         return design.subset(~np.isin(codes, stored_codes))
 
+    def integrity_problems(self) -> list[str]:
+        """What SQLite's ``quick_check`` finds wrong with the file (empty when it is sound)."""
+        try:
+            rows = [str(row[0]) for row in self.connection.execute("PRAGMA quick_check")]
+        except sqlite3.DatabaseError as exc:
+            return [str(exc)]
+        return [] if rows == ["ok"] else rows
+
+    def design_counts(self) -> dict[str, int]:
+        """Number of stored judgments by design name."""
+        query = "SELECT design, count(*) FROM judgments GROUP BY design ORDER BY design"
+        return {str(design): int(count) for design, count in self.connection.execute(query)}
+
     def counts(self) -> dict[str, int]:
         """Number of stored judgments by status (every status of :data:`STATUSES`, zeros included)."""
         counts = dict.fromkeys(STATUSES, 0)
@@ -421,7 +434,7 @@ class TripletStore:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         connection = self.connection
-        designs = dict(connection.execute("SELECT design, count(*) FROM judgments GROUP BY design ORDER BY design"))
+        designs = self.design_counts()
         prompt_hashes = [
             row[0]
             for row in connection.execute(
@@ -628,6 +641,19 @@ def read_judgments(path: str | Path) -> pd.DataFrame:
     """Every judgment (all statuses) of a store (``.sqlite``/``.db``) or an export (``.parquet``)."""
     table, _ = _read_any(path)
     return _to_frame(table)
+
+
+def read_key_codes(path: str | Path) -> dict[str, np.ndarray]:
+    """Packed keys (:meth:`TripletDesign.key_codes`) of every stored trial, by design, from a store or an export."""
+    table, _ = _read_any(path, _KEY_COLUMNS)
+    designs = table["design"].to_numpy(zero_copy_only=False).astype(str)
+    codes = encode_keys(*(table[column].to_numpy() for column in _KEY_COLUMNS[1:]))
+    return {str(name): codes[designs == name] for name in np.unique(designs)}
+
+
+def export_record(path: str | Path) -> dict[str, Any]:
+    """The provenance an export carries (agent, model, ``item_ids``, ``designs``: judgments per design...)."""
+    return _read_parquet(Path(path), columns=[])[1]
 
 
 def read_judgments_as_triplets(path: str | Path, design: str | Sequence[str] | None = None) -> Triplets:

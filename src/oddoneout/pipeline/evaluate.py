@@ -119,10 +119,13 @@ class EvaluateStage(SystemStage):
 
     def run_system(self, run: StudyRun, system: str) -> dict[str, Any]:
         from oddoneout.collect.store import read_judgments
+        from oddoneout.pipeline.checks import check_export, check_split
 
         files = run.folder.system(system)
+        check_export(run, system)
         embedding = Embedding.load(files.embedding)
         test = Triplets(read_item_ids(files.items), np.load(files.test))
+        check_split(embedding, test, system)
         judgments = read_judgments(files.export)
         result = evaluate_split(
             embedding, test, judgments, n_bootstrap=run.config.evaluation.n_bootstrap, seed=run.config.study.seed

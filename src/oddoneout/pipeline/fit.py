@@ -136,8 +136,11 @@ class FitStage(SystemStage):
         return [files.train, files.test, files.items, files.embedding]
 
     def run_system(self, run: StudyRun, system: str) -> Embedding:
+        from oddoneout.pipeline.checks import check_export
+
         config = run.config
         files = run.folder.system(system)
+        check_export(run, system)
         triplets = design_triplets(run.folder, system, MAIN_DESIGN)
         train, test = triplets.split(config.embedding.test_fraction, seed=config.study.seed)
         files.train.parent.mkdir(parents=True, exist_ok=True)
@@ -149,6 +152,8 @@ class FitStage(SystemStage):
         if fitted.reproducibility is not None:
             fitted.reproducibility.to_csv(files.dims)
         embedding = fitted.embedding
-        embedding.metadata.update({"system": system, "config_hash": config.hash, "test_triplets_hash": test.hash()})
+        saved_test = Triplets(test.item_ids, test.indices)  # as split/<s>_test.npy holds it (no soft labels)
+        recorded = {"system": system, "config_hash": config.hash, "test_triplets_hash": saved_test.hash()}
+        embedding.metadata.update(recorded)
         embedding.save(files.embedding)
         return embedding

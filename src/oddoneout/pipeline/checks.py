@@ -1,0 +1,117 @@
+"""What a stage checks before it trusts a file an earlier stage wrote.
+
+A stage reads what the stages before it wrote, perhaps long ago and under another config. These
+checks compare a file with what the config and the upstream file say it should be, and refuse
+(one line: what is stale and what to re-run) instead of computing quietly on the wrong data:
+
+- :func:`check_export`: a system's Parquet export is the snapshot of a readable store (not older
+  than it, not left beside a corrupt one) and holds exactly the trials of the config's designs;
+- :func:`check_split`: the held-out triplets are those the embedding was fitted beside.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import numpy as np
+
+from oddoneout.agents.registry import agent_kind
+from oddoneout.embedding import Embedding
+from oddoneout.errors import InputError
+from oddoneout.pipeline.collect import study_designs
+from oddoneout.pipeline.stage import StudyRun
+from oddoneout.triplets import Triplets
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["StaleInputError", "check_export", "check_split"]
+
+
+class StaleInputError(InputError):
+    """A file a stage reads is not what the config and the stage that writes it say it should be."""
+
+
+def check_export(run: StudyRun, system: str) -> None:
+    """Refuse a system's export that is not the complete snapshot of its store for the config's designs.
+
+    Raises
+    ------
+    StaleInputError
+        When the store behind the export cannot be read, holds judgments the export lacks, or
+        the export's trials are not those of the config's designs (fewer: collection did not
+        finish; others: they were collected under another seed, size or item set). Missing
+        trials of a system with a request or token budget are logged, not refused.
+    """
+    from oddoneout.collect.store import TripletStore, export_record, read_key_codes
+
+    files = run.folder.system(system)
+    record = export_record(files.export)
+    if files.store.exists():
+        try:
+            with TripletStore.open(files.store) as store:
+                problems = store.integrity_problems()
+                if problems:
+                    raise InputError(f"damaged: {problems[0]}")
+                in_store = store.design_counts()
+        except (InputError, sqlite3.DatabaseError) as exc:
+            raise StaleInputError(
+                f"{files.store} cannot be read ({exc}), so its export {files.export.name} cannot be trusted: "
+                f"restore the store, or delete triplets/{system}.* and run collect again"
+            ) from None
+        if in_store != record.get("designs"):
+            raise StaleInputError(
+                f"{files.export} is older than its store ({sum(record.get('designs', {}).values())} judgments "
+                f"exported, {sum(in_store.values())} stored): run collect for {system!r} (it re-exports)"
+            )
+    item_ids = list(run.stimuli.item_ids)
+    if record.get("item_ids") is not None and record["item_ids"] != item_ids:
+        raise StaleInputError(
+            f"{files.export}: collected over another item set than stimuli.parquet's {len(item_ids)} items: "
+            f"collect {system!r} into a new --out, or delete triplets/{system}.* and collect again"
+        )
+    stored = read_key_codes(files.export)
+    designs = study_designs(run.config, item_ids, system)
+    extra = sorted(set(stored) - {design.name for design in designs})
+    if extra:
+        raise StaleInputError(
+            f"{files.export} holds design(s) {extra} the config does not ask: collect {system!r} into a new "
+            f"--out, or delete triplets/{system}.* and collect again"
+        )
+    for design in designs:
+        codes = stored.get(design.name, np.zeros(0, dtype=np.int64))
+        n_foreign = int((~np.isin(codes, design.key_codes())).sum())
+        if n_foreign:
+            raise StaleInputError(
+                f"{files.export}: {n_foreign} trials of design {design.name!r} are not in the config's design "
+                f"(collected under another seed, size or item set): collect {system!r} into a new --out, or "
+                f"delete triplets/{system}.* and collect again"
+            )
+        n_missing = len(design) - codes.size
+        if n_missing:
+            settings = run.config.systems[system].settings
+            budget = agent_kind(run.config.systems[system].agent).concurrent and (
+                settings.max_requests or settings.max_tokens
+            )
+            message = (
+                f"{files.export}: {codes.size} of the {len(design)} trials of design {design.name!r} are collected"
+            )
+            if not budget:
+                raise StaleInputError(f"{message}: run collect for {system!r} (it asks only the missing ones)")
+            logger.warning("%s (the collection stopped on its budget)", message)
+
+
+def check_split(embedding: Embedding, test: Triplets, system: str) -> None:
+    """Refuse held-out triplets other than those the embedding was fitted beside.
+
+    Raises
+    ------
+    StaleInputError
+        When the embedding records the hash of its test split and ``test`` has another.
+    """
+    expected = embedding.metadata.get("test_triplets_hash")
+    if expected is not None and expected != test.hash():
+        raise StaleInputError(
+            f"the test split of {system!r} is not the one its embedding was fitted beside (split/ and "
+            f"embeddings/ come from different fits): run fit for {system!r} again"
+        )

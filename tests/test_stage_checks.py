@@ -1,0 +1,127 @@
+"""Each stage checks what it reads: a stale, foreign or orphaned input is refused in one line, never used."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from oddoneout.collect.designs import random_design
+from oddoneout.collect.runner import collect
+from oddoneout.collect.store import TripletStore
+from oddoneout.errors import InputError
+from oddoneout.pipeline import run_study
+from oddoneout.pipeline.checks import StaleInputError
+from oddoneout.study_folder import StudyFolder
+
+CONFIG = """
+[study]
+name = "checks"
+seed = 0
+[stimuli]
+source = "synthetic"
+n_items = 40
+n_subjects = 1
+n_runs = 6
+voxels_per_roi = 10
+[design]
+n_triplets = 3000
+repeated_triplets = 30
+n_repeats = 2
+exhaustive_items = 8
+[systems.mllm]
+agent = "simulated"
+features = "synthetic:mllm"
+[embedding]
+method = "spose"
+n_dims = 20
+l1 = 0.05
+[evaluation]
+n_bootstrap = 20
+"""
+STAGES = ("collect", "fit", "evaluate")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("checks")
+    config = root / "study.toml"
+    config.write_text(CONFIG)
+    run_study(config, root / "done", stages=STAGES)
+    return config, root / "done"
+
+
+@pytest.fixture
+def copy(study, tmp_path):
+    config, done = study
+    out = tmp_path / "out"
+    shutil.copytree(done, out)
+    return config, out
+
+
+def test_a_complete_study_passes_its_checks_again(copy):
+    config, out = copy
+    run_study(config, out, stages=("fit", "evaluate"))
+
+
+def test_an_export_beside_a_corrupt_store_is_refused(copy):
+    config, out = copy
+    store = StudyFolder(out).system("mllm").store
+    data = bytearray(store.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 4096] = os.urandom(4096)
+    store.write_bytes(bytes(data))
+    with pytest.raises(StaleInputError, match="mllm.sqlite cannot be read .* export mllm.parquet cannot be trusted"):
+        run_study(config, out, stages=("fit",))
+
+
+def test_an_export_older_than_its_store_is_refused(copy):
+    config, out = copy
+    files = StudyFolder(out).system("mllm")
+    from oddoneout.agents.similarity import SimilarityAgent
+    from oddoneout.stimuli import StimulusSet
+
+    ids = StimulusSet.load(StudyFolder(out).stimuli).item_ids
+    with TripletStore.open(files.store) as store:
+        agent = SimilarityAgent(np.eye(len(ids), 3) + 1.0, ids, name=store.agent)
+        agent.model = store.model
+        collect(random_design(ids, 50, seed=99, name="extra"), agent, store, progress=False)
+    with pytest.raises(StaleInputError, match=r"older than its store \(3\d+ judgments exported, 3\d+ stored\)"):
+        run_study(config, out, stages=("evaluate",))
+
+
+def test_a_smaller_older_design_is_refused_until_collected(copy):
+    config, out = copy
+    bigger = {"design": {"n_triplets": 5000}}
+    with pytest.raises(StaleInputError, match="3000 of the 5000 trials of design 'random' are collected: run collect"):
+        run_study(config, out, stages=("fit",), overrides=bigger)
+    run_study(config, out, stages=STAGES, overrides=bigger)  # collect resumes, then the checks pass
+
+
+def test_trials_of_another_seed_are_refused(copy):
+    config, out = copy
+    with pytest.raises(StaleInputError, match=r"\d+ trials of design 'random' are not in the config's design"):
+        run_study(config, out, stages=("fit",), overrides={"study": {"seed": 5}})
+
+
+def test_a_split_from_another_fit_is_refused(copy, tmp_path):
+    config, out = copy
+    files = StudyFolder(out).system("mllm")
+    test = np.load(files.test)
+    np.save(files.test, test[::-1][: len(test) - 1])
+    with pytest.raises(StaleInputError, match="test split of 'mllm' is not the one its embedding was fitted beside"):
+        run_study(config, out, stages=("evaluate",))
+
+
+def test_the_command_line_says_it_in_one_line(copy):
+    config, out = copy
+    result = subprocess.run(
+        [sys.executable, "-m", "oddoneout.cli", "run", str(config), "--out", str(out), "--stage", "fit",
+         "--set", "design.n_triplets=4000"],
+        capture_output=True, text=True, env={**os.environ, "ODDONEOUT_PROGRESS": "0"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "run collect" in lines[0], result.stderr
+    assert issubclass(StaleInputError, InputError)
