@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+from oddoneout.atomic import write_text
 from oddoneout.config import check_inputs, dump_config, load_config
 from oddoneout.errors import InputError
 from oddoneout.pipeline.analyses import EncodeStage, InterpretStage
@@ -103,7 +104,7 @@ def run_study(
     check_inputs(config, [stage.name for stage in plan], names)
     _check_plan(run, plan)
     out.mkdir(parents=True, exist_ok=True)
-    run.folder.config.write_text(dump_config(config))
+    write_text(run.folder.config, dump_config(config))
     for stage in plan:
         stage.run(run)
     run.timings["total"] = round(sum(run.timings.values()), 2)
