@@ -208,6 +208,7 @@ def fit(
     """
     from oddoneout.config.sections import SPOSE_ONLY, EmbeddingSettings
     from oddoneout.pipeline import fit_embedding
+    from oddoneout.study_folder import write_table
 
     options = dict(
         method=model_name,
@@ -235,7 +236,7 @@ def fit(
     embedding.metadata["source_file"] = str(triplets)
     embedding.save(out)
     if fitted.reproducibility is not None:
-        fitted.reproducibility.to_csv(out.with_name(f"{out.stem}_dims.csv"))
+        write_table(fitted.reproducibility, out.with_name(f"{out.stem}_dims.csv"))
     console.print(f"{embedding.n_dims} dimensions from {len(data)} triplets -> {out}")
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from oddoneout.atomic import atomic_path
 from oddoneout.errors import InputError
 from oddoneout.provenance import provenance
 
@@ -70,16 +71,20 @@ class Embedding:
         return self.weights[[position[item] for item in item_ids]]
 
     def save(self, path: str | Path) -> Path:
-        """Write a Parquet file: column ``item_id`` then one float column per dimension."""
+        """Write a Parquet file: column ``item_id`` then one float column per dimension.
+
+        The file is written atomically (:func:`oddoneout.atomic.atomic_path`): a failed write
+        leaves the previous file as it was.
+        """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         columns = {"item_id": pa.array(self.item_ids, pa.string())}
         for d, name in enumerate(self.dim_names):
             columns[name] = pa.array(self.weights[:, d], pa.float64())
         table = pa.table(columns)
         meta = provenance("embedding", **self.metadata)
         table = table.replace_schema_metadata({_META_KEY: json.dumps(meta, sort_keys=True, default=str).encode()})
-        pq.write_table(table, path)
+        with atomic_path(path) as temporary:
+            pq.write_table(table, temporary)
         return path
 
     @classmethod

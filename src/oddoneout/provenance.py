@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from oddoneout import __version__
+from oddoneout.atomic import atomic_open
 
 #: Version of the on-disk formats described in ``docs/formats.md``.
 FORMAT_VERSION = 1
@@ -63,10 +64,12 @@ def provenance(kind: str, **fields: Any) -> dict[str, Any]:
 
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray], record: dict[str, Any]) -> Path:
-    """Write compressed arrays plus a provenance record (JSON in the array ``provenance``)."""
+    """Write compressed arrays plus a provenance record (JSON in the array ``provenance``), atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **arrays, provenance=np.array(json.dumps(record, sort_keys=True, default=str)))
+    record_array = np.array(json.dumps(record, sort_keys=True, default=str))
+    # an open file, not the temporary's path: numpy would append ".npz" to a path without it
+    with atomic_open(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays, provenance=record_array)
     return path
 
 

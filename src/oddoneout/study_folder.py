@@ -7,6 +7,11 @@ name and columns are declared once. Parquet files (stimuli, embeddings, triplet 
 ``.npz`` files keep their own readers and writers (:class:`~oddoneout.stimuli.StimulusSet`,
 :class:`~oddoneout.embedding.Embedding`, ...); the folder only says where they go.
 
+Every writer, here and there, writes through :mod:`oddoneout.atomic`: a temporary
+``.<name>.<random>.tmp`` beside the file, renamed onto it when complete, so a reader never sees
+half a file. Readers here look only for the folder's own names and suffixes, so a temporary left
+by a killed process is never taken for a result.
+
 Every path is resolved and checked to lie inside the folder, and one folder object never hands
 the same file out under two names (e.g. the encoding file of system ``a_b`` and subject ``c``
 and that of system ``a`` and subject ``b_c``): both are :class:`~oddoneout.errors.InputError`.
@@ -22,6 +27,7 @@ from typing import Any, Iterable, Literal
 import numpy as np
 import pandas as pd
 
+from oddoneout.atomic import atomic_path, write_text
 from oddoneout.errors import InputError
 
 __all__ = [
@@ -42,6 +48,7 @@ __all__ = [
     "roi_frame",
     "write_json",
     "write_roi_table",
+    "write_table",
 ]
 
 #: Columns of ``encoding/roi_r.csv`` and ``rsa/roi_r.csv`` (mean voxel r of a system in an ROI).
@@ -351,10 +358,13 @@ def nan_to_none(value: Any) -> Any:
 
 
 def write_json(path: Path, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON with sorted keys (equal objects give equal bytes)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=json_default) + "\n")
-    return path
+    """Write ``obj`` as indented JSON with sorted keys (equal objects give equal bytes), atomically.
+
+    The whole text is made before the file is touched, and it replaces ``path`` in one rename
+    (:func:`oddoneout.atomic.atomic_path`): an object that cannot be serialised leaves the
+    previous file as it was.
+    """
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=json_default) + "\n")
 
 
 def read_json(path: Path, missing_ok: bool = False) -> dict[str, Any]:
@@ -408,6 +418,28 @@ def read_table(path: Path, columns: Iterable[str] = ()) -> pd.DataFrame | None:
     return frame
 
 
+def write_table(frame: pd.DataFrame, path: Path, **options: Any) -> Path:
+    """Write a CSV table of the folder atomically (:func:`oddoneout.atomic.atomic_path`).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The table.
+    path : Path
+        The file (parent folders are created).
+    **options
+        Passed to :meth:`pandas.DataFrame.to_csv` (``index=False``, ``float_format``, ...).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    with atomic_path(path) as temporary:
+        frame.to_csv(temporary, **options)
+    return path
+
+
 def read_class_shares(path: Path) -> pd.DataFrame | None:
     """``interpret/<s>_class_shares.csv``: index ``system``, a share per dimension class and ``n_dims``.
 
@@ -446,6 +478,4 @@ def write_roi_table(table: pd.DataFrame, path: Path) -> Path:
     absent = [c for c in ROI_COLUMNS if c not in table.columns]
     if absent:
         raise InputError(f"ROI table for {path} lacks column(s) {absent}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table[list(ROI_COLUMNS)].to_csv(path, index=False)
-    return path
+    return write_table(table[list(ROI_COLUMNS)], path, index=False)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from oddoneout.agents.similarity import SimilarityAgent
+from oddoneout.atomic import atomic_path
 from oddoneout.errors import InputError
 from oddoneout.provenance import hash_json
 
@@ -167,10 +168,8 @@ def caption_embeddings(
         columns=[f"e{j:03d}" for j in range(means.shape[1])],
     )
     if cache_path is not None:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.partial")
-        frame.to_parquet(partial)
-        os.replace(partial, cache_path)
+        with atomic_path(cache_path) as temporary:
+            frame.to_parquet(temporary)
     return frame
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 from datetime import datetime, timezone
 from itertools import repeat
@@ -27,6 +26,7 @@ import pyarrow.parquet as pq
 
 from oddoneout import __version__
 from oddoneout.agents.base import STATUSES, Answer
+from oddoneout.atomic import atomic_path
 from oddoneout.collect.designs import TripletDesign, encode_keys
 from oddoneout.errors import InputError
 from oddoneout.provenance import FORMAT_VERSION, provenance
@@ -425,14 +425,14 @@ class TripletStore:
 
     # export --------------------------------------------------------------------------------
     def export_parquet(self, path: str | Path, chunk_size: int = 200_000, **recorded: Any) -> Path:
-        """Write every judgment to a Parquet file (written to a temporary name, then renamed).
+        """Write every judgment to a Parquet file, atomically (:func:`oddoneout.atomic.atomic_path`:
+        a temporary name unique to this export, renamed onto ``path`` when complete).
 
         The file has the columns of :data:`SCHEMA`, one row per judgment in insertion order,
         and provenance in the schema metadata (key ``oddoneout``): ``kind="triplets"``, agent,
         model, ``item_ids``, counts by status and trials per design, and the ``recorded`` fields.
         """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         connection = self.connection
         designs = self.design_counts()
         prompt_hashes = [
@@ -453,15 +453,11 @@ class TripletStore:
             **recorded,
         )
         schema = SCHEMA.with_metadata({_META_KEY: json.dumps(meta, sort_keys=True).encode()})
-        temporary = path.with_name(f".{path.name}.partial")
-        try:
+        with atomic_path(path) as temporary:
             with pq.ParquetWriter(temporary, schema) as writer:
                 cursor = connection.execute("SELECT * FROM judgments ORDER BY rowid")
                 while rows := cursor.fetchmany(chunk_size):
                     writer.write_table(_rows_to_table(rows, schema))
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
         return path
 
 

@@ -35,7 +35,7 @@ from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.rsm import RSM
 from oddoneout.scoring import pearson_from_sums
-from oddoneout.study_folder import StudyFolder
+from oddoneout.study_folder import StudyFolder, write_table
 from oddoneout.triplets import Triplets, read_item_ids
 
 #: Similarities :func:`system_rsm` knows.
@@ -254,9 +254,8 @@ def compare_systems_stage(
             low, high = result["ci"]
             cross_rows.append((a, b, result["accuracy"], low, high, result["chance"], result["n_triplets"]))
     cross = pd.DataFrame(cross_rows, columns=list(CROSS_COLUMNS))
-    folder.interpret_folder.mkdir(parents=True, exist_ok=True)
-    rsa.to_csv(folder.systems_rsa, index=False)
-    cross.to_csv(folder.cross_accuracy, index=False)
+    write_table(rsa, folder.systems_rsa, index=False)
+    write_table(cross, folder.cross_accuracy, index=False)
     return {
         "systems_rsa": {
             f"{row.system_a}|{row.system_b}": {

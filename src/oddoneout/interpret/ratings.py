@@ -11,6 +11,7 @@ from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.scoring import pearson_matrix
 from oddoneout.stimuli.stimulus_set import RATING_GROUPS, StimulusSet
+from oddoneout.study_folder import write_table
 
 #: Columns of the table returned by :func:`top_items` (and of ``interpret/<system>_top_items.csv``).
 TOP_ITEM_COLUMNS = ("dim", "rank", "item_id", "weight", "caption")
@@ -157,10 +158,7 @@ def dimension_labels(correlations: pd.DataFrame, n: int = 3) -> dict[str, list[t
 
 def write_rating_correlations(correlations: pd.DataFrame, path: str | Path) -> Path:
     """Write a correlation table as ``interpret/<system>_ratings.csv`` (index column ``dim``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    correlations.to_csv(path, index_label="dim", float_format="%.6g")
-    return path
+    return write_table(correlations, Path(path), index_label="dim", float_format="%.6g")
 
 
 def write_top_items(items: pd.DataFrame, path: str | Path) -> Path:
@@ -168,10 +166,7 @@ def write_top_items(items: pd.DataFrame, path: str | Path) -> Path:
     absent = [c for c in TOP_ITEM_COLUMNS if c not in items.columns]
     if absent:
         raise InputError(f"top items table lacks column(s) {absent}; cannot write {path}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    items[list(TOP_ITEM_COLUMNS)].to_csv(path, index=False)
-    return path
+    return write_table(items[list(TOP_ITEM_COLUMNS)], Path(path), index=False)
 
 
 def read_rating_correlations(path: str | Path) -> pd.DataFrame:

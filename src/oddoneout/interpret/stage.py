@@ -20,7 +20,7 @@ import pandas as pd
 from oddoneout.config.sections import InterpretSettings
 from oddoneout.embedding import Embedding
 from oddoneout.stimuli.stimulus_set import StimulusSet
-from oddoneout.study_folder import StudyFolder, read_class_shares
+from oddoneout.study_folder import StudyFolder, read_class_shares, write_table
 
 logger = logging.getLogger(__name__)
 
@@ -89,10 +89,10 @@ def interpret_embedding(
         correlations = rating_correlations(embedding, stimuli)
         write_rating_correlations(correlations, paths["ratings"])
         classes = classify_dimensions(correlations, min_r=settings.class_min_r, balance=settings.class_balance)
-        classes.to_csv(paths["classes"], index=False)
-        class_shares({name: classes}).to_csv(paths["class_shares"])
+        write_table(classes, paths["classes"], index=False)
+        write_table(class_shares({name: classes}), paths["class_shares"])
         centroid = nearest_centroid_accuracy(embedding, stimuli, seed=seed)
-        centroid.to_csv(paths["centroid"], index=False)
+        write_table(centroid, paths["centroid"], index=False)
         labels = {
             dim: ", ".join(scale.split(":", 1)[-1] for scale, _ in pairs[:2])
             for dim, pairs in dimension_labels(correlations).items()
@@ -106,12 +106,12 @@ def interpret_embedding(
     else:
         logger.info("%s: the stimuli have no ratings: no rating correlations, classes or centroid accuracy", name)
     nodes, edges, _ = dimension_graph(embedding, threshold=settings.graph_threshold, labels=labels, seed=seed)
-    nodes.to_csv(paths["graph_nodes"], index=False)
-    edges.to_csv(paths["graph_edges"], index=False)
+    write_table(nodes, paths["graph_nodes"], index=False)
+    write_table(edges, paths["graph_edges"], index=False)
     written.update(graph_nodes=paths["graph_nodes"], graph_edges=paths["graph_edges"])
     if settings.map_method != "none":
         coords = item_map(embedding, stimuli, method=settings.map_method, seed=seed)
-        coords.to_csv(paths["map"], index=False)
+        write_table(coords, paths["map"], index=False)
         written["map"] = paths["map"]
     return written
 

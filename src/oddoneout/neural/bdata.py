@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
+from oddoneout.atomic import atomic_path
 from oddoneout.errors import InputError
 from oddoneout.neural.data import NeuralData
 from oddoneout.neural.repeats import REPEAT_MODES, apply_repeat_mode
@@ -471,9 +472,8 @@ def write_bdata(
         per_voxel(np.asarray(mask, dtype=bool).astype(np.float64), name, f"1 = ROI {name}")
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data_name, meta_name = ("dataSet", "metaData") if legacy_names else ("dataset", "metadata")
-    with h5py.File(path, "w") as f:
+    with atomic_path(path) as temporary, h5py.File(temporary, "w") as f:
         f.create_dataset(data_name, data=dataset)
         meta = f.create_group(meta_name)
         meta.create_dataset("key", data=np.array([k.encode() for k in keys]))

@@ -49,6 +49,7 @@ from oddoneout.study_folder import (
     read_table,
     roi_frame,
     write_roi_table,
+    write_table,
 )
 
 __all__ = [
@@ -364,10 +365,10 @@ def _write_statistics(
         return
     present = [s for s in systems if s in set(table["system"])]
     comparisons = compare_systems(table, alpha=alpha, systems=present)
-    comparisons.to_csv(paths[0], index=False)
+    write_table(comparisons, paths[0], index=False)
     if len(present) >= 2:
-        winners(table, comparisons, alpha=alpha).to_csv(paths[1], index=False)
-    against_zero(table, alpha=alpha).to_csv(paths[2], index=False)
+        write_table(winners(table, comparisons, alpha=alpha), paths[1], index=False)
+    write_table(against_zero(table, alpha=alpha), paths[2], index=False)
 
 
 def _write_ceiling_table(folder: StudyFolder, datasets: list[NeuralData]) -> None:
@@ -393,7 +394,7 @@ def _write_ceiling_table(folder: StudyFolder, datasets: list[NeuralData]) -> Non
                 }
             )
     if rows:
-        pd.DataFrame(rows, columns=list(CEILING_COLUMNS)).to_csv(path, index=False)
+        write_table(pd.DataFrame(rows, columns=list(CEILING_COLUMNS)), path, index=False)
     else:
         path.unlink(missing_ok=True)
 
@@ -461,7 +462,7 @@ def run_neural_stage(config: StudyConfig, out: Path | StudyFolder, systems: Sequ
     _write_ceiling_table(folder, datasets)
     vp_path = folder.variance_partition
     if vp_frames:
-        pd.concat(vp_frames, ignore_index=True).to_csv(vp_path, index=False)
+        write_table(pd.concat(vp_frames, ignore_index=True), vp_path, index=False)
     else:
         vp_path.unlink(missing_ok=True)
     return table

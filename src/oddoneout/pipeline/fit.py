@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from oddoneout.atomic import atomic_open, write_text
 from oddoneout.config.sections import EmbeddingSettings
 from oddoneout.embedding import Embedding
 from oddoneout.errors import FitWarning
@@ -23,7 +24,7 @@ from oddoneout.pipeline.collect import MAIN_DESIGN
 from oddoneout.pipeline.stage import StudyRun, SystemStage
 from oddoneout.progress import make_progress, stage
 from oddoneout.progress import metrics_text as _metrics_text
-from oddoneout.study_folder import StudyFolder
+from oddoneout.study_folder import StudyFolder, write_table
 from oddoneout.triplets import Triplets
 
 
@@ -143,14 +144,13 @@ class FitStage(SystemStage):
         check_export(run, system)
         triplets = design_triplets(run.folder, system, MAIN_DESIGN)
         train, test = triplets.split(config.embedding.test_fraction, seed=config.study.seed)
-        files.train.parent.mkdir(parents=True, exist_ok=True)
-        np.save(files.train, train.indices)
-        np.save(files.test, test.indices)
-        files.items.write_text("\n".join(triplets.item_ids) + "\n")
+        for path, part in ((files.train, train), (files.test, test)):
+            with atomic_open(path, "wb") as handle:  # a file, not a path: numpy would append ".npy"
+                np.save(handle, part.indices)
+        write_text(files.items, "\n".join(triplets.item_ids) + "\n")
         fitted = fit_embedding(train, config.embedding, config.study.seed, label=f"fit {system}")
-        files.embedding.parent.mkdir(parents=True, exist_ok=True)
         if fitted.reproducibility is not None:
-            fitted.reproducibility.to_csv(files.dims)
+            write_table(fitted.reproducibility, files.dims)
         embedding = fitted.embedding
         saved_test = Triplets(test.item_ids, test.indices)  # as split/<s>_test.npy holds it (no soft labels)
         recorded = {"system": system, "config_hash": config.hash, "test_triplets_hash": saved_test.hash()}

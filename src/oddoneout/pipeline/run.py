@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+from oddoneout.atomic import write_text
 from oddoneout.config import check_inputs, dump_config, load_config
 from oddoneout.errors import InputError
 from oddoneout.folder_lock import writer_lock
@@ -108,7 +109,7 @@ def run_study(
         if lock:
             was = lock["taken_over"]
             console.print(f"took over the lock of pid {was.get('pid')} ({was.get('command')!r}): it ended unfinished")
-        run.folder.config.write_text(dump_config(config))
+        write_text(run.folder.config, dump_config(config))
         for stage in plan:
             stage.run(run)
         run.timings["total"] = round(sum(run.timings.values()), 2)

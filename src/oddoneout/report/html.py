@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from oddoneout import __version__
+from oddoneout.atomic import write_text
 from oddoneout.errors import OddoneoutError
 from oddoneout.interpret.ratings import dimension_labels
 from oddoneout.provenance import hash_text
@@ -387,6 +388,4 @@ def write_report(out_dir: str | Path | StudyFolder, title: str | None = None, in
 
         write_interactive_maps(StudyFolder.of(out_dir))
     outputs = load_study_outputs(out_dir)
-    path = outputs.folder.report
-    path.write_text(render_report(outputs, title), encoding="utf-8")
-    return path
+    return write_text(outputs.folder.report, render_report(outputs, title))

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import to_hex
 
+from oddoneout.atomic import write_text
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
 from oddoneout.interpret.centroid import PAPER_CATEGORIES, dominant_category
@@ -181,11 +182,7 @@ def write_interactive_map(
     Path
         ``path``.
     """
-    text = render_interactive_map(coords, stimuli, embedding, **options)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_text(path, render_interactive_map(coords, stimuli, embedding, **options))
 
 
 def write_interactive_maps(folder: StudyFolder) -> list[Path]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from contextlib import nullcontext
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from oddoneout.atomic import atomic_path
 from oddoneout.errors import InputError
 from oddoneout.progress import progress_callback, progress_enabled
 
@@ -179,17 +179,11 @@ def _offline_file(location: Path, remote: RemoteFile, what: str) -> Path:
 
 
 def _download(remote: RemoteFile, target: Path, progress: bool) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary file sits beside the target so the final rename stays on one filesystem (atomic).
-    handle, temp_name = tempfile.mkstemp(prefix=f".{remote.name}.", suffix=".part", dir=target.parent)
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(handle, "wb") as out:
+    # a private temporary beside the target, renamed onto it only once verified
+    with atomic_path(target) as temporary:
+        with open(temporary, "wb") as out:
             _stream(remote, out, progress)
-        verify_file(temp, remote)
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
+        verify_file(temporary, remote)
     return target
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from oddoneout.atomic import atomic_path
 from oddoneout.errors import InputError
 from oddoneout.provenance import provenance
 
@@ -86,14 +87,15 @@ class StimulusSet:
         return [str(row["caption"])]
 
     def save(self, path: str | Path, **how_made) -> Path:
-        """Write the table as Parquet with provenance in the schema metadata."""
+        """Write the table as Parquet with provenance in the schema metadata (atomically: a failed
+        write leaves the previous file as it was)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pandas(self.table.reset_index(), preserve_index=False)
         meta = provenance("stimuli", name=self.name, **how_made)
         merged = dict(table.schema.metadata or {})
         merged[b"oddoneout"] = json.dumps(meta, sort_keys=True, default=str).encode()
-        pq.write_table(table.replace_schema_metadata(merged), path)
+        with atomic_path(path) as temporary:
+            pq.write_table(table.replace_schema_metadata(merged), temporary)
         return path
 
     @classmethod

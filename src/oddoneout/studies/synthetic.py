@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from oddoneout.atomic import atomic_open, atomic_path
 from oddoneout.config.sections import MIN_ITEMS
 from oddoneout.neural.data import NeuralData
 from oddoneout.stimuli.stimulus_set import StimulusSet
@@ -113,14 +114,14 @@ class SyntheticWorld:
         paths = {"stimuli": self.stimuli.save(folder.stimuli, **how)}
         for name, view in self.views.items():
             path = folder.world_view(name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            view.to_parquet(path)
+            with atomic_path(path) as temporary:
+                view.to_parquet(temporary)
             paths[f"view_{name}"] = path
         for data in self.neural:
             paths[f"neural_{data.subject}"] = data.save(folder.subject(data.subject))
         truth_path = folder.truth
-        truth_path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(truth_path, item_ids=np.array(self.stimuli.item_ids), **self.truth)
+        with atomic_open(truth_path, "wb") as handle:  # a file, not a path: numpy would append ".npz"
+            np.savez_compressed(handle, item_ids=np.array(self.stimuli.item_ids), **self.truth)
         paths["truth"] = truth_path
         return paths
 
