@@ -23,7 +23,7 @@ KNOWN_CYCLES: list[list[str]] = []
 #: The layers, bottom up (docs/architecture.md): a top-level module or package may import from its own
 #: layer and the ones below, never from a layer above. ``oddoneout`` itself is the package's face.
 LAYERS = [
-    {"oddoneout", "errors", "progress", "scoring", "settings", "folder_lock"},
+    {"oddoneout", "errors", "progress", "scoring", "settings", "folder_lock", "atomic"},
     {"provenance", "study_folder", "rsm", "triplets", "embedding", "media", "stimuli"},
     {"embed", "agents", "collect"},
     {"config"},
