@@ -5,7 +5,8 @@ the helpers built on it): the writer fills a private temporary file in the targe
 (so the final rename stays on one filesystem), the data is flushed to disk, and only then is the
 temporary renamed onto the target with :func:`os.replace`, which is atomic on POSIX and Windows.
 A writer that raises, or a process killed midway, leaves the target untouched (the last complete
-version, or no file).
+version, or no file); a write that fails for lack of room raises :class:`~oddoneout.errors.StorageError`
+naming the file.
 
 Temporary names are unique per write (:func:`tempfile.mkstemp`), so two threads or processes
 writing the same file at once never share one: each rename installs one complete version and
@@ -19,13 +20,16 @@ Note that :func:`numpy.save` and :func:`numpy.savez_compressed` append ``.npy``/
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-__all__ = ["TEMP_SUFFIX", "atomic_open", "atomic_path", "write_bytes", "write_text"]
+from oddoneout.errors import WRITE_AGAIN, StorageError
+
+__all__ = ["TEMP_SUFFIX", "atomic_open", "atomic_path", "out_of_room", "write_bytes", "write_text"]
 
 #: Suffix of every temporary file of :func:`atomic_path` (after ``.<target name>.<random>``).
 TEMP_SUFFIX = ".tmp"
@@ -65,6 +69,21 @@ def _fsync_folder(folder: Path) -> None:
         pass  # some filesystems refuse fsync on a folder; the rename itself is still atomic
     finally:
         os.close(descriptor)
+
+
+_NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+def out_of_room(exc: BaseException) -> bool:
+    """Whether a write failed for lack of room (a full disk, a quota, a file size limit).
+
+    Libraries that write through their own I/O layer (pyarrow) raise an :class:`OSError`
+    without ``errno``, so the operating system's message is matched too.
+    """
+    if getattr(exc, "errno", None) in _NO_ROOM:
+        return True
+    text = str(exc)
+    return any(os.strerror(code) in text for code in _NO_ROOM) or "database or disk is full" in text
 
 
 @contextmanager
@@ -109,6 +128,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.chmod(temporary, _NEW_FILE_MODE)
         _fsync_file(temporary)
         os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        if out_of_room(exc):
+            raise StorageError(f"{path}: could not be written ({exc}); {WRITE_AGAIN}") from exc
+        raise
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

@@ -12,6 +12,18 @@ class InputError(OddoneoutError, ValueError):
     """
 
 
+class StorageError(OddoneoutError, OSError):
+    """A file could not be written (a full disk, a file size limit): what was written before is kept.
+
+    The message names the file and says that running the same command again, once there is room,
+    resumes where it stopped.
+    """
+
+
+#: What every :class:`StorageError` ends with.
+WRITE_AGAIN = "everything written before is kept: make room and run the same command again"
+
+
 class FitWarning(RuntimeWarning):
     """A fitted model that should not be published as it is (worse than chance, empty, or not sparse);
     the message names the likely fix."""

@@ -26,9 +26,9 @@ import pyarrow.parquet as pq
 
 from oddoneout import __version__
 from oddoneout.agents.base import STATUSES, Answer
-from oddoneout.atomic import atomic_path
+from oddoneout.atomic import atomic_path, out_of_room
 from oddoneout.collect.designs import TripletDesign, encode_keys
-from oddoneout.errors import InputError
+from oddoneout.errors import WRITE_AGAIN, InputError, StorageError
 from oddoneout.provenance import FORMAT_VERSION, provenance
 from oddoneout.triplets import Triplets, as_item_ids, register_reader
 
@@ -344,10 +344,17 @@ class TripletStore:
             raise InputError(f"{self.path}: store of model {self.model!r} refuses judgments of model {model!r}")
         rows = self._rows(design, answers, started_at, finished_at, prompt_hash)
         connection = self.connection
-        with _transaction(connection):
-            before = connection.total_changes
-            connection.executemany(_INSERT, rows)
-            inserted = connection.total_changes - before
+        try:
+            with _transaction(connection):
+                before = connection.total_changes
+                connection.executemany(_INSERT, rows)
+                inserted = connection.total_changes - before
+        except sqlite3.OperationalError as exc:
+            if "disk" not in str(exc) and not out_of_room(exc):
+                raise
+            raise StorageError(
+                f"{self.path}: could not store {len(rows)} judgments ({exc}: is the disk full?); {WRITE_AGAIN}"
+            ) from exc
         duplicates = len(rows) - inserted
         if duplicates:
             self.n_duplicates += duplicates
