@@ -44,8 +44,10 @@ def run(out: Path, *extra: str, **options) -> subprocess.CompletedProcess:
 
 def run_killed(out: Path, after: float, log: Path) -> str:
     """Start the small study, SIGKILL it ``after`` seconds in; return the stage it was in ("" if it ended first)."""
-    with open(log, "w") as stderr:
-        process = subprocess.Popen(run_command(out), stdout=subprocess.DEVNULL, stderr=stderr, env=ENV)
+    with open(log, "w") as stderr:  # with its stage headings, to tell where the kill fell
+        process = subprocess.Popen(
+            run_command(out), stdout=subprocess.DEVNULL, stderr=stderr, env={**ENV, "ODDONEOUT_PROGRESS": "1"}
+        )
         try:
             process.wait(timeout=after)
             return ""

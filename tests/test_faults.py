@@ -15,11 +15,15 @@ from fault_study import ENV, compare, run, run_command, run_killed, stored_answe
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reference") / "out"
+    around = tmp_path_factory.mktemp("reference")
+    out = around / "out"
     start = time.perf_counter()
-    result = run(out)
+    result = run(out, cwd=around)
     assert result.returncode == 0, result.stderr
-    return out, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    outside = [path for path in around.rglob("*") if path != out and out not in path.parents]
+    assert outside == []  # the run wrote nothing beside its output folder (nor in its working folder)
+    return out, seconds
 
 
 def test_killed_twice_then_resumed_gives_the_uninterrupted_run(reference, tmp_path):
