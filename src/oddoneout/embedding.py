@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -12,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from oddoneout.errors import InputError
+from oddoneout.files import read_parquet
 from oddoneout.provenance import provenance
 
 _META_KEY = b"oddoneout"
@@ -37,6 +40,10 @@ class Embedding:
 
     def __post_init__(self) -> None:
         self.item_ids = tuple(str(i) for i in self.item_ids)
+        repeated = [(item, n) for item, n in Counter(self.item_ids).items() if n > 1]
+        if repeated:
+            item, n = repeated[0]
+            raise InputError(f"item id {item!r} appears {'twice' if n == 2 else f'{n} times'}")
         self.weights = np.asarray(self.weights, dtype=np.float64)
         if self.weights.ndim != 2 or self.weights.shape[0] != len(self.item_ids):
             raise InputError(
@@ -70,7 +77,11 @@ class Embedding:
         return self.weights[[position[item] for item in item_ids]]
 
     def save(self, path: str | Path) -> Path:
-        """Write a Parquet file: column ``item_id`` then one float column per dimension."""
+        """Write a Parquet file: column ``item_id`` then one float column per dimension.
+
+        The file is written under a temporary name and then renamed, so an interrupted save
+        leaves the previous file (or none), never half of one.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         columns = {"item_id": pa.array(self.item_ids, pa.string())}
@@ -79,7 +90,12 @@ class Embedding:
         table = pa.table(columns)
         meta = provenance("embedding", **self.metadata)
         table = table.replace_schema_metadata({_META_KEY: json.dumps(meta, sort_keys=True, default=str).encode()})
-        pq.write_table(table, path)
+        temporary = path.with_name(f".{path.name}.partial")
+        try:
+            pq.write_table(table, temporary)
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
         return path
 
     @classmethod
@@ -88,10 +104,7 @@ class Embedding:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"embedding file not found: {path}")
-        try:
-            table = pq.read_table(path)
-        except Exception as exc:
-            raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
+        table = read_parquet(path)
         raw = (table.schema.metadata or {}).get(_META_KEY)
         if raw is None or "item_id" not in table.column_names:
             raise InputError(f"{path}: not an oddoneout embedding file (no item_id column or metadata)")
@@ -100,4 +113,7 @@ class Embedding:
             raise InputError(f"{path}: holds {metadata.get('kind')!r}, not an embedding")
         dims = [name for name in table.column_names if name != "item_id"]
         weights = np.column_stack([table[name].to_numpy() for name in dims]) if dims else np.zeros((table.num_rows, 0))
-        return cls(table["item_id"].to_pylist(), weights, metadata)
+        try:
+            return cls(table["item_id"].to_pylist(), weights, metadata)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from exc

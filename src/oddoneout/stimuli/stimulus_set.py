@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from oddoneout.errors import InputError
+from oddoneout.files import read_parquet
 from oddoneout.provenance import provenance
 
 #: Prefixes of rating columns: ``category:amusement``, ``dimension:valence``.
@@ -104,7 +105,7 @@ class StimulusSet:
             raise InputError(f"stimulus table not found: {path}")
         name = path.stem
         if path.suffix == ".parquet":
-            table = pq.read_table(path)
+            table = read_parquet(path)
             raw = (table.schema.metadata or {}).get(b"oddoneout")
             if raw:
                 name = json.loads(raw).get("name", name)
