@@ -2,14 +2,22 @@
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from oddoneout.collect.store import check_store
 from oddoneout.embedding import Embedding
 from oddoneout.triplets import sample_triplets
+
+sys.path.insert(0, str(Path(__file__).parent))
+from collector_process import stored_count, wait_for  # noqa: E402
 
 ENV = {**os.environ, "ODDONEOUT_PROGRESS": "0"}
 
@@ -168,3 +176,189 @@ def test_report_runs_the_report_stage_with_the_saved_config(tmp_path):
     result = oddoneout("report", out)
     assert result.returncode == 0, result.stderr
     assert "<title>Saved title</title>" in (out / "report.html").read_text()
+
+
+# --- bad or damaged files: one line naming the file and what to do, never a traceback -----------
+
+SMALL_COLLECTION = {
+    "stimuli": {"n_items": 30, "n_subjects": 1},
+    "design": {"n_triplets": 3000, "repeated_triplets": 0, "exhaustive_items": 0},
+}
+
+
+def invoke(*args):
+    """The command run in this process (typer's CliRunner): exit code, stdout and stderr apart."""
+    from typer.testing import CliRunner
+
+    from oddoneout.cli import app
+
+    return CliRunner().invoke(app, [str(arg) for arg in args], env={"ODDONEOUT_PROGRESS": "0"})
+
+
+def one_error_line(result, *fragments):
+    """The result is exit status 2 with one ``error:`` line on stderr holding every fragment."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    for fragment in fragments:
+        assert str(fragment) in result.stderr
+    return result.stderr
+
+
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory):
+    """A study folder with the llm system's 3,000 judgments collected (store and export)."""
+    from oddoneout.pipeline import run_study
+    from oddoneout.studies import builtin_config
+
+    out = tmp_path_factory.mktemp("collected")
+    run_study(builtin_config("synthetic"), out, stages=("collect",), systems=["llm"], overrides=SMALL_COLLECTION)
+    return out
+
+
+@pytest.fixture
+def study(collected, tmp_path):
+    """A fresh copy of the collected study folder to damage."""
+    return shutil.copytree(collected, tmp_path / "study")
+
+
+def garble(path, fraction=0.5, n_bytes=8192):
+    """Overwrite ``n_bytes`` in the middle of a file with garbage, keeping its size."""
+    size = path.stat().st_size
+    with path.open("r+b") as file:
+        file.seek(int(size * fraction) // 4096 * 4096)
+        file.write(b"\xab" * n_bytes)
+    assert path.stat().st_size == size
+
+
+@pytest.mark.parametrize(
+    "npy, message",
+    [
+        (
+            lambda path: np.save(path, np.array([["a", "b", "c"]] * 5)),
+            "triplets must be integer item indices, got dtype <U1",
+        ),
+        (lambda path: path.write_text("0 1 2\n"), "not a NumPy .npy file (no .npy header)"),
+        (lambda path: path.write_bytes(np.random.default_rng(0).bytes(300)), "not a NumPy .npy file (no .npy header)"),
+    ],
+)
+def test_fit_refuses_an_npy_file_without_item_indices_in_one_line(tmp_path, npy, message):
+    npy(tmp_path / "bad.npy")
+    (tmp_path / "items.txt").write_text("a\nb\nc\n")
+    result = invoke("fit", tmp_path / "bad.npy", "--items", tmp_path / "items.txt", "--out", tmp_path / "e.parquet")
+    assert one_error_line(result, tmp_path / "bad.npy", message)
+    assert "pickle" not in result.stderr
+    assert not (tmp_path / "e.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        (garble, "not a readable triplet store (database disk image is malformed)"),
+        (
+            lambda path: path.write_bytes(np.random.default_rng(0).bytes(8192)),
+            "not a readable triplet store (file is not a database)",
+        ),
+        (lambda path: path.write_bytes(b""), "an empty file, not a triplet store"),
+    ],
+    ids=["garbled", "random", "empty"],
+)
+def test_a_damaged_store_gives_one_line_and_is_never_rebuilt_over(study, damage, problem):
+    store = study / "triplets" / "llm.sqlite"
+    damage(store)
+    damaged = store.read_bytes()
+    remedy = "delete it (or move it away) to start this system's collection over"
+    one_error_line(invoke("status", store), f"{store}: {problem}: {remedy}")
+    one_error_line(invoke("collect", study / "config.toml", "--out", study, "--system", "llm"), f"{store}: {problem}")
+    assert store.read_bytes() == damaged  # refused, not rebuilt
+    check = invoke("status", study, "--check")
+    assert check.exit_code == 1 and check.stdout == f"{store}: corrupt: {problem}\n"
+
+
+def test_status_check_reports_ok_or_corrupt_for_every_store(study):
+    triplets = study / "triplets"
+    result = invoke("status", study, "--check")
+    assert result.exit_code == 0 and result.stdout == f"{triplets / 'llm.sqlite'}: ok\n"
+    shutil.copy(triplets / "llm.sqlite", triplets / "copy.sqlite")
+    garble(triplets / "copy.sqlite")
+    result = invoke(
+        "status", triplets / "llm.sqlite", triplets / "copy.sqlite", triplets / "llm.parquet", "--check", "--json"
+    )
+    assert result.exit_code == 1
+    records = {record["path"]: record for record in json.loads(result.stdout)}
+    assert records[str(triplets / "llm.sqlite")] == {"path": str(triplets / "llm.sqlite"), "ok": True, "problems": []}
+    assert records[str(triplets / "llm.parquet")]["ok"] is True
+    assert records[str(triplets / "copy.sqlite")]["ok"] is False
+    assert "malformed" in records[str(triplets / "copy.sqlite")]["problems"][0]
+
+
+def test_an_unreadable_parquet_of_the_study_names_the_stage_that_writes_it(study):
+    (study / "stimuli.parquet").write_bytes(np.random.default_rng(0).bytes(4096))
+    result = invoke("collect", study / "config.toml", "--out", study, "--system", "llm")
+    message = one_error_line(result, f"{study / 'stimuli.parquet'}: not a readable Parquet file (")
+    assert message.endswith("): re-run the stimuli stage or delete it\n")
+    export = study / "triplets" / "llm.parquet"
+    export.write_bytes(export.read_bytes()[:1000])
+    result = invoke("run", study / "config.toml", "--out", study, "--stage", "fit", "--system", "llm")
+    message = one_error_line(result, f"{export}: not a readable Parquet file (")
+    assert message.endswith("): re-run the collect stage or delete it\n")
+    result = invoke("status", export)  # outside a study run: the general advice
+    assert one_error_line(result, f"{export}: not a readable Parquet file (").endswith(
+        "): re-run the stage or command that writes it, or delete it\n"
+    )
+
+
+# --- Ctrl-C: exit status 130 and one line saying what is kept ----------------------------------
+
+
+def test_ctrl_c_during_collect_keeps_the_judgments_and_says_how_to_resume(tmp_path):
+    out = tmp_path / "study"
+    args = ["collect", "synthetic", "--out", out, "--system", "llm"]
+    settings = ["stimuli.n_items=60", "stimuli.n_subjects=1", "design.n_triplets=20000"]
+    settings += ["design.repeated_triplets=0", "design.exhaustive_items=0"]
+    overrides = [part for setting in settings for part in ("--set", setting)]
+    command = [sys.executable, "-m", "oddoneout.cli", *map(str, args), *overrides]
+    store = out / "triplets" / "llm.sqlite"
+    # one judgment per transaction: slow enough to be interrupted midway
+    process = subprocess.Popen([*command, "--set", "design.batch_size=1"], stderr=subprocess.PIPE, env=ENV)
+    try:
+        wait_for(lambda: stored_count(store) >= 50, process, "50 stored judgments")
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err.decode()
+    assert err.decode() == (
+        f"interrupted: judgments stored so far are kept in {out / 'triplets'}/; run the same command again to resume\n"
+    )
+    kept = stored_count(store)
+    assert 50 <= kept < 20000 and check_store(store) == []
+    resumed = subprocess.run(command, capture_output=True, text=True, env=ENV)
+    assert resumed.returncode == 0, resumed.stderr
+    assert stored_count(store) == 20000
+
+
+def test_ctrl_c_during_fit_says_nothing_was_written(spose_files, tmp_path):
+    out = tmp_path / "e.parquet"
+    args = ["fit", spose_files / "train.npy", "--items", spose_files / "ids.txt", "--out", out]
+    args += ["--max-epochs", "100000", "--patience", "100000"]
+    # "ready" once the command line is about to run: Ctrl-C before that is Python's, not the command's
+    script = "import sys; from oddoneout.cli import app; print('ready', file=sys.stderr, flush=True); app()"
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *map(str, args)], stderr=subprocess.PIPE, text=True, env=ENV
+    )
+    try:
+        assert process.stderr.readline() == "ready\n"
+        time.sleep(1.0)
+        assert process.poll() is None
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert err == "interrupted: nothing was written; run the same command again to fit\n"
+    assert not out.exists()

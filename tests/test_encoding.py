@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from himalaya.backend import get_backend, set_backend
 
-from oddoneout.errors import InputError
+from oddoneout.errors import InputError, UnreadableFile
 from oddoneout.neural.data import NeuralData
 from oddoneout.neural.encoding import EncodingResult, encode, run_blocked_folds
 from oddoneout.neural.folds import run_blocks_by_stimulus
@@ -310,3 +310,20 @@ def test_loading_a_foreign_file_raises_input_error(tmp_path):
         EncodingResult.load(path)
     with pytest.raises(InputError, match="not found"):
         EncodingResult.load(tmp_path / "missing.npz")
+
+
+def test_a_truncated_or_foreign_npz_is_one_unreadable_file_error(tmp_path, signal_and_noise):
+    _, _, result = signal_and_noise
+    data = result.save(tmp_path / "good.npz").read_bytes()
+    cases = {
+        "truncated.npz": (data[: len(data) // 2], "not a readable .npz file ("),
+        "random.npz": (np.random.default_rng(0).bytes(len(data)), "not a NumPy .npz file (no zip header)"),
+        "text.npz": (b"voxel_r 0.1 0.2\n", "not a NumPy .npz file (no zip header)"),
+    }
+    for name, (content, problem) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(UnreadableFile) as raised:
+            EncodingResult.load(tmp_path / name)
+        message = str(raised.value)
+        assert message.startswith(f"{tmp_path / name}: {problem}") and "\n" not in message
+        assert message.endswith(": re-run the stage or command that writes it, or delete it")

@@ -1,6 +1,8 @@
 """The SQLite triplet store, its Parquet export and the conversion to Triplets, on real files."""
 
 import json
+import pickle
+import re
 import sqlite3
 from datetime import timedelta
 
@@ -16,11 +18,12 @@ from oddoneout.collect.runner import collect
 from oddoneout.collect.store import (
     COLUMNS,
     TripletStore,
+    check_store,
     read_judgments,
     read_judgments_as_triplets,
     utc_now,
 )
-from oddoneout.errors import InputError
+from oddoneout.errors import InputError, UnreadableFile
 from oddoneout.triplets import load_triplets, odd_one_out_probabilities
 
 ITEMS = [f"clip{i:02d}" for i in range(15)]
@@ -296,3 +299,46 @@ def test_per_trial_times_are_stored_as_utc_iso_with_their_latency(tmp_path):
         mixed_frame["latency_s"].iloc[0]
         == (finishes[0] - datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=1)))).total_seconds()
     )
+
+
+def test_an_existing_file_that_is_no_store_is_refused_and_never_rebuilt_over(tmp_path):
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    remedy = "delete it (or move it away) to start this system's collection over"
+    with pytest.raises(UnreadableFile, match=f"empty.sqlite: an empty file, not a triplet store: {re.escape(remedy)}"):
+        TripletStore(empty, "x", "m", ITEMS)
+    assert empty.read_bytes() == b""
+    tableless = tmp_path / "tableless.db"
+    with sqlite3.connect(tableless) as connection:
+        connection.execute("PRAGMA user_version = 7")  # a database file, without a table
+    with pytest.raises(UnreadableFile, match="tableless.db: an SQLite database without tables, not a triplet store"):
+        TripletStore(tableless, "x", "m", ITEMS)
+    with pytest.raises(UnreadableFile, match="tableless.db: an SQLite database without tables"):
+        read_judgments(tableless)
+    assert check_store(empty) == ["an empty file, not a triplet store"]
+
+
+def test_a_garbled_store_fails_in_one_error_naming_it_wherever_it_is_read(tmp_path, features):
+    path = tmp_path / "s.sqlite"
+    design = random_design(ITEMS, 400, seed=0, n_orderings=6)
+    with TripletStore(path, "sim", "m", ITEMS) as store:
+        collect(design, SimulatedAgent(features, ITEMS, "sim", model="m"), store, batch_size=500, progress=False)
+    assert check_store(path) == []
+    size = path.stat().st_size
+    with path.open("r+b") as file:  # a run of garbage across pages in the middle, the size kept
+        file.seek(size // 2 // 4096 * 4096)
+        file.write(b"\xab" * 8192)
+    problem = re.escape("s.sqlite: not a readable triplet store (database disk image is malformed): delete it")
+    with pytest.raises(UnreadableFile, match=problem):
+        with TripletStore(path, "sim", "m", ITEMS) as store:
+            store.missing(design)
+    for read in (read_judgments, read_judgments_as_triplets, load_triplets):
+        with pytest.raises(UnreadableFile, match=problem):
+            read(path)
+    assert check_store(path) == ["not a readable triplet store (database disk image is malformed)"]
+
+
+def test_unreadable_file_errors_survive_pickling(tmp_path):
+    error = UnreadableFile(tmp_path / "s.sqlite", "not a readable triplet store (x)", "delete it")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is UnreadableFile and str(copy) == str(error) and copy.remedy == "delete it"

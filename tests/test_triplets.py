@@ -67,13 +67,48 @@ def test_missing_and_corrupt_files(tmp_path):
     with pytest.raises(InputError, match="not found"):
         load_triplets(tmp_path / "nope.npy")
     (tmp_path / "corrupt.npy").write_bytes(b"not numpy")
-    with pytest.raises(InputError, match="not a readable"):
+    with pytest.raises(InputError, match=r"corrupt.npy: not a NumPy .npy file \(no .npy header\)"):
         load_triplets(tmp_path / "corrupt.npy")
     (tmp_path / "t.npy").write_bytes(b"")
     np.save(tmp_path / "t.npy", np.array([[0, 1, 2]]))
     (tmp_path / "dup.txt").write_text("a\na\nb\n")
     with pytest.raises(InputError, match="duplicate"):
         load_triplets(tmp_path / "t.npy", tmp_path / "dup.txt")
+
+
+@pytest.mark.parametrize(
+    "array, message",
+    [
+        (np.array([["a", "b", "c"]] * 5), "triplets must be integer item indices, got dtype <U1"),
+        (np.array([[True, False, True]] * 5), "triplets must be integer item indices, got dtype bool"),
+        (np.array([[0, 1, 2]] * 5, dtype=complex), "triplets must be integer item indices, got dtype complex128"),
+        (np.array([[0, 1, 2.5]] * 5), "triplet indices must be whole numbers"),
+        (np.array([[0, 1, np.nan]] * 5), "triplet indices must be whole numbers"),
+        (np.array([[0, 1, -2]] * 5), r"row 0 has an item index out of range \[0, 4\)"),
+        (np.array([[0, 1, 4]] * 5, dtype=np.uint8), r"row 0 has an item index out of range \[0, 4\)"),
+    ],
+)
+def test_npy_arrays_that_are_no_item_indices_are_refused_naming_the_file(tmp_path, array, message):
+    np.save(tmp_path / "t.npy", array)
+    (tmp_path / "ids.txt").write_text("a\nb\nc\nd\n")
+    with pytest.raises(InputError, match=rf"t.npy: .*{message}"):
+        load_triplets(tmp_path / "t.npy", tmp_path / "ids.txt")
+
+
+def test_npy_files_that_are_no_npy_or_hold_pickles_say_so(tmp_path):
+    (tmp_path / "text.npy").write_text("0 1 2\n1 2 3\n")
+    (tmp_path / "random.npy").write_bytes(np.random.default_rng(0).bytes(512))
+    for name in ("text.npy", "random.npy"):
+        with pytest.raises(InputError, match=rf"{name}: not a NumPy .npy file \(no .npy header\): ") as raised:
+            load_triplets(tmp_path / name)
+        assert "pickle" not in str(raised.value)
+    np.save(tmp_path / "objects.npy", np.array([[0, 1, None]], dtype=object), allow_pickle=True)
+    with pytest.raises(InputError, match=r"objects.npy: holds pickled \(object\) data, which oddoneout never loads"):
+        load_triplets(tmp_path / "objects.npy")
+    np.save(tmp_path / "cut.npy", np.arange(300).reshape(100, 3))
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "cut.npy").read_bytes()[:400])
+    with pytest.raises(InputError, match=r"cut.npy: not a readable .npy file \("):
+        load_triplets(tmp_path / "cut.npy")
 
 
 def test_reindex_to_another_vocabulary_and_unknown_ids():

@@ -21,8 +21,34 @@ app = typer.Typer(
 )
 
 
+#: Exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED_STATUS = 130
+#: What an interrupted collection leaves (``{triplets}``: the folder of the stores under --out).
+_COLLECTION_KEPT = "judgments stored so far are kept in {triplets}/; run the same command again to resume"
+#: What each command leaves when Ctrl-C stops it, said after ``interrupted:`` (others: the default of
+#: :func:`_interrupted`).
+_ON_INTERRUPT = {
+    "demo": _COLLECTION_KEPT,
+    "run": _COLLECTION_KEPT,
+    "collect": _COLLECTION_KEPT,
+    "fit": "nothing was written; run the same command again to fit",
+}
+
+
+def _interrupted(command: str, out: Any) -> str:
+    """The line said when Ctrl-C stops ``command`` (whose ``--out`` is ``out``, if it has one)."""
+    from oddoneout.study_folder import StudyFolder
+
+    note = _ON_INTERRUPT.get(command, "stopped before it finished; run the same command again")
+    triplets = StudyFolder(out).triplets_folder if "{triplets}" in note else None
+    return f"interrupted: {note.format(triplets=triplets)}"
+
+
 def _clean_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn oddoneout's own errors into one clear line and exit status 2 (no traceback)."""
+    """Turn oddoneout's own errors into one clear line and exit status 2, and Ctrl-C into one line and 130.
+
+    Nothing is printed but that line: no traceback.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -31,6 +57,9 @@ def _clean_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except (OddoneoutError, FileNotFoundError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(code=2) from None
+        except KeyboardInterrupt:
+            print(_interrupted(func.__name__, kwargs.get("out")), file=sys.stderr)
+            raise typer.Exit(code=INTERRUPTED_STATUS) from None
 
     return wrapper
 
@@ -336,14 +365,42 @@ def encode(
 @app.command()
 @_clean_errors
 def status(
-    store: Annotated[Path, typer.Argument(help="A triplet store (.sqlite) or its export (.parquet).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
+    stores: Annotated[
+        list[Path],
+        typer.Argument(help="Triplet stores (.sqlite) or exports (.parquet); a folder: every store in it."),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON to stdout (an object for one file, else a list).")
+    ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Instead, check each file whole (SQLite integrity_check; an export is read): "
+            "ok or corrupt per file, exit status 1 if any is corrupt.",
+        ),
+    ] = False,
 ) -> None:
-    """Counts by status, throughput, tokens and position bias of a collection."""
-    from oddoneout.collect.status import format_status, store_status
+    """Counts by status, throughput, tokens and position bias of a collection (or, with --check, its integrity)."""
+    from oddoneout.collect.status import check_file, find_stores, format_check, format_status, store_status
 
-    result = store_status(store)
-    print(json.dumps(result, indent=2, default=str) if as_json else format_status(result))
+    paths = find_stores(stores)
+    if check:
+        problems = {path: check_file(path) for path in paths}
+        if as_json:
+            records = [{"path": str(path), "ok": not found, "problems": found} for path, found in problems.items()]
+            print(json.dumps(records, indent=2))
+        else:
+            print("\n".join(format_check(path, found) for path, found in problems.items()))
+        if any(problems.values()):
+            raise typer.Exit(code=1)
+        return
+    results = [store_status(path) for path in paths]
+    if as_json:
+        one_file = len(stores) == 1 and not stores[0].is_dir()
+        print(json.dumps(results[0] if one_file else results, indent=2, default=str))
+    else:
+        print("\n\n".join(format_status(result) for result in results))
 
 
 @app.command()

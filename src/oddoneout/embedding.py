@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -13,6 +14,7 @@ import pyarrow.parquet as pq
 
 from oddoneout.atomic import atomic_path
 from oddoneout.errors import InputError
+from oddoneout.files import read_parquet
 from oddoneout.provenance import provenance
 
 _META_KEY = b"oddoneout"
@@ -38,6 +40,10 @@ class Embedding:
 
     def __post_init__(self) -> None:
         self.item_ids = tuple(str(i) for i in self.item_ids)
+        repeated = [(item, n) for item, n in Counter(self.item_ids).items() if n > 1]
+        if repeated:
+            item, n = repeated[0]
+            raise InputError(f"item id {item!r} appears {'twice' if n == 2 else f'{n} times'}")
         self.weights = np.asarray(self.weights, dtype=np.float64)
         if self.weights.ndim != 2 or self.weights.shape[0] != len(self.item_ids):
             raise InputError(
@@ -93,10 +99,7 @@ class Embedding:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"embedding file not found: {path}")
-        try:
-            table = pq.read_table(path)
-        except Exception as exc:
-            raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
+        table = read_parquet(path)
         raw = (table.schema.metadata or {}).get(_META_KEY)
         if raw is None or "item_id" not in table.column_names:
             raise InputError(f"{path}: not an oddoneout embedding file (no item_id column or metadata)")
@@ -105,4 +108,7 @@ class Embedding:
             raise InputError(f"{path}: holds {metadata.get('kind')!r}, not an embedding")
         dims = [name for name in table.column_names if name != "item_id"]
         weights = np.column_stack([table[name].to_numpy() for name in dims]) if dims else np.zeros((table.num_rows, 0))
-        return cls(table["item_id"].to_pylist(), weights, metadata)
+        try:
+            return cls(table["item_id"].to_pylist(), weights, metadata)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from exc

@@ -1,5 +1,13 @@
 """Exceptions raised by oddoneout."""
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+#: What an :class:`UnreadableFile` message says to do when the reader knows nothing better.
+DEFAULT_REMEDY = "re-run the stage or command that writes it, or delete it"
+
 
 class OddoneoutError(Exception):
     """Base class of every error raised on purpose by oddoneout."""
@@ -22,6 +30,36 @@ class StorageError(OddoneoutError, OSError):
 
 #: What every :class:`StorageError` ends with.
 WRITE_AGAIN = "everything written before is kept: make room and run the same command again"
+
+
+class UnreadableFile(InputError):
+    """A file that is there but cannot be read as what it should be: garbled, truncated or of another format.
+
+    The message is one line: ``"<path>: <problem>: <remedy>"``.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+    problem : str
+        What is wrong with it, e.g. ``"not a readable Parquet file (magic bytes not found)"``.
+    remedy : str, optional
+        What to do about it. By default :data:`DEFAULT_REMEDY`; a study run replaces that
+        default with the stage that writes the file (see :meth:`with_remedy`).
+    """
+
+    def __init__(self, path: str | Path, problem: str, remedy: str | None = None) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        self.remedy = remedy
+        super().__init__(f"{self.path}: {problem}: {remedy or DEFAULT_REMEDY}")
+
+    def with_remedy(self, remedy: str) -> UnreadableFile:
+        """The same error saying ``remedy`` instead."""
+        return type(self)(self.path, self.problem, remedy)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled whole (e.g. from a Ray worker), not from its message
+        return type(self), (self.path, self.problem, self.remedy)
 
 
 class FitWarning(RuntimeWarning):

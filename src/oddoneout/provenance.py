@@ -77,17 +77,18 @@ def read_npz(path: str | Path, what: str) -> tuple[dict[str, np.ndarray], dict[s
     """Read a file written by :func:`write_npz`: its arrays and provenance record.
 
     Raises :class:`~oddoneout.errors.InputError` naming the file when it is missing or is not
-    such a file (``what`` says what was expected, e.g. ``"neural data"``).
+    such a file (``what`` says what was expected, e.g. ``"neural data"``), and
+    :class:`~oddoneout.errors.UnreadableFile` when it cannot be read at all.
     """
     from oddoneout.errors import InputError
+    from oddoneout.files import open_npz
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{what} file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {name: f[name] for name in f.files if name != "provenance"}
-            record = json.loads(str(f["provenance"]))
-    except (KeyError, ValueError, OSError) as exc:
-        raise InputError(f"{path}: not an oddoneout {what} file ({exc})") from exc
+    with open_npz(path) as f:
+        if "provenance" not in f.files:
+            raise InputError(f"{path}: not an oddoneout {what} file (no provenance record)")
+        arrays = {name: f[name] for name in f.files if name != "provenance"}
+        record = json.loads(str(f["provenance"]))
     return arrays, record

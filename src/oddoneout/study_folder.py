@@ -201,6 +201,11 @@ class StudyFolder:
         """``world/truth.npz``: the synthetic world's hidden truth."""
         return self._path("truth", "world", "truth.npz")
 
+    @property
+    def triplets_folder(self) -> Path:
+        """``triplets/``: every system's store and its export."""
+        return self._path("triplets folder", "triplets")
+
     # --- one system ---------------------------------------------------------------------------
 
     def system(self, name: str) -> SystemFiles:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from oddoneout.errors import InputError
+from oddoneout.files import read_parquet
 from oddoneout.provenance import hash_text
 from oddoneout.stimuli.stimulus_set import StimulusSet
 from oddoneout.study_folder import StudyFolder
@@ -30,7 +31,7 @@ def feature_table(config: StudyConfig, out: Path | StudyFolder, spec: str) -> pd
         path = config.resolve(spec)
     if not path.is_file():
         raise InputError(f"feature table not found: {path} (from features = {spec!r})")
-    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    frame = read_parquet(path).to_pandas() if path.suffix == ".parquet" else pd.read_csv(path)
     if frame.index.name != "item_id":
         if "item_id" not in frame.columns:
             raise InputError(f"{path}: feature table needs an item_id column")

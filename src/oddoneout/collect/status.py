@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from oddoneout.agents.base import STATUSES
-from oddoneout.collect.store import read_judgments
+from oddoneout.collect.store import check_store, read_judgments
+from oddoneout.errors import InputError, UnreadableFile
+
+#: Suffixes of triplet stores (their exports are ``.parquet``).
+STORE_SUFFIXES = (".sqlite", ".db")
 
 
 def _single_or_list(values: pd.Series) -> str | list[str] | None:
@@ -158,3 +162,59 @@ def format_status(status: dict[str, Any]) -> str:
             f"(chi2 = {bias['chi2']:.2f}, p = {bias['p_value']:.3g}, n = {bias['n']})"
         )
     return "\n".join(lines)
+
+
+def find_stores(paths: Sequence[str | Path]) -> list[Path]:
+    """The files named, each folder standing for every store in it (``*.sqlite``/``*.db``, in subfolders too).
+
+    Raises
+    ------
+    InputError
+        If a path does not exist, or a folder holds no store.
+    """
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            stores = sorted(p for p in path.rglob("*") if p.suffix in STORE_SUFFIXES and p.is_file())
+            if not stores:
+                raise InputError(f"{path}: no triplet store (*.sqlite, *.db) in this folder")
+            found.extend(stores)
+        elif path.exists():
+            found.append(path)
+        else:
+            raise InputError(f"triplet store not found: {path}")
+    return found
+
+
+def check_file(path: str | Path) -> list[str]:
+    """What is wrong with a store or an export; nothing when it is intact.
+
+    A store (``.sqlite``/``.db``) gets SQLite's integrity check (:func:`~oddoneout.collect.store.check_store`);
+    an export (``.parquet``) is read whole.
+
+    Returns
+    -------
+    list of str
+        The problems found, one line each.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, or readable but not a store or an export.
+    """
+    path = Path(path)
+    if path.suffix in STORE_SUFFIXES:
+        return check_store(path)
+    try:
+        read_judgments(path)
+    except UnreadableFile as exc:
+        return [exc.problem]
+    return []
+
+
+def format_check(path: str | Path, problems: Sequence[str], shown: int = 3) -> str:
+    """One line: ``"<path>: ok"`` or ``"<path>: corrupt: <the first problems>"``."""
+    if not problems:
+        return f"{path}: ok"
+    more = f" (and {len(problems) - shown} more)" if len(problems) > shown else ""
+    return f"{path}: corrupt: {'; '.join(problems[:shown])}{more}"

@@ -28,13 +28,16 @@ from oddoneout import __version__
 from oddoneout.agents.base import STATUSES, Answer
 from oddoneout.atomic import atomic_path, out_of_room
 from oddoneout.collect.designs import TripletDesign, encode_keys
-from oddoneout.errors import WRITE_AGAIN, InputError, StorageError
+from oddoneout.errors import WRITE_AGAIN, InputError, OddoneoutError, StorageError, UnreadableFile
+from oddoneout.files import read_parquet, read_parquet_schema
 from oddoneout.provenance import FORMAT_VERSION, provenance
 from oddoneout.triplets import Triplets, as_item_ids, register_reader
 
 logger = logging.getLogger(__name__)
 
 _META_KEY = b"oddoneout"
+#: What to do about a store that cannot be read (garbled, truncated, empty, another format).
+STORE_REMEDY = "delete it (or move it away) to start this system's collection over, or restore it from a copy"
 _KEY_COLUMNS = ("design", "triplet_index", "ordering", "repeat")
 _ANSWER_FIELDS = attrgetter("status", "choice", "probs", "raw", "error", "tokens")
 
@@ -133,6 +136,14 @@ class TripletStore:
         The stimulus vocabulary, recorded so that exported triplets keep stable indices. Once
         recorded it cannot change, and stored trials must use these ids.
 
+    Raises
+    ------
+    UnreadableFile
+        When the file exists but is not a triplet store that SQLite can read (empty, garbled,
+        another format): an existing file is never rebuilt over. Any later SQLite failure of
+        the store (see :data:`STORE_REMEDY`) is an error naming the file too, never a
+        :class:`sqlite3.DatabaseError`.
+
     Notes
     -----
     Every :meth:`add` is one transaction (``synchronous=FULL``), so a killed process loses at
@@ -146,25 +157,22 @@ class TripletStore:
             raise InputError(f"{self.path}: a store needs a non-empty agent name and model, got {agent!r}, {model!r}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.n_duplicates = 0
-        self._connection = sqlite3.connect(self.path, isolation_level=None)
+        existed = self.path.exists()
+        self._connection = _connect(self.path)
         try:
-            tables = {row[0] for row in self._connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if tables and not {"meta", "judgments"} <= tables:
-                raise InputError(f"{self.path}: an SQLite database but not a triplet store (tables {sorted(tables)})")
+            if existed:  # an existing file is a store or is refused: never rebuilt over
+                _require_store_tables(self._connection, self.path)
             self._connection.execute("PRAGMA journal_mode=WAL")
             self._connection.execute("PRAGMA synchronous=FULL")
             self._connection.execute("PRAGMA busy_timeout=10000")
             self._connection.execute("PRAGMA cache_size=-65536")  # 64 MiB: millions of keys in the index
             self._connection.executescript(_CREATE)
-            meta = _read_meta(self._connection, self.path)
+            meta = _read_meta(self._connection)
             if meta and ("agent" not in meta or "model" not in meta):
                 raise InputError(f"{self.path}: triplet store has no agent/model in its meta table")
             self.agent, self.model = str(agent), str(model)
             self._init_meta(meta, item_ids)
-        except sqlite3.DatabaseError as exc:
-            self._connection.close()
-            raise InputError(f"{self.path}: not a usable triplet store ({exc})") from exc
-        except Exception:
+        except BaseException:
             self._connection.close()
             raise
 
@@ -279,14 +287,6 @@ class TripletStore:
                 "name (seed, size regime or item list); give it another name or use another store"
             )
         return design.subset(~np.isin(codes, stored_codes))
-
-    def integrity_problems(self) -> list[str]:
-        """What SQLite's ``quick_check`` finds wrong with the file (empty when it is sound)."""
-        try:
-            rows = [str(row[0]) for row in self.connection.execute("PRAGMA quick_check")]
-        except sqlite3.DatabaseError as exc:
-            return [str(exc)]
-        return [] if rows == ["ok"] else rows
 
     def design_counts(self) -> dict[str, int]:
         """Number of stored judgments by design name."""
@@ -571,28 +571,155 @@ def _to_frame(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
 
 
-def _read_meta(connection: sqlite3.Connection, path: Path) -> dict[str, str]:
+def _read_meta(connection: sqlite3.Connection) -> dict[str, str]:
+    return dict(connection.execute("SELECT key, value FROM meta"))
+
+
+# the SQLite boundary ---------------------------------------------------------------------------
+def _store_error(path: Path, exc: sqlite3.DatabaseError) -> OddoneoutError:
+    """The one error for an SQLite failure of the store at ``path``: one line naming the file.
+
+    A garbled file or one of another format (``SQLITE_CORRUPT*``, ``SQLITE_NOTADB``) is an
+    :class:`UnreadableFile` saying :data:`STORE_REMEDY`; any other failure (locked, disk full,
+    I/O) keeps SQLite's own words.
+    """
+    if getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return UnreadableFile(path, f"not a readable triplet store ({exc})", STORE_REMEDY)
+    return OddoneoutError(f"{path}: the triplet store failed ({exc})")
+
+
+class _StoreCursor(sqlite3.Cursor):
+    """A cursor whose every SQLite failure, executing or fetching, is :func:`_store_error`."""
+
+    def _guard(self, method: Any, *args: Any) -> Any:
+        try:
+            return method(self, *args)
+        except sqlite3.ProgrammingError:  # a bug of ours (closed connection, wrong bindings), not the file
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise _store_error(self.connection.store_path, exc) from exc
+
+    def execute(self, *args: Any) -> "_StoreCursor":
+        return self._guard(sqlite3.Cursor.execute, *args)
+
+    def executemany(self, *args: Any) -> "_StoreCursor":
+        return self._guard(sqlite3.Cursor.executemany, *args)
+
+    def executescript(self, *args: Any) -> "_StoreCursor":
+        return self._guard(sqlite3.Cursor.executescript, *args)
+
+    def fetchone(self) -> Any:
+        return self._guard(sqlite3.Cursor.fetchone)
+
+    def fetchmany(self, *args: Any) -> list[Any]:
+        return self._guard(sqlite3.Cursor.fetchmany, *args)
+
+    def fetchall(self) -> list[Any]:
+        return self._guard(sqlite3.Cursor.fetchall)
+
+    def __next__(self) -> Any:
+        return self._guard(sqlite3.Cursor.__next__)
+
+
+class _StoreConnection(sqlite3.Connection):
+    """A connection to one store: every statement runs through a :class:`_StoreCursor`.
+
+    ``Connection.execute`` and friends are redefined here because the C versions bypass a
+    cursor subclass's methods.
+    """
+
+    store_path: Path
+
+    def cursor(self, factory: Any = _StoreCursor) -> _StoreCursor:
+        return super().cursor(factory)
+
+    def execute(self, *args: Any) -> _StoreCursor:
+        return self.cursor().execute(*args)
+
+    def executemany(self, *args: Any) -> _StoreCursor:
+        return self.cursor().executemany(*args)
+
+    def executescript(self, *args: Any) -> _StoreCursor:
+        return self.cursor().executescript(*args)
+
+
+def _connect(path: Path, read_only: bool = False) -> _StoreConnection:
+    """The one way the store at ``path`` is opened: a :class:`_StoreConnection` (autocommit unless read-only)."""
     try:
-        return dict(connection.execute("SELECT key, value FROM meta"))
+        if read_only:
+            connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, factory=_StoreConnection)
+        else:
+            connection = sqlite3.connect(path, isolation_level=None, factory=_StoreConnection)
     except sqlite3.DatabaseError as exc:
-        raise InputError(f"{path}: not a triplet store ({exc})") from exc
+        raise _store_error(path, exc) from exc
+    connection.store_path = path
+    return connection
+
+
+def _require_store_tables(connection: sqlite3.Connection, path: Path) -> None:
+    """Refuse an SQLite file at ``path`` without the store's tables (empty, or another program's)."""
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables:
+        what = "an empty file" if path.stat().st_size == 0 else "an SQLite database without tables"
+        raise UnreadableFile(path, f"{what}, not a triplet store", STORE_REMEDY)
+    if not {"meta", "judgments"} <= tables:
+        problem = f"an SQLite database but not a triplet store (tables {sorted(tables)})"
+        raise UnreadableFile(path, problem, "move it away: it is another program's database")
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise InputError(f"triplet store not found: {path}")
+    connection = _connect(path, read_only=True)
     try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        connection.execute("SELECT count(*) FROM judgments").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise InputError(f"{path}: not a readable triplet store ({exc})") from exc
+        _require_store_tables(connection, path)
+    except BaseException:
+        connection.close()
+        raise
     return connection
+
+
+def check_store(path: str | Path, quick: bool = False) -> list[str]:
+    """SQLite's ``PRAGMA integrity_check`` of a triplet store: what is wrong with it, nothing when intact.
+
+    Reads every page, index and constraint through a read-only connection (so it can run while a
+    collection writes), which takes a while for millions of judgments.
+
+    Parameters
+    ----------
+    path : path
+        The store (``.sqlite``/``.db``).
+    quick : bool
+        ``PRAGMA quick_check`` instead: every page, but not whether the indexes match the rows
+        (several times faster; what a stage checks before it trusts an export).
+
+    Returns
+    -------
+    list of str
+        The problems found, one line each; empty when the store is intact.
+
+    Raises
+    ------
+    InputError
+        If there is no such file.
+    """
+    path = Path(path)
+    try:
+        connection = _connect_read_only(path)
+        try:
+            pragma = "quick_check" if quick else "integrity_check"
+            rows = [str(row[0]) for row in connection.execute(f"PRAGMA {pragma}")]
+        finally:
+            connection.close()
+    except UnreadableFile as exc:
+        return [exc.problem]
+    return [] if rows == ["ok"] else rows
 
 
 def _read_store_meta(path: Path) -> dict[str, str]:
     connection = _connect_read_only(path)
     try:
-        meta = _read_meta(connection, path)
+        meta = _read_meta(connection)
     finally:
         connection.close()
     if "agent" not in meta or "model" not in meta:
@@ -601,10 +728,7 @@ def _read_store_meta(path: Path) -> dict[str, str]:
 
 
 def _read_parquet(path: Path, columns: Sequence[str] | None = None) -> tuple[pa.Table, dict[str, Any]]:
-    try:
-        schema = pq.read_schema(path)
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
+    schema = read_parquet_schema(path)
     raw = (schema.metadata or {}).get(_META_KEY)
     metadata = json.loads(raw) if raw else {}
     if metadata.get("kind") != "triplets":
@@ -613,11 +737,7 @@ def _read_parquet(path: Path, columns: Sequence[str] | None = None) -> tuple[pa.
     absent = [name for name in wanted if name not in schema.names]
     if absent:
         raise InputError(f"{path}: triplet export lacks column(s) {absent}")
-    try:
-        table = pq.read_table(path, columns=wanted)
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
-    return table, metadata
+    return read_parquet(path, columns=wanted), metadata
 
 
 def _read_any(path: str | Path, columns: Sequence[str] | None = None) -> tuple[pa.Table, list[str] | None]:

@@ -33,6 +33,7 @@ import pandas as pd
 
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
+from oddoneout.files import read_npy
 from oddoneout.rsm import RSM
 from oddoneout.scoring import pearson_from_sums
 from oddoneout.study_folder import StudyFolder, write_table
@@ -248,7 +249,7 @@ def compare_systems_stage(
         test_path, items_path = files.test, files.items
         if not (test_path.is_file() and items_path.is_file()):
             continue
-        test = Triplets(read_item_ids(items_path), np.load(test_path))
+        test = Triplets(read_item_ids(items_path), read_npy(test_path))
         for a in embeddings:
             result = cross_accuracy(embeddings[a], test, n_bootstrap=n_bootstrap, seed=seed)
             low, high = result["ci"]

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from oddoneout.errors import InputError
+from oddoneout.files import read_npy
 from oddoneout.neural.data import NeuralData
 from oddoneout.neural.repeats import REPEAT_MODES, apply_repeat_mode
 
@@ -206,15 +207,12 @@ def load_npy(
     path = Path(responses)
     if not path.is_file():
         raise InputError(f"response array not found: {path}")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"{path}: not a .npy array ({exc})") from exc
+    array = read_npy(path)
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
         raise InputError(f"{path}: expected a 2-D numeric array (samples x voxels), got {array.dtype} {array.shape}")
     n_voxels = array.shape[1]
     if coords is not None:
-        coords = np.load(coords, allow_pickle=False) if isinstance(coords, (str, Path)) else np.asarray(coords)
+        coords = read_npy(coords) if isinstance(coords, (str, Path)) else np.asarray(coords)
         if coords.shape != (n_voxels, 3):
             raise InputError(f"coords must have shape ({n_voxels}, 3), got {coords.shape}")
     roi_indices = {}

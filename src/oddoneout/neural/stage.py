@@ -33,7 +33,8 @@ from oddoneout.config import StudyConfig
 from oddoneout.config.sections import NEURAL_SOURCES as SOURCES
 from oddoneout.config.sections import NeuralSettings
 from oddoneout.embedding import Embedding
-from oddoneout.errors import InputError
+from oddoneout.errors import InputError, UnreadableFile
+from oddoneout.files import open_npz
 from oddoneout.neural.data import NeuralData
 from oddoneout.neural.encoding import EncodingResult
 from oddoneout.progress import console, make_progress, progress_enabled
@@ -148,9 +149,9 @@ def _source_key(config: StudyConfig, index: int, path: Path) -> str:
 def _prepared_from(path: Path) -> str | None:
     """The source key of a prepared subject file, read without decompressing its responses."""
     try:
-        with np.load(path, allow_pickle=False) as arrays:
+        with open_npz(path) as arrays:
             return json.loads(str(arrays["provenance"])).get("prepared_from")
-    except (OSError, ValueError, KeyError):
+    except (UnreadableFile, KeyError):
         return None  # not a prepared file: prepare it again
 
 

@@ -43,16 +43,16 @@ def check_export(run: StudyRun, system: str) -> None:
         finish; others: they were collected under another seed, size or item set). Missing
         trials of a system with a request or token budget are logged, not refused.
     """
-    from oddoneout.collect.store import TripletStore, export_record, read_key_codes
+    from oddoneout.collect.store import TripletStore, check_store, export_record, read_key_codes
 
     files = run.folder.system(system)
     record = export_record(files.export)
     if files.store.exists():
         try:
+            problems = check_store(files.store, quick=True)
+            if problems:
+                raise InputError(f"damaged: {problems[0]}")
             with TripletStore.open(files.store) as store:
-                problems = store.integrity_problems()
-                if problems:
-                    raise InputError(f"damaged: {problems[0]}")
                 in_store = store.design_counts()
         except (InputError, sqlite3.DatabaseError) as exc:
             raise StaleInputError(

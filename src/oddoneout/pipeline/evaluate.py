@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from oddoneout.embedding import Embedding
+from oddoneout.files import read_npy
 from oddoneout.pipeline.collect import EXHAUSTIVE_DESIGN, REPEAT_DESIGN
 from oddoneout.pipeline.stage import StudyRun, SystemStage
 from oddoneout.provenance import provenance
@@ -124,7 +124,7 @@ class EvaluateStage(SystemStage):
         files = run.folder.system(system)
         check_export(run, system)
         embedding = Embedding.load(files.embedding)
-        test = Triplets(read_item_ids(files.items), np.load(files.test))
+        test = Triplets(read_item_ids(files.items), read_npy(files.test))
         check_split(embedding, test, system)
         judgments = read_judgments(files.export)
         result = evaluate_split(

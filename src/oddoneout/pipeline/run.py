@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from oddoneout.atomic import write_text
 from oddoneout.config import check_inputs, dump_config, load_config
-from oddoneout.errors import InputError
+from oddoneout.errors import InputError, UnreadableFile
 from oddoneout.folder_lock import writer_lock
 from oddoneout.pipeline.analyses import EncodeStage, InterpretStage
 from oddoneout.pipeline.collect import CollectStage
@@ -48,6 +48,15 @@ def _check_plan(run: StudyRun, plan: Sequence[Stage]) -> None:
         written.update(stage.writes(run))
 
 
+def _writer(run: StudyRun, path: Path) -> str | None:
+    """The name of the stage that writes ``path`` (``None`` when no stage does)."""
+    target = path.resolve()
+    for stage in STAGES:
+        if any(written.resolve() == target for written in stage.writes(run)):
+            return stage.name
+    return None
+
+
 def run_study(
     config_path: str | Path,
     out: str | Path,
@@ -86,7 +95,8 @@ def run_study(
     ------
     InputError
         On a bad config, an unknown stage or system, a missing input file, or a stage whose
-        inputs no earlier stage has written.
+        inputs no earlier stage has written. An unreadable file of the folder
+        (:class:`~oddoneout.errors.UnreadableFile`) names the stage that writes it.
     """
     config = load_config(config_path, overrides, scale=scale)
     out = Path(out)
@@ -111,7 +121,13 @@ def run_study(
             console.print(f"took over the lock of pid {was.get('pid')} ({was.get('command')!r}): it ended unfinished")
         write_text(run.folder.config, dump_config(config))
         for stage in plan:
-            stage.run(run)
+            try:
+                stage.run(run)
+            except UnreadableFile as exc:
+                writer = None if exc.remedy else _writer(run, exc.path)
+                if writer is None:
+                    raise
+                raise exc.with_remedy(f"re-run the {writer} stage or delete it") from exc
         run.timings["total"] = round(sum(run.timings.values()), 2)
         write_json(run.folder.timings, run.timings)
     console.print(f"[bold green]done[/] in {run.timings['total']:.1f} s: {run.folder.summary}")

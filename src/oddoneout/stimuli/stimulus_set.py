@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from oddoneout.atomic import atomic_path
 from oddoneout.errors import InputError
+from oddoneout.files import read_parquet
 from oddoneout.provenance import provenance
 
 #: Prefixes of rating columns: ``category:amusement``, ``dimension:valence``.
@@ -106,7 +107,7 @@ class StimulusSet:
             raise InputError(f"stimulus table not found: {path}")
         name = path.stem
         if path.suffix == ".parquet":
-            table = pq.read_table(path)
+            table = read_parquet(path)
             raw = (table.schema.metadata or {}).get(b"oddoneout")
             if raw:
                 name = json.loads(raw).get("name", name)

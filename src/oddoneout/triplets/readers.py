@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from oddoneout.errors import InputError
+from oddoneout.files import read_npy
 from oddoneout.triplets.data import Triplets, validate_indices
 
 #: Item ids as callers give them: a file with one id per line, a sequence of ids, or nothing.
@@ -34,6 +35,8 @@ class ReaderEntry:
 
 
 _READERS: dict[str, ReaderEntry] = {}
+#: What to do about an index array that cannot be read.
+_ARRAY_REMEDY = "save the triplets again with numpy.save (an N x 3 integer array), or delete it"
 
 
 def register_reader(kind: str, suffixes: Sequence[str], read: TripletReader) -> None:
@@ -130,10 +133,7 @@ def read_spose_array(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"triplet file not found: {path}")
     if path.suffix == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except Exception as exc:  # numpy raises several types for corrupt files
-            raise InputError(f"{path}: not a readable .npy file ({exc})") from exc
+        array = read_npy(path, remedy=_ARRAY_REMEDY)
     else:
         try:
             with warnings.catch_warnings():
@@ -146,7 +146,10 @@ def read_spose_array(path: str | Path) -> np.ndarray:
         raise InputError(f"{path}: no triplets")
     if array.ndim != 2 or array.shape[1] != width:
         raise InputError(f"{path}: expected N x {width} item indices, got shape {array.shape}")
-    if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
+    integral = array.dtype.kind in "iu"
+    if not integral and array.dtype.kind != "f":
+        raise InputError(f"{path}: triplets must be integer item indices, got dtype {array.dtype}")
+    if not integral and (not np.all(np.isfinite(array)) or not np.all(array == np.round(array))):
         raise InputError(f"{path}: triplet indices must be whole numbers")
     return array.astype(np.int64)
 
