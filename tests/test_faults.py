@@ -61,7 +61,7 @@ def test_a_full_disk_stops_with_one_line_and_loses_nothing(reference, tmp_path):
     assert "Traceback" not in full.stderr
     last = full.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "run the same command again" in last, last
-    assert "could not store 500 judgments" in last
+    assert "mllm.sqlite: the triplet store could not be written" in last
     before = stored_answers(out)
     assert len(before) > 0
     result = run(out, *batches)

@@ -344,17 +344,10 @@ class TripletStore:
             raise InputError(f"{self.path}: store of model {self.model!r} refuses judgments of model {model!r}")
         rows = self._rows(design, answers, started_at, finished_at, prompt_hash)
         connection = self.connection
-        try:
-            with _transaction(connection):
-                before = connection.total_changes
-                connection.executemany(_INSERT, rows)
-                inserted = connection.total_changes - before
-        except sqlite3.OperationalError as exc:
-            if "disk" not in str(exc) and not out_of_room(exc):
-                raise
-            raise StorageError(
-                f"{self.path}: could not store {len(rows)} judgments ({exc}: is the disk full?); {WRITE_AGAIN}"
-            ) from exc
+        with _transaction(connection):
+            before = connection.total_changes
+            connection.executemany(_INSERT, rows)
+            inserted = connection.total_changes - before
         duplicates = len(rows) - inserted
         if duplicates:
             self.n_duplicates += duplicates
@@ -580,11 +573,15 @@ def _store_error(path: Path, exc: sqlite3.DatabaseError) -> OddoneoutError:
     """The one error for an SQLite failure of the store at ``path``: one line naming the file.
 
     A garbled file or one of another format (``SQLITE_CORRUPT*``, ``SQLITE_NOTADB``) is an
-    :class:`UnreadableFile` saying :data:`STORE_REMEDY`; any other failure (locked, disk full,
-    I/O) keeps SQLite's own words.
+    :class:`UnreadableFile` saying :data:`STORE_REMEDY`; a full disk or a failed write
+    (``SQLITE_FULL``, ``SQLITE_IOERR*``) a :class:`StorageError` (what was stored is kept); any
+    other failure (e.g. locked) keeps SQLite's own words.
     """
-    if getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+    name = getattr(exc, "sqlite_errorname", "")
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
         return UnreadableFile(path, f"not a readable triplet store ({exc})", STORE_REMEDY)
+    if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")) or out_of_room(exc):
+        return StorageError(f"{path}: the triplet store could not be written ({exc}: is the disk full?); {WRITE_AGAIN}")
     return OddoneoutError(f"{path}: the triplet store failed ({exc})")
 
 
