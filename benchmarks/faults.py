@@ -167,7 +167,7 @@ FOLDER_CASES: list[tuple[str, Callable[[Path], None], tuple[str, ...]]] = [
     ("embedding random bytes: evaluate", in_folder(random_bytes, "embeddings/mllm.parquet"), ("--stage", "evaluate")),
     ("split from another fit: evaluate", older_split, ("--stage", "evaluate")),
     ("neural data random bytes: encode", in_folder(random_bytes, "neural/sub-01.npz"), ("--stage", "encode")),
-    ("agent feature table random bytes: collect", in_folder(random_bytes, "world/view_mllm.parquet"), ("--stage", "collect")),
+    ("feature table random bytes: collect", in_folder(random_bytes, "world/view_mllm.parquet"), ("--stage", "collect")),
 ]
 
 
