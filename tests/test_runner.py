@@ -188,6 +188,9 @@ def test_a_stochastic_agent_answers_by_key_not_by_asking_order(tmp_path):
     with TripletStore(tmp_path / "d.sqlite", "sim", "simulated", ITEMS) as store:
         collect(shuffled[::-1], agent, store, batch_size=33, progress=False)
     assert stored_choices(tmp_path / "d.sqlite").equals(reference)
+    # and what a fit reads (hence its split) does not depend on the order the answers were stored in
+    shuffled_read = read_judgments_as_triplets(tmp_path / "d.sqlite")
+    assert np.array_equal(shuffled_read.indices, read_judgments_as_triplets(tmp_path / "a.sqlite").indices)
     # the answers are still draws: another seed changes many, and repeats of a triplet differ
     other = run(tmp_path / "e.sqlite", [None], 10_000, seed=10)
     assert (other != reference).mean() > 0.2

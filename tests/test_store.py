@@ -56,8 +56,9 @@ def test_round_trip_sqlite_parquet_triplets_with_probs(tmp_path, features):
     assert from_store.item_ids == tuple(ITEMS) == from_export.item_ids
     assert np.array_equal(from_store.indices, from_export.indices)
     assert np.allclose(from_store.probs, from_export.probs)
-    # SPoSE convention: the odd one out last, the other two in the shown order
-    odd = np.array([ITEMS.index(item) for item in frame["odd_one_out"]])
+    # SPoSE convention: the odd one out last, the other two in the shown order; rows in key order
+    in_key_order = frame.sort_values(["design", "triplet_index", "ordering", "repeat"])
+    odd = np.array([ITEMS.index(item) for item in in_key_order["odd_one_out"]])
     assert np.array_equal(from_store.indices[:, 2], odd)
     # the reordered soft labels are the choice rule's probabilities for the reordered triplet
     assert np.allclose(from_store.probs, odd_one_out_probabilities(features, from_store.indices))

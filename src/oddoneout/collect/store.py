@@ -793,14 +793,17 @@ def read_judgments_as_triplets(path: str | Path, design: str | Sequence[str] | N
         SPoSE convention: the odd one out in column 2, the other two in the order shown. The
         vocabulary is the store's recorded ``item_ids`` when there is one, else the sorted
         unique ids of all stored trials. Soft labels (reordered like the items) when every kept
-        judgment has probabilities, else ``None``.
+        judgment has probabilities, else ``None``. Rows are in key order, so they (and a split
+        of them) depend on what is stored, not on the order it was stored in (a resumed, Ray or
+        concurrent collection).
     """
     path = Path(path)
-    columns = ["design", "item_0", "item_1", "item_2", "status", "choice", "odd_one_out", "prob_0", "prob_1", "prob_2"]
-    table, item_ids = _read_any(path, columns)
+    answer = ["item_0", "item_1", "item_2", "status", "choice", "odd_one_out", "prob_0", "prob_1", "prob_2"]
+    table, item_ids = _read_any(path, [*_KEY_COLUMNS, *answer])
     designs = None if design is None else [design] if isinstance(design, str) else list(design)
     if designs is not None:
         table = table.filter(pc.is_in(table["design"], pa.array(designs, pa.string())))
+    table = table.sort_by([(column, "ascending") for column in _KEY_COLUMNS])
     items = np.column_stack([table[f"item_{p}"].to_numpy(zero_copy_only=False).astype(str) for p in range(3)])
     if item_ids is None:
         item_ids = np.unique(items).tolist() if items.size else []
