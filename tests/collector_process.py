@@ -37,7 +37,10 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen, what: str
     deadline = time.monotonic() + timeout
     while not condition():
         assert process.poll() is None, f"collector exited early: {process.stderr.read().decode()}"
-        assert time.monotonic() < deadline, f"collector: {what} not reached in time"
+        if time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            raise AssertionError(f"collector: {what} not reached in time")
         time.sleep(0.02)
 
 
@@ -55,3 +58,14 @@ def kill_once_stored(process: subprocess.Popen, path: Path, n_stored: int) -> in
             process.kill()
             process.wait()
     return stored_count(path)
+
+
+def stop_with(process: subprocess.Popen, signum: int, timeout: float = 60) -> tuple:
+    """Send ``signum`` to ``process`` and return its ``(stdout, stderr)`` once it has exited (killed if it hangs)."""
+    try:
+        process.send_signal(signum)
+        return process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

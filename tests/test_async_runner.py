@@ -25,7 +25,7 @@ from oddoneout.collect.store import TripletStore, read_judgments
 from oddoneout.errors import InputError
 
 sys.path.insert(0, str(Path(__file__).parent))
-from collector_process import kill_once_stored, load_script, stored_count, wait_for  # noqa: E402
+from collector_process import kill_once_stored, load_script, stop_with, stored_count, wait_for  # noqa: E402
 from fault_server import FaultServer, Reply, odd_one_out, schedule  # noqa: E402
 
 ITEMS = [f"v{i:02d}" for i in range(25)]
@@ -409,15 +409,9 @@ def test_a_signal_stops_cleanly_storing_every_answer_received(tmp_path, signum):
     with FaultServer(latency=0.02) as server:
         # nothing is flushed before the stop: whatever is stored was written by the clean stop
         process = _start_collector(path, server, n_triplets, 8, 10**6, 3600)
-        try:
-            wait_for(lambda: server.n_answered >= 80, process, "80 answers")
-            assert stored_count(path) == 0
-            process.send_signal(signum)
-            out, err = process.communicate(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        wait_for(lambda: server.n_answered >= 80, process, "80 answers")
+        assert stored_count(path) == 0
+        out, err = stop_with(process, signum, timeout=30)
         assert process.returncode == 130, err.decode()
         stored = stored_count(path)
         assert 80 - 8 <= stored <= server.n_answered < n_triplets

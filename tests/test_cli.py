@@ -17,7 +17,7 @@ from oddoneout.embedding import Embedding
 from oddoneout.triplets import sample_triplets
 
 sys.path.insert(0, str(Path(__file__).parent))
-from collector_process import stored_count, wait_for  # noqa: E402
+from collector_process import stop_with, stored_count, wait_for  # noqa: E402
 
 ENV = {**os.environ, "ODDONEOUT_PROGRESS": "0"}
 
@@ -321,14 +321,8 @@ def test_ctrl_c_during_collect_keeps_the_judgments_and_says_how_to_resume(tmp_pa
     store = out / "triplets" / "llm.sqlite"
     # one judgment per transaction: slow enough to be interrupted midway
     process = subprocess.Popen([*command, "--set", "design.batch_size=1"], stderr=subprocess.PIPE, env=ENV)
-    try:
-        wait_for(lambda: stored_count(store) >= 50, process, "50 stored judgments")
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    wait_for(lambda: stored_count(store) >= 50, process, "50 stored judgments")
+    _, err = stop_with(process, signal.SIGINT)
     assert process.returncode == 130, err.decode()
     assert err.decode() == (
         f"interrupted: judgments stored so far are kept in {out / 'triplets'}/; run the same command again to resume\n"
@@ -349,16 +343,10 @@ def test_ctrl_c_during_fit_says_nothing_was_written(spose_files, tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-c", script, *map(str, args)], stderr=subprocess.PIPE, text=True, env=ENV
     )
-    try:
-        assert process.stderr.readline() == "ready\n"
-        time.sleep(1.0)
-        assert process.poll() is None
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    assert process.stderr.readline() == "ready\n"
+    time.sleep(1.0)
+    assert process.poll() is None
+    _, err = stop_with(process, signal.SIGINT)
     assert process.returncode == 130, err
     assert err == "interrupted: nothing was written; run the same command again to fit\n"
     assert not out.exists()

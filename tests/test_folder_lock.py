@@ -1,19 +1,16 @@
 """One writer per study folder: a second writer stops at once, a killed holder's lock is taken over."""
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
+from fault_study import ENV, run_command, summary, wait_for_lock
 
 from oddoneout.errors import InputError
 from oddoneout.folder_lock import FolderBusyError, holder, writer_lock
-
-ENV = {**os.environ, "ODDONEOUT_PROGRESS": "0"}
 
 
 def test_a_second_writer_is_refused_with_the_holders_name(tmp_path):
@@ -55,47 +52,12 @@ def test_the_lock_of_a_killed_process_is_taken_over(tmp_path):
         assert holder(lock)["command"] == "heir"
 
 
-SMALL = """
-[study]
-name = "lock"
-seed = 0
-[stimuli]
-source = "synthetic"
-n_items = 60
-n_subjects = 1
-n_runs = 6
-voxels_per_roi = 10
-[design]
-n_triplets = 20000
-batch_size = 200
-repeated_triplets = 0
-exhaustive_items = 0
-[systems.mllm]
-agent = "simulated"
-features = "synthetic:mllm"
-[embedding]
-method = "spose"
-n_dims = 20
-l1 = 0.01
-[neural]
-source = "synthetic"
-n_folds = 6
-"""
-
-
 def test_two_runs_on_one_folder_the_second_stops_the_first_finishes(tmp_path):
-    config = tmp_path / "study.toml"
-    config.write_text(SMALL)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "oddoneout.cli", "run", str(config), "--out", str(out)]
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    first = subprocess.Popen(run_command(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     try:
-        deadline = time.monotonic() + 120
-        while not holder(out / ".oddoneout.lock").get("running"):
-            assert first.poll() is None, first.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        second = subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=120)
+        wait_for_lock(out, first)
+        second = subprocess.run(run_command(out), capture_output=True, text=True, env=ENV, timeout=120)
         assert second.returncode == 2
         lines = second.stderr.strip().splitlines()
         assert len(lines) == 1 and f"being written by pid {first.pid}" in lines[0], second.stderr
@@ -103,6 +65,5 @@ def test_two_runs_on_one_folder_the_second_stops_the_first_finishes(tmp_path):
     finally:
         first.kill()
     assert first.returncode == 0, stderr
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["systems"]["mllm"]["n_judgments"] == 20000
+    assert summary(out)["systems"]["mllm"]["n_judgments"] == 6000 + 100 * 3 + 120  # every trial, once
     assert "already stored" not in stderr  # the second run asked nothing

@@ -136,14 +136,7 @@ def open_npz(path: str | Path, remedy: str | None = None) -> Iterator[np.lib.npy
 
     A failure to read the archive, or one of its arrays inside the block, raises
     :class:`~oddoneout.errors.UnreadableFile` naming the file; a missing array name stays a
-    :class:`KeyError` for the caller to explain.
-
-    Parameters
-    ----------
-    path : path
-        The file.
-    remedy : str, optional
-        What the error says to do (see :class:`~oddoneout.errors.UnreadableFile`).
+    :class:`KeyError` for the caller to explain. Parameters as :func:`read_npy`.
 
     Raises
     ------
