@@ -69,9 +69,9 @@ def stored_answers(out: Path) -> pd.Series:
         finally:
             connection.close()
         frames.append(frame.assign(system=path.stem))
-    if not frames:
-        return pd.Series(dtype=float)
     keys = ["system", "design", "triplet_index", "ordering", "repeat"]
+    if not frames:
+        return pd.Series([], index=pd.MultiIndex.from_tuples([], names=keys), dtype=int, name="choice")
     return pd.concat(frames).set_index(keys)["choice"].fillna(-1).astype(int).sort_index()
 
 
@@ -86,7 +86,7 @@ def compare(before: pd.Series, after: pd.Series, reference: pd.Series) -> dict[s
     return {
         "stored_at_kill": int(len(before)),
         "lost": int(len(before.index.difference(after.index))),
-        "changed": int((before.loc[common] != after.loc[common]).sum()),
+        "changed": int((before.reindex(common).to_numpy() != after.reindex(common).to_numpy()).sum()),
         "duplicated": int(after.index.duplicated().sum()),
         "missing_vs_reference": int(len(reference.index.difference(after.index))),
         "different_answers": int((after.reindex(reference.index) != reference).sum()),
