@@ -90,7 +90,12 @@ def test_written_answers_are_parsed_and_reproducible_with_a_seed(captions, desig
     with LlamaCppAgent("llm", captions=captions, n_threads=1, use_logprobs=False, temperature=0.8, seed=3,
                        max_tokens=16) as agent:  # fmt: skip
         first, second = agent.judge(shown), agent.judge(shown)
+        # with the trials' keys, a triplet's sample depends on its key, not on the batch it is asked in
+        keys = design.keys()[:2]
+        keyed = agent.judge(shown, keys=keys)
+        alone = agent.judge(shown[1:], keys=keys[1:])
     assert [a.raw for a in first] == [a.raw for a in second]
+    assert keyed[1].raw == alone[0].raw
     for answer in first:
         assert answer.status in STATUSES and answer.raw and answer.probs is None
         assert answer.choice in (0, 1, 2) if answer.status == "ok" else answer.error

@@ -32,6 +32,7 @@ from oddoneout.agents.base import Answer, TrialKey
 from oddoneout.agents.parsing import choice_from_logprobs, parse_answer
 from oddoneout.agents.prompts import PAPER_LLM_PROMPT, PromptTemplate
 from oddoneout.errors import InputError
+from oddoneout.triplets import keyed_uniforms
 
 _INSTALL_HINT = "pip install 'oddoneout[llama]'"
 _OPTIONS = ("1", "2", "3")
@@ -147,7 +148,11 @@ class LlamaCppAgent:
         ``None``: half the cores, and all of them for prompts). On a shared machine use 1:
         oversubscribed llama.cpp threads spin and run several times slower.
     seed : int
-        Sampling seed, reset for every triplet, so an answer depends only on its prompt.
+        Sampling seed of the written answers. Given the trials' store keys (as the runners pass
+        them), each triplet is sampled with a seed drawn from this one and its key
+        (:func:`~oddoneout.triplets.keyed_uniforms`), so an answer depends only on its prompt and
+        key, whenever it is asked, and repeats are independent draws; without keys the seed
+        itself is reset for every triplet.
     temperature : float
         Sampling temperature of the written answer (0: greedy). Unused with ``use_logprobs``.
     max_tokens : int
@@ -283,13 +288,13 @@ class LlamaCppAgent:
         answer = choice_from_logprobs(logprobs)
         return Answer(answer.choice, answer.status, answer.probs, answer.raw, answer.error, tokens=len(tokens))
 
-    def _written(self, shown: tuple[str, str, str]) -> Answer:
+    def _written(self, shown: tuple[str, str, str], seed: int) -> Answer:
         try:
             response = self._llm.create_chat_completion(
                 messages=self.messages(shown),
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
-                seed=self.seed,
+                seed=seed,
             )
         except ValueError as exc:  # llama-cpp-python's "Requested tokens exceed context window"
             return Answer(None, "error", error=str(exc)[:500])
@@ -301,13 +306,20 @@ class LlamaCppAgent:
             error = f"{error} (the answer was cut at max_tokens={self.max_tokens})"
         return Answer(answer.choice, answer.status, None, answer.raw, error, tokens=usage.get("total_tokens"))
 
-    def judge_one(self, shown: tuple[str, str, str]) -> Answer:
-        """Answer one triplet (item ids in the order shown)."""
-        return self._forced_choice(shown) if self.use_logprobs else self._written(shown)
+    def judge_one(self, shown: tuple[str, str, str], seed: int | None = None) -> Answer:
+        """Answer one triplet (item ids in the order shown); a written answer is sampled with ``seed``."""
+        if self.use_logprobs:
+            return self._forced_choice(shown)
+        return self._written(shown, self.seed if seed is None else seed)
 
     def judge(self, shown: Sequence[tuple[str, str, str]], keys: Sequence[TrialKey] | None = None) -> list[Answer]:
-        """Answer triplets in the order shown, one by one (the seed is reset for each: ``keys`` are not needed)."""
-        return [self.judge_one(tuple(triplet)) for triplet in shown]
+        """Answer triplets in the order shown, one by one (``keys``: each one's seed, see ``seed``)."""
+        if keys is None:
+            return [self.judge_one(tuple(triplet)) for triplet in shown]
+        if len(keys) != len(shown):
+            raise InputError(f"agent {self.name!r}: {len(keys)} keys for {len(shown)} triplets")
+        seeds = (keyed_uniforms(self.seed, keys) * 2**31).astype(np.int64).tolist()
+        return [self.judge_one(tuple(triplet), seed) for triplet, seed in zip(shown, seeds)]
 
     def close(self) -> None:
         """Free the model and its context."""
