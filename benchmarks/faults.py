@@ -3,9 +3,10 @@
 Everything runs ``oddoneout`` in subprocesses on a small synthetic study (``tests/fault_study.py``:
 60 items, five systems, every stage; about 20 s a run on 2 cores) and counts what happened:
 
-1. **kills**: ``--kills`` runs SIGKILLed at a moment drawn uniformly over the uninterrupted
-   run's duration (so every stage is hit in proportion to its time), each resumed by running
-   the same command again. Per kill: the stage it hit, judgments stored at the kill, lost or
+1. **kills**: ``--kills`` runs SIGKILLed in every stage in turn (stimuli, collect, fit, evaluate,
+   interpret, compare, encode, report): once the run prints the heading of a randomly drawn step
+   of the stage, after a delay drawn uniformly over that step's duration in the uninterrupted
+   run; each resumed by running the same command again. Per kill: the step it hit, judgments stored at the kill, lost or
    changed by the resume, duplicated keys, answers unlike the uninterrupted run's, and whether
    ``summary.json`` is identical to the uninterrupted run's;
 2. **writers**: ``--pairs`` times, a second ``oddoneout run`` on a folder a first one is writing:
@@ -67,17 +68,23 @@ def outcome(result: subprocess.CompletedProcess) -> str:
 # --- 1. kills ---------------------------------------------------------------------------------
 
 
-def kills(work: Path, reference: Path, seconds: float, n_kills: int, seed: int) -> list[dict[str, Any]]:
+def kills(work: Path, reference: Path, n_kills: int, seed: int) -> list[dict[str, Any]]:
+    """Kill ``n_kills`` runs, cycling over the stages: a random moment within a random step of the stage."""
     rng = np.random.default_rng(seed)
     expected, answers = summary(reference), stored_answers(reference)
+    timings = json.loads((reference / "timings.json").read_text())
+    steps = [label for label in timings if label != "total"]  # e.g. "collect mllm", "report"
+    stages = list(dict.fromkeys(label.split()[0] for label in steps))
     rows = []
     for number in range(n_kills):
+        stage = stages[number % len(stages)]
+        heading = str(rng.choice([label for label in steps if label.split()[0] == stage]))
+        delay = float(rng.uniform(0, timings[heading]))
         out = work / f"kill{number}"
-        after = float(rng.uniform(0.02, 0.98) * seconds)
-        stage = run_killed(out, after, work / f"kill{number}.log")
+        hit = run_killed(out, work / f"kill{number}.log", heading, delay)
         before = stored_answers(out)
         resumed = run(out)
-        row = {"kill": number, "after_s": round(after, 1), "stage": stage or "(finished first)"}
+        row = {"kill": number, "after_heading": heading, "delay_s": round(delay, 2), "hit": hit or "(finished first)"}
         row.update(compare(before, stored_answers(out), answers))
         row["resumed"] = resumed.returncode == 0
         row["summary_identical"] = resumed.returncode == 0 and summary(out) == expected
@@ -308,7 +315,7 @@ def main() -> None:
             raise SystemExit(f"the reference run failed:\n{result.stderr}")
         print(f"reference run: {seconds:.1f} s, {len(stored_answers(reference))} judgments", flush=True)
         results = {
-            "kills": kills(work, reference, seconds, args.kills, args.seed),
+            "kills": kills(work, reference, args.kills, args.seed),
             "writers": writers(work, reference, args.pairs),
             "bad_files": bad_files(work, reference),
             "full_disk": full_disk(work, reference),
@@ -325,7 +332,8 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     killed = results["kills"]
     stages: dict[str, int] = {}
     for row in killed:
-        stages[row["stage"]] = stages.get(row["stage"], 0) + 1
+        stage = row["hit"].split()[0]
+        stages[stage] = stages.get(stage, 0) + 1
     outcomes: dict[str, int] = {}
     for row in results["bad_files"]:
         outcomes[row["outcome"]] = outcomes.get(row["outcome"], 0) + 1

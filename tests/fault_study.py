@@ -42,20 +42,35 @@ def run(out: Path, *extra: str, **options) -> subprocess.CompletedProcess:
     return subprocess.run(run_command(out, *extra), capture_output=True, text=True, env=ENV, **options)
 
 
-def run_killed(out: Path, after: float, log: Path) -> str:
-    """Start the small study, SIGKILL it ``after`` seconds in; return the stage it was in ("" if it ended first)."""
-    with open(log, "w") as stderr:  # with its stage headings, to tell where the kill fell
+def headings(log: Path) -> list[str]:
+    """The stage headings a run printed so far (``"collect mllm"``, ``"report"``...)."""
+    return [line[2:].strip() for line in log.read_text().splitlines() if line.startswith("> ")]
+
+
+def run_killed(out: Path, log: Path, heading: str, delay: float) -> str:
+    """Start the small study and SIGKILL it ``delay`` seconds after it prints the stage heading ``heading``.
+
+    Returns the heading of the stage the kill fell in ("" when the run ended first).
+    """
+    with open(log, "w") as stderr:  # with its stage headings, to find the stage and tell where the kill fell
         process = subprocess.Popen(
             run_command(out), stdout=subprocess.DEVNULL, stderr=stderr, env={**ENV, "ODDONEOUT_PROGRESS": "1"}
         )
         try:
-            process.wait(timeout=after)
+            while heading not in headings(log):
+                if process.poll() is not None:
+                    return ""
+                time.sleep(0.005)
+            process.wait(timeout=delay)
             return ""
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGKILL)
             process.wait()
-    headings = [line[2:].strip() for line in log.read_text().splitlines() if line.startswith("> ")]
-    return headings[-1].split()[0] if headings else "start"
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return headings(log)[-1]
 
 
 def stored_answers(out: Path) -> pd.Series:

@@ -27,11 +27,11 @@ def reference(tmp_path_factory):
 
 
 def test_killed_twice_then_resumed_gives_the_uninterrupted_run(reference, tmp_path):
-    done, seconds = reference
+    done, _ = reference
     out = tmp_path / "out"
     stages = []
-    for fraction in (0.35, 0.7):
-        stages.append(run_killed(out, fraction * seconds, tmp_path / "log.txt"))
+    for heading, delay in (("collect llm", 0.05), ("fit mllm", 0.5)):
+        stages.append(run_killed(out, tmp_path / "log.txt", heading, delay))
         before = stored_answers(out)
         result = run(out)
         assert result.returncode == 0, result.stderr
@@ -39,7 +39,7 @@ def test_killed_twice_then_resumed_gives_the_uninterrupted_run(reference, tmp_pa
         assert counts["lost"] == counts["changed"] == counts["duplicated"] == 0, counts
         assert counts["missing_vs_reference"] == counts["different_answers"] == 0, counts
         assert summary(out) == summary(done), f"killed in {stages[-1]}"
-    assert all(stages), stages  # both kills landed while the run was going
+    assert stages[0].startswith("collect") and stages[1].startswith("fit"), stages  # where the kills landed
 
 
 def _small_files(limit_bytes: int):
