@@ -16,12 +16,12 @@ Everything runs ``oddoneout`` in subprocesses on a small synthetic study (``test
    embedding, split, neural data), bad triplet and embedding files given to ``fit`` and
    ``evaluate``, and bad config values: a clear one-line error (exit 2, no traceback), a
    traceback, or silently accepted;
-4. **full disk**: a file-size limit (``RLIMIT_FSIZE``) that the collection, then the report,
-   runs into: a one-line error, nothing stored lost, and the resumed run equal to the reference.
+4. **full disk**: two file-size limits (``RLIMIT_FSIZE``) that the collection runs into early
+   and later: a one-line error, nothing stored lost, and the resumed run equal to the reference.
 
 Usage::
 
-    python benchmarks/faults.py                        # 20 kills, 5 writer pairs (about 25 min on 2 cores)
+    python benchmarks/faults.py                        # 20 kills, 5 writer pairs (about 12 min on 2 cores)
     python benchmarks/faults.py --kills 3 --pairs 1    # a quick look
 """
 
@@ -272,7 +272,7 @@ def full_disk(work: Path, reference: Path) -> list[dict[str, Any]]:
     batches = ("--set", "design.batch_size=500")
     expected = summary(reference)
     expected.pop("provenance")
-    for limit in (300_000, 1_500_000):  # the first store fills up; the report does
+    for limit in (300_000, 1_500_000):  # the first store (or its write-ahead log) fills up early, or later
         out = work / f"full{limit}"
         full = subprocess.run(
             run_command(out, *batches), capture_output=True, text=True, env=ENV, preexec_fn=_file_size_limit(limit)
