@@ -31,8 +31,10 @@ ITEMS = [f"item{i:02d}" for i in range(12)]
 def write_study(folder: Path, n_triplets: int = 8, **human: object) -> Path:
     """A config over 12 captioned items with one ``human`` system ``people`` (its settings ``human``)."""
     folder.mkdir(parents=True, exist_ok=True)
-    lines = ["item_id,caption"] + [f'{item},"{CAPTION.format(item=item).replace(chr(34), chr(34) * 2)}"' for item in ITEMS]
-    (folder / "stimuli.csv").write_text("\n".join(lines) + "\n")
+    import pandas as pd
+
+    table = pd.DataFrame({"item_id": ITEMS, "caption": [CAPTION.format(item=item) for item in ITEMS]})
+    table.to_csv(folder / "stimuli.csv", index=False)
     settings = {"trials_per_session": 3, "practice_trials": 2, "lease_seconds": 600.0, **human}
     table = "\n".join(f"{key} = {value!r}" if not isinstance(value, str) else f'{key} = "{value}"'
                       for key, value in settings.items())  # fmt: skip

@@ -20,7 +20,6 @@ from oddoneout.folder_lock import writer_lock
 from oddoneout.progress import console
 from oddoneout.study_folder import StudyFolder
 
-
 #: Options of the uvicorn server: its own log quiet but for problems, no ``server`` header, no lifespan
 #: (the store is opened and closed around the server, not inside it).
 _UVICORN: dict[str, Any] = {"log_level": "warning", "server_header": False, "lifespan": "off"}
