@@ -8,6 +8,7 @@ Routes
 ``GET /api/session``        the session's trials (leases renewed, expired ones replaced); a reload starts here
 ``POST /api/answer``        one answer, for a trial the session holds; the session's state after it
 ``GET /healthz``            ``{"ok": true}``
+``GET /favicon.ico``        204: the page has no icon
 
 A session is named by a signed token (``Authorization: Bearer <token>``,
 :class:`~oddoneout.serve.tokens.ServerKeys`), never by a cookie, so no other site can answer for
@@ -212,6 +213,9 @@ def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys) -> Sta
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
+    async def no_icon(request: Request) -> Response:
+        return Response(status_code=204)  # browsers ask for one; none is not an error
+
     def api(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         async def guarded(request: Request) -> Response:
             try:
@@ -233,5 +237,6 @@ def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys) -> Sta
         Route("/api/session", api(resume_session), methods=["GET"]),
         Route("/api/answer", api(answer), methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/favicon.ico", no_icon, methods=["GET"]),
     ]
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
