@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import time
 from html.parser import HTMLParser
 
@@ -76,6 +77,13 @@ def test_a_session_lands_in_the_store_and_survives_a_killed_server(tmp_path):
     assert (platform, study_ref, session_ref, code) == ("prolific", "study-1", "sess-1", done["completion_code"])
     for path in (out / "triplets").iterdir():
         assert PROLIFIC["PROLIFIC_PID"].encode() not in path.read_bytes(), path
+    # the collect stage of a served system exports what the server stored (and asks nobody)
+    (out / "triplets" / "people.parquet").unlink()
+    command = [sys.executable, "-m", "oddoneout.cli", "collect", str(config), "--out", str(out)]
+    subprocess.run(command, env=ENV, check=True, capture_output=True, timeout=120)
+    assert len(read_judgments(out / "triplets" / "people.parquet")) == 3
+    never_served = subprocess.run([*command[:-1], str(tmp_path / "empty")], env=ENV, capture_output=True, text=True)
+    assert never_served.returncode == 2 and "oddoneout serve" in never_served.stderr
 
 
 def refusals(server: Server, token: str, foreign: dict, mine: dict) -> list[tuple[str, int, int]]:

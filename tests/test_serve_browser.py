@@ -83,4 +83,3 @@ def test_a_participant_session_in_chromium(tmp_path):
     )
     assert stored_code == code and platform == "prolific" and finished is not None
     assert rows(store, "SELECT count(*) FROM serve_leases") == [(0,)]
-
