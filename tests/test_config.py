@@ -208,10 +208,11 @@ def test_every_system_table_dumps_every_key_and_reloads(tmp_path):
 
 
 def test_registry_kinds_cover_the_system_table():
-    from oddoneout.agents.registry import AGENT_KINDS, SYSTEM_TABLE_KEYS, RemoteSettings
+    from oddoneout.agents.registry import AGENT_KINDS, SYSTEM_TABLE_KEYS, RemoteSettings, table_keys
     from oddoneout.settings import defaults
 
     keys = {"agent", "design"}
+    own = {key for kind in AGENT_KINDS for key in table_keys(kind)} - set(SYSTEM_TABLE_KEYS)
     seen: dict = {}
     for kind in AGENT_KINDS.values():
         table = defaults(kind.settings)
@@ -219,7 +220,38 @@ def test_registry_kinds_cover_the_system_table():
             assert seen.setdefault(key, value) == value, f"kinds disagree on the default of {key}"
         keys |= set(table)
         assert kind.concurrent == issubclass(kind.settings, RemoteSettings)
-    assert sorted(keys) == sorted(SYSTEM_TABLE_KEYS) and len(set(SYSTEM_TABLE_KEYS)) == len(SYSTEM_TABLE_KEYS)
+    # kinds added after the shared layout was fixed keep their own keys to their own tables (hashes unchanged)
+    assert own == {"trials_per_session", "practice_trials", "lease_seconds", "completion_code"}
+    assert sorted(keys - own) == sorted(SYSTEM_TABLE_KEYS) and len(set(SYSTEM_TABLE_KEYS)) == len(SYSTEM_TABLE_KEYS)
+
+
+def test_a_human_system_loads_dumps_and_refuses_bad_settings(tmp_path):
+    from oddoneout.agents.registry import HumanSettings
+
+    path = tmp_path / "people.toml"
+    path.write_text(
+        '[systems.sim]\nfeatures = "synthetic:mllm"\n\n'
+        '[systems.people]\nagent = "human"\ntrials_per_session = 40\nlease_seconds = 90\n'
+    )
+    config = load_config(path)
+    settings = config.systems["people"].settings
+    assert isinstance(settings, HumanSettings) and settings.trials_per_session == 40 and settings.practice_trials == 3
+    assert "trials_per_session" not in config.systems["sim"].table()  # other kinds' tables are as before
+    again = tmp_path / "again.toml"
+    again.write_text(dump_config(config))
+    assert load_config(again).hash == config.hash
+    for bad, match in (
+        ("trials_per_session = 0", "trials_per_session"),
+        ("lease_seconds = 0", "lease_seconds"),
+        ('completion_code = "' + "x" * 65 + '"', "completion_code"),
+        ("temperature = 0.5", "temperature"),  # another kind's key (at its default it is ignored)
+    ):
+        path.write_text(f'[systems.people]\nagent = "human"\n{bad}\n')
+        with pytest.raises(InputError, match=match):
+            load_config(path)
+    path.write_text('[systems.sim]\nfeatures = "synthetic:mllm"\ntrials_per_session = 4\n')
+    with pytest.raises(InputError, match="trials_per_session"):
+        load_config(path)
 
 
 @pytest.mark.parametrize("estimator", ["spose", "vice"])

@@ -73,7 +73,8 @@ def test_bad_input_is_reported(tmp_path):
         write_interactive_map(tmp_path / "m.html", coords, stimuli, embedding, top_k=0)
 
 
-def _driver(user_data_dir: Path):
+def _driver(user_data_dir: Path, browser_log: bool = False):
+    """Headless Chromium (skips the test where none is installed); ``browser_log`` keeps its console messages."""
     absent = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).is_file()]
     if absent:
         pytest.skip(f"headless browser test needs {absent} (apt-get install chromium chromium-driver)")
@@ -95,6 +96,8 @@ def _driver(user_data_dir: Path):
         f"--user-data-dir={user_data_dir}",
     ):
         options.add_argument(argument)
+    if browser_log:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
 
 

@@ -29,7 +29,7 @@ LAYERS = [
     {"config"},
     {"neural", "interpret"},
     {"studies", "report"},
-    {"pipeline", "cli"},
+    {"pipeline", "cli", "serve"},
 ]
 
 

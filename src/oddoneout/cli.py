@@ -185,6 +185,30 @@ def collect(
     )
 
 
+@app.command()
+@_clean_errors
+def serve(
+    config: Annotated[Path, typer.Argument(help='Study config (TOML) with a system of agent = "human".')],
+    out: OutDir = Path("oddoneout-out"),
+    system: Annotated[Optional[str], typer.Option(help="The system to serve (default: the only human one).")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    seed: Seed = None,
+    settings: Settings = None,
+) -> None:
+    """Serve the online odd-one-out experiment of a human system; answers go to OUT/triplets/SYSTEM.sqlite.
+
+    Needs $ODDONEOUT_SERVE_SECRET (signs session tokens) and $ODDONEOUT_PARTICIPANT_SALT (salts
+    participant ids), each at least 32 characters and the same across restarts.
+    """
+    try:
+        from oddoneout.serve.server import serve_study
+    except ImportError as exc:  # starlette or uvicorn missing
+        raise InputError(f"oddoneout serve needs the serve extra: pip install 'oddoneout[serve]' ({exc})") from None
+
+    serve_study(_config_path(config), out, system=system, host=host, port=port, overrides=_overrides(seed, settings))
+
+
 def _settings(cls: type, command: str, section: str, given: dict[str, Any]) -> Any:
     """A config section's settings from the options given (the others keep the section's defaults)."""
     from oddoneout.settings import Where, build

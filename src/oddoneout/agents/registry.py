@@ -15,6 +15,7 @@ Kinds:
 ``llama``      a local GGUF model through llama-cpp-python, reading captions (offline).
 ``openai``     any OpenAI-compatible chat server, reading captions or watching video frames.
 ``vllm``       vLLM's offline engine on local GPUs (batched), the same requests as ``openai``.
+``human``      people in a browser: ``oddoneout serve`` asks them (:mod:`oddoneout.serve`); never a runner.
 """
 
 from __future__ import annotations
@@ -172,6 +173,30 @@ class VLLMSettings(ChatSettings):
     engine: dict[str, Any] = setting({})
 
 
+@dataclass(frozen=True)
+class HumanSettings(Settings):
+    """``human``: people answering in a browser, through ``oddoneout serve`` (one server per system).
+
+    Secrets (the session-token key, the salt of participant ids) come from environment variables,
+    never from the config: the config is copied into the study folder and hashed.
+    """
+
+    #: the model name stored with the judgments ("" = "human")
+    model: str = setting("")
+    #: trials each participant session is given (leased from the trials not yet answered)
+    trials_per_session: int = setting(60, minimum=1)
+    #: practice trials before the first trial (not stored)
+    practice_trials: int = setting(3, minimum=0)
+    #: seconds a session's leased trials stay its own without an answer; then they go back to the pool
+    lease_seconds: float = setting(1800.0, above=0.0)
+    #: the code shown at the end (e.g. a Prolific completion code; "" = one code per session)
+    completion_code: str = setting("")
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if len(self.completion_code) > 64 or not self.completion_code.isprintable():
+            yield "completion_code", "must be at most 64 printable characters"
+
+
 # --- builders ----------------------------------------------------------------------------------
 
 
@@ -270,6 +295,18 @@ def _vllm_agent(config: StudyConfig, out: Path | StudyFolder, name: str, stimuli
     )
 
 
+def _human_agent(config: StudyConfig, out: Path | StudyFolder, name: str, stimuli: StimulusSet) -> Agent:
+    raise InputError(
+        f"system {name!r} is answered by people (agent 'human'): a runner cannot ask it; "
+        f"serve it with `oddoneout serve CONFIG --out OUT --system {name}`"
+    )
+
+
+def human_model(settings: HumanSettings) -> str:
+    """The model name a ``human`` system's judgments are stored with."""
+    return settings.model or "human"
+
+
 # --- the registry ------------------------------------------------------------------------------
 
 
@@ -293,6 +330,9 @@ class AgentKind:
         or parallel collection stores what one uninterrupted run would; False: the answers are
         sampled by a server that may answer a trial differently another time (recorded as
         ``answers_reproducible`` in the triplet export's provenance).
+    served : bool
+        True: the answers come from ``oddoneout serve`` (people in a browser), not from a runner;
+        the collect stage only exports what the server stored.
     """
 
     name: str
@@ -300,6 +340,7 @@ class AgentKind:
     build: Builder
     concurrent: bool = False
     reproducible: bool = True
+    served: bool = False
 
 
 #: Every agent kind, by name (in the order of the ``agent`` choices shown in errors).
@@ -322,6 +363,7 @@ for _kind in (
     AgentKind("llama", LlamaSettings, _llama_agent),
     AgentKind("openai", OpenAISettings, _openai_agent, concurrent=True, reproducible=False),
     AgentKind("vllm", VLLMSettings, _vllm_agent, reproducible=False),  # batched GPU sampling
+    AgentKind("human", HumanSettings, _human_agent, reproducible=False, served=True),
 ):
     register(_kind)
 
@@ -352,6 +394,16 @@ SYSTEM_TABLE_KEYS = (
     "logprobs", "concurrency", "timeout", "max_retries", "rate_limit", "max_requests", "max_tokens",
     "n_frames", "frame_size", "gguf", "engine", "max_captions", "n_threads",
 )  # fmt: skip
+
+
+def table_keys(kind: str) -> tuple[str, ...]:
+    """The keys of a resolved table of agent ``kind``: :data:`SYSTEM_TABLE_KEYS`, then the kind's own.
+
+    Keys of kinds added after that layout was fixed (``human``) appear only in tables of their
+    kind, so adding a kind leaves the hashes of existing studies as they were.
+    """
+    own = [key for key in defaults(agent_kind(kind).settings) if key not in SYSTEM_TABLE_KEYS]
+    return (*SYSTEM_TABLE_KEYS, *own)
 
 
 def unused_defaults() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from itertools import repeat
 from operator import attrgetter
@@ -336,7 +337,8 @@ class TripletStore:
         -------
         int
             Number of judgments inserted. A trial already stored is never replaced: it is
-            skipped, counted in :attr:`n_duplicates` and logged as a warning.
+            skipped, counted in :attr:`n_duplicates` and logged as a warning. Inside
+            :meth:`transaction` the rows commit with the caller's transaction.
         """
         if agent is not None and agent != self.agent:
             raise InputError(f"{self.path}: store of agent {self.agent!r} refuses judgments of agent {agent!r}")
@@ -344,7 +346,8 @@ class TripletStore:
             raise InputError(f"{self.path}: store of model {self.model!r} refuses judgments of model {model!r}")
         rows = self._rows(design, answers, started_at, finished_at, prompt_hash)
         connection = self.connection
-        with _transaction(connection):
+        # inside :meth:`transaction` the rows join the caller's transaction; else they are one of their own
+        with nullcontext() if connection.in_transaction else _transaction(connection):
             before = connection.total_changes
             connection.executemany(_INSERT, rows)
             inserted = connection.total_changes - before
@@ -422,6 +425,15 @@ class TripletStore:
         if len(probs) != 3:
             raise InputError(f"{self.path}: answer {i} has {len(probs)} probabilities, not 3")
         return float(probs[0]), float(probs[1]), float(probs[2])
+
+    def transaction(self) -> "_transaction":
+        """``with store.transaction():`` one immediate transaction around :meth:`add` and other statements.
+
+        For a writer that keeps its own tables in the store's file (the lease book of
+        :mod:`oddoneout.collect.leases`): the judgments it adds and its own rows commit together or
+        not at all. :meth:`add` inside the block joins it instead of committing on its own.
+        """
+        return _transaction(self.connection)
 
     # export --------------------------------------------------------------------------------
     def export_parquet(self, path: str | Path, chunk_size: int = 200_000, **recorded: Any) -> Path:

@@ -44,10 +44,10 @@ class SystemConfig:
 
     def table(self) -> dict[str, Any]:
         """The resolved table as ``config.toml`` shows it and the config hash covers it."""
-        from oddoneout.agents.registry import SYSTEM_TABLE_KEYS, unused_defaults
+        from oddoneout.agents.registry import table_keys, unused_defaults
 
         values = {**unused_defaults(), **as_table(self.settings), "agent": self.agent, "design": as_table(self.design)}
-        return {key: values[key] for key in SYSTEM_TABLE_KEYS}
+        return {key: values[key] for key in table_keys(self.agent)}
 
 
 @dataclass(frozen=True)

@@ -70,14 +70,17 @@ def collect_system(config: StudyConfig, folder: StudyFolder, name: str, stimuli:
     Local agents are asked in batches by :func:`~oddoneout.collect.runner.collect` (or sharded
     over Ray with ``[collect] executor = "ray"``); remote agents (``openai``) concurrently by
     :func:`~oddoneout.collect.async_runner.collect_remote`, with the system's concurrency,
-    retries, timeout, rate limit and budget.
+    retries, timeout, rate limit and budget. A served system (``agent = "human"``) is asked by
+    ``oddoneout serve``: here its store, as the server left it, is only exported.
     """
     from oddoneout.collect.store import TripletStore
 
     files = folder.system(name)
+    system, settings = config.systems[name], config.collect
+    if agent_kind(system.agent).served:
+        return export_store(files.store, files.export, name, reproducible=False)
     files.store.parent.mkdir(parents=True, exist_ok=True)
     designs = study_designs(config, stimuli.item_ids, name)
-    system, settings = config.systems[name], config.collect
     out = folder.root
     if settings.executor == "ray":
         from oddoneout.collect.ray_executor import collect_ray
@@ -115,8 +118,20 @@ def collect_system(config: StudyConfig, folder: StudyFolder, name: str, stimuli:
 
                 for design in designs:
                     collect(design, agent, store, batch_size=system.design.batch_size, progress=True)
-    with TripletStore.open(files.store) as store:
-        store.export_parquet(files.export, answers_reproducible=agent_kind(system.agent).reproducible)
+    return export_store(files.store, files.export, name, reproducible=agent_kind(system.agent).reproducible)
+
+
+def export_store(store_path: Path, export_path: Path, name: str, reproducible: bool) -> dict[str, int]:
+    """Export system ``name``'s store to Parquet; its counts by status."""
+    from oddoneout.collect.store import TripletStore
+
+    if not store_path.is_file():
+        raise InputError(
+            f"system {name!r} has no answers yet ({store_path} does not exist): its agent is served to people, "
+            f"collect them with `oddoneout serve CONFIG --out OUT --system {name}`"
+        )
+    with TripletStore.open(store_path) as store:
+        store.export_parquet(export_path, answers_reproducible=reproducible)
         return store.counts()
 
 

@@ -1,0 +1,384 @@
+"""The lease book: which trials each participant session is asked, kept in the store's own SQLite file.
+
+A served system (people in a browser, ``agent = "human"``) is asked by sessions, not by a runner.
+Each session *leases* a batch of trial keys that no judgment and no live lease holds yet; a lease
+lasts ``lease_seconds`` from the session's last activity, after which its keys go back to the
+pool. An answer is stored only for a key leased to the answering session and not expired; in the
+same transaction the judgment is added to the :class:`~oddoneout.collect.store.TripletStore`, the
+response (session, position, input, response time) recorded and the lease removed. So:
+
+* a reload (or a new browser of the same participant) gets the same leased trials back;
+* a server restart loses nothing: sessions, leases and judgments are rows of one WAL file, each
+  answer one transaction;
+* nothing is assigned twice: a key with a judgment is never leased again, and a key has at most
+  one lease (its primary key); a replayed or forged answer finds no lease of its session and
+  changes nothing.
+
+Tables (beside the store's ``meta`` and ``judgments``, which the store owns):
+
+``serve_sessions``  one row per participant session: the salted hash of the participant's id
+                    (unique: one session per participant), platform, the platform's study and
+                    session ids, trials to answer, completion code, created/finished times.
+``serve_leases``    one row per leased key: session, position in the session, expiry (Unix s).
+``serve_responses`` one row per stored answer: key, session, position, input, response time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Sequence
+
+import numpy as np
+
+from oddoneout.agents.base import Answer, TrialKey
+from oddoneout.collect.designs import TripletDesign, encode_keys
+from oddoneout.collect.store import TripletStore, utc_now
+from oddoneout.errors import InputError, OddoneoutError
+
+_CREATE = """
+CREATE TABLE IF NOT EXISTS serve_sessions (
+    session_id TEXT PRIMARY KEY,
+    participant TEXT UNIQUE,
+    platform TEXT NOT NULL,
+    study_ref TEXT,
+    session_ref TEXT,
+    n_trials INTEGER NOT NULL CHECK (n_trials >= 1),
+    completion_code TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS serve_leases (
+    design TEXT NOT NULL,
+    triplet_index INTEGER NOT NULL,
+    ordering INTEGER NOT NULL,
+    repeat INTEGER NOT NULL,
+    session_id TEXT NOT NULL REFERENCES serve_sessions (session_id),
+    position INTEGER NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (design, triplet_index, ordering, repeat)
+);
+CREATE INDEX IF NOT EXISTS serve_leases_by_session ON serve_leases (session_id, position);
+CREATE TABLE IF NOT EXISTS serve_responses (
+    design TEXT NOT NULL,
+    triplet_index INTEGER NOT NULL,
+    ordering INTEGER NOT NULL,
+    repeat INTEGER NOT NULL,
+    session_id TEXT NOT NULL REFERENCES serve_sessions (session_id),
+    position INTEGER NOT NULL,
+    input TEXT NOT NULL,
+    rt_ms REAL NOT NULL,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (design, triplet_index, ordering, repeat)
+);
+CREATE INDEX IF NOT EXISTS serve_responses_by_session ON serve_responses (session_id);
+"""
+
+_HELD = "SELECT position FROM serve_leases WHERE session_id = ?"
+#: How a participant may answer (recorded with each response).
+INPUTS = ("click", "key")
+
+
+class LeaseError(OddoneoutError):
+    """An answer for a key this session does not hold (never leased, expired, answered, another's)."""
+
+
+@dataclass(frozen=True)
+class LeasedTrial:
+    """One trial a session holds: its place in the session, its store key and the items in the order shown."""
+
+    position: int
+    key: TrialKey
+    items: tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """Where a session stands.
+
+    Attributes
+    ----------
+    session_id : str
+    n_trials : int
+        Trials the session was to answer.
+    n_answered : int
+        Answers stored.
+    trials : tuple of LeasedTrial
+        The trials it holds now, by position (empty when done).
+    done : bool
+        Every trial answered, or nothing left to ask in the whole design.
+    completion_code : str or None
+        The code to show, once done after at least one answer.
+    """
+
+    session_id: str
+    n_trials: int
+    n_answered: int
+    trials: tuple[LeasedTrial, ...]
+    done: bool
+    completion_code: str | None
+
+
+class LeaseBook:
+    """Sessions and leases of one served system, in its store's file.
+
+    Parameters
+    ----------
+    store : TripletStore
+        The system's store, open and owned by this process (the server holds the study folder's
+        writer lock): the lease tables live in its file and commit with its judgments.
+    designs : sequence of TripletDesign
+        The system's designs (:func:`oddoneout.pipeline.collect.study_designs`), leased in order.
+    lease_seconds : float
+        How long a lease lasts after the session's last activity.
+    """
+
+    def __init__(self, store: TripletStore, designs: Sequence[TripletDesign], lease_seconds: float) -> None:
+        if lease_seconds <= 0:
+            raise InputError(f"lease_seconds must be positive, got {lease_seconds}")
+        self.store = store
+        self.lease_seconds = float(lease_seconds)
+        self.designs = {design.name: design for design in designs}
+        if len(self.designs) != len(designs):
+            raise InputError("the designs of a served system need distinct names")
+        self._codes = {name: design.key_codes() for name, design in self.designs.items()}
+        self._rows = {name: {int(c): row for row, c in enumerate(codes)} for name, codes in self._codes.items()}
+        for design in designs:
+            store.missing(design)  # a design changed under its stored name is refused here, before serving
+        store.connection.executescript(_CREATE)
+
+    # --- sessions ---------------------------------------------------------------------------------
+
+    def find_session(self, participant: str) -> str | None:
+        """The session of a participant (by the salted hash of their id), if they have one."""
+        row = self.store.connection.execute(
+            "SELECT session_id FROM serve_sessions WHERE participant = ?", (participant,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def has_session(self, session_id: str) -> bool:
+        """Whether a session of that id exists."""
+        query = "SELECT 1 FROM serve_sessions WHERE session_id = ?"
+        return self.store.connection.execute(query, (session_id,)).fetchone() is not None
+
+    def open_session(
+        self,
+        session_id: str,
+        n_trials: int,
+        completion_code: str,
+        participant: str | None = None,
+        platform: str = "none",
+        study_ref: str | None = None,
+        session_ref: str | None = None,
+    ) -> str:
+        """Start a session, or return the participant's existing one (one session per participant).
+
+        Returns
+        -------
+        str
+            The session's id: ``session_id``, or the id of the session ``participant`` already has.
+        """
+        if n_trials < 1:
+            raise InputError(f"a session needs at least one trial, got {n_trials}")
+        connection = self.store.connection
+        with self.store.transaction():
+            if participant is not None:
+                existing = self.find_session(participant)
+                if existing is not None:
+                    return existing
+            connection.execute(
+                "INSERT INTO serve_sessions (session_id, participant, platform, study_ref, session_ref, n_trials, "
+                "completion_code, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (session_id, participant, platform, study_ref, session_ref, n_trials, completion_code, _iso_now()),
+            )
+        return session_id
+
+    # --- leasing ----------------------------------------------------------------------------------
+
+    def lease(self, session_id: str, now: float | None = None) -> SessionState:
+        """The session's trials: its live leases renewed, expired ones replaced by keys from the pool.
+
+        Raises
+        ------
+        LeaseError
+            When there is no such session.
+        """
+        now = time.time() if now is None else now
+        connection = self.store.connection
+        with self.store.transaction():
+            n_trials, finished = self._session(session_id)
+            if finished:
+                return self._state(session_id, n_trials, now, done=True)
+            connection.execute("DELETE FROM serve_leases WHERE expires_at <= ?", (now,))
+            self._renew(session_id, now)
+            answered = self._answered_positions(session_id)
+            held = {int(p) for (p,) in self._query(_HELD, session_id)}
+            free = [p for p in range(n_trials) if p not in answered and p not in held]
+            if free:
+                picked = self._pick(len(free))
+                connection.executemany(
+                    "INSERT INTO serve_leases (design, triplet_index, ordering, repeat, session_id, position, "
+                    "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(*key, session_id, position, now + self.lease_seconds) for key, position in zip(picked, free)],
+                )
+            # nothing held after leasing: every trial answered, or none left in the whole design
+            state = self._state(session_id, n_trials, now, done=None)
+            self._finish_if_done(state)
+        return state
+
+    def answer(
+        self,
+        session_id: str,
+        key: TrialKey,
+        choice: int,
+        rt_ms: float,
+        input: str,
+        now: float | None = None,
+    ) -> SessionState:
+        """Store one answer of a session, for a key it holds; the session's state after it.
+
+        Parameters
+        ----------
+        session_id : str
+        key : (design, triplet_index, ordering, repeat)
+            The trial answered.
+        choice : int
+            Position (0, 1, 2) of the odd one out as shown.
+        rt_ms : float
+            Response time in milliseconds, from the trial shown to the answer (measured by the page).
+        input : {"click", "key"}
+            How the participant answered.
+        now : float, optional
+            Unix time of the answer (default: now).
+
+        Raises
+        ------
+        LeaseError
+            When the session does not hold a live lease on ``key``; nothing is stored.
+        InputError
+            On an impossible choice, response time or input; nothing is stored.
+        """
+        if isinstance(choice, bool) or choice not in (0, 1, 2):
+            raise InputError(f"choice must be 0, 1 or 2, got {choice!r}")
+        if isinstance(rt_ms, bool) or not isinstance(rt_ms, (int, float)) or not 0 <= rt_ms <= 3_600_000:
+            raise InputError(f"rt_ms must be a number of milliseconds in [0, 3600000], got {rt_ms!r}")
+        if input not in INPUTS:
+            raise InputError(f"input must be one of {INPUTS}, got {input!r}")
+        now = time.time() if now is None else now
+        received = datetime.fromtimestamp(now, timezone.utc)
+        connection = self.store.connection
+        with self.store.transaction():
+            n_trials, finished = self._session(session_id)
+            row = connection.execute(
+                "SELECT session_id, position, expires_at FROM serve_leases "
+                "WHERE design = ? AND triplet_index = ? AND ordering = ? AND repeat = ?",
+                key,
+            ).fetchone()
+            if row is None or row[0] != session_id:
+                raise LeaseError(f"trial {key} is not leased to this session")
+            if row[2] <= now:
+                raise LeaseError(f"the lease of trial {key} expired")
+            position = int(row[1])
+            trial = self._trial(key)
+            inserted = self.store.add(
+                trial,
+                [Answer(choice=choice, raw=f"{input} {choice + 1}")],
+                started_at=[received - timedelta(milliseconds=float(rt_ms))],
+                finished_at=[received],
+            )
+            if inserted != 1:  # stored by another writer: refuse, and roll the lease's removal back
+                raise LeaseError(f"trial {key} is already stored")
+            connection.execute(
+                "INSERT INTO serve_responses (design, triplet_index, ordering, repeat, session_id, position, input, "
+                "rt_ms, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*key, session_id, position, input, float(rt_ms), received.isoformat(timespec="microseconds")),
+            )
+            connection.execute(
+                "DELETE FROM serve_leases WHERE design = ? AND triplet_index = ? AND ordering = ? AND repeat = ?", key
+            )
+            self._renew(session_id, now)
+            state = self._state(session_id, n_trials, now, done=False)
+            self._finish_if_done(state)
+        return state
+
+    def state(self, session_id: str, now: float | None = None) -> SessionState:
+        """Where a session stands, changing nothing."""
+        now = time.time() if now is None else now
+        n_trials, finished = self._session(session_id)
+        return self._state(session_id, n_trials, now, done=finished)
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _query(self, sql: str, *parameters: object) -> list[tuple]:
+        return self.store.connection.execute(sql, parameters).fetchall()
+
+    def _session(self, session_id: str) -> tuple[int, bool]:
+        rows = self._query("SELECT n_trials, finished_at FROM serve_sessions WHERE session_id = ?", session_id)
+        if not rows:
+            raise LeaseError("no such session")
+        return int(rows[0][0]), rows[0][1] is not None
+
+    def _answered_positions(self, session_id: str) -> set[int]:
+        return {int(p) for (p,) in self._query("SELECT position FROM serve_responses WHERE session_id = ?", session_id)}
+
+    def _renew(self, session_id: str, now: float) -> None:
+        self.store.connection.execute(
+            "UPDATE serve_leases SET expires_at = ? WHERE session_id = ? AND expires_at > ?",
+            (now + self.lease_seconds, session_id, now),
+        )
+
+    def _pick(self, n: int) -> list[TrialKey]:
+        """The first ``n`` keys, in design order, with neither a judgment nor a live lease (expired ones purged)."""
+        picked: list[TrialKey] = []
+        for name, design in self.designs.items():
+            if len(picked) == n:
+                break
+            stored, _ = self.store.stored_trials(name)
+            leased = self._query("SELECT triplet_index, ordering, repeat FROM serve_leases WHERE design = ?", name)
+            taken = [stored]
+            if leased:
+                taken.append(encode_keys(*np.array(leased, dtype=np.int64).T))
+            codes = self._codes[name]
+            free = np.flatnonzero(~np.isin(codes, np.concatenate(taken)))[: n - len(picked)]
+            picked.extend(design.subset(free).keys())
+        return picked
+
+    def _trial(self, key: TrialKey) -> TripletDesign:
+        design = self.designs.get(key[0])
+        row = None if design is None else self._rows[key[0]].get(int(encode_keys(*(np.array([k]) for k in key[1:]))[0]))
+        if row is None:
+            raise LeaseError(f"trial {key} is not in the served designs")
+        return design.subset([row])
+
+    def _state(self, session_id: str, n_trials: int, now: float, done: bool | None) -> SessionState:
+        """The session's live leases and answers; ``done`` also when every trial is answered (``None``: when
+        it holds no trial either)."""
+        leases = self._query(
+            "SELECT position, design, triplet_index, ordering, repeat FROM serve_leases "
+            "WHERE session_id = ? AND expires_at > ? ORDER BY position",
+            session_id,
+            now,
+        )
+        trials = []
+        for position, design, triplet_index, ordering, repeat in leases:
+            key = (str(design), int(triplet_index), int(ordering), int(repeat))
+            trials.append(LeasedTrial(int(position), key, self._trial(key).shown()[0]))
+        n_answered = len(self._answered_positions(session_id))
+        done = bool(done) or n_answered >= n_trials or (done is None and not trials)
+        code = None
+        if done and n_answered:
+            code = str(self._query("SELECT completion_code FROM serve_sessions WHERE session_id = ?", session_id)[0][0])
+        return SessionState(session_id, n_trials, n_answered, () if done else tuple(trials), done, code)
+
+    def _finish_if_done(self, state: SessionState) -> None:
+        """Record the end of a session that is done after answering (one with no answer may yet get trials)."""
+        if state.done and state.n_answered:
+            self.store.connection.execute(
+                "UPDATE serve_sessions SET finished_at = ? WHERE session_id = ? AND finished_at IS NULL",
+                (_iso_now(), state.session_id),
+            )
+
+
+def _iso_now() -> str:
+    return utc_now().isoformat(timespec="microseconds")

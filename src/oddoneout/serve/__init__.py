@@ -1,0 +1,11 @@
+"""People as agents: the online odd-one-out experiment of a ``human`` system (``oddoneout serve``).
+
+One server serves one system of a study: each participant session leases trials of the system's
+designs (:mod:`oddoneout.collect.leases`) and every answer lands in the system's
+:class:`~oddoneout.collect.store.TripletStore`, so the later stages treat people like any agent.
+
+Modules: :mod:`.tokens` (signed session tokens, salted participant ids, completion codes),
+:mod:`.platforms` (Prolific/MTurk URL parameters), :mod:`.experiment` (what a system's sessions
+are shown), :mod:`.app` (the ASGI app: page, API, security headers), :mod:`.server` (the study
+folder's lock, the store, uvicorn).
+"""

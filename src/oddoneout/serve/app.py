@@ -1,0 +1,242 @@
+"""The ASGI app of a served system: the participant page, its JSON API, and the headers every response carries.
+
+Routes
+------
+``GET /``                   the participant page (consent, instructions, practice, trials, debrief)
+``GET /static/<file>``      its script and style sheet (no inline code: the CSP allows only these)
+``POST /api/session``       consent given: start (or resume) the participant's session; its token and trials
+``GET /api/session``        the session's trials (leases renewed, expired ones replaced); a reload starts here
+``POST /api/answer``        one answer, for a trial the session holds; the session's state after it
+``GET /healthz``            ``{"ok": true}``
+``GET /favicon.ico``        204: the page has no icon
+
+A session is named by a signed token (``Authorization: Bearer <token>``,
+:class:`~oddoneout.serve.tokens.ServerKeys`), never by a cookie, so no other site can answer for
+it. Every request is checked before anything changes: a missing or forged token is 401, a body
+that is not a small JSON object 400/413/415, an impossible choice or response time 422, an answer
+for a trial the session does not hold (forged, another's, expired, already answered: a replay) 409.
+The page sets every text with ``textContent``; the one text the server puts into HTML (the
+title) is HTML-escaped.
+
+Threading: the endpoints are ``async`` and call the lease book synchronously, so every statement
+on the store runs on the event loop's thread, one at a time; the store's connection is never
+shared between threads.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from importlib import resources
+from typing import Any, Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from oddoneout.collect.leases import INPUTS, LeaseBook, LeaseError, SessionState
+from oddoneout.errors import InputError
+from oddoneout.serve.experiment import Experiment
+from oddoneout.serve.platforms import arrival
+from oddoneout.serve.tokens import ServerKeys, new_session_id
+
+#: Largest request body accepted (bytes); an answer is about 120.
+MAX_BODY = 4096
+#: Most URL parameters a session start may carry.
+MAX_PARAMS = 32
+#: Headers of every response. The page loads only its own script and style, talks only to this server,
+#: and may not be framed.
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
+}
+_STATIC = {"participant.js": "text/javascript; charset=utf-8", "participant.css": "text/css; charset=utf-8"}
+_KEY_MAX = 2**62
+
+
+class ApiError(Exception):
+    """A refused request: its HTTP status and a one-line reason (said to the client)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class SecurityHeaders:
+    """ASGI middleware adding :data:`SECURITY_HEADERS` to every HTTP response (error pages included)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The request's body as a JSON object, refused when it is not JSON (415, 400), or too large (413)."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise ApiError(415, "send application/json")
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        raise ApiError(413, f"the body exceeds {MAX_BODY} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise ApiError(413, f"the body exceeds {MAX_BODY} bytes")
+    try:
+        value = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "the body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return value
+
+
+def _trial_key(value: Any) -> tuple[str, int, int, int]:
+    """A trial key from JSON: ``[design, triplet_index, ordering, repeat]``."""
+    if (
+        not isinstance(value, list)
+        or len(value) != 4
+        or not isinstance(value[0], str)
+        or not 0 < len(value[0]) <= 64
+        or not all(type(v) is int and 0 <= v < _KEY_MAX for v in value[1:])
+    ):
+        raise ApiError(422, "key must be [design, triplet_index, ordering, repeat]")
+    return value[0], value[1], value[2], value[3]
+
+
+def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys) -> Starlette:
+    """The app serving ``experiment``, with its sessions in ``book`` and tokens signed by ``keys``.
+
+    The caller owns ``book``'s store (opens it before serving and closes it after).
+    """
+    page = resources.files(__package__).joinpath("static", "index.html").read_text(encoding="utf-8")
+    page = page.replace("{{title}}", html.escape(experiment.title))
+    static = {name: resources.files(__package__).joinpath("static", name).read_bytes() for name in _STATIC}
+    settings = experiment.settings
+
+    def state_json(state: SessionState, **extra: Any) -> JSONResponse:
+        body = {
+            "n_trials": state.n_trials,
+            "n_answered": state.n_answered,
+            "done": state.done,
+            "full": state.done and state.n_answered == 0,
+            "completion_code": state.completion_code,
+            "trials": [
+                {"position": t.position, "key": list(t.key), "texts": experiment.shown(t.items)} for t in state.trials
+            ],
+            **extra,
+        }
+        return JSONResponse(body, headers={"cache-control": "no-store"})
+
+    def session_of(request: Request) -> str:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        session_id = keys.session_of(token.strip()) if scheme.lower() == "bearer" else None
+        if session_id is None or not book.has_session(session_id):
+            raise ApiError(401, "no valid session token")
+        return session_id
+
+    async def index(request: Request) -> Response:
+        return HTMLResponse(page, headers={"cache-control": "no-store"})
+
+    async def static_file(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in static:
+            raise ApiError(404, "not found")
+        return Response(static[name], media_type=_STATIC[name])
+
+    async def start_session(request: Request) -> Response:
+        body = await read_json(request)
+        params = body.get("params", {})
+        if body.get("consent") is not True:
+            raise ApiError(422, "consent is required")
+        if not isinstance(params, dict) or len(params) > MAX_PARAMS:
+            raise ApiError(422, f"params must be an object of at most {MAX_PARAMS} URL parameters")
+        who = arrival(params)
+        participant = None if who.participant_id is None else keys.participant(who.platform, who.participant_id)
+        fresh = new_session_id()
+        session_id = book.open_session(
+            fresh,
+            n_trials=settings.trials_per_session,
+            completion_code=settings.completion_code or keys.completion_code(fresh),
+            participant=participant,
+            platform=who.platform,
+            study_ref=who.study_ref,
+            session_ref=who.session_ref,
+        )
+        return state_json(book.lease(session_id), token=keys.token(session_id), practice=experiment.practice)
+
+    async def resume_session(request: Request) -> Response:
+        return state_json(book.lease(session_of(request)), practice=experiment.practice)
+
+    async def answer(request: Request) -> Response:
+        session_id = session_of(request)
+        body = await read_json(request)
+        choice, rt_ms, input = body.get("choice"), body.get("rt_ms"), body.get("input")
+        if type(choice) is not int or choice not in (0, 1, 2):
+            raise ApiError(422, "choice must be 0, 1 or 2")
+        if type(rt_ms) not in (int, float) or not 0 <= rt_ms <= 3_600_000:
+            raise ApiError(422, "rt_ms must be milliseconds in [0, 3600000]")
+        if input not in INPUTS:
+            raise ApiError(422, f"input must be one of {list(INPUTS)}")
+        state = book.answer(session_id, _trial_key(body.get("key")), choice, rt_ms, input)
+        if not state.done and not state.trials:
+            state = book.lease(session_id)  # its other leases expired: new trials for the positions left
+        return state_json(state)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def no_icon(request: Request) -> Response:
+        return Response(status_code=204)  # browsers ask for one; none is not an error
+
+    def api(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def guarded(request: Request) -> Response:
+            try:
+                return await endpoint(request)
+            except ApiError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=exc.status)
+            except LeaseError as exc:
+                status = 401 if str(exc) == "no such session" else 409
+                return JSONResponse({"error": str(exc)}, status_code=status)
+            except InputError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=422)
+
+        return guarded
+
+    routes = [
+        Route("/", api(index), methods=["GET"]),
+        Route("/static/{name}", api(static_file), methods=["GET"]),
+        Route("/api/session", api(start_session), methods=["POST"]),
+        Route("/api/session", api(resume_session), methods=["GET"]),
+        Route("/api/answer", api(answer), methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/favicon.ico", no_icon, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])

@@ -1,0 +1,152 @@
+// The participant page: consent, instructions, practice, trials, debrief. Texts are set with
+// textContent only (never innerHTML), so no text from the server can become markup.
+"use strict";
+
+const TOKEN_KEY = "oddoneout-token:" + location.pathname;
+const PRACTICE_KEY = "oddoneout-practice-done:" + location.pathname;
+const SCREENS = ["consent", "instructions", "ready", "trial", "debrief", "full", "problem"];
+
+let token = localStorage.getItem(TOKEN_KEY);
+let state = null;          // the server's last word on the session
+let practice = [];         // texts of the practice trials
+let practiceIndex = 0;
+let mode = null;           // "practice" or "trial" while a trial is on screen
+let shownAt = 0;           // performance.now() when the current trial appeared
+let busy = false;          // an answer is on its way: further input is ignored
+
+function show(id) {
+  for (const screen of SCREENS) document.getElementById(screen).hidden = screen !== id;
+}
+
+function problem(text) {
+  document.getElementById("problem-text").textContent = text;
+  show("problem");
+}
+
+async function api(method, path, body) {
+  const headers = {};
+  if (token) headers["Authorization"] = "Bearer " + token;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method: method, headers: headers, body: body === undefined ? undefined : JSON.stringify(body),
+    cache: "no-store", credentials: "omit",
+  });
+  let data = {};
+  try { data = await response.json(); } catch (error) { data = {}; }
+  return { status: response.status, data: data };
+}
+
+function urlParams() {
+  const params = {};
+  for (const [name, value] of new URLSearchParams(location.search)) params[name] = value;
+  return params;
+}
+
+function display(texts, progressText) {
+  for (let i = 0; i < 3; i++) {
+    document.querySelector("#option-" + i + " .text").textContent = texts[i];
+  }
+  document.getElementById("progress").textContent = progressText;
+  show("trial");
+  busy = false;
+  shownAt = performance.now();
+}
+
+function nextPractice() {
+  if (practiceIndex >= practice.length) {
+    localStorage.setItem(PRACTICE_KEY, "1");
+    mode = null;
+    show("ready");
+    return;
+  }
+  mode = "practice";
+  display(practice[practiceIndex], "Practice " + (practiceIndex + 1) + " of " + practice.length);
+}
+
+function proceed() {
+  // Show what the session's state calls for: the debrief, a full study, or its next trial.
+  if (state.done) {
+    mode = null;
+    if (state.full) { show("full"); return; }
+    document.getElementById("completion-code").textContent = state.completion_code || "";
+    show("debrief");
+    return;
+  }
+  if (state.trials.length === 0) { refresh(); return; }
+  mode = "trial";
+  display(state.trials[0].texts, "Trial " + (state.n_answered + 1) + " of " + state.n_trials);
+}
+
+async function refresh() {
+  const reply = await api("GET", "/api/session");
+  if (reply.status !== 200) { problem(reply.data.error || "The server did not answer."); return; }
+  state = reply.data;
+  proceed();
+}
+
+async function choose(choice, input) {
+  if (busy || mode === null) return;
+  busy = true;
+  const rt = performance.now() - shownAt;
+  if (mode === "practice") {
+    practiceIndex += 1;
+    nextPractice();
+    return;
+  }
+  const trial = state.trials[0];
+  const reply = await api("POST", "/api/answer", { key: trial.key, choice: choice, rt_ms: rt, input: input });
+  if (reply.status === 200) { state = reply.data; proceed(); return; }
+  if (reply.status === 409) { await refresh(); return; }  // the trial was no longer ours: take the current ones
+  problem(reply.data.error || "The answer could not be saved.");
+}
+
+async function consent() {
+  const reply = await api("POST", "/api/session", { consent: true, params: urlParams() });
+  if (reply.status !== 200) { problem(reply.data.error || "The study could not start."); return; }
+  token = reply.data.token;
+  localStorage.setItem(TOKEN_KEY, token);
+  state = reply.data;
+  practice = state.practice || [];
+  begin();
+}
+
+function begin() {
+  // After consent (or a reload): instructions first unless the session is under way.
+  if (state.done || state.n_answered > 0 || localStorage.getItem(PRACTICE_KEY)) { proceed(); return; }
+  document.getElementById("practice-note").hidden = practice.length === 0;
+  show("instructions");
+}
+
+async function start() {
+  if (token) {
+    const reply = await api("GET", "/api/session");
+    if (reply.status === 200) {
+      state = reply.data;
+      practice = state.practice || [];
+      begin();
+      return;
+    }
+    localStorage.removeItem(TOKEN_KEY);
+    token = null;
+  }
+  show("consent");
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("consent-yes").addEventListener("click", consent);
+  document.getElementById("instructions-go").addEventListener("click", () => {
+    practiceIndex = 0;
+    if (practice.length) nextPractice(); else { localStorage.setItem(PRACTICE_KEY, "1"); proceed(); }
+  });
+  document.getElementById("ready-go").addEventListener("click", proceed);
+  document.getElementById("problem-retry").addEventListener("click", start);
+  for (let i = 0; i < 3; i++) {
+    document.getElementById("option-" + i).addEventListener("click", () => choose(i, "click"));
+  }
+  document.addEventListener("keydown", (event) => {
+    if (document.getElementById("trial").hidden || event.repeat) return;
+    const choice = ["1", "2", "3"].indexOf(event.key);
+    if (choice >= 0) { event.preventDefault(); choose(choice, "key"); }
+  });
+  start();
+});
