@@ -37,7 +37,15 @@ from oddoneout.collect.designs import TripletDesign, encode_keys
 from oddoneout.collect.store import TripletStore, utc_now
 from oddoneout.errors import InputError, OddoneoutError
 
-_CREATE = """
+# a trial's key, the session it is leased to or answered in, and its place in that session
+_TRIAL_IN_SESSION = """
+    design TEXT NOT NULL,
+    triplet_index INTEGER NOT NULL,
+    ordering INTEGER NOT NULL,
+    repeat INTEGER NOT NULL,
+    session_id TEXT NOT NULL REFERENCES serve_sessions (session_id),
+    position INTEGER NOT NULL,"""
+_CREATE = f"""
 CREATE TABLE IF NOT EXISTS serve_sessions (
     session_id TEXT PRIMARY KEY,
     participant TEXT UNIQUE,
@@ -49,24 +57,12 @@ CREATE TABLE IF NOT EXISTS serve_sessions (
     created_at TEXT NOT NULL,
     finished_at TEXT
 );
-CREATE TABLE IF NOT EXISTS serve_leases (
-    design TEXT NOT NULL,
-    triplet_index INTEGER NOT NULL,
-    ordering INTEGER NOT NULL,
-    repeat INTEGER NOT NULL,
-    session_id TEXT NOT NULL REFERENCES serve_sessions (session_id),
-    position INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS serve_leases ({_TRIAL_IN_SESSION}
     expires_at REAL NOT NULL,
     PRIMARY KEY (design, triplet_index, ordering, repeat)
 );
 CREATE INDEX IF NOT EXISTS serve_leases_by_session ON serve_leases (session_id, position);
-CREATE TABLE IF NOT EXISTS serve_responses (
-    design TEXT NOT NULL,
-    triplet_index INTEGER NOT NULL,
-    ordering INTEGER NOT NULL,
-    repeat INTEGER NOT NULL,
-    session_id TEXT NOT NULL REFERENCES serve_sessions (session_id),
-    position INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS serve_responses ({_TRIAL_IN_SESSION}
     input TEXT NOT NULL,
     rt_ms REAL NOT NULL,
     received_at TEXT NOT NULL,
