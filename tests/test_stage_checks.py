@@ -125,3 +125,26 @@ def test_the_command_line_says_it_in_one_line(copy):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "run collect" in lines[0], result.stderr
     assert issubclass(StaleInputError, InputError)
+
+
+def test_a_served_system_is_fitted_while_people_are_still_answering(tmp_path, caplog):
+    """People answer over weeks: a human system's partial design is fitted (and logged), not refused."""
+    from oddoneout.collect.leases import LeaseBook
+    from oddoneout.config import load_config
+    from oddoneout.pipeline.collect import study_designs
+    from oddoneout.stimuli import StimulusSet
+
+    config = tmp_path / "study.toml"
+    config.write_text(CONFIG + '[systems.people]\nagent = "human"\n')
+    out = tmp_path / "out"
+    run_study(config, out, stages=("stimuli",), systems=["mllm"])
+    ids = StimulusSet.load(StudyFolder(out).stimuli).item_ids
+    designs = study_designs(load_config(config), ids, "people")
+    with TripletStore(StudyFolder(out).system("people").store, "people", "human", ids) as store:
+        book = LeaseBook(store, designs, lease_seconds=60.0)
+        session = book.open_session("s1", n_trials=600, completion_code="C")
+        for trial in book.lease(session).trials:
+            book.answer(session, trial.key, choice=trial.position % 3, rt_ms=900.0, input="click")
+    run_study(config, out, stages=("collect", "fit"), systems=["people"])
+    assert "600 of the 3000 trials of design 'random' are collected (people are still answering)" in caplog.text
+    assert StudyFolder(out).system("people").embedding.is_file()

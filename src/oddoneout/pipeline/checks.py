@@ -41,7 +41,8 @@ def check_export(run: StudyRun, system: str) -> None:
         When the store behind the export cannot be read, holds judgments the export lacks, or
         the export's trials are not those of the config's designs (fewer: collection did not
         finish; others: they were collected under another seed, size or item set). Missing
-        trials of a system with a request or token budget are logged, not refused.
+        trials of a system with a request or token budget, or served to people (who are still
+        answering), are logged, not refused.
     """
     from oddoneout.collect.store import TripletStore, check_store, export_record, read_key_codes
 
@@ -89,16 +90,23 @@ def check_export(run: StudyRun, system: str) -> None:
             )
         n_missing = len(design) - codes.size
         if n_missing:
-            settings = run.config.systems[system].settings
-            budget = agent_kind(run.config.systems[system].agent).concurrent and (
-                settings.max_requests or settings.max_tokens
-            )
             message = (
                 f"{files.export}: {codes.size} of the {len(design)} trials of design {design.name!r} are collected"
             )
-            if not budget:
+            partial = _why_partial(run, system)
+            if partial is None:
                 raise StaleInputError(f"{message}: run collect for {system!r} (it asks only the missing ones)")
-            logger.warning("%s (the collection stopped on its budget)", message)
+            logger.warning("%s (%s)", message, partial)
+
+
+def _why_partial(run: StudyRun, system: str) -> str | None:
+    """Why a system's design may be fitted before it is complete, or ``None`` when it may not."""
+    kind, settings = agent_kind(run.config.systems[system].agent), run.config.systems[system].settings
+    if kind.served:
+        return "people are still answering"
+    if kind.concurrent and (settings.max_requests or settings.max_tokens):
+        return "the collection stopped on its budget"
+    return None
 
 
 def check_split(embedding: Embedding, test: Triplets, system: str) -> None:
