@@ -13,6 +13,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import uvicorn  # here, not in the function: a missing serve extra fails at import, where the CLI explains it
+
 from oddoneout.atomic import write_text
 from oddoneout.config import dump_config, load_config
 from oddoneout.errors import InputError
@@ -77,8 +79,6 @@ def serve_study(
         On a bad config, no system to serve, unset or weak secrets (:mod:`oddoneout.serve.tokens`),
         or a folder another process writes.
     """
-    import uvicorn
-
     from oddoneout.collect.leases import LeaseBook
     from oddoneout.collect.store import TripletStore
     from oddoneout.pipeline.collect import export_store
