@@ -350,3 +350,18 @@ def test_ctrl_c_during_fit_says_nothing_was_written(spose_files, tmp_path):
     assert process.returncode == 130, err
     assert err == "interrupted: nothing was written; run the same command again to fit\n"
     assert not out.exists()
+
+
+def test_serve_without_its_extra_says_how_to_install_it(tmp_path):
+    # a Python where uvicorn cannot be imported (as in an install without the serve extra)
+    script = "import sys; sys.modules['uvicorn'] = None; from oddoneout.cli import app; app()"
+    result = subprocess.run(
+        [sys.executable, "-c", script, "serve", "synthetic", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, env=ENV,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: oddoneout serve needs the serve extra: pip install 'oddoneout[serve]' "
+        "(import of uvicorn halted; None in sys.modules)"
+    )
+    assert not (tmp_path / "out").exists()
