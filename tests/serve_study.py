@@ -28,12 +28,13 @@ CAPTION = '<img src=x onerror="document.title=1"> <b>{item}</b> & </script>'
 ITEMS = [f"item{i:02d}" for i in range(12)]
 
 
-def write_study(folder: Path, n_triplets: int = 8, **human: object) -> Path:
-    """A config over 12 captioned items with one ``human`` system ``people`` (its settings ``human``)."""
+def write_study(folder: Path, n_triplets: int = 8, n_items: int = len(ITEMS), **human: object) -> Path:
+    """A config over ``n_items`` captioned items (:data:`ITEMS` first) with one ``human`` system ``people``."""
     folder.mkdir(parents=True, exist_ok=True)
     import pandas as pd
 
-    table = pd.DataFrame({"item_id": ITEMS, "caption": [CAPTION.format(item=item) for item in ITEMS]})
+    items = [f"item{i:02d}" for i in range(n_items)]
+    table = pd.DataFrame({"item_id": items, "caption": [CAPTION.format(item=item) for item in items]})
     table.to_csv(folder / "stimuli.csv", index=False)
     settings = {"trials_per_session": 3, "practice_trials": 2, "lease_seconds": 600.0, **human}
     table = "\n".join(f"{key} = {value!r}" if not isinstance(value, str) else f'{key} = "{value}"'
