@@ -1,0 +1,148 @@
+"""Quality of a served system's participant sessions, from its store's lease book.
+
+Each session of a served system (``agent = "human"``, :mod:`oddoneout.collect.leases`) leaves its
+responses (response time, input) in ``serve_responses`` and its judgments (the choice) in
+``judgments``. :func:`session_quality` measures each session from these rows; :func:`flag_exclusions`
+applies a system's exclusion rules (:class:`~oddoneout.agents.registry.HumanSettings`) to them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from oddoneout.collect.status import position_bias
+from oddoneout.collect.store import _connect_read_only
+
+#: The columns of :func:`session_quality`, in order (the index is ``session_id``).
+QUALITY_COLUMNS = (
+    "platform",
+    "n_trials",
+    "n_answered",
+    "finished",
+    "median_rt_ms",
+    "fast_fraction",
+    "choice_rate_0",
+    "choice_rate_1",
+    "choice_rate_2",
+    "position_chi2",
+    "position_p",
+    "n_catch",
+    "catch_accuracy",
+)
+
+_RESPONSES = """
+SELECT r.session_id, r.rt_ms, j.choice
+FROM serve_responses AS r
+LEFT JOIN judgments AS j
+  ON j.design = r.design AND j.triplet_index = r.triplet_index AND j.ordering = r.ordering AND j.repeat = r.repeat
+ORDER BY r.session_id, r.position
+"""
+
+
+def is_served(connection: sqlite3.Connection) -> bool:
+    """Whether the store open on ``connection`` holds a lease book (a served system's store)."""
+    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'serve_sessions'"
+    return connection.execute(query).fetchone() is not None
+
+
+def session_quality(store_path: str | Path, min_rt_ms: float) -> pd.DataFrame:
+    """Per-session quality measures of a served system's store, read read-only.
+
+    Parameters
+    ----------
+    store_path : path
+        The system's store (``.sqlite``/``.db``), e.g. ``OUT/triplets/people.sqlite``.
+    min_rt_ms : float
+        Answers with a response time below this are counted as too fast (the system's
+        :class:`~oddoneout.agents.registry.HumanSettings` ``min_rt_ms``).
+
+    Returns
+    -------
+    DataFrame
+        One row per session (index ``session_id``, in order of creation), columns
+        :data:`QUALITY_COLUMNS`:
+
+        - ``platform``, ``n_trials`` (trials it was to answer), ``finished`` (bool);
+        - ``n_answered``: answers stored;
+        - ``median_rt_ms``: median response time (NaN without answers);
+        - ``fast_fraction``: share of answers with ``rt_ms < min_rt_ms`` (NaN without answers);
+        - ``choice_rate_0..2``, ``position_chi2``, ``position_p``: choice rate by shown position and
+          the chi-square test against uniform choice (:func:`~oddoneout.collect.status.position_bias`);
+        - ``n_catch``, ``catch_accuracy``: catch trials answered and the share answered right
+          (0 and NaN: this store has no catch trials).
+
+        Empty (with these columns) when the store is not a served system's.
+
+    Raises
+    ------
+    InputError
+        If the file is missing; :class:`~oddoneout.errors.UnreadableFile` if it is not a store.
+    """
+    connection = _connect_read_only(Path(store_path))
+    try:
+        if not is_served(connection):
+            return pd.DataFrame(columns=list(QUALITY_COLUMNS), index=pd.Index([], name="session_id"))
+        sessions = connection.execute(
+            "SELECT session_id, platform, n_trials, finished_at FROM serve_sessions ORDER BY created_at, rowid"
+        ).fetchall()
+        responses = pd.DataFrame(connection.execute(_RESPONSES).fetchall(), columns=["session_id", "rt_ms", "choice"])
+    finally:
+        connection.close()
+    by_session = dict(tuple(responses.groupby("session_id", sort=False)))
+    rows = []
+    for session_id, platform, n_trials, finished_at in sessions:
+        answered = by_session.get(session_id, responses.iloc[:0])
+        rt = answered["rt_ms"].to_numpy(dtype=float)
+        bias = position_bias(answered["choice"].dropna().to_numpy(dtype=np.int64))
+        rates = bias["choice_rate"] or [np.nan] * 3
+        rows.append(
+            {
+                "session_id": str(session_id),
+                "platform": str(platform),
+                "n_trials": int(n_trials),
+                "n_answered": len(rt),
+                "finished": finished_at is not None,
+                "median_rt_ms": float(np.median(rt)) if len(rt) else np.nan,
+                "fast_fraction": float(np.mean(rt < min_rt_ms)) if len(rt) else np.nan,
+                **{f"choice_rate_{i}": float(rate) for i, rate in enumerate(rates)},
+                "position_chi2": np.nan if bias["chi2"] is None else bias["chi2"],
+                "position_p": np.nan if bias["p_value"] is None else bias["p_value"],
+                "n_catch": 0,
+                "catch_accuracy": np.nan,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["session_id", *QUALITY_COLUMNS])
+    return frame.set_index("session_id")
+
+
+def flag_exclusions(
+    quality: pd.DataFrame,
+    max_fast_fraction: float = 1.0,
+    min_catch_accuracy: float = 0.0,
+) -> pd.Series:
+    """Which sessions an exclusion rule leaves out: more too-fast answers, or fewer right catch trials, than allowed.
+
+    Parameters
+    ----------
+    quality : DataFrame
+        :func:`session_quality` of a store.
+    max_fast_fraction : float
+        Sessions with a larger ``fast_fraction`` are excluded (1.0: none is, for this rule).
+    min_catch_accuracy : float
+        Sessions with catch trials and a smaller ``catch_accuracy`` are excluded (0.0: none is); a
+        session without catch trials is not judged by this rule.
+
+    Returns
+    -------
+    Series of bool
+        ``True`` for an excluded session, indexed like ``quality``; a session without answers is
+        never excluded (it has nothing to leave out).
+    """
+    fast = quality["fast_fraction"].astype(float)
+    catch = quality["catch_accuracy"].astype(float)
+    excluded = (fast > max_fast_fraction) | (catch < min_catch_accuracy)  # NaN compares False
+    return excluded.rename("excluded")

@@ -1,0 +1,120 @@
+"""Per-session quality of a served system, from a real SQLite lease book and from a real `oddoneout serve`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import httpx
+import numpy as np
+import pytest
+from scipy import stats
+from serve_study import ENV, Server, store_path, write_study
+
+from oddoneout.collect.designs import random_design
+from oddoneout.collect.leases import LeaseBook
+from oddoneout.collect.quality import QUALITY_COLUMNS, flag_exclusions, session_quality
+from oddoneout.collect.status import format_status, store_status
+from oddoneout.collect.store import TripletStore
+
+ITEMS = [f"item{i:02d}" for i in range(12)]
+T0 = 1_900_000_000.0
+
+
+def served_store(path, plan):
+    """A store whose sessions answer as ``plan`` says: ``{session: [(choice, rt_ms), ...]}`` (and one idle session)."""
+    design = random_design(ITEMS, 40, seed=3)
+    store = TripletStore(path, agent="people", model="human", item_ids=ITEMS)
+    book = LeaseBook(store, [design], lease_seconds=600)
+    for session, answers in plan.items():
+        book.open_session(session, n_trials=len(answers), completion_code=f"C-{session}", platform="prolific")
+        for step, (choice, rt_ms) in enumerate(answers):
+            trial = book.lease(session, now=T0 + step).trials[0]
+            book.answer(session, trial.key, choice=choice, rt_ms=rt_ms, input="key", now=T0 + step + 0.5)
+    book.open_session("idle", n_trials=5, completion_code="C-idle")
+    store.close()
+
+
+PLAN = {
+    "careful": [(i % 3, 900.0 + 100 * i) for i in range(9)],  # balanced choices, slow
+    "clicker": [(0, 120.0)] * 8 + [(0, 700.0), (1, 800.0)],  # mostly first position, mostly too fast
+}
+
+
+def test_session_quality_measures_each_session(tmp_path):
+    path = tmp_path / "people.sqlite"
+    served_store(path, PLAN)
+    quality = session_quality(path, min_rt_ms=300)
+    assert list(quality.columns) == list(QUALITY_COLUMNS)
+    assert list(quality.index) == ["careful", "clicker", "idle"]
+    careful, clicker, idle = (quality.loc[name] for name in quality.index)
+    assert careful.n_answered == 9 and careful.n_trials == 9 and careful.finished
+    assert careful.median_rt_ms == pytest.approx(np.median([900 + 100 * i for i in range(9)]))
+    assert careful.fast_fraction == 0.0
+    assert [careful[f"choice_rate_{i}"] for i in range(3)] == pytest.approx([1 / 3] * 3)
+    assert careful.position_p == pytest.approx(1.0)
+    assert clicker.n_answered == 10 and clicker.fast_fraction == pytest.approx(0.8)
+    assert clicker.median_rt_ms == pytest.approx(120.0)
+    assert [clicker[f"choice_rate_{i}"] for i in range(3)] == pytest.approx([0.9, 0.1, 0.0])
+    test = stats.chisquare([9, 1, 0])
+    assert clicker.position_chi2 == pytest.approx(test.statistic) and clicker.position_p == pytest.approx(test.pvalue)
+    assert idle.n_answered == 0 and not idle.finished and np.isnan(idle.median_rt_ms) and np.isnan(idle.fast_fraction)
+    assert np.isnan(idle.position_p)
+    assert (quality["n_catch"] == 0).all() and quality["catch_accuracy"].isna().all()  # no catch trials yet
+    # the threshold is the caller's: at 100 ms nobody is too fast
+    assert (session_quality(path, min_rt_ms=100)["fast_fraction"].fillna(0) == 0).all()
+
+
+def test_exclusion_rules_flag_sessions(tmp_path):
+    path = tmp_path / "people.sqlite"
+    served_store(path, PLAN)
+    quality = session_quality(path, min_rt_ms=300)
+    assert not flag_exclusions(quality).any()  # the defaults exclude nobody
+    excluded = flag_exclusions(quality, max_fast_fraction=0.5)
+    assert excluded.to_dict() == {"careful": False, "clicker": True, "idle": False}
+    with_catch = quality.assign(n_catch=[4, 4, 0], catch_accuracy=[1.0, 0.25, np.nan])
+    assert flag_exclusions(with_catch, min_catch_accuracy=0.75).to_dict() == excluded.to_dict()
+
+
+def test_status_shows_participants_of_a_served_store_only(tmp_path):
+    path = tmp_path / "people.sqlite"
+    served_store(path, PLAN)
+    status = store_status(path)
+    assert [s["session_id"] for s in status["sessions"]] == ["careful", "clicker", "idle"]
+    clicker = status["sessions"][1]
+    assert clicker["min_rt_ms"] == 300.0 and clicker["fast_fraction"] == pytest.approx(0.8)
+    assert status["sessions"][2]["median_rt_ms"] is None  # JSON-ready: no NaN
+    json.dumps(status, allow_nan=False)
+    text = format_status(status)
+    assert "participants: 3" in text and "fast<300ms" in text
+    line = next(row for row in text.splitlines() if row.strip().startswith("clicker"))
+    assert "10/10" in line and "120 ms" in line and "80%" in line and "0.90 0.10 0.00" in line
+    assert "0/5*" in next(row for row in text.splitlines() if row.strip().startswith("idle"))
+    assert "fast<100ms" in format_status(store_status(path, min_rt_ms=100))
+    plain = tmp_path / "model.sqlite"
+    TripletStore(plain, agent="sim", model="m", item_ids=ITEMS).close()
+    assert "sessions" not in store_status(plain) and "participants:" not in format_status(store_status(plain))
+
+
+def test_oddoneout_status_of_a_served_study_shows_each_participant(tmp_path):
+    config, out = write_study(tmp_path / "study"), tmp_path / "out"
+    with Server(config, out) as server:
+        for pid, rts in (("a" * 24, [1200.0, 1500.0, 900.0]), ("b" * 24, [50.0, 80.0, 2000.0])):
+            params = {"PROLIFIC_PID": pid, "STUDY_ID": "s", "SESSION_ID": pid[:4]}
+            session = httpx.post(server.url + "/api/session", json={"consent": True, "params": params}).json()
+            for trial, rt_ms in zip(session["trials"], rts):
+                body = {"key": trial["key"], "choice": 0, "rt_ms": rt_ms, "input": "click"}
+                headers = {"authorization": f"Bearer {session['token']}"}
+                assert httpx.post(server.url + "/api/answer", json=body, headers=headers).status_code == 200
+        assert server.stop(signal.SIGTERM) == 0
+    command = [sys.executable, "-m", "oddoneout.cli", "status", str(store_path(out))]
+    done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "participants: 2" in done.stdout
+    rows = [line for line in done.stdout.splitlines() if "prolific" in line]
+    assert len(rows) == 2 and any("3/3" in r and "0%" in r for r in rows) and any("67%" in r for r in rows)
+    as_json = json.loads(subprocess.run([*command, "--json"], env=ENV, capture_output=True, text=True).stdout)
+    fast = sorted(s["fast_fraction"] for s in as_json["sessions"])
+    assert fast == pytest.approx([0.0, 2 / 3])
