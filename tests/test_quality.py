@@ -118,3 +118,46 @@ def test_oddoneout_status_of_a_served_study_shows_each_participant(tmp_path):
     as_json = json.loads(subprocess.run([*command, "--json"], env=ENV, capture_output=True, text=True).stdout)
     fast = sorted(s["fast_fraction"] for s in as_json["sessions"])
     assert fast == pytest.approx([0.0, 2 / 3])
+
+
+def test_excluded_sessions_answers_are_left_out_of_the_triplets_only(tmp_path):
+    from oddoneout.agents.registry import HumanSettings
+    from oddoneout.collect.quality import excluded_keys
+    from oddoneout.collect.store import read_judgments, read_judgments_as_triplets
+
+    path = tmp_path / "people.sqlite"
+    served_store(path, PLAN)
+    strict = HumanSettings(exclude_max_fast_fraction=0.5)
+    exclude = excluded_keys(path, strict)
+    assert {name: len(codes) for name, codes in exclude.items()} == {"random": 10}  # the clicker's answers
+    assert excluded_keys(path, HumanSettings()) == {}
+    kept = read_judgments_as_triplets(path, exclude=exclude)
+    assert len(kept) == 9 and len(read_judgments_as_triplets(path)) == 19
+    assert len(read_judgments(path)) == 19  # the store keeps every judgment
+    careful = read_judgments_as_triplets(path, exclude={"random": exclude["random"][:0]})
+    assert len(careful) == 19
+
+
+def test_a_served_systems_fit_reads_leave_excluded_participants_out(tmp_path):
+    from oddoneout.config import load_config
+    from oddoneout.pipeline.collect import MAIN_DESIGN
+    from oddoneout.pipeline.fit import design_triplets
+    from oddoneout.study_folder import StudyFolder
+
+    config, out = write_study(tmp_path / "study", exclude_max_fast_fraction=0.5), tmp_path / "out"
+    with Server(config, out) as server:
+        for pid, rts in (("a" * 24, [1200.0, 1500.0, 900.0]), ("b" * 24, [50.0, 80.0, 2000.0])):
+            params = {"PROLIFIC_PID": pid, "STUDY_ID": "s", "SESSION_ID": pid[:4]}
+            session = httpx.post(server.url + "/api/session", json={"consent": True, "params": params}).json()
+            for trial, rt_ms in zip(session["trials"], rts):
+                body = {"key": trial["key"], "choice": 1, "rt_ms": rt_ms, "input": "key"}
+                headers = {"authorization": f"Bearer {session['token']}"}
+                assert httpx.post(server.url + "/api/answer", json=body, headers=headers).status_code == 200
+        assert server.stop(signal.SIGTERM) == 0  # it exports on stopping
+    settings = load_config(config).systems["people"].settings
+    folder = StudyFolder(out)
+    assert len(design_triplets(folder, "people", MAIN_DESIGN)) == 6  # without the system's rules: everyone
+    assert len(design_triplets(folder, "people", MAIN_DESIGN, settings)) == 3  # the fast participant left out
+    from oddoneout.collect.store import read_judgments
+
+    assert len(read_judgments(folder.system("people").export)) == 6  # the export counts them as collected

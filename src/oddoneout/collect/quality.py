@@ -3,19 +3,25 @@
 Each session of a served system (``agent = "human"``, :mod:`oddoneout.collect.leases`) leaves its
 responses (response time, input) in ``serve_responses`` and its judgments (the choice) in
 ``judgments``. :func:`session_quality` measures each session from these rows; :func:`flag_exclusions`
-applies a system's exclusion rules (:class:`~oddoneout.agents.registry.HumanSettings`) to them.
+applies a system's exclusion rules (:class:`~oddoneout.agents.registry.HumanSettings`) to them, and
+:func:`excluded_keys` names the trials a fit leaves out (their judgments stay in the store and export).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from oddoneout.collect.designs import encode_keys
 from oddoneout.collect.status import position_bias
 from oddoneout.collect.store import _connect_read_only
+
+if TYPE_CHECKING:
+    from oddoneout.agents.registry import HumanSettings
 
 #: The columns of :func:`session_quality`, in order (the index is ``session_id``).
 QUALITY_COLUMNS = (
@@ -146,3 +152,55 @@ def flag_exclusions(
     catch = quality["catch_accuracy"].astype(float)
     excluded = (fast > max_fast_fraction) | (catch < min_catch_accuracy)  # NaN compares False
     return excluded.rename("excluded")
+
+
+def excluded_sessions(store_path: str | Path, settings: HumanSettings) -> pd.Series:
+    """The exclusion rules of a served system's settings applied to its store's sessions.
+
+    Parameters
+    ----------
+    store_path : path
+        The system's store.
+    settings : HumanSettings
+        Its ``min_rt_ms``, ``exclude_max_fast_fraction`` and ``exclude_min_catch_accuracy``.
+
+    Returns
+    -------
+    Series of bool
+        :func:`flag_exclusions` of :func:`session_quality`, by ``session_id``.
+    """
+    quality = session_quality(store_path, min_rt_ms=settings.min_rt_ms)
+    return flag_exclusions(
+        quality,
+        max_fast_fraction=settings.exclude_max_fast_fraction,
+        min_catch_accuracy=settings.exclude_min_catch_accuracy,
+    )
+
+
+def excludes_any(settings: HumanSettings) -> bool:
+    """Whether the settings' exclusion rules can exclude a session at all (else the store need not be read)."""
+    return settings.exclude_max_fast_fraction < 1 or settings.exclude_min_catch_accuracy > 0
+
+
+def excluded_keys(store_path: str | Path, settings: HumanSettings) -> dict[str, np.ndarray]:
+    """The trials answered in excluded sessions, as packed keys by design (for ``read_judgments_as_triplets``).
+
+    Their judgments stay in the store and its export (they count as collected); a fit leaves them out.
+    """
+    excluded = excluded_sessions(store_path, settings)
+    sessions = [str(s) for s in excluded.index[excluded.to_numpy(dtype=bool)]]
+    if not sessions:
+        return {}
+    connection = _connect_read_only(Path(store_path))
+    try:
+        marks = ", ".join("?" * len(sessions))
+        rows = connection.execute(
+            f"SELECT design, triplet_index, ordering, repeat FROM serve_responses WHERE session_id IN ({marks})",
+            sessions,
+        ).fetchall()
+    finally:
+        connection.close()
+    keys: dict[str, list[tuple[int, int, int]]] = {}
+    for design, *key in rows:
+        keys.setdefault(str(design), []).append(tuple(int(k) for k in key))
+    return {design: encode_keys(*np.array(found, dtype=np.int64).T) for design, found in keys.items()}
