@@ -226,6 +226,7 @@ def test_registry_kinds_cover_the_system_table():
         "practice_trials",
         "lease_seconds",
         "completion_code",
+        "catch_trials",
         "min_rt_ms",
         "exclude_max_fast_fraction",
         "exclude_min_catch_accuracy",
@@ -253,6 +254,7 @@ def test_a_human_system_loads_dumps_and_refuses_bad_settings(tmp_path):
         ("lease_seconds = 0", "lease_seconds"),
         ('completion_code = "' + "x" * 65 + '"', "completion_code"),
         ("min_rt_ms = -1", "min_rt_ms"),
+        ("catch_trials = -1", "catch_trials"),
         ("exclude_max_fast_fraction = 1.5", "exclude_max_fast_fraction"),
         ("exclude_min_catch_accuracy = -0.1", "exclude_min_catch_accuracy"),
         ("temperature = 0.5", "temperature"),  # another kind's key (at its default it is ignored)

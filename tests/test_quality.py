@@ -161,3 +161,89 @@ def test_a_served_systems_fit_reads_leave_excluded_participants_out(tmp_path):
     from oddoneout.collect.store import read_judgments
 
     assert len(read_judgments(folder.system("people").export)) == 6  # the export counts them as collected
+
+
+def test_catch_trials_are_asked_among_a_sessions_trials_and_never_stored_as_judgments(tmp_path):
+    from oddoneout.collect.leases import CATCH_DESIGN, LeaseError
+    from oddoneout.collect.store import read_judgments
+
+    path = tmp_path / "people.sqlite"
+    design = random_design(ITEMS, 40, seed=3)
+    store = TripletStore(path, agent="people", model="human", item_ids=ITEMS)
+    book = LeaseBook(store, [design], lease_seconds=600, catch_trials=2)
+    session = book.open_session("s", n_trials=4, completion_code="C")
+    state = book.lease(session, now=T0)
+    kinds = ["catch" if t.key[0] == CATCH_DESIGN else "trial" for t in state.trials]
+    assert kinds == ["trial", "catch", "trial", "catch", "trial", "trial"]  # spread among the 4 trials
+    assert [t.key for t in state.trials if t.key[0] != CATCH_DESIGN] == design.keys()[:4]  # design keys untouched
+    right = 0
+    for step, trial in enumerate(state.trials):
+        if trial.key[0] == CATCH_DESIGN:
+            same = max(set(trial.items), key=trial.items.count)
+            odd = next(p for p, item in enumerate(trial.items) if item != same)
+            assert trial.items.count(same) == 2
+            choice = odd if trial.key[1] == 0 else (odd + 1) % 3  # the first right, the second wrong
+            right += choice == odd
+        else:
+            choice = 0
+        after = book.answer(session, trial.key, choice=choice, rt_ms=800, input="key", now=T0 + step + 1)
+    assert after.done and after.n_answered == 4 and after.completion_code == "C"
+    with pytest.raises(LeaseError):
+        book.answer(session, (CATCH_DESIGN, 0, 0, 0), choice=0, rt_ms=800, input="key", now=T0 + 9)
+    assert len(read_judgments(path)) == 4  # the catch answers are not judgments
+    store.close()
+    quality = session_quality(path, min_rt_ms=300).loc["s"]
+    assert quality.n_answered == 4 and quality.n_catch == 2 and quality.catch_accuracy == 0.5
+
+
+def test_a_catch_trial_unanswered_keeps_the_session_open(tmp_path):
+    from oddoneout.collect.leases import CATCH_DESIGN
+
+    store = TripletStore(tmp_path / "p.sqlite", agent="people", model="human", item_ids=ITEMS)
+    book = LeaseBook(store, [random_design(ITEMS, 10, seed=3)], lease_seconds=600, catch_trials=1)
+    session = book.open_session("s", n_trials=2, completion_code="C")
+    trials = book.lease(session, now=T0).trials
+    real = [t for t in trials if t.key[0] != CATCH_DESIGN]
+    for trial in real:
+        state = book.answer(session, trial.key, choice=0, rt_ms=800, input="click", now=T0 + 1)
+    assert not state.done and [t.key[0] for t in state.trials] == [CATCH_DESIGN]
+    assert [t.key[0] for t in book.lease(session, now=T0 + 2).trials] == [CATCH_DESIGN]  # a reload asks it again
+    catch = state.trials[0]
+    done = book.answer(session, catch.key, choice=1, rt_ms=800, input="click", now=T0 + 3)
+    assert done.done and done.completion_code == "C"
+    store.close()
+
+
+def test_catch_trials_over_http_show_in_status_and_exclude_from_fits(tmp_path):
+    from oddoneout.config import load_config
+    from oddoneout.pipeline.collect import MAIN_DESIGN
+    from oddoneout.pipeline.fit import design_triplets
+    from oddoneout.study_folder import StudyFolder
+
+    config = write_study(tmp_path / "study", catch_trials=2, exclude_min_catch_accuracy=0.75)
+    out = tmp_path / "out"
+    with Server(config, out) as server:
+        for pid, careful in (("a" * 24, True), ("b" * 24, False)):
+            params = {"PROLIFIC_PID": pid, "STUDY_ID": "s", "SESSION_ID": pid[:4]}
+            session = httpx.post(server.url + "/api/session", json={"consent": True, "params": params}).json()
+            assert len(session["trials"]) == 5 and session["n_trials"] == 3
+            headers = {"authorization": f"Bearer {session['token']}"}
+            for trial in session["trials"]:
+                texts = trial["texts"]
+                odd = next((p for p, t in enumerate(texts) if texts.count(t) == 1), 0)
+                choice = odd if trial["key"][0] == "(catch)" and careful else (odd + 1) % 3
+                body = {"key": trial["key"], "choice": choice, "rt_ms": 900.0, "input": "key"}
+                reply = httpx.post(server.url + "/api/answer", json=body, headers=headers)
+                assert reply.status_code == 200, reply.text
+            assert reply.json()["done"]
+        assert server.stop(signal.SIGTERM) == 0
+    status = store_status(store_path(out))
+    assert sorted((s["n_answered"], s["n_catch"], s["catch_accuracy"]) for s in status["sessions"]) == [
+        (3, 2, 0.0),
+        (3, 2, 1.0),
+    ]
+    assert "100%" in format_status(status)
+    settings = load_config(config).systems["people"].settings
+    folder = StudyFolder(out)
+    assert len(design_triplets(folder, "people", MAIN_DESIGN)) == 6
+    assert len(design_triplets(folder, "people", MAIN_DESIGN, settings)) == 3  # the careless participant left out

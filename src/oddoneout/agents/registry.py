@@ -191,6 +191,8 @@ class HumanSettings(Settings):
     lease_seconds: float = setting(1800.0, above=0.0)
     #: the code shown at the end (e.g. a Prolific completion code; "" = one code per session)
     completion_code: str = setting("")
+    #: catch trials in each session (an item shown twice beside another), recorded apart from the judgments
+    catch_trials: int = setting(0, minimum=0)
     #: answers faster than this many milliseconds count as too fast (oddoneout.collect.quality; `oddoneout status`)
     min_rt_ms: float = setting(300.0, minimum=0.0)
     #: a session with a larger share of too-fast answers is excluded (1 = none is)

@@ -49,6 +49,20 @@ ORDER BY r.session_id, r.position
 """
 
 
+def _catch_answers(connection: sqlite3.Connection) -> dict[str, list[bool]]:
+    """Whether each answered catch trial was answered right, by session (none in a store without catch trials)."""
+    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'serve_catch'"
+    if connection.execute(query).fetchone() is None:
+        return {}
+    answers: dict[str, list[bool]] = {}
+    rows = connection.execute(
+        "SELECT session_id, choice = odd_position FROM serve_catch WHERE choice IS NOT NULL ORDER BY catch_index"
+    )
+    for session_id, right in rows:
+        answers.setdefault(str(session_id), []).append(bool(right))
+    return answers
+
+
 def is_served(connection: sqlite3.Connection) -> bool:
     """Whether the store open on ``connection`` holds a lease book (a served system's store)."""
     query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'serve_sessions'"
@@ -79,7 +93,7 @@ def session_quality(store_path: str | Path, min_rt_ms: float) -> pd.DataFrame:
         - ``choice_rate_0..2``, ``position_chi2``, ``position_p``: choice rate by shown position and
           the chi-square test against uniform choice (:func:`~oddoneout.collect.status.position_bias`);
         - ``n_catch``, ``catch_accuracy``: catch trials answered and the share answered right
-          (0 and NaN: this store has no catch trials).
+          (the odd item chosen; 0 and NaN without any answered catch trial).
 
         Empty (with these columns) when the store is not a served system's.
 
@@ -96,12 +110,14 @@ def session_quality(store_path: str | Path, min_rt_ms: float) -> pd.DataFrame:
             "SELECT session_id, platform, n_trials, finished_at FROM serve_sessions ORDER BY created_at, rowid"
         ).fetchall()
         responses = pd.DataFrame(connection.execute(_RESPONSES).fetchall(), columns=["session_id", "rt_ms", "choice"])
+        catch = _catch_answers(connection)
     finally:
         connection.close()
     by_session = dict(tuple(responses.groupby("session_id", sort=False)))
     rows = []
     for session_id, platform, n_trials, finished_at in sessions:
         answered = by_session.get(session_id, responses.iloc[:0])
+        right = catch.get(str(session_id), [])
         rt = answered["rt_ms"].to_numpy(dtype=float)
         bias = position_bias(answered["choice"].dropna().to_numpy(dtype=np.int64))
         rates = bias["choice_rate"] or [np.nan] * 3
@@ -117,8 +133,8 @@ def session_quality(store_path: str | Path, min_rt_ms: float) -> pd.DataFrame:
                 **{f"choice_rate_{i}": float(rate) for i, rate in enumerate(rates)},
                 "position_chi2": np.nan if bias["chi2"] is None else bias["chi2"],
                 "position_p": np.nan if bias["p_value"] is None else bias["p_value"],
-                "n_catch": 0,
-                "catch_accuracy": np.nan,
+                "n_catch": len(right),
+                "catch_accuracy": float(np.mean(right)) if right else np.nan,
             }
         )
     frame = pd.DataFrame(rows, columns=["session_id", *QUALITY_COLUMNS])
