@@ -247,3 +247,15 @@ def test_catch_trials_over_http_show_in_status_and_exclude_from_fits(tmp_path):
     folder = StudyFolder(out)
     assert len(design_triplets(folder, "people", MAIN_DESIGN)) == 6
     assert len(design_triplets(folder, "people", MAIN_DESIGN, settings)) == 3  # the careless participant left out
+
+
+def test_the_session_state_counts_catch_trials_for_the_page(tmp_path):
+    store = TripletStore(tmp_path / "p.sqlite", agent="people", model="human", item_ids=ITEMS)
+    book = LeaseBook(store, [random_design(ITEMS, 10, seed=3)], lease_seconds=600, catch_trials=2)
+    session = book.open_session("s", n_trials=3, completion_code="C")
+    state = book.lease(session, now=T0)
+    assert (state.n_catch, state.n_catch_answered, len(state.trials)) == (2, 0, 5)
+    catch = next(t for t in state.trials if t.key[0] == "(catch)")
+    after = book.answer(session, catch.key, choice=0, rt_ms=500, input="key", now=T0 + 1)
+    assert (after.n_answered, after.n_catch_answered, len(after.trials)) == (0, 1, 4)
+    store.close()

@@ -125,6 +125,10 @@ class SessionState:
         Every trial answered, or nothing left to ask in the whole design.
     completion_code : str or None
         The code to show, once done after at least one answer.
+    n_catch : int
+        Catch trials the session is asked (beside ``n_trials``).
+    n_catch_answered : int
+        Catch trials answered.
     """
 
     session_id: str
@@ -133,6 +137,8 @@ class SessionState:
     trials: tuple[LeasedTrial, ...]
     done: bool
     completion_code: str | None
+    n_catch: int = 0
+    n_catch_answered: int = 0
 
 
 class LeaseBook:
@@ -447,7 +453,11 @@ class LeaseBook:
         code = None
         if done and n_answered:
             code = str(self._query("SELECT completion_code FROM serve_sessions WHERE session_id = ?", session_id)[0][0])
-        return SessionState(session_id, n_trials, n_answered, () if done else tuple(trials), done, code)
+        n_catch, n_catch_answered = self._query(
+            "SELECT count(*), count(choice) FROM serve_catch WHERE session_id = ?", session_id
+        )[0]
+        trials = () if done else tuple(trials)
+        return SessionState(session_id, n_trials, n_answered, trials, done, code, int(n_catch), int(n_catch_answered))
 
     def _catch_left(self, session_id: str, n_trials: int) -> list[tuple[LeasedTrial, int]]:
         """The session's unanswered catch trials and the position each comes before."""
