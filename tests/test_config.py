@@ -221,7 +221,16 @@ def test_registry_kinds_cover_the_system_table():
         keys |= set(table)
         assert kind.concurrent == issubclass(kind.settings, RemoteSettings)
     # kinds added after the shared layout was fixed keep their own keys to their own tables (hashes unchanged)
-    assert own == {"trials_per_session", "practice_trials", "lease_seconds", "completion_code"}
+    assert own == {
+        "trials_per_session",
+        "practice_trials",
+        "lease_seconds",
+        "completion_code",
+        "catch_trials",
+        "min_rt_ms",
+        "exclude_max_fast_fraction",
+        "exclude_min_catch_accuracy",
+    }
     assert sorted(keys - own) == sorted(SYSTEM_TABLE_KEYS) and len(set(SYSTEM_TABLE_KEYS)) == len(SYSTEM_TABLE_KEYS)
 
 
@@ -244,6 +253,10 @@ def test_a_human_system_loads_dumps_and_refuses_bad_settings(tmp_path):
         ("trials_per_session = 0", "trials_per_session"),
         ("lease_seconds = 0", "lease_seconds"),
         ('completion_code = "' + "x" * 65 + '"', "completion_code"),
+        ("min_rt_ms = -1", "min_rt_ms"),
+        ("catch_trials = -1", "catch_trials"),
+        ("exclude_max_fast_fraction = 1.5", "exclude_max_fast_fraction"),
+        ("exclude_min_catch_accuracy = -0.1", "exclude_min_catch_accuracy"),
         ("temperature = 0.5", "temperature"),  # another kind's key (at its default it is ignored)
     ):
         path.write_text(f'[systems.people]\nagent = "human"\n{bad}\n')

@@ -191,10 +191,21 @@ class HumanSettings(Settings):
     lease_seconds: float = setting(1800.0, above=0.0)
     #: the code shown at the end (e.g. a Prolific completion code; "" = one code per session)
     completion_code: str = setting("")
+    #: catch trials in each session (an item shown twice beside another), recorded apart from the judgments
+    catch_trials: int = setting(0, minimum=0)
+    #: answers faster than this many milliseconds count as too fast (oddoneout.collect.quality; `oddoneout status`)
+    min_rt_ms: float = setting(300.0, minimum=0.0)
+    #: a session with a larger share of too-fast answers is excluded (1 = none is)
+    exclude_max_fast_fraction: float = setting(1.0, minimum=0.0)
+    #: a session with catch trials and a smaller share of them right is excluded (0 = none is)
+    exclude_min_catch_accuracy: float = setting(0.0, minimum=0.0)
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if len(self.completion_code) > 64 or not self.completion_code.isprintable():
             yield "completion_code", "must be at most 64 printable characters"
+        for name in ("exclude_max_fast_fraction", "exclude_min_catch_accuracy"):
+            if getattr(self, name) > 1:
+                yield name, "must be a fraction in [0, 1]"
 
 
 # --- builders ----------------------------------------------------------------------------------

@@ -21,6 +21,10 @@ Tables (beside the store's ``meta`` and ``judgments``, which the store owns):
                     session ids, trials to answer, completion code, created/finished times.
 ``serve_leases``    one row per leased key: session, position in the session, expiry (Unix s).
 ``serve_responses`` one row per stored answer: key, session, position, input, response time.
+``serve_catch``     one row per catch trial of a session: the item shown twice, the odd item, the
+                    odd item's position as shown, the trial it comes before; once answered, the
+                    choice, input and response time. Catch trials are asked among a session's
+                    trials (key ``(CATCH_DESIGN, index, 0, 0)``) but never stored as judgments.
 """
 
 from __future__ import annotations
@@ -69,7 +73,22 @@ CREATE TABLE IF NOT EXISTS serve_responses ({_TRIAL_IN_SESSION}
     PRIMARY KEY (design, triplet_index, ordering, repeat)
 );
 CREATE INDEX IF NOT EXISTS serve_responses_by_session ON serve_responses (session_id);
+CREATE TABLE IF NOT EXISTS serve_catch (
+    session_id TEXT NOT NULL REFERENCES serve_sessions (session_id),
+    catch_index INTEGER NOT NULL,
+    before_position INTEGER NOT NULL,
+    item_same TEXT NOT NULL,
+    item_odd TEXT NOT NULL,
+    odd_position INTEGER NOT NULL CHECK (odd_position IN (0, 1, 2)),
+    choice INTEGER CHECK (choice IN (0, 1, 2)),
+    input TEXT,
+    rt_ms REAL,
+    received_at TEXT,
+    PRIMARY KEY (session_id, catch_index)
+);
 """
+#: The design name of catch trials' keys (not a safe name, so no study design can have it).
+CATCH_DESIGN = "(catch)"
 
 _HELD = "SELECT position FROM serve_leases WHERE session_id = ?"
 #: How a participant may answer (recorded with each response).
@@ -106,6 +125,10 @@ class SessionState:
         Every trial answered, or nothing left to ask in the whole design.
     completion_code : str or None
         The code to show, once done after at least one answer.
+    n_catch : int
+        Catch trials the session is asked (beside ``n_trials``).
+    n_catch_answered : int
+        Catch trials answered.
     """
 
     session_id: str
@@ -114,6 +137,8 @@ class SessionState:
     trials: tuple[LeasedTrial, ...]
     done: bool
     completion_code: str | None
+    n_catch: int = 0
+    n_catch_answered: int = 0
 
 
 class LeaseBook:
@@ -128,11 +153,19 @@ class LeaseBook:
         The system's designs (:func:`oddoneout.pipeline.collect.study_designs`), leased in order.
     lease_seconds : float
         How long a lease lasts after the session's last activity.
+    catch_trials : int
+        Catch trials asked in each new session among its trials: an item shown twice beside another
+        (the odd one out), recorded in ``serve_catch``, never as a judgment.
     """
 
-    def __init__(self, store: TripletStore, designs: Sequence[TripletDesign], lease_seconds: float) -> None:
+    def __init__(
+        self, store: TripletStore, designs: Sequence[TripletDesign], lease_seconds: float, catch_trials: int = 0
+    ) -> None:
         if lease_seconds <= 0:
             raise InputError(f"lease_seconds must be positive, got {lease_seconds}")
+        if catch_trials < 0:
+            raise InputError(f"catch_trials must be at least 0, got {catch_trials}")
+        self.catch_trials = int(catch_trials)
         self.store = store
         self.lease_seconds = float(lease_seconds)
         self.designs = {design.name: design for design in designs}
@@ -188,7 +221,28 @@ class LeaseBook:
                 "completion_code, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (session_id, participant, platform, study_ref, session_ref, n_trials, completion_code, _iso_now()),
             )
+            connection.executemany(
+                "INSERT INTO serve_catch (session_id, catch_index, before_position, item_same, item_odd, "
+                "odd_position) VALUES (?, ?, ?, ?, ?, ?)",
+                [(session_id, *row) for row in self._draw_catch(session_id, n_trials)],
+            )
         return session_id
+
+    def _draw_catch(self, session_id: str, n_trials: int) -> list[tuple[int, int, str, str, int]]:
+        """The session's catch trials: index, the trial each comes before, the items, the odd item's position.
+
+        Drawn from a generator seeded by the session id, spread evenly among the session's trials.
+        """
+        items = list(self.store.item_ids or sorted({i for d in self.designs.values() for t in d.shown() for i in t}))
+        if not self.catch_trials or len(items) < 2:
+            return []
+        rng = np.random.default_rng(list(session_id.encode()))
+        rows = []
+        for index in range(self.catch_trials):
+            same, odd = rng.choice(len(items), 2, replace=False)
+            before = (index + 1) * n_trials // (self.catch_trials + 1)
+            rows.append((index, before, items[int(same)], items[int(odd)], int(rng.integers(3))))
+        return rows
 
     # --- leasing ----------------------------------------------------------------------------------
 
@@ -264,6 +318,8 @@ class LeaseBook:
         now = time.time() if now is None else now
         received = datetime.fromtimestamp(now, timezone.utc)
         connection = self.store.connection
+        if key[0] == CATCH_DESIGN:
+            return self._answer_catch(session_id, key, choice, rt_ms, input, now, received)
         with self.store.transaction():
             n_trials, finished = self._session(session_id)
             row = connection.execute(
@@ -293,6 +349,33 @@ class LeaseBook:
             connection.execute(
                 "DELETE FROM serve_leases WHERE design = ? AND triplet_index = ? AND ordering = ? AND repeat = ?", key
             )
+            self._renew(session_id, now)
+            state = self._state(session_id, n_trials, now, done=False)
+            self._finish_if_done(state)
+        return state
+
+    def _answer_catch(
+        self, session_id: str, key: TrialKey, choice: int, rt_ms: float, input: str, now: float, received: datetime
+    ) -> SessionState:
+        """Record the answer to one of the session's unanswered catch trials (no judgment is stored)."""
+        connection = self.store.connection
+        with self.store.transaction():
+            n_trials, finished = self._session(session_id)
+            updated = connection.execute(
+                "UPDATE serve_catch SET choice = ?, input = ?, rt_ms = ?, received_at = ? "
+                "WHERE session_id = ? AND catch_index = ? AND choice IS NULL AND ? = 0 AND ? = 0",
+                (
+                    choice,
+                    input,
+                    float(rt_ms),
+                    received.isoformat(timespec="microseconds"),
+                    session_id,
+                    key[1],
+                    *key[2:],
+                ),
+            ).rowcount
+            if finished or updated != 1:
+                raise LeaseError(f"trial {key} is not a catch trial this session is asked")
             self._renew(session_id, now)
             state = self._state(session_id, n_trials, now, done=False)
             self._finish_if_done(state)
@@ -361,11 +444,35 @@ class LeaseBook:
             key = (str(design), int(triplet_index), int(ordering), int(repeat))
             trials.append(LeasedTrial(int(position), key, self._trial(key).shown()[0]))
         n_answered = len(self._answered_positions(session_id))
-        done = bool(done) or n_answered >= n_trials or (done is None and not trials)
+        catch = self._catch_left(session_id, n_trials) if trials or n_answered else []
+        done = bool(done) or (n_answered >= n_trials and not catch) or (done is None and not trials and not catch)
+        # a catch trial comes before the trial at its position (after every trial when none is left there)
+        order = {id(t): (t.position, 1) for t in trials}
+        order.update({id(t): (before, 0) for t, before in catch})
+        trials = sorted([*trials, *(t for t, _ in catch)], key=lambda t: order[id(t)])
         code = None
         if done and n_answered:
             code = str(self._query("SELECT completion_code FROM serve_sessions WHERE session_id = ?", session_id)[0][0])
-        return SessionState(session_id, n_trials, n_answered, () if done else tuple(trials), done, code)
+        n_catch, n_catch_answered = self._query(
+            "SELECT count(*), count(choice) FROM serve_catch WHERE session_id = ?", session_id
+        )[0]
+        trials = () if done else tuple(trials)
+        return SessionState(session_id, n_trials, n_answered, trials, done, code, int(n_catch), int(n_catch_answered))
+
+    def _catch_left(self, session_id: str, n_trials: int) -> list[tuple[LeasedTrial, int]]:
+        """The session's unanswered catch trials and the position each comes before."""
+        rows = self._query(
+            "SELECT catch_index, before_position, item_same, item_odd, odd_position FROM serve_catch "
+            "WHERE session_id = ? AND choice IS NULL ORDER BY catch_index",
+            session_id,
+        )
+        left = []
+        for index, before, same, odd, odd_position in rows:
+            items = [str(same), str(same)]
+            items.insert(int(odd_position), str(odd))
+            trial = LeasedTrial(n_trials + int(index), (CATCH_DESIGN, int(index), 0, 0), (items[0], items[1], items[2]))
+            left.append((trial, int(before)))
+        return left
 
     def _finish_if_done(self, state: SessionState) -> None:
         """Record the end of a session that is done after answering (one with no answer may yet get trials)."""

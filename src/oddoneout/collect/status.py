@@ -65,7 +65,7 @@ def position_bias(choices: np.ndarray) -> dict[str, Any]:
     }
 
 
-def store_status(path: str | Path) -> dict[str, Any]:
+def store_status(path: str | Path, min_rt_ms: float | None = None) -> dict[str, Any]:
     """Summarise the judgments of a triplet store (``.sqlite``/``.db``) or export (``.parquet``).
 
     The store is opened read-only, so this can run while a collection writes to it.
@@ -74,6 +74,9 @@ def store_status(path: str | Path) -> dict[str, Any]:
     ----------
     path : path
         The store or export.
+    min_rt_ms : float, optional
+        Response times counted as too fast in ``sessions`` (default: the ``min_rt_ms`` default of
+        :class:`~oddoneout.agents.registry.HumanSettings`).
 
     Returns
     -------
@@ -88,7 +91,9 @@ def store_status(path: str | Path) -> dict[str, Any]:
         - ``throughput_per_s``: ``n_judgments / span_s`` (``None`` without timestamps);
         - ``mean_latency_s``: mean seconds per judgment (``None`` without latencies);
         - ``tokens``: total tokens (``None`` when no judgment recorded any);
-        - ``position_bias``: :func:`position_bias` of the ``ok`` judgments.
+        - ``position_bias``: :func:`position_bias` of the ``ok`` judgments;
+        - ``sessions`` (a served system's store only): one record per participant session of
+          :func:`~oddoneout.collect.quality.session_quality`, with ``session_id`` and ``min_rt_ms``.
 
     Raises
     ------
@@ -105,7 +110,7 @@ def store_status(path: str | Path) -> dict[str, Any]:
     tokens = frame["tokens"].dropna()
     ok = (statuses == "ok").to_numpy()
     choices = frame.loc[ok, "choice"].dropna().to_numpy(dtype=np.int64)
-    return {
+    status = {
         "path": str(path),
         "n_judgments": int(len(frame)),
         "counts": counts,
@@ -119,6 +124,30 @@ def store_status(path: str | Path) -> dict[str, Any]:
         "tokens": int(tokens.sum()) if len(tokens) else None,
         "position_bias": position_bias(choices),
     }
+    if Path(path).suffix in STORE_SUFFIXES:
+        sessions = _sessions(Path(path), min_rt_ms)
+        if sessions is not None:
+            status["sessions"] = sessions
+    return status
+
+
+def _sessions(path: Path, min_rt_ms: float | None) -> list[dict[str, Any]] | None:
+    """Per-session quality records of a served store (``None`` for any other store)."""
+    from oddoneout.agents.registry import HumanSettings
+    from oddoneout.collect.quality import is_served, session_quality
+    from oddoneout.collect.store import _connect_read_only
+    from oddoneout.settings import defaults
+
+    connection = _connect_read_only(path)
+    try:
+        if not is_served(connection):
+            return None
+    finally:
+        connection.close()
+    min_rt_ms = float(defaults(HumanSettings)["min_rt_ms"] if min_rt_ms is None else min_rt_ms)
+    quality = session_quality(path, min_rt_ms=min_rt_ms).reset_index()
+    records = quality.astype(object).where(quality.notna(), None).to_dict(orient="records")
+    return [{**record, "min_rt_ms": min_rt_ms} for record in records]
 
 
 def _number(value: float | None, digits: int = 3) -> str:
@@ -161,7 +190,35 @@ def format_status(status: dict[str, Any]) -> str:
             f"  position bias: choice rate by shown position [{rates}] "
             f"(chi2 = {bias['chi2']:.2f}, p = {bias['p_value']:.3g}, n = {bias['n']})"
         )
+    if "sessions" in status:
+        lines.extend(_format_sessions(status["sessions"]))
     return "\n".join(lines)
+
+
+def _format_sessions(sessions: Sequence[dict[str, Any]]) -> list[str]:
+    """Lines of the per-participant quality of a served store (``store_status``'s ``sessions``)."""
+    if not sessions:
+        return ["  participants: none yet"]
+    min_rt = sessions[0]["min_rt_ms"]
+    lines = [
+        f"  participants: {len(sessions)}",
+        f"    {'session':<14} {'platform':<10} {'answered':>9} {'median rt':>10} "
+        f"{'fast<' + f'{min_rt:g}ms':>10} {'choice rate by position':<24} {'p':>8} {'catch':>6}",
+    ]
+    for s in sessions:
+        answered = f"{s['n_answered']}/{s['n_trials']}" + ("" if s["finished"] else "*")
+        rt = "n/a" if s["median_rt_ms"] is None else f"{s['median_rt_ms']:.0f} ms"
+        fast = "n/a" if s["fast_fraction"] is None else f"{100 * s['fast_fraction']:.0f}%"
+        rates = [s[f"choice_rate_{i}"] for i in range(3)]
+        rate = "n/a" if rates[0] is None else " ".join(f"{r:.2f}" for r in rates)
+        p = "n/a" if s["position_p"] is None else f"{s['position_p']:.3g}"
+        catch = "n/a" if s["catch_accuracy"] is None else f"{100 * s['catch_accuracy']:.0f}%"
+        lines.append(
+            f"    {str(s['session_id'])[:14]:<14} {s['platform']:<10} {answered:>9} {rt:>10} {fast:>10} "
+            f"{rate:<24} {p:>8} {catch:>6}"
+        )
+    lines.append("    (* not finished; fast: share of answers faster than the minimum response time)")
+    return lines
 
 
 def find_stores(paths: Sequence[str | Path]) -> list[Path]:

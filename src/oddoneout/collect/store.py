@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -788,7 +788,11 @@ def export_record(path: str | Path) -> dict[str, Any]:
     return _read_parquet(Path(path), columns=[])[1]
 
 
-def read_judgments_as_triplets(path: str | Path, design: str | Sequence[str] | None = None) -> Triplets:
+def read_judgments_as_triplets(
+    path: str | Path,
+    design: str | Sequence[str] | None = None,
+    exclude: Mapping[str, np.ndarray] | None = None,
+) -> Triplets:
     """The ``ok`` judgments of a store or an export as :class:`Triplets`.
 
     Parameters
@@ -798,6 +802,9 @@ def read_judgments_as_triplets(path: str | Path, design: str | Sequence[str] | N
     design : str or sequence of str, optional
         Keep only this design (or these designs), e.g. to leave the repeated-triplet design
         out of training. By default every design.
+    exclude : mapping of str to array of int, optional
+        Trials to leave out, as packed keys (:meth:`TripletDesign.key_codes`) by design name, e.g.
+        the answers of excluded participant sessions (:func:`oddoneout.collect.quality.excluded_keys`).
 
     Returns
     -------
@@ -815,6 +822,8 @@ def read_judgments_as_triplets(path: str | Path, design: str | Sequence[str] | N
     designs = None if design is None else [design] if isinstance(design, str) else list(design)
     if designs is not None:
         table = table.filter(pc.is_in(table["design"], pa.array(designs, pa.string())))
+    if exclude:
+        table = table.filter(pa.array(~_excluded(table, exclude)))
     table = table.sort_by([(column, "ascending") for column in _KEY_COLUMNS])
     items = np.column_stack([table[f"item_{p}"].to_numpy(zero_copy_only=False).astype(str) for p in range(3)])
     if item_ids is None:
@@ -851,6 +860,17 @@ def read_judgments_as_triplets(path: str | Path, design: str | Sequence[str] | N
         return Triplets(tuple(item_ids), trial_type.to_canonical(indices, choice), probs)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from exc
+
+
+def _excluded(table: pa.Table, exclude: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Which rows of a table of judgments hold a key of ``exclude`` (packed keys by design)."""
+    names = table["design"].to_numpy(zero_copy_only=False).astype(str)
+    codes = encode_keys(*(table[column].to_numpy() for column in _KEY_COLUMNS[1:]))
+    out = np.zeros(len(names), dtype=bool)
+    for name, excluded in exclude.items():
+        rows = names == name
+        out[rows] = np.isin(codes[rows], np.asarray(excluded, dtype=np.int64))
+    return out
 
 
 def _load_stored_triplets(path: Path, items: Sequence[str] | str | Path | None, design: str | None) -> Triplets:

@@ -8,6 +8,7 @@ the command fits exactly what a study with the same settings fits.
 from __future__ import annotations
 
 import inspect
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,11 @@ from oddoneout.pipeline.collect import MAIN_DESIGN
 from oddoneout.pipeline.stage import StudyRun, SystemStage
 from oddoneout.progress import make_progress, stage
 from oddoneout.progress import metrics_text as _metrics_text
+from oddoneout.settings import Settings
 from oddoneout.study_folder import StudyFolder, write_table
 from oddoneout.triplets import Triplets
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -116,11 +120,33 @@ def fit_embedding(train: Triplets, settings: EmbeddingSettings, seed: int, label
     return FittedEmbedding(embedding, reproducibility)
 
 
-def design_triplets(folder: StudyFolder, name: str, design: str) -> Triplets:
-    """The ``ok`` judgments of one design of one system's store, as :class:`Triplets`."""
+def design_triplets(folder: StudyFolder, name: str, design: str, settings: Settings | None = None) -> Triplets:
+    """The ``ok`` judgments of one design of one system's store, as :class:`Triplets`.
+
+    Parameters
+    ----------
+    folder : StudyFolder
+    name : str
+        The system.
+    design : str
+        The design kept.
+    settings : Settings, optional
+        The system's settings: a served system's (:class:`~oddoneout.agents.registry.HumanSettings`)
+        exclusion rules leave out the judgments of excluded participant sessions, read from the lease
+        book in its store (the export keeps them: they count as collected).
+    """
+    from oddoneout.agents.registry import HumanSettings
+    from oddoneout.collect.quality import excluded_keys, excludes_any
     from oddoneout.collect.store import read_judgments_as_triplets
 
-    return read_judgments_as_triplets(folder.system(name).export, design=design)
+    files = folder.system(name)
+    exclude = None
+    if isinstance(settings, HumanSettings) and excludes_any(settings):
+        exclude = excluded_keys(files.store, settings)
+        n_left_out = sum(len(codes) for codes in exclude.values())
+        if n_left_out:
+            logger.info("%s: %d judgment(s) of excluded participant sessions left out", name, n_left_out)
+    return read_judgments_as_triplets(files.export, design=design, exclude=exclude)
 
 
 class FitStage(SystemStage):
@@ -142,7 +168,7 @@ class FitStage(SystemStage):
         config = run.config
         files = run.folder.system(system)
         check_export(run, system)
-        triplets = design_triplets(run.folder, system, MAIN_DESIGN)
+        triplets = design_triplets(run.folder, system, MAIN_DESIGN, config.systems[system].settings)
         train, test = triplets.split(config.embedding.test_fraction, seed=config.study.seed)
         for path, part in ((files.train, train), (files.test, test)):
             with atomic_open(path, "wb") as handle:  # a file, not a path: numpy would append ".npy"

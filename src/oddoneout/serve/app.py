@@ -145,6 +145,8 @@ def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys) -> Sta
         body = {
             "n_trials": state.n_trials,
             "n_answered": state.n_answered,
+            "n_catch": state.n_catch,
+            "n_catch_answered": state.n_catch_answered,
             "done": state.done,
             "full": state.done and state.n_answered == 0,
             "completion_code": state.completion_code,

@@ -105,7 +105,12 @@ def serve_study(
         files = folder.system(name)
         files.store.parent.mkdir(parents=True, exist_ok=True)
         with TripletStore(files.store, agent=name, model=experiment.model, item_ids=experiment.item_ids) as store:
-            book = LeaseBook(store, experiment.designs, lease_seconds=experiment.settings.lease_seconds)
+            book = LeaseBook(
+                store,
+                experiment.designs,
+                lease_seconds=experiment.settings.lease_seconds,
+                catch_trials=experiment.settings.catch_trials,
+            )
             app = create_app(experiment, book, keys)
             console.print(f"serving system {name!r} at http://{host}:{port}/ (Ctrl-C stops; answers: {files.store})")
             _run_until_stopped(uvicorn.Server(uvicorn.Config(app, host=host, port=port, **_UVICORN)))

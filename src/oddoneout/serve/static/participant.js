@@ -74,7 +74,8 @@ function proceed() {
   }
   if (state.trials.length === 0) { refresh(); return; }
   mode = "trial";
-  display(state.trials[0].texts, "Trial " + (state.n_answered + 1) + " of " + state.n_trials);
+  const shown = state.n_answered + state.n_catch_answered;  // catch trials count among the trials shown
+  display(state.trials[0].texts, "Trial " + (shown + 1) + " of " + (state.n_trials + state.n_catch));
 }
 
 async function refresh() {

@@ -1,0 +1,222 @@
+"""Quality of a served system's participant sessions, from its store's lease book.
+
+Each session of a served system (``agent = "human"``, :mod:`oddoneout.collect.leases`) leaves its
+responses (response time, input) in ``serve_responses`` and its judgments (the choice) in
+``judgments``. :func:`session_quality` measures each session from these rows; :func:`flag_exclusions`
+applies a system's exclusion rules (:class:`~oddoneout.agents.registry.HumanSettings`) to them, and
+:func:`excluded_keys` names the trials a fit leaves out (their judgments stay in the store and export).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from oddoneout.collect.designs import encode_keys
+from oddoneout.collect.status import position_bias
+from oddoneout.collect.store import _connect_read_only
+
+if TYPE_CHECKING:
+    from oddoneout.agents.registry import HumanSettings
+
+#: The columns of :func:`session_quality`, in order (the index is ``session_id``).
+QUALITY_COLUMNS = (
+    "platform",
+    "n_trials",
+    "n_answered",
+    "finished",
+    "median_rt_ms",
+    "fast_fraction",
+    "choice_rate_0",
+    "choice_rate_1",
+    "choice_rate_2",
+    "position_chi2",
+    "position_p",
+    "n_catch",
+    "catch_accuracy",
+)
+
+_RESPONSES = """
+SELECT r.session_id, r.rt_ms, j.choice
+FROM serve_responses AS r
+LEFT JOIN judgments AS j
+  ON j.design = r.design AND j.triplet_index = r.triplet_index AND j.ordering = r.ordering AND j.repeat = r.repeat
+ORDER BY r.session_id, r.position
+"""
+
+
+def _catch_answers(connection: sqlite3.Connection) -> dict[str, list[bool]]:
+    """Whether each answered catch trial was answered right, by session (none in a store without catch trials)."""
+    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'serve_catch'"
+    if connection.execute(query).fetchone() is None:
+        return {}
+    answers: dict[str, list[bool]] = {}
+    rows = connection.execute(
+        "SELECT session_id, choice = odd_position FROM serve_catch WHERE choice IS NOT NULL ORDER BY catch_index"
+    )
+    for session_id, right in rows:
+        answers.setdefault(str(session_id), []).append(bool(right))
+    return answers
+
+
+def is_served(connection: sqlite3.Connection) -> bool:
+    """Whether the store open on ``connection`` holds a lease book (a served system's store)."""
+    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'serve_sessions'"
+    return connection.execute(query).fetchone() is not None
+
+
+def session_quality(store_path: str | Path, min_rt_ms: float) -> pd.DataFrame:
+    """Per-session quality measures of a served system's store, read read-only.
+
+    Parameters
+    ----------
+    store_path : path
+        The system's store (``.sqlite``/``.db``), e.g. ``OUT/triplets/people.sqlite``.
+    min_rt_ms : float
+        Answers with a response time below this are counted as too fast (the system's
+        :class:`~oddoneout.agents.registry.HumanSettings` ``min_rt_ms``).
+
+    Returns
+    -------
+    DataFrame
+        One row per session (index ``session_id``, in order of creation), columns
+        :data:`QUALITY_COLUMNS`:
+
+        - ``platform``, ``n_trials`` (trials it was to answer), ``finished`` (bool);
+        - ``n_answered``: answers stored;
+        - ``median_rt_ms``: median response time (NaN without answers);
+        - ``fast_fraction``: share of answers with ``rt_ms < min_rt_ms`` (NaN without answers);
+        - ``choice_rate_0..2``, ``position_chi2``, ``position_p``: choice rate by shown position and
+          the chi-square test against uniform choice (:func:`~oddoneout.collect.status.position_bias`);
+        - ``n_catch``, ``catch_accuracy``: catch trials answered and the share answered right
+          (the odd item chosen; 0 and NaN without any answered catch trial).
+
+        Empty (with these columns) when the store is not a served system's.
+
+    Raises
+    ------
+    InputError
+        If the file is missing; :class:`~oddoneout.errors.UnreadableFile` if it is not a store.
+    """
+    connection = _connect_read_only(Path(store_path))
+    try:
+        if not is_served(connection):
+            return pd.DataFrame(columns=list(QUALITY_COLUMNS), index=pd.Index([], name="session_id"))
+        sessions = connection.execute(
+            "SELECT session_id, platform, n_trials, finished_at FROM serve_sessions ORDER BY created_at, rowid"
+        ).fetchall()
+        responses = pd.DataFrame(connection.execute(_RESPONSES).fetchall(), columns=["session_id", "rt_ms", "choice"])
+        catch = _catch_answers(connection)
+    finally:
+        connection.close()
+    by_session = dict(tuple(responses.groupby("session_id", sort=False)))
+    rows = []
+    for session_id, platform, n_trials, finished_at in sessions:
+        answered = by_session.get(session_id, responses.iloc[:0])
+        right = catch.get(str(session_id), [])
+        rt = answered["rt_ms"].to_numpy(dtype=float)
+        bias = position_bias(answered["choice"].dropna().to_numpy(dtype=np.int64))
+        rates = bias["choice_rate"] or [np.nan] * 3
+        rows.append(
+            {
+                "session_id": str(session_id),
+                "platform": str(platform),
+                "n_trials": int(n_trials),
+                "n_answered": len(rt),
+                "finished": finished_at is not None,
+                "median_rt_ms": float(np.median(rt)) if len(rt) else np.nan,
+                "fast_fraction": float(np.mean(rt < min_rt_ms)) if len(rt) else np.nan,
+                **{f"choice_rate_{i}": float(rate) for i, rate in enumerate(rates)},
+                "position_chi2": np.nan if bias["chi2"] is None else bias["chi2"],
+                "position_p": np.nan if bias["p_value"] is None else bias["p_value"],
+                "n_catch": len(right),
+                "catch_accuracy": float(np.mean(right)) if right else np.nan,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["session_id", *QUALITY_COLUMNS])
+    return frame.set_index("session_id")
+
+
+def flag_exclusions(
+    quality: pd.DataFrame,
+    max_fast_fraction: float = 1.0,
+    min_catch_accuracy: float = 0.0,
+) -> pd.Series:
+    """Which sessions an exclusion rule leaves out: more too-fast answers, or fewer right catch trials, than allowed.
+
+    Parameters
+    ----------
+    quality : DataFrame
+        :func:`session_quality` of a store.
+    max_fast_fraction : float
+        Sessions with a larger ``fast_fraction`` are excluded (1.0: none is, for this rule).
+    min_catch_accuracy : float
+        Sessions with catch trials and a smaller ``catch_accuracy`` are excluded (0.0: none is); a
+        session without catch trials is not judged by this rule.
+
+    Returns
+    -------
+    Series of bool
+        ``True`` for an excluded session, indexed like ``quality``; a session without answers is
+        never excluded (it has nothing to leave out).
+    """
+    fast = quality["fast_fraction"].astype(float)
+    catch = quality["catch_accuracy"].astype(float)
+    excluded = (fast > max_fast_fraction) | (catch < min_catch_accuracy)  # NaN compares False
+    return excluded.rename("excluded")
+
+
+def excluded_sessions(store_path: str | Path, settings: HumanSettings) -> pd.Series:
+    """The exclusion rules of a served system's settings applied to its store's sessions.
+
+    Parameters
+    ----------
+    store_path : path
+        The system's store.
+    settings : HumanSettings
+        Its ``min_rt_ms``, ``exclude_max_fast_fraction`` and ``exclude_min_catch_accuracy``.
+
+    Returns
+    -------
+    Series of bool
+        :func:`flag_exclusions` of :func:`session_quality`, by ``session_id``.
+    """
+    quality = session_quality(store_path, min_rt_ms=settings.min_rt_ms)
+    return flag_exclusions(
+        quality,
+        max_fast_fraction=settings.exclude_max_fast_fraction,
+        min_catch_accuracy=settings.exclude_min_catch_accuracy,
+    )
+
+
+def excludes_any(settings: HumanSettings) -> bool:
+    """Whether the settings' exclusion rules can exclude a session at all (else the store need not be read)."""
+    return settings.exclude_max_fast_fraction < 1 or settings.exclude_min_catch_accuracy > 0
+
+
+def excluded_keys(store_path: str | Path, settings: HumanSettings) -> dict[str, np.ndarray]:
+    """The trials answered in excluded sessions, as packed keys by design (for ``read_judgments_as_triplets``).
+
+    Their judgments stay in the store and its export (they count as collected); a fit leaves them out.
+    """
+    excluded = excluded_sessions(store_path, settings)
+    sessions = [str(s) for s in excluded.index[excluded.to_numpy(dtype=bool)]]
+    if not sessions:
+        return {}
+    connection = _connect_read_only(Path(store_path))
+    try:
+        marks = ", ".join("?" * len(sessions))
+        rows = connection.execute(
+            f"SELECT design, triplet_index, ordering, repeat FROM serve_responses WHERE session_id IN ({marks})",
+            sessions,
+        ).fetchall()
+    finally:
+        connection.close()
+    keys: dict[str, list[tuple[int, int, int]]] = {}
+    for design, *key in rows:
+        keys.setdefault(str(design), []).append(tuple(int(k) for k in key))
+    return {design: encode_keys(*np.array(found, dtype=np.int64).T) for design, found in keys.items()}
