@@ -98,16 +98,21 @@ def test_status_shows_participants_of_a_served_store_only(tmp_path):
     assert "sessions" not in store_status(plain) and "participants:" not in format_status(store_status(plain))
 
 
+def two_participants(server, choice: int, input: str) -> None:
+    """Participant a answers slowly (1.2, 1.5, 0.9 s), b too fast twice (50, 80 ms) then slowly."""
+    for pid, rts in (("a" * 24, [1200.0, 1500.0, 900.0]), ("b" * 24, [50.0, 80.0, 2000.0])):
+        params = {"PROLIFIC_PID": pid, "STUDY_ID": "s", "SESSION_ID": pid[:4]}
+        session = httpx.post(server.url + "/api/session", json={"consent": True, "params": params}).json()
+        for trial, rt_ms in zip(session["trials"], rts):
+            body = {"key": trial["key"], "choice": choice, "rt_ms": rt_ms, "input": input}
+            headers = {"authorization": f"Bearer {session['token']}"}
+            assert httpx.post(server.url + "/api/answer", json=body, headers=headers).status_code == 200
+
+
 def test_oddoneout_status_of_a_served_study_shows_each_participant(tmp_path):
     config, out = write_study(tmp_path / "study"), tmp_path / "out"
     with Server(config, out) as server:
-        for pid, rts in (("a" * 24, [1200.0, 1500.0, 900.0]), ("b" * 24, [50.0, 80.0, 2000.0])):
-            params = {"PROLIFIC_PID": pid, "STUDY_ID": "s", "SESSION_ID": pid[:4]}
-            session = httpx.post(server.url + "/api/session", json={"consent": True, "params": params}).json()
-            for trial, rt_ms in zip(session["trials"], rts):
-                body = {"key": trial["key"], "choice": 0, "rt_ms": rt_ms, "input": "click"}
-                headers = {"authorization": f"Bearer {session['token']}"}
-                assert httpx.post(server.url + "/api/answer", json=body, headers=headers).status_code == 200
+        two_participants(server, choice=0, input="click")
         assert server.stop(signal.SIGTERM) == 0
     command = [sys.executable, "-m", "oddoneout.cli", "status", str(store_path(out))]
     done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=120)
@@ -146,13 +151,7 @@ def test_a_served_systems_fit_reads_leave_excluded_participants_out(tmp_path):
 
     config, out = write_study(tmp_path / "study", exclude_max_fast_fraction=0.5), tmp_path / "out"
     with Server(config, out) as server:
-        for pid, rts in (("a" * 24, [1200.0, 1500.0, 900.0]), ("b" * 24, [50.0, 80.0, 2000.0])):
-            params = {"PROLIFIC_PID": pid, "STUDY_ID": "s", "SESSION_ID": pid[:4]}
-            session = httpx.post(server.url + "/api/session", json={"consent": True, "params": params}).json()
-            for trial, rt_ms in zip(session["trials"], rts):
-                body = {"key": trial["key"], "choice": 1, "rt_ms": rt_ms, "input": "key"}
-                headers = {"authorization": f"Bearer {session['token']}"}
-                assert httpx.post(server.url + "/api/answer", json=body, headers=headers).status_code == 200
+        two_participants(server, choice=1, input="key")
         assert server.stop(signal.SIGTERM) == 0  # it exports on stopping
     settings = load_config(config).systems["people"].settings
     folder = StudyFolder(out)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from oddoneout.collect.designs import encode_keys
-from oddoneout.collect.status import position_bias
-from oddoneout.collect.store import _connect_read_only
+from oddoneout.collect.store import connect_read_only
 
 if TYPE_CHECKING:
     from oddoneout.agents.registry import HumanSettings
@@ -47,6 +47,35 @@ LEFT JOIN judgments AS j
   ON j.design = r.design AND j.triplet_index = r.triplet_index AND j.ordering = r.ordering AND j.repeat = r.repeat
 ORDER BY r.session_id, r.position
 """
+
+
+def position_bias(choices: np.ndarray) -> dict[str, Any]:
+    """Choice rate by shown position and a chi-square test against choosing uniformly.
+
+    Parameters
+    ----------
+    choices : array of int
+        Chosen positions (0, 1, 2) of the ``ok`` judgments.
+
+    Returns
+    -------
+    dict
+        ``{"n", "choice_rate": [p0, p1, p2], "chi2", "p_value"}``; rates and test are
+        ``None`` without any judgment. With counterbalanced orderings an unbiased agent gives
+        rates near 1/3 whatever the stimuli.
+    """
+    choices = np.asarray(choices, dtype=np.int64)
+    counts = np.bincount(choices, minlength=3)[:3]
+    n = int(counts.sum())
+    if n == 0:
+        return {"n": 0, "choice_rate": None, "chi2": None, "p_value": None}
+    test = stats.chisquare(counts)
+    return {
+        "n": n,
+        "choice_rate": (counts / n).tolist(),
+        "chi2": float(test.statistic),
+        "p_value": float(test.pvalue),
+    }
 
 
 def _catch_answers(connection: sqlite3.Connection) -> dict[str, list[bool]]:
@@ -91,7 +120,7 @@ def session_quality(store_path: str | Path, min_rt_ms: float) -> pd.DataFrame:
         - ``median_rt_ms``: median response time (NaN without answers);
         - ``fast_fraction``: share of answers with ``rt_ms < min_rt_ms`` (NaN without answers);
         - ``choice_rate_0..2``, ``position_chi2``, ``position_p``: choice rate by shown position and
-          the chi-square test against uniform choice (:func:`~oddoneout.collect.status.position_bias`);
+          the chi-square test against uniform choice (:func:`position_bias`);
         - ``n_catch``, ``catch_accuracy``: catch trials answered and the share answered right
           (the odd item chosen; 0 and NaN without any answered catch trial).
 
@@ -102,7 +131,7 @@ def session_quality(store_path: str | Path, min_rt_ms: float) -> pd.DataFrame:
     InputError
         If the file is missing; :class:`~oddoneout.errors.UnreadableFile` if it is not a store.
     """
-    connection = _connect_read_only(Path(store_path))
+    connection = connect_read_only(Path(store_path))
     try:
         if not is_served(connection):
             return pd.DataFrame(columns=list(QUALITY_COLUMNS), index=pd.Index([], name="session_id"))
@@ -207,7 +236,7 @@ def excluded_keys(store_path: str | Path, settings: HumanSettings) -> dict[str, 
     sessions = [str(s) for s in excluded.index[excluded.to_numpy(dtype=bool)]]
     if not sessions:
         return {}
-    connection = _connect_read_only(Path(store_path))
+    connection = connect_read_only(Path(store_path))
     try:
         marks = ", ".join("?" * len(sessions))
         rows = connection.execute(

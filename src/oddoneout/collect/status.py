@@ -7,9 +7,9 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from oddoneout.agents.base import STATUSES
+from oddoneout.collect.quality import is_served, position_bias, session_quality
 from oddoneout.collect.store import check_store, read_judgments
 from oddoneout.errors import InputError, UnreadableFile
 
@@ -34,35 +34,6 @@ def _throughput(frame: pd.DataFrame) -> tuple[float | None, float | None]:
     if span <= 0:
         return None, span
     return len(frame) / span, span
-
-
-def position_bias(choices: np.ndarray) -> dict[str, Any]:
-    """Choice rate by shown position and a chi-square test against choosing uniformly.
-
-    Parameters
-    ----------
-    choices : array of int
-        Chosen positions (0, 1, 2) of the ``ok`` judgments.
-
-    Returns
-    -------
-    dict
-        ``{"n", "choice_rate": [p0, p1, p2], "chi2", "p_value"}``; rates and test are
-        ``None`` without any judgment. With counterbalanced orderings an unbiased agent gives
-        rates near 1/3 whatever the stimuli.
-    """
-    choices = np.asarray(choices, dtype=np.int64)
-    counts = np.bincount(choices, minlength=3)[:3]
-    n = int(counts.sum())
-    if n == 0:
-        return {"n": 0, "choice_rate": None, "chi2": None, "p_value": None}
-    test = stats.chisquare(counts)
-    return {
-        "n": n,
-        "choice_rate": (counts / n).tolist(),
-        "chi2": float(test.statistic),
-        "p_value": float(test.pvalue),
-    }
 
 
 def store_status(path: str | Path, min_rt_ms: float | None = None) -> dict[str, Any]:
@@ -134,11 +105,10 @@ def store_status(path: str | Path, min_rt_ms: float | None = None) -> dict[str, 
 def _sessions(path: Path, min_rt_ms: float | None) -> list[dict[str, Any]] | None:
     """Per-session quality records of a served store (``None`` for any other store)."""
     from oddoneout.agents.registry import HumanSettings
-    from oddoneout.collect.quality import is_served, session_quality
-    from oddoneout.collect.store import _connect_read_only
+    from oddoneout.collect.store import connect_read_only
     from oddoneout.settings import defaults
 
-    connection = _connect_read_only(path)
+    connection = connect_read_only(path)
     try:
         if not is_served(connection):
             return None

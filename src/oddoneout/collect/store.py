@@ -676,7 +676,14 @@ def _require_store_tables(connection: sqlite3.Connection, path: Path) -> None:
         raise UnreadableFile(path, problem, "move it away: it is another program's database")
 
 
-def _connect_read_only(path: Path) -> sqlite3.Connection:
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection to the store at ``path`` (beside a running writer: WAL); one-line errors.
+
+    Raises
+    ------
+    InputError
+        When there is no such file, or it is not a readable triplet store.
+    """
     if not path.is_file():
         raise InputError(f"triplet store not found: {path}")
     connection = _connect(path, read_only=True)
@@ -714,7 +721,7 @@ def check_store(path: str | Path, quick: bool = False) -> list[str]:
     """
     path = Path(path)
     try:
-        connection = _connect_read_only(path)
+        connection = connect_read_only(path)
         try:
             pragma = "quick_check" if quick else "integrity_check"
             rows = [str(row[0]) for row in connection.execute(f"PRAGMA {pragma}")]
@@ -726,7 +733,7 @@ def check_store(path: str | Path, quick: bool = False) -> list[str]:
 
 
 def _read_store_meta(path: Path) -> dict[str, str]:
-    connection = _connect_read_only(path)
+    connection = connect_read_only(path)
     try:
         meta = _read_meta(connection)
     finally:
@@ -759,7 +766,7 @@ def _read_any(path: str | Path, columns: Sequence[str] | None = None) -> tuple[p
         return table, metadata.get("item_ids")
     if path.suffix in {".sqlite", ".db"}:
         meta = _read_store_meta(path)
-        connection = _connect_read_only(path)
+        connection = connect_read_only(path)
         try:
             selected = ", ".join(COLUMNS if columns is None else columns)
             table = _query_table(connection, f"SELECT {selected} FROM judgments ORDER BY rowid")
