@@ -12,7 +12,6 @@ checks compare a file with what the config and the upstream file say it should b
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 import numpy as np
 
@@ -49,17 +48,18 @@ def check_export(run: StudyRun, system: str) -> None:
     files = run.folder.system(system)
     record = export_record(files.export)
     if files.store.exists():
-        try:
-            problems = check_store(files.store, quick=True)
-            if problems:
-                raise InputError(f"damaged: {problems[0]}")
-            with TripletStore.open(files.store) as store:
-                in_store = store.design_counts()
-        except (InputError, sqlite3.DatabaseError) as exc:
+        problems = [f"damaged: {problem}" for problem in check_store(files.store, quick=True)]
+        if not problems:
+            try:
+                with TripletStore.open(files.store) as store:
+                    in_store = store.design_counts()
+            except InputError as exc:  # the store's own one-line errors (an SQLite failure included)
+                problems = [str(exc)]
+        if problems:
             raise StaleInputError(
-                f"{files.store} cannot be read ({exc}), so its export {files.export.name} cannot be trusted: "
-                f"restore the store, or delete triplets/{system}.* and run collect again"
-            ) from None
+                f"{files.store} cannot be read ({problems[0]}), so its export {files.export.name} cannot be "
+                f"trusted: restore the store, or delete triplets/{system}.* and run collect again"
+            )
         if in_store != record.get("designs"):
             raise StaleInputError(
                 f"{files.export} is older than its store ({sum(record.get('designs', {}).values())} judgments "
