@@ -784,10 +784,14 @@ def read_judgments(path: str | Path) -> pd.DataFrame:
 
 def read_key_codes(path: str | Path) -> dict[str, np.ndarray]:
     """Packed keys (:meth:`TripletDesign.key_codes`) of every stored trial, by design, from a store or an export."""
-    table, _ = _read_any(path, _KEY_COLUMNS)
-    designs = table["design"].to_numpy(zero_copy_only=False).astype(str)
-    codes = encode_keys(*(table[column].to_numpy() for column in _KEY_COLUMNS[1:]))
+    designs, codes = _table_keys(_read_any(path, _KEY_COLUMNS)[0])
     return {str(name): codes[designs == name] for name in np.unique(designs)}
+
+
+def _table_keys(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's design name and packed key (:func:`encode_keys`) in a table with the key columns."""
+    names = table["design"].to_numpy(zero_copy_only=False).astype(str)
+    return names, encode_keys(*(table[column].to_numpy() for column in _KEY_COLUMNS[1:]))
 
 
 def export_record(path: str | Path) -> dict[str, Any]:
@@ -871,8 +875,7 @@ def read_judgments_as_triplets(
 
 def _excluded(table: pa.Table, exclude: Mapping[str, np.ndarray]) -> np.ndarray:
     """Which rows of a table of judgments hold a key of ``exclude`` (packed keys by design)."""
-    names = table["design"].to_numpy(zero_copy_only=False).astype(str)
-    codes = encode_keys(*(table[column].to_numpy() for column in _KEY_COLUMNS[1:]))
+    names, codes = _table_keys(table)
     out = np.zeros(len(names), dtype=bool)
     for name, excluded in exclude.items():
         rows = names == name
