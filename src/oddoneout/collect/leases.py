@@ -349,10 +349,7 @@ class LeaseBook:
             connection.execute(
                 "DELETE FROM serve_leases WHERE design = ? AND triplet_index = ? AND ordering = ? AND repeat = ?", key
             )
-            self._renew(session_id, now)
-            state = self._state(session_id, n_trials, now, done=False)
-            self._finish_if_done(state)
-        return state
+            return self._answered(session_id, n_trials, now)
 
     def _answer_catch(
         self, session_id: str, key: TrialKey, choice: int, rt_ms: float, input: str, now: float, received: datetime
@@ -376,10 +373,7 @@ class LeaseBook:
             ).rowcount
             if finished or updated != 1:
                 raise LeaseError(f"trial {key} is not a catch trial this session is asked")
-            self._renew(session_id, now)
-            state = self._state(session_id, n_trials, now, done=False)
-            self._finish_if_done(state)
-        return state
+            return self._answered(session_id, n_trials, now)
 
     def state(self, session_id: str, now: float | None = None) -> SessionState:
         """Where a session stands, changing nothing."""
@@ -388,6 +382,13 @@ class LeaseBook:
         return self._state(session_id, n_trials, now, done=finished)
 
     # --- helpers ----------------------------------------------------------------------------------
+
+    def _answered(self, session_id: str, n_trials: int, now: float) -> SessionState:
+        """After an answer (inside its transaction): the session's leases renewed, its state, finished if done."""
+        self._renew(session_id, now)
+        state = self._state(session_id, n_trials, now, done=False)
+        self._finish_if_done(state)
+        return state
 
     def _query(self, sql: str, *parameters: object) -> list[tuple]:
         return self.store.connection.execute(sql, parameters).fetchall()
