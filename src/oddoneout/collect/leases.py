@@ -309,7 +309,7 @@ class LeaseBook:
         InputError
             On an impossible choice, response time or input; nothing is stored.
         """
-        if isinstance(choice, bool) or choice not in (0, 1, 2):
+        if isinstance(choice, bool) or not isinstance(choice, (int, np.integer)) or choice not in (0, 1, 2):
             raise InputError(f"choice must be 0, 1 or 2, got {choice!r}")
         if isinstance(rt_ms, bool) or not isinstance(rt_ms, (int, float)) or not 0 <= rt_ms <= 3_600_000:
             raise InputError(f"rt_ms must be a number of milliseconds in [0, 3600000], got {rt_ms!r}")
