@@ -6,7 +6,9 @@ import math
 
 import torch
 
+from oddoneout.embed.torch_choice import TrialTensors
 from oddoneout.embed.training import EpochReport, LoopSettings, TrainingData, TrainingProblem, minimise, new_history
+from oddoneout.triplets import ODD_ONE_OUT
 
 
 class Scripted(TrainingProblem):
@@ -18,7 +20,7 @@ class Scripted(TrainingProblem):
         self.monitored, self.warmup = monitored, warmup
         self.epoch = self.n_steps = self.n_decays_seen = 0
 
-    def step(self, indices, targets):
+    def step(self, batch):
         self.n_steps += 1
         return torch.tensor(0.5)
 
@@ -41,7 +43,8 @@ class Scripted(TrainingProblem):
 
 def _data(n_train: int = 10) -> TrainingData:
     indices = torch.zeros((n_train, 3), dtype=torch.int64)
-    return TrainingData(indices, None, indices[:0], None, torch.Generator().manual_seed(0), 3)
+    train, val = [TrialTensors(ODD_ONE_OUT, indices)], [TrialTensors(ODD_ONE_OUT, indices[:0])]
+    return TrainingData(train, val, torch.Generator().manual_seed(0), 3)
 
 
 def _settings(**changes) -> LoopSettings:

@@ -18,11 +18,11 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from oddoneout.embed.evaluate import CHANCE_CROSS_ENTROPY, odd_one_out_accuracy
+from oddoneout.embed.evaluate import CHANCE_CROSS_ENTROPY, choice_credit
 from oddoneout.embed.training import LoopSettings, TrainingData, TrainingResult, split_rows, torch_threads
 from oddoneout.embedding import Embedding
 from oddoneout.errors import FitWarning, InputError
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import TrialSet, TrialType, Triplets
 
 EVAL_CHUNK = 4096  # triplets per forward pass when scoring: small enough for the gathered rows to stay in cache
 
@@ -70,12 +70,12 @@ def estimator_defaults(estimator: type[BaseEstimator]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- base class
 class TripletEmbeddingEstimator(BaseEstimator):
-    """Base of the estimators that learn an item embedding from odd-one-out triplets.
+    """Base of the estimators that learn an item embedding from odd-one-out, anchor or ranked trials.
 
     Subclasses define ``__init__`` (whose parameters are the estimator's parameters and include
     the optimisation parameters of :meth:`_optimisation_checks`, ``soft_labels``, ``device``,
     ``n_threads``, ``seed`` and ``progress``), :meth:`_check_params`, :meth:`_train`,
-    :meth:`_finish` and :meth:`_predict_indices`.
+    :meth:`_finish`, :meth:`_predict` and, for rankings, :meth:`_log_likelihood`.
     """
 
     #: ``method`` recorded in the embedding metadata.
@@ -127,8 +127,8 @@ class TripletEmbeddingEstimator(BaseEstimator):
         )
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, triplets: Triplets, y: None = None) -> Self:
-        """Learn the embedding from odd-one-out triplets.
+    def fit(self, triplets: Triplets | TrialSet | list[Triplets], y: None = None) -> Self:
+        """Learn the embedding from judgments of one or more trial types.
 
         A fit that should not be published as it is (its held-out cross-entropy is worse than
         chance, or it kept every initial dimension) raises a :class:`~oddoneout.errors.FitWarning`
@@ -137,9 +137,10 @@ class TripletEmbeddingEstimator(BaseEstimator):
 
         Parameters
         ----------
-        triplets : Triplets
-            Judgments in the SPoSE convention (column 2 is the odd one out), with optional
-            soft labels.
+        triplets : Triplets, or a list of Triplets over one vocabulary
+            Judgments in the canonical layout of their trial type (odd-one-out: column 2 is
+            the odd one out), with optional soft labels. A list mixes trial types in one fit:
+            every trial type's choice rule on the same similarity.
         y : None
             Ignored (the choices are part of ``triplets``); for scikit-learn's API.
 
@@ -147,28 +148,29 @@ class TripletEmbeddingEstimator(BaseEstimator):
         -------
         self
         """
-        if not isinstance(triplets, Triplets):
+        if not isinstance(triplets, (Triplets, TrialSet, list, tuple)):
             raise InputError(f"{type(self).__name__}.fit expects a Triplets object, got {type(triplets).__name__}")
+        trials = TrialSet.of(triplets)
         self._check_params()
-        self._fit_model(triplets)
+        self._fit_model(trials)
         self.fit_warnings_ = self._fit_problems()
         self._fit_info["fit_warnings"] = list(self.fit_warnings_)
         for problem in self.fit_warnings_:
             warnings.warn(f"{type(self).__name__}: {problem}", FitWarning, stacklevel=2)
         return self
 
-    def _fit_model(self, triplets: Triplets) -> None:
+    def _fit_model(self, triplets: TrialSet) -> None:
         """The whole fit (subclasses that choose hyperparameters on held-out data override it)."""
         self._fit_rows(triplets, *split_rows(len(triplets), self.validation_fraction, self.seed))
 
-    def _fit_rows(self, triplets: Triplets, train_rows: np.ndarray, val_rows: np.ndarray) -> None:
-        """One fit on the triplet ``train_rows``, validated on ``val_rows``; sets the fitted attributes."""
-        use_soft = bool(self.soft_labels and triplets.probs is not None)
+    def _fit_rows(self, triplets: TrialSet, train_rows: np.ndarray, val_rows: np.ndarray) -> None:
+        """One fit on the trial ``train_rows``, validated on ``val_rows``; sets the fitted attributes."""
+        use_soft = bool(self.soft_labels and triplets.has_probs)
         with torch_threads(self.n_threads):
             data = TrainingData.from_split(triplets, train_rows, val_rows, use_soft, self.device, self.seed)
             params, history, result = self._train(data)
         seen = np.zeros(triplets.n_items, dtype=bool)
-        seen[np.unique(triplets.indices[train_rows])] = True
+        seen[triplets.used_items(train_rows)] = True
         model_info = self._finish(params, seen)
         self.item_ids_ = triplets.item_ids
         self.unseen_item_ids_ = tuple(item for item, used in zip(triplets.item_ids, seen) if not used)
@@ -188,14 +190,19 @@ class TripletEmbeddingEstimator(BaseEstimator):
             **model_info,
             "n_unseen_items": int((~seen).sum()),
         }
+        types = {part.trial_type.spec: len(part) for part in triplets.parts}
+        if list(types) != ["odd_one_out"]:  # odd-one-out fits record what earlier versions did
+            self._fit_info["trial_types"] = types
+            self._fit_info["chance_cross_entropy"] = triplets.chance_cross_entropy
 
     def _fit_problems(self) -> list[str]:
         """What is wrong with the fit for publication, each with its likely fix (empty if nothing)."""
         problems = [self._empty_problem()] if self.weights_.shape[1] == 0 else []
         held_out = self._fit_info.get("final_val_loss")
-        if held_out is not None and np.isfinite(held_out) and held_out > CHANCE_CROSS_ENTROPY:
+        chance = self._fit_info.get("chance_cross_entropy", CHANCE_CROSS_ENTROPY)
+        if held_out is not None and np.isfinite(held_out) and held_out > chance:
             problems.append(
-                f"held-out cross-entropy {held_out:.3f} is worse than chance (ln 3 = {CHANCE_CROSS_ENTROPY:.3f}): "
+                f"held-out cross-entropy {held_out:.3f} is worse than chance ({chance:.3f}): "
                 f"the embedding overfits its training triplets; {self._overfit_fix}, fewer n_dims, or more triplets"
             )
         if self.weights_.shape[1] >= self.n_dims:
@@ -235,17 +242,18 @@ class TripletEmbeddingEstimator(BaseEstimator):
             raise NotFittedError(f"this {type(self).__name__} instance is not fitted yet; call fit() first")
 
     def predict_proba(self, triplets: Triplets) -> np.ndarray:
-        """Probability that each column of each triplet is the odd one out.
+        """Probability that the item in each column of each trial is the (first) choice.
 
         Parameters
         ----------
         triplets : Triplets
-            Triplets over any vocabulary whose used ids are all in ``item_ids_``.
+            Trials over any vocabulary whose used ids are all in ``item_ids_``.
 
         Returns
         -------
-        ndarray of shape (n, 3)
-            Rows sum to 1.
+        ndarray of shape (n, n_shown)
+            Rows sum to 1; for odd-one-out, the probability that each column is the odd one out;
+            a reference column is 0.
 
         Raises
         ------
@@ -255,18 +263,38 @@ class TripletEmbeddingEstimator(BaseEstimator):
             Before :meth:`fit`.
         """
         self._check_fitted()
-        return self._predict_indices(triplets.reindex(self.item_ids_).indices)
+        return self._predict(triplets.trial_type, triplets.reindex(self.item_ids_).indices)
 
-    def _predict_indices(self, indices: np.ndarray) -> np.ndarray:
-        """:meth:`predict_proba` for triplets given as an (n, 3) array of rows of ``weights_``."""
+    def _predict(self, trial_type: TrialType, indices: np.ndarray) -> np.ndarray:
+        """:meth:`predict_proba` for trials given as an array of rows of ``weights_``."""
         raise NotImplementedError
 
+    def _log_likelihood(self, trial_type: TrialType, indices: np.ndarray) -> np.ndarray:
+        """Predicted log-probability of each trial's answer (trials as rows of ``weights_``), floored at log 1e-15.
+
+        One-choice trial types read it off :meth:`_predict`; rankings need the estimator's own.
+        """
+        if trial_type.n_ranked != 1:
+            raise NotImplementedError
+        probs = self._predict(trial_type, indices)
+        return np.log(np.clip(probs[:, trial_type.chosen_column], 1e-15, None))
+
+    def _held_out_scores(self, trials: TrialSet) -> tuple[np.ndarray, np.ndarray]:
+        """Per-trial log-likelihood and accuracy credit (ties split) of ``trials``, in row order."""
+        parts = [(part.trial_type, part.indices) for part in trials.parts]
+        log_likelihood = np.concatenate([self._log_likelihood(kind, rows) for kind, rows in parts])
+        credit = np.concatenate(
+            [choice_credit(self._predict(kind, rows), kind.chosen_column, "split") for kind, rows in parts]
+        )
+        return log_likelihood, credit
+
     def score(self, triplets: Triplets, y: None = None) -> float:
-        """Odd-one-out accuracy of :meth:`predict_proba` on ``triplets`` (ties split, chance = 1/3).
+        """Accuracy of the predicted (first) choice on ``triplets`` (ties split; odd-one-out chance = 1/3).
 
         ``y`` is ignored (the choices are part of ``triplets``).
         """
-        return odd_one_out_accuracy(self.predict_proba(triplets), tie_rule="split")
+        kind = triplets.trial_type
+        return float(choice_credit(self.predict_proba(triplets), kind.chosen_column, "split").mean())
 
     def to_embedding(self) -> Embedding:
         """The fitted ``weights_`` as an :class:`~oddoneout.embedding.Embedding` with provenance."""

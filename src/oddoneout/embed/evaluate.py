@@ -1,11 +1,21 @@
-"""Behavioural evaluation of embeddings: odd-one-out accuracy, cross-entropy, noise ceilings.
+"""Behavioural evaluation of embeddings: accuracy, cross-entropy, noise ceilings.
 
 Conventions
 -----------
-Predicted probabilities are arrays of shape (n, 3) aligned with the columns of a
+Predicted probabilities are arrays of shape (n, n_shown) aligned with the columns of a
 :class:`~oddoneout.triplets.Triplets`: column ``p`` holds the predicted probability that the
-item in column ``p`` is the odd one out. The observed odd one out is always column 2 (the
-SPoSE convention), so a prediction is right when column 2 has the largest probability.
+item in column ``p`` is the odd one out (or, for anchor and ranked trials, the first choice;
+the reference column holds 0). The observed choice is always the trial type's
+``chosen_column`` (column 2 for odd-one-out, the SPoSE convention; column 1 for anchor and
+ranked trials), so a prediction is right when that column has the largest probability.
+
+Per trial type
+--------------
+- accuracy: the (first) choice predicted right; chance 1/3 for odd-one-out, 1/2 for an anchor
+  triplet, 1/n for a ranked trial of n options (only its first choice counts);
+- cross-entropy: minus the mean log-probability of the whole observed answer (for a ranking,
+  the Plackett-Luce probability of the ranked options in order); chance ln 3, ln 2 and
+  ``sum_{r<k} ln(n - r)``.
 
 Ties
 ----
@@ -32,7 +42,7 @@ from scipy import stats
 
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets, odd_one_out_probabilities, repeated_item_rows
+from oddoneout.triplets import ODD_ONE_OUT, Triplets, repeated_item_rows
 
 TIE_RULES = ("split", "error")
 
@@ -40,7 +50,7 @@ TIE_RULES = ("split", "error")
 CHANCE_CROSS_ENTROPY = float(np.log(3.0))
 
 # Column of the observed (chosen) odd one out in the triplets' canonical layout.
-_CHOSEN = Triplets.trial_type.chosen_column
+_CHOSEN = ODD_ONE_OUT.chosen_column
 
 # Probabilities closer than this count as tied (see the module docstring).
 _TIE_RTOL = 1e-9
@@ -50,15 +60,17 @@ _TIE_ATOL = 1e-12
 _PROB_FLOOR = 1e-15
 
 
-def check_probabilities(probs: np.ndarray, name: str = "probs") -> np.ndarray:
-    """Validate predicted odd-one-out probabilities and return them as float64.
+def check_probabilities(probs: np.ndarray, name: str = "probs", n_columns: int | None = 3) -> np.ndarray:
+    """Validate predicted choice probabilities and return them as float64.
 
     Parameters
     ----------
-    probs : array-like of shape (n, 3)
+    probs : array-like of shape (n, n_columns)
         Non-negative, finite, rows summing to 1 (within 1e-6).
     name : str
         Name used in error messages.
+    n_columns : int, optional
+        Columns required (3: odd-one-out triplets); ``None`` accepts any number from 2.
 
     Raises
     ------
@@ -67,8 +79,8 @@ def check_probabilities(probs: np.ndarray, name: str = "probs") -> np.ndarray:
         that does not sum to 1; the message names the first offending row.
     """
     probs = np.asarray(probs, dtype=np.float64)
-    if probs.ndim != 2 or probs.shape[1] != 3:
-        raise InputError(f"{name} must have shape (n, 3), got {probs.shape}")
+    if probs.ndim != 2 or (probs.shape[1] != n_columns if n_columns else probs.shape[1] < 2):
+        raise InputError(f"{name} must have shape (n, {n_columns or 'n_shown'}), got {probs.shape}")
     if probs.shape[0] == 0:
         raise InputError(f"{name}: no rows")
     bad = np.flatnonzero(~np.isfinite(probs).all(axis=1))
@@ -85,7 +97,7 @@ def check_probabilities(probs: np.ndarray, name: str = "probs") -> np.ndarray:
 
 
 def tied_maximum(probs: np.ndarray) -> np.ndarray:
-    """Boolean mask of shape (n, 3): which columns share each row's maximum probability."""
+    """Boolean mask of the shape of ``probs``: which columns share each row's maximum probability."""
     probs = np.asarray(probs, dtype=np.float64)
     row_max = probs.max(axis=1, keepdims=True)
     return np.isclose(probs, row_max, rtol=_TIE_RTOL, atol=_TIE_ATOL)
@@ -107,14 +119,33 @@ def odd_one_out_credit(probs: np.ndarray, tie_rule: str = "split") -> np.ndarray
         1 for a right prediction, 0 for a wrong one, ``1/k`` for a ``k``-way tie that
         includes column 2 under the ``"split"`` rule.
     """
+    return choice_credit(check_probabilities(probs), _CHOSEN, tie_rule)
+
+
+def choice_credit(probs: np.ndarray, chosen_column: int, tie_rule: str = "split") -> np.ndarray:
+    """Per-trial credit (between 0 and 1) for predicting the observed choice, any trial type.
+
+    Parameters
+    ----------
+    probs : ndarray of shape (n, n_shown)
+        Predicted probability of each column (see the module's conventions).
+    chosen_column : int
+        Column of the observed (first) choice: the trial type's ``chosen_column``.
+    tie_rule : {"split", "error"}
+        How a tie for the maximum is scored (see the module docstring).
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
     if tie_rule not in TIE_RULES:
         raise InputError(f"tie_rule must be one of {TIE_RULES}, got {tie_rule!r}")
-    probs = check_probabilities(probs)
+    probs = check_probabilities(probs, n_columns=None)
     at_max = tied_maximum(probs)
     n_tied = at_max.sum(axis=1)
     if tie_rule == "split":
-        return at_max[:, _CHOSEN] / n_tied
-    return (at_max[:, _CHOSEN] & (n_tied == 1)).astype(np.float64)
+        return at_max[:, chosen_column] / n_tied
+    return (at_max[:, chosen_column] & (n_tied == 1)).astype(np.float64)
 
 
 def odd_one_out_accuracy(probs: np.ndarray, tie_rule: str = "split") -> float:
@@ -136,15 +167,19 @@ def odd_one_out_accuracy(probs: np.ndarray, tie_rule: str = "split") -> float:
     return float(odd_one_out_credit(probs, tie_rule).mean())
 
 
-def cross_entropy(probs: np.ndarray, targets: np.ndarray | None = None) -> float:
-    """Mean cross-entropy (nats) of predicted odd-one-out probabilities.
+def cross_entropy(probs: np.ndarray, targets: np.ndarray | None = None, chosen_column: int | None = None) -> float:
+    """Mean cross-entropy (nats) of predicted choice probabilities.
 
     Parameters
     ----------
     probs : ndarray of shape (n, 3)
-        Predicted probability that each column is the odd one out.
-    targets : ndarray of shape (n, 3), optional
+        Predicted probability that each column is the odd one out (with ``chosen_column``:
+        shape (n, n_shown), the probability that each column is the choice).
+    targets : ndarray of the shape of ``probs``, optional
         Soft labels (rows summing to 1). ``None`` uses the hard choice: column 2.
+    chosen_column : int, optional
+        Column of the observed choice of another trial type than odd-one-out (see
+        :attr:`~oddoneout.triplets.TrialType.chosen_column`); ``None``: an odd-one-out triplet.
 
     Returns
     -------
@@ -153,11 +188,12 @@ def cross_entropy(probs: np.ndarray, targets: np.ndarray | None = None) -> float
         ``mean_i -log(probs[i, 2])``. Probabilities are floored at 1e-15 so the result is
         finite. Chance (uniform predictions) gives ``log(3)``.
     """
-    probs = check_probabilities(probs)
+    n_columns = 3 if chosen_column is None else None
+    probs = check_probabilities(probs, n_columns=n_columns)
     log_probs = np.log(np.maximum(probs, _PROB_FLOOR))
     if targets is None:
-        return float(-log_probs[:, _CHOSEN].mean())
-    targets = check_probabilities(targets, name="targets")
+        return float(-log_probs[:, _CHOSEN if chosen_column is None else chosen_column].mean())
+    targets = check_probabilities(targets, name="targets", n_columns=n_columns)
     if targets.shape != probs.shape:
         raise InputError(f"targets shape {targets.shape} does not match probs {probs.shape}")
     # 0 * log(p) is 0 even where p underflowed, hence the explicit mask.
@@ -218,11 +254,12 @@ def bootstrap_ci(
 def evaluate_embedding(
     embedding: Embedding, triplets: Triplets, n_bootstrap: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
-    """Odd-one-out accuracy and cross-entropy of an embedding on (held-out) triplets.
+    """Accuracy and cross-entropy of an embedding on (held-out) trials of any trial type.
 
-    The SPoSE choice rule predicts the odd one out as the softmax of the remaining pair's
-    dot-product similarity. Scores use the observed (hard) choices; when the triplets carry
-    soft labels, their cross-entropy is reported too.
+    The trial type's choice rule on the embedding's dot-product similarity predicts the
+    answers (odd-one-out: the softmax of the remaining pair's similarity; anchor and ranked
+    trials: Plackett-Luce over the reference's similarity to each option). Scores use the
+    observed (hard) choices; when the trials carry soft labels, their cross-entropy is reported too.
 
     Parameters
     ----------
@@ -240,7 +277,8 @@ def evaluate_embedding(
         ``accuracy`` (tie rule ``"split"``), ``accuracy_ci`` ([low, high], 95 % percentile
         bootstrap over triplets), ``cross_entropy`` (nats, hard choices), ``n_triplets``,
         ``n_ties`` (triplets whose maximum is shared by several columns) and, when
-        ``triplets.probs`` exists, ``cross_entropy_soft``.
+        ``triplets.probs`` exists, ``cross_entropy_soft``; for trials other than odd-one-out
+        also ``trial_type`` and ``chance_cross_entropy``.
 
     Raises
     ------
@@ -248,18 +286,27 @@ def evaluate_embedding(
         If the triplets use an item id the embedding lacks.
     """
     aligned = triplets.reindex(embedding.item_ids)
-    probs = odd_one_out_probabilities(embedding.weights, aligned.indices)
-    credit = odd_one_out_credit(probs, "split")
+    kind = aligned.trial_type
+    probs = kind.probabilities(embedding.weights, aligned.indices)
+    credit = choice_credit(probs, kind.chosen_column, "split")
     low, high = bootstrap_ci(credit, n_bootstrap=n_bootstrap, seed=seed)
+    if kind == ODD_ONE_OUT:
+        hard_cross_entropy = cross_entropy(probs)
+    else:
+        hard_cross_entropy = float(-kind.log_likelihood(embedding.weights, aligned.indices).mean())
     result: dict[str, Any] = {
         "accuracy": float(credit.mean()),
         "accuracy_ci": [low, high],
-        "cross_entropy": cross_entropy(probs),
+        "cross_entropy": hard_cross_entropy,
         "n_triplets": len(aligned),
         "n_ties": int((tied_maximum(probs).sum(axis=1) > 1).sum()),
     }
     if aligned.probs is not None:
-        result["cross_entropy_soft"] = cross_entropy(probs, aligned.probs)
+        column = None if kind == ODD_ONE_OUT else kind.chosen_column
+        result["cross_entropy_soft"] = cross_entropy(probs, aligned.probs, column)
+    if kind != ODD_ONE_OUT:
+        result["trial_type"] = kind.spec
+        result["chance_cross_entropy"] = kind.chance_cross_entropy
     return result
 
 

@@ -149,9 +149,16 @@ from oddoneout.embed.estimator import (
     is_positive_float,
     is_positive_int,
 )
-from oddoneout.embed.evaluate import odd_one_out_accuracy
+from oddoneout.embed.evaluate import choice_credit
 from oddoneout.embed.selection import AUTO, MAX_GROWTH, candidate_values, format_selection, grow_grid, selection_table
-from oddoneout.embed.torch_choice import add_cross_entropy_gradient, pair_logits, triplet_cross_entropy
+from oddoneout.embed.torch_choice import (
+    TrialTensors,
+    add_batch_gradient,
+    choice_probabilities,
+    log_likelihood,
+    pair_logits,
+    triplet_cross_entropy,
+)
 from oddoneout.embed.training import (
     EpochReport,
     IterateAverage,
@@ -165,7 +172,7 @@ from oddoneout.embed.training import (
     split_rows,
 )
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets, odd_one_out_probabilities
+from oddoneout.triplets import ODD_ONE_OUT, TrialSet, TrialType
 
 
 def _valid_l1(l1: Any) -> bool:
@@ -212,12 +219,12 @@ class _PenalisedProblem(TrainingProblem):
         self.n_steps = self.n_epochs = 0
         self.previous_alive = -1
 
-    def step(self, indices: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+    def step(self, batch: list[TrialTensors]) -> torch.Tensor:
         weights = self.weights
         ramp = min(1.0, self.n_steps / self.warmup_steps) if self.warmup_steps else 1.0
         # on W >= 0 the penalty's gradient is the constant ramp * l1 / n_items
         weights.grad.fill_(ramp * self.penalty_scale)
-        data_loss = add_cross_entropy_gradient(weights, indices, targets, weights.grad)
+        data_loss = add_batch_gradient(weights, batch, weights.grad)
         self.n_steps += 1
         self.optimizer.step()
         weights.clamp_(min=0.0)  # projection onto the non-negative orthant
@@ -232,7 +239,7 @@ class _PenalisedProblem(TrainingProblem):
         estimate, data = self.estimate, self.data
         penalty = float(self.penalty_scale * estimate.sum())
         n_alive = int((estimate.max(dim=0).values > self.model.prune_threshold).sum())
-        val_loss, val_accuracy = self.model._validate(estimate, data.val_idx, data.val_targets)
+        val_loss, val_accuracy = self.model._validate(estimate, data.val)
         # The regularised objective, so that epochs that only sparsify still count as progress.
         monitored = (val_loss if self.use_validation else train_loss) + penalty
         values = dict(zip(_HISTORY_KEYS, (train_loss, penalty, val_loss, val_accuracy, n_alive, monitored)))
@@ -427,7 +434,7 @@ class SPoSE(TripletEmbeddingEstimator):
             }
         )
 
-    def _fit_model(self, triplets: Triplets) -> None:
+    def _fit_model(self, triplets: TrialSet) -> None:
         """Fit each ``l1`` candidate on the held-out scheme, keep the one :func:`one_se_rule` chooses."""
         values, growable = candidate_values(self.l1, len(triplets), triplets.n_items)
         choosing = len(values) > 1 or growable
@@ -475,25 +482,25 @@ class SPoSE(TripletEmbeddingEstimator):
             print(f"SPoSE: {format_selection(table, self.l1_scheme_)}", file=sys.stderr)
 
     def _score_candidate(
-        self, triplets: Triplets, value: float, splits: list[tuple[np.ndarray, np.ndarray]]
+        self, triplets: TrialSet, value: float, splits: list[tuple[np.ndarray, np.ndarray]]
     ) -> dict[str, Any]:
         """Fit ``l1 = value`` on every split; its per-triplet held-out losses, scores and (one split) fitted state."""
         self.l1_ = value
-        n_scored = sum(len(held_out) for _, held_out in splits)
-        probs = np.empty((n_scored, 3))
-        dims, epochs, warned, start = [], [], False, 0
+        log_likelihoods, credits = [], []
+        dims, epochs, warned = [], [], False
         for train_rows, held_out in splits:
             self._fit_rows(triplets, train_rows, held_out)
-            probs[start : start + len(held_out)] = self._predict_indices(triplets.indices[held_out])
-            start += len(held_out)
+            log_likelihood, credit = self._held_out_scores(triplets.subset(held_out))
+            log_likelihoods.append(log_likelihood)
+            credits.append(credit)
             dims.append(self.weights_.shape[1])
             epochs.append(self.n_epochs_)
             warned = warned or bool(self._fit_problems())
         self._fit_info["l1"] = value
         state = {name: attribute for name, attribute in vars(self).items() if name.endswith("_") or name == "_fit_info"}
         return {
-            "losses": -np.log(np.clip(probs[:, 2], 1e-15, None)),
-            "accuracy": odd_one_out_accuracy(probs),
+            "losses": -np.concatenate(log_likelihoods),
+            "accuracy": float(np.concatenate(credits).mean()),
             "n_dims": dims[0] if len(dims) == 1 else float(np.mean(dims)),
             "n_epochs": epochs[0] if len(epochs) == 1 else float(np.mean(epochs)),
             "warned": warned,
@@ -557,23 +564,29 @@ class SPoSE(TripletEmbeddingEstimator):
         return result.best.cpu().numpy().astype(np.float64), history, result
 
     @torch.no_grad()
-    def _validate(
-        self, weights: torch.Tensor, indices: torch.Tensor, targets: torch.Tensor | None
-    ) -> tuple[float, float]:
-        """Cross-entropy and split-tie accuracy on the validation triplets (NaN if none)."""
-        n = indices.shape[0]
+    def _validate(self, weights: torch.Tensor, val: list[TrialTensors]) -> tuple[float, float]:
+        """Cross-entropy and split-tie accuracy on the validation trials (NaN if none)."""
+        n = sum(len(part) for part in val)
         if n == 0:
             return float("nan"), float("nan")
-        summed = 0.0
-        probs = []
-        for start in range(0, n, EVAL_CHUNK):
-            logits = pair_logits(weights, indices[start : start + EVAL_CHUNK])
-            chunk_targets = None if targets is None else targets[start : start + EVAL_CHUNK]
-            summed += float(triplet_cross_entropy(logits, chunk_targets)) * logits.shape[0]
-            probs.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
+        summed, part_probs = 0.0, []
+        for part in val:
+            probs = []
+            for start in range(0, len(part), EVAL_CHUNK):
+                indices = part.indices[start : start + EVAL_CHUNK]
+                targets = None if part.targets is None else part.targets[start : start + EVAL_CHUNK]
+                if part.trial_type == ODD_ONE_OUT:
+                    logits = pair_logits(weights, indices)
+                    summed += float(triplet_cross_entropy(logits, targets)) * logits.shape[0]
+                else:
+                    summed -= float(log_likelihood(part.trial_type, weights, indices, targets).sum())
+                probs.append(choice_probabilities(part.trial_type, weights, indices).cpu().numpy())
+            if probs:
+                part_probs.append((np.concatenate(probs), part.trial_type.chosen_column))
         if not np.isfinite(summed):
             return float("nan"), float("nan")  # diverged weights
-        return summed / n, odd_one_out_accuracy(np.concatenate(probs))
+        credits = [choice_credit(probs, column) for probs, column in part_probs]
+        return summed / n, float(np.concatenate(credits).mean())
 
     def _finish(self, params: np.ndarray, seen: np.ndarray) -> dict[str, Any]:
         """Zero the unseen items, prune dead dimensions and sort the rest by L1 norm."""
@@ -585,5 +598,10 @@ class SPoSE(TripletEmbeddingEstimator):
         return {"n_dims_kept": int(self.weights_.shape[1]), "relaxed_from_epoch": self.relaxed_from_epoch_}
 
     # ------------------------------------------------------------------ prediction
-    def _predict_indices(self, indices: np.ndarray) -> np.ndarray:
-        return odd_one_out_probabilities(self.weights_, indices)
+    def _predict(self, trial_type: TrialType, indices: np.ndarray) -> np.ndarray:
+        return trial_type.probabilities(self.weights_, indices)
+
+    def _log_likelihood(self, trial_type: TrialType, indices: np.ndarray) -> np.ndarray:
+        if trial_type.n_ranked == 1:
+            return super()._log_likelihood(trial_type, indices)
+        return trial_type.log_likelihood(self.weights_, indices)

@@ -1,16 +1,27 @@
-"""The SPoSE choice rule in torch: pair logits, the triplet cross-entropy and its closed-form gradient.
+"""The choice rules in torch: what the estimators train and validate with.
 
-The numpy version, for fitted embeddings, is :mod:`oddoneout.triplets`; this one is what the
-estimators train and validate with. Column 2 of a triplet is the observed odd one out; pair logit
-``p`` is the similarity of the pair :data:`~oddoneout.triplets.KEPT_PAIRS` ``[p]``, as in numpy.
+The numpy versions, for fitted embeddings, are the trial types of :mod:`oddoneout.triplets`.
+
+Odd-one-out: column 2 of a triplet is the observed odd one out; pair logit ``p`` is the
+similarity of the pair :data:`~oddoneout.triplets.KEPT_PAIRS` ``[p]``, as in numpy. Its
+cross-entropy has a closed-form gradient (:func:`add_cross_entropy_gradient`).
+
+Anchor and ranked trials: the Plackett-Luce log-likelihood of the reference's similarities
+(:func:`reference_log_likelihood`, see :mod:`oddoneout.triplets.reference`), differentiated by
+autograd.
+
+A minibatch may mix trial types (:class:`TrialTensors`, one per type);
+:func:`add_batch_gradient` and :func:`batch_negative_log_likelihood` take the mean over all its trials.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
-from oddoneout.triplets import KEPT_PAIRS
+from oddoneout.triplets import KEPT_PAIRS, ODD_ONE_OUT, TrialType
 
 #: For each column ``p``: ``(k, q)`` for each pair logit ``k`` whose pair holds ``p``, ``q`` the pair's other item.
 _PARTNERS = tuple(
@@ -68,7 +79,11 @@ def triplet_cross_entropy(logits: torch.Tensor, targets: torch.Tensor | None = N
 
 
 def add_cross_entropy_gradient(
-    weights: torch.Tensor, indices: torch.Tensor, targets: torch.Tensor | None, grad: torch.Tensor
+    weights: torch.Tensor,
+    indices: torch.Tensor,
+    targets: torch.Tensor | None,
+    grad: torch.Tensor,
+    n_batch: int | None = None,
 ) -> torch.Tensor:
     """Add the gradient of the mean cross-entropy of a minibatch to ``grad``; return the loss.
 
@@ -87,26 +102,130 @@ def add_cross_entropy_gradient(
         Soft labels; ``None`` means the hard choice, column 2.
     grad : Tensor of shape (n_items, n_dims)
         Accumulator, updated in place.
+    n_batch : int, optional
+        Trials of the whole minibatch when these triplets are part of one mixing trial types
+        (the mean is over all of them); ``None``: these triplets are the batch.
 
     Returns
     -------
     Tensor
-        The mean cross-entropy of the batch (a 0-d tensor).
+        The cross-entropy of the triplets summed and divided by the batch size (a 0-d tensor).
     """
     n, n_dims = indices.shape[0], weights.shape[1]
+    divisor = n if n_batch is None else n_batch
     flat = indices.T.reshape(-1)  # all a's, then all b's, then all c's
     rows = weights.index_select(0, flat).view(3, n, n_dims)
     log_probs = F.log_softmax(row_pair_logits(rows[0], rows[1], rows[2]), dim=1)
     g = log_probs.exp()
     if targets is None:
-        loss = -log_probs[:, 2].mean()
+        loss = -log_probs[:, 2].sum() / divisor if n_batch is not None else -log_probs[:, 2].mean()
         g[:, 2] -= 1.0
     else:
-        loss = -(targets * log_probs).sum(1).mean()
+        terms = (targets * log_probs).sum(1)
+        loss = -terms.sum() / divisor if n_batch is not None else -terms.mean()
         g -= targets
-    g /= n
+    g /= divisor
     row_grads = torch.empty_like(rows)
     for p, ((k1, q1), (k2, q2)) in enumerate(_PARTNERS):
         torch.addcmul(rows[q1] * g[:, k1 : k1 + 1], rows[q2], g[:, k2 : k2 + 1], out=row_grads[p])
     grad.index_add_(0, flat, row_grads.view(-1, n_dims))
     return loss
+
+
+def reference_log_likelihood(
+    weights: torch.Tensor, indices: torch.Tensor, n_ranked: int, targets: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-trial log-likelihood of anchor and ranked trials in the canonical layout.
+
+    Parameters
+    ----------
+    weights : Tensor of shape (n_items, n_dims)
+    indices : Tensor of shape (n, 1 + n_options), int64
+        Reference, ranked options in rank order, other options.
+    n_ranked : int
+        Options ranked per trial.
+    targets : Tensor of shape (n, 1 + n_options), optional
+        Soft labels of a one-choice trial (column 0, the reference, is 0).
+
+    Returns
+    -------
+    Tensor of shape (n,)
+    """
+    logits = (weights[indices[:, :1]] * weights[indices[:, 1:]]).sum(-1)
+    if targets is not None:
+        return (targets[:, 1:] * F.log_softmax(logits, dim=1)).sum(1)
+    total = torch.zeros(logits.shape[0], dtype=logits.dtype, device=logits.device)
+    for rank in range(n_ranked):
+        total = total + logits[:, rank] - torch.logsumexp(logits[:, rank:], dim=1)
+    return total
+
+
+def log_likelihood(
+    trial_type: TrialType, weights: torch.Tensor, indices: torch.Tensor, targets: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-trial log-likelihood of ``trial_type``'s answers (with soft labels: minus the cross-entropy).
+
+    Returns
+    -------
+    Tensor of shape (n,)
+    """
+    if trial_type == ODD_ONE_OUT:
+        log_probs = F.log_softmax(pair_logits(weights, indices), dim=1)
+        return log_probs[:, 2] if targets is None else (targets * log_probs).sum(1)
+    return reference_log_likelihood(weights, indices, trial_type.n_ranked, targets)
+
+
+@dataclass
+class TrialTensors:
+    """Trials of one type on a device: indices in the canonical layout and optional soft labels."""
+
+    trial_type: TrialType
+    indices: torch.Tensor
+    targets: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+
+def batch_negative_log_likelihood(weights: torch.Tensor, batch: list[TrialTensors]) -> torch.Tensor:
+    """Mean negative log-likelihood (cross-entropy) over all trials of a minibatch of one or more types."""
+    if len(batch) == 1 and batch[0].trial_type == ODD_ONE_OUT:
+        part = batch[0]
+        return triplet_cross_entropy(pair_logits(weights, part.indices), part.targets)
+    n = sum(len(part) for part in batch)
+    return -sum(log_likelihood(part.trial_type, weights, part.indices, part.targets).sum() for part in batch) / n
+
+
+def add_batch_gradient(weights: torch.Tensor, batch: list[TrialTensors], grad: torch.Tensor) -> torch.Tensor:
+    """Add the gradient of :func:`batch_negative_log_likelihood` to ``grad``; return the loss.
+
+    Odd-one-out trials use the closed form (:func:`add_cross_entropy_gradient`), other types autograd.
+    """
+    if len(batch) == 1 and batch[0].trial_type == ODD_ONE_OUT:
+        return add_cross_entropy_gradient(weights, batch[0].indices, batch[0].targets, grad)
+    n = sum(len(part) for part in batch)
+    loss = torch.zeros((), dtype=weights.dtype, device=weights.device)
+    for part in batch:
+        if part.trial_type == ODD_ONE_OUT:
+            loss = loss + add_cross_entropy_gradient(weights, part.indices, part.targets, grad, n)
+            continue
+        with torch.enable_grad():
+            leaf = weights.detach().requires_grad_(True)
+            part_loss = -log_likelihood(part.trial_type, leaf, part.indices, part.targets).sum() / n
+            (part_grad,) = torch.autograd.grad(part_loss, leaf)
+        grad.add_(part_grad)
+        loss = loss + part_loss.detach()
+    return loss
+
+
+def choice_probabilities(trial_type: TrialType, weights: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """First-choice probabilities laid out like the items, in float64 (a reference column is 0).
+
+    Returns
+    -------
+    Tensor of shape (n, n_shown)
+    """
+    if trial_type == ODD_ONE_OUT:
+        return torch.softmax(pair_logits(weights, indices).double(), dim=1)
+    logits = (weights[indices[:, :1]] * weights[indices[:, 1:]]).sum(-1).double()
+    return F.pad(torch.softmax(logits, dim=1), (1, 0))

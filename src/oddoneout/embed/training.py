@@ -17,8 +17,9 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from oddoneout.embed.torch_choice import TrialTensors
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import TrialSet
 
 #: ``progress(epoch, max_epochs, metrics)``, called after every epoch.
 ProgressCallback = Callable[[int, int, dict[str, float]], None]
@@ -62,53 +63,78 @@ def fold_rows(n_triplets: int, n_folds: int, seed: int) -> list[tuple[np.ndarray
     return [(np.sort(np.concatenate(folds[:k] + folds[k + 1 :])), np.sort(fold)) for k, fold in enumerate(folds)]
 
 
-def triplet_tensors(
-    triplets: Triplets, rows: np.ndarray, use_soft: bool, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Indices of the triplet ``rows`` on ``device``, with their soft labels (float32) or ``None``."""
-    indices = torch.as_tensor(triplets.indices[rows], device=device)
-    targets = torch.as_tensor(triplets.probs[rows], dtype=torch.float32, device=device) if use_soft else None
-    return indices, targets
+def trial_tensors(trials: TrialSet, rows: np.ndarray, use_soft: bool, device: torch.device) -> list[TrialTensors]:
+    """The trials at ``rows`` on ``device``, one :class:`TrialTensors` per trial type present.
+
+    Soft labels are float32, or ``None`` without ``use_soft``. An empty ``rows`` gives one empty
+    part of the first trial type.
+    """
+    parts = trials.part_rows(rows) or [(0, np.zeros(0, dtype=np.int64))]
+    tensors = []
+    for k, local in parts:
+        part = trials.parts[k]
+        indices = torch.as_tensor(part.indices[local], device=device)
+        targets = torch.as_tensor(part.probs[local], dtype=torch.float32, device=device) if use_soft else None
+        tensors.append(TrialTensors(part.trial_type, indices, targets))
+    return tensors
 
 
 @dataclass
 class TrainingData:
-    """The triplets of one fit on its device, and the seeded generator of its initialisation and minibatches."""
+    """The trials of one fit on their device, and the seeded generator of its initialisation and minibatches.
 
-    train_idx: torch.Tensor
-    train_targets: torch.Tensor | None
-    val_idx: torch.Tensor
-    val_targets: torch.Tensor | None
+    ``train`` and ``val`` hold one :class:`~oddoneout.embed.torch_choice.TrialTensors` per trial
+    type (one for odd-one-out data). Training rows are numbered through the parts in order.
+    """
+
+    train: list[TrialTensors]
+    val: list[TrialTensors]
     generator: torch.Generator
     n_items: int
 
     @classmethod
     def from_split(
-        cls, triplets: Triplets, train_rows: np.ndarray, val_rows: np.ndarray, use_soft: bool, device: str, seed: int
+        cls, trials: TrialSet, train_rows: np.ndarray, val_rows: np.ndarray, use_soft: bool, device: str, seed: int
     ) -> TrainingData:
-        """The training and validation rows of ``triplets`` on ``device``, and a CPU generator seeded by ``seed``."""
+        """The training and validation rows of ``trials`` on ``device``, and a CPU generator seeded by ``seed``."""
         where = torch.device(device)
         return cls(
-            *triplet_tensors(triplets, train_rows, use_soft, where),
-            *triplet_tensors(triplets, val_rows, use_soft, where),
+            trial_tensors(trials, train_rows, use_soft, where),
+            trial_tensors(trials, val_rows, use_soft, where),
             torch.Generator(device="cpu").manual_seed(int(seed)),
-            triplets.n_items,
+            trials.n_items,
         )
 
     @property
     def device(self) -> torch.device:
         """The device of the tensors."""
-        return self.train_idx.device
+        return self.train[0].indices.device
 
     @property
     def n_train(self) -> int:
-        """Number of training triplets."""
-        return int(self.train_idx.shape[0])
+        """Number of training trials."""
+        return sum(len(part) for part in self.train)
 
     @property
     def has_validation(self) -> bool:
-        """Whether there are validation triplets."""
-        return self.val_idx.shape[0] > 0
+        """Whether there are validation trials."""
+        return sum(len(part) for part in self.val) > 0
+
+    def train_batch(self, rows: torch.Tensor) -> list[TrialTensors]:
+        """The training trials at ``rows`` (numbered through the parts), one entry per part they fall in."""
+        if len(self.train) == 1:
+            part = self.train[0]
+            return [
+                TrialTensors(part.trial_type, part.indices[rows], None if part.targets is None else part.targets[rows])
+            ]
+        batch, start = [], 0
+        for part in self.train:
+            local = rows[(rows >= start) & (rows < start + len(part))] - start
+            start += len(part)
+            if local.numel():
+                targets = None if part.targets is None else part.targets[local]
+                batch.append(TrialTensors(part.trial_type, part.indices[local], targets))
+        return batch
 
 
 def minibatches(
@@ -273,8 +299,9 @@ class TrainingProblem:
     optimizer: torch.optim.Optimizer
     progress_keys: tuple[str, ...] | None = None
 
-    def step(self, indices: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
-        """One optimiser step on a minibatch; returns its mean data loss (a detached 0-d tensor)."""
+    def step(self, batch: list[TrialTensors]) -> torch.Tensor:
+        """One optimiser step on a minibatch (one part per trial type); returns its mean data loss
+        (a detached 0-d tensor)."""
         raise NotImplementedError
 
     def end_epoch(self, train_loss: float) -> EpochReport:
@@ -316,7 +343,7 @@ def minimise(
     progress: ProgressCallback | None = None,
     first_epoch: int = 1,
 ) -> TrainingResult:
-    """Train ``problem`` on ``data.train_idx`` for at most ``settings.max_epochs`` epochs.
+    """Train ``problem`` on ``data.train`` for at most ``settings.max_epochs`` epochs.
 
     Every epoch visits the training triplets once, in minibatches of a random order drawn from
     ``data.generator``, then appends the problem's :class:`EpochReport` values to ``history``
@@ -335,8 +362,7 @@ def minimise(
     for epoch in range(first_epoch, first_epoch + int(settings.max_epochs)):
         summed_loss = torch.zeros((), device=data.device)
         for rows in minibatches(data.n_train, int(settings.batch_size), data.generator, data.device):
-            targets = None if data.train_targets is None else data.train_targets[rows]
-            summed_loss += problem.step(data.train_idx[rows], targets) * rows.shape[0]
+            summed_loss += problem.step(data.train_batch(rows)) * rows.shape[0]
         report = problem.end_epoch(float(summed_loss) / data.n_train)
         record_epoch(history, epoch, report.values, progress, settings.max_epochs, problem.progress_keys)
         if not report.finite:

@@ -84,7 +84,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -98,8 +98,13 @@ from oddoneout.embed.estimator import (
     is_positive_float,
     is_positive_int,
 )
-from oddoneout.embed.evaluate import odd_one_out_accuracy
-from oddoneout.embed.torch_choice import pair_logits, triplet_cross_entropy
+from oddoneout.embed.evaluate import choice_credit
+from oddoneout.embed.torch_choice import (
+    TrialTensors,
+    batch_negative_log_likelihood,
+    choice_probabilities,
+    log_likelihood,
+)
 from oddoneout.embed.training import (
     EpochReport,
     ProgressCallback,
@@ -110,7 +115,7 @@ from oddoneout.embed.training import (
     new_history,
 )
 from oddoneout.errors import InputError
-from oddoneout.triplets import odd_one_out_probabilities
+from oddoneout.triplets import TrialType
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -213,8 +218,8 @@ class _VariationalProblem(TrainingProblem):
         self.noise = torch.Generator(device=data.device).manual_seed(int(model.seed) + 1)
         self.n_epochs = 0
 
-    def step(self, indices: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
-        cross_entropy, kl = self.model._negative_elbo_terms(self.mu, self.log_sigma, indices, targets, self.noise)
+    def step(self, batch: list[TrialTensors]) -> torch.Tensor:
+        cross_entropy, kl = self.model._negative_elbo_terms(self.mu, self.log_sigma, batch, self.noise)
         loss = cross_entropy + kl / self.data.n_train
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -226,7 +231,7 @@ class _VariationalProblem(TrainingProblem):
         model, data = self.model, self.data
         mu, sigma = self.mu.detach(), self.log_sigma.detach().exp()
         kl_per_triplet = model._fixed_noise_kl(mu, sigma) / data.n_train
-        val_loss, val_accuracy = model._validate(mu, sigma, data.val_idx, data.val_targets)
+        val_loss, val_accuracy = model._validate(mu, sigma, data.val)
         keep, _ = significant_dimensions(
             mu.cpu().double().numpy(), sigma.cpu().double().numpy(), model.prune_alpha, model.prune_min_items
         )
@@ -386,8 +391,7 @@ class VICE(TripletEmbeddingEstimator):
         self,
         mu: torch.Tensor,
         log_sigma: torch.Tensor,
-        indices: torch.Tensor,
-        targets: torch.Tensor | None,
+        batch: list[TrialTensors],
         generator: torch.Generator,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-entropy of the batch and the MC KL estimate, each averaged over draws."""
@@ -397,7 +401,7 @@ class VICE(TripletEmbeddingEstimator):
         for _ in range(int(self.n_samples_train)):
             eps = torch.randn(mu.shape, generator=generator, device=mu.device)
             sample = mu + sigma * eps
-            cross_entropy = cross_entropy + triplet_cross_entropy(pair_logits(torch.relu(sample), indices), targets)
+            cross_entropy = cross_entropy + batch_negative_log_likelihood(torch.relu(sample), batch)
             log_q = _normal_log_density(sample, mu, sigma).sum()
             log_p = spike_and_slab_log_density(sample, self.prior_pi, self.spike, self.slab).sum()
             kl = kl + (log_q - log_p)
@@ -441,27 +445,43 @@ class VICE(TripletEmbeddingEstimator):
         return total / int(self.n_samples_eval)
 
     @torch.no_grad()
-    def _validate(
-        self, mu: torch.Tensor, sigma: torch.Tensor, indices: torch.Tensor, targets: torch.Tensor | None
-    ) -> tuple[float, float]:
-        """Cross-entropy and split-tie accuracy of the MC-averaged predictions (NaN if no triplets)."""
-        n = indices.shape[0]
+    def _validate(self, mu: torch.Tensor, sigma: torch.Tensor, val: list[TrialTensors]) -> tuple[float, float]:
+        """Cross-entropy and split-tie accuracy of the MC-averaged predictions (NaN if no trials).
+
+        The predictive probability of an answer is its probability averaged over the draws; of a
+        ranking, its Plackett-Luce likelihood averaged over the draws.
+        """
+        n = sum(len(part) for part in val)
         if n == 0:
             return float("nan"), float("nan")
         generator = self._eval_noise(mu)
-        probs = torch.zeros(n, 3, dtype=torch.float64, device=mu.device)
+        probs = [torch.zeros(len(part), part.trial_type.n_shown, dtype=torch.float64, device=mu.device) for part in val]
+        ranked = [torch.zeros(len(part), dtype=torch.float64, device=mu.device) for part in val]
         for _ in range(int(self.n_samples_eval)):
             sample = torch.relu(mu + sigma * torch.randn(mu.shape, generator=generator, device=mu.device))
-            for start in range(0, n, EVAL_CHUNK):
-                logits = pair_logits(sample, indices[start : start + EVAL_CHUNK])
-                probs[start : start + EVAL_CHUNK] += torch.softmax(logits.double(), dim=1)
-        probs /= float(self.n_samples_eval)
-        log_probs = probs.clamp_min(1e-15).log()
-        if targets is None:
-            loss = -log_probs[:, 2].mean()
-        else:
-            loss = -(targets.double() * log_probs).sum(1).mean()
-        return float(loss), odd_one_out_accuracy(probs.cpu().numpy())
+            for part, part_probs, part_ranked in zip(val, probs, ranked):
+                for start in range(0, len(part), EVAL_CHUNK):
+                    indices = part.indices[start : start + EVAL_CHUNK]
+                    part_probs[start : start + EVAL_CHUNK] += choice_probabilities(part.trial_type, sample, indices)
+                    if part.trial_type.n_ranked > 1:
+                        chunk = log_likelihood(part.trial_type, sample, indices).double().exp()
+                        part_ranked[start : start + EVAL_CHUNK] += chunk
+        loss, credits = 0.0, []
+        for part, part_probs, part_ranked in zip(val, probs, ranked):
+            part_probs /= float(self.n_samples_eval)
+            column = part.trial_type.chosen_column
+            if part.trial_type.n_ranked > 1:
+                log_probs = (part_ranked / float(self.n_samples_eval)).clamp_min(1e-15).log()
+                part_loss = -log_probs.mean()
+            else:
+                log_probs = part_probs.clamp_min(1e-15).log()
+                if part.targets is None:
+                    part_loss = -log_probs[:, column].mean()
+                else:
+                    part_loss = -(part.targets.double() * log_probs).sum(1).mean()
+            loss += float(part_loss) * (len(part) / n)
+            credits.append(choice_credit(part_probs.cpu().numpy(), column))
+        return loss, float(np.concatenate(credits).mean())
 
     def _finish(self, params: tuple[np.ndarray, np.ndarray], seen: np.ndarray) -> dict[str, Any]:
         """Prune with the FDR rule and sort the kept dimensions by L1 norm."""
@@ -486,15 +506,27 @@ class VICE(TripletEmbeddingEstimator):
         )
 
     # ------------------------------------------------------------------ prediction
-    def _predict_indices(self, indices: np.ndarray) -> np.ndarray:
-        """Posterior predictive: the softmax probabilities of ``n_samples_eval`` draws from ``q``
-        (kept dimensions only, ReLU applied) are averaged; the draws are seeded by ``seed``, so
-        repeated calls give the same result."""
+    def _posterior_samples(self) -> Iterator[np.ndarray]:
+        """``n_samples_eval`` draws from ``q`` (kept dimensions only, ReLU applied), seeded by ``seed``."""
         mu = self.mu_[:, self.kept_dims_]
         sigma = self.sigma_[:, self.kept_dims_]
         rng = np.random.default_rng(self.seed)
-        probs = np.zeros((len(indices), 3))
         for _ in range(int(self.n_samples_eval)):
-            sample = np.maximum(mu + sigma * rng.standard_normal(mu.shape), 0.0)
-            probs += odd_one_out_probabilities(sample, indices)
+            yield np.maximum(mu + sigma * rng.standard_normal(mu.shape), 0.0)
+
+    def _predict(self, trial_type: TrialType, indices: np.ndarray) -> np.ndarray:
+        """Posterior predictive: the choice probabilities of ``n_samples_eval`` draws from ``q`` are
+        averaged; the draws are seeded by ``seed``, so repeated calls give the same result."""
+        probs = np.zeros((len(indices), trial_type.n_shown))
+        for sample in self._posterior_samples():
+            probs += trial_type.probabilities(sample, indices)
         return probs / float(self.n_samples_eval)
+
+    def _log_likelihood(self, trial_type: TrialType, indices: np.ndarray) -> np.ndarray:
+        """Log of the ranking's likelihood averaged over the posterior draws (see :meth:`_predict`)."""
+        if trial_type.n_ranked == 1:
+            return super()._log_likelihood(trial_type, indices)
+        likelihood = np.zeros(len(indices))
+        for sample in self._posterior_samples():
+            likelihood += np.exp(trial_type.log_likelihood(sample, indices))
+        return np.log(np.clip(likelihood / float(self.n_samples_eval), 1e-15, None))

@@ -8,12 +8,16 @@ fitting and evaluation (:mod:`oddoneout.embed`) and the agents build on it.
   canonical layout, choice rule).
 - :mod:`~oddoneout.triplets.odd_one_out`: the odd-one-out trial (:data:`ODD_ONE_OUT`), its SPoSE
   layout and the numpy choice rule (:func:`pair_similarities`, :func:`odd_one_out_probabilities`).
-- :mod:`~oddoneout.triplets.data`: :class:`Triplets` and index validation.
+- :mod:`~oddoneout.triplets.reference`: trials judged against a reference: the anchor triplet
+  (:data:`ANCHOR`) and ranked trials (:class:`Ranked`), their Plackett-Luce choice rule, and
+  :func:`trial_type_from_spec`.
+- :mod:`~oddoneout.triplets.data`: :class:`Triplets` (trials of one type), :class:`TrialSet` (the
+  trials of a fit, one or more types) and index validation.
 - :mod:`~oddoneout.triplets.sampling`: random triplets and simulated answers.
 - :mod:`~oddoneout.triplets.readers`: :func:`load_triplets` and the registry of file readers.
 """
 
-from oddoneout.triplets.data import Triplets, repeated_item_rows, validate_indices
+from oddoneout.triplets.data import TrialSet, Triplets, repeated_item_rows, validate_indices
 from oddoneout.triplets.odd_one_out import (
     KEPT_PAIRS,
     ODD_ONE_OUT,
@@ -30,21 +34,30 @@ from oddoneout.triplets.readers import (
     register_reader,
     registered_readers,
 )
+from oddoneout.triplets.reference import ANCHOR, AnchorTriplet, Ranked, reference_similarities, trial_type_from_spec
 from oddoneout.triplets.sampling import (
     choices_from_draws,
     draw_choices,
     keyed_uniforms,
+    random_trial_indices,
     random_triplet_indices,
     sample_triplets,
 )
 from oddoneout.triplets.trial import TrialType
 
 __all__ = [
+    "ANCHOR",
+    "AnchorTriplet",
+    "Ranked",
+    "random_trial_indices",
+    "reference_similarities",
+    "trial_type_from_spec",
     "KEPT_PAIRS",
     "ODD_ONE_OUT",
     "SPOSE_POSITIONS",
     "OddOneOut",
     "TrialType",
+    "TrialSet",
     "Triplets",
     "as_item_ids",
     "choices_from_draws",

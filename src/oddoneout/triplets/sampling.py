@@ -8,6 +8,8 @@ import numpy as np
 
 from oddoneout.provenance import hash_text
 from oddoneout.triplets.data import Triplets
+from oddoneout.triplets.odd_one_out import ODD_ONE_OUT
+from oddoneout.triplets.trial import TrialType
 
 
 def random_triplet_indices(n_items: int, n_triplets: int, rng: np.random.Generator) -> np.ndarray:
@@ -36,6 +38,29 @@ def random_triplet_indices(n_items: int, n_triplets: int, rng: np.random.Generat
     third = third + (third >= low)
     third = third + (third >= high)
     return np.column_stack([first, second, third]).astype(np.int64)
+
+
+def random_trial_indices(n_items: int, n_shown: int, n_trials: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform random trials of ``n_shown`` distinct items (repeats across rows allowed).
+
+    Three items are drawn as :func:`random_triplet_indices` draws them; more are drawn row-wise
+    and rows with a repeated item drawn again.
+
+    Returns
+    -------
+    ndarray of shape (n_trials, n_shown), int64
+    """
+    if n_shown == 3:
+        return random_triplet_indices(n_items, n_trials, rng)
+    if n_items < n_shown:
+        raise ValueError(f"need at least {n_shown} items")
+    rows = rng.integers(0, n_items, (n_trials, n_shown))
+    while True:
+        ordered = np.sort(rows, axis=1)
+        bad = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
+        if not bad.size:
+            return rows.astype(np.int64)
+        rows[bad] = rng.integers(0, n_items, (bad.size, n_shown))
 
 
 def draw_choices(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -123,8 +148,9 @@ def sample_triplets(
     temperature: float = 1.0,
     item_ids: tuple[str, ...] | None = None,
     with_probs: bool = False,
+    trial_type: TrialType = ODD_ONE_OUT,
 ) -> Triplets:
-    """Draw random triplets and their answers from the choice rule of :attr:`Triplets.trial_type`.
+    """Draw random trials and their answers from the choice rule of ``trial_type``.
 
     Parameters
     ----------
@@ -139,19 +165,19 @@ def sample_triplets(
     item_ids : tuple of str, optional
         Vocabulary; ``"0", "1", ...`` by default.
     with_probs : bool
-        Keep the generating probabilities as soft labels.
+        Keep the generating (first-choice) probabilities as soft labels.
+    trial_type : TrialType
+        Odd-one-out by default; :data:`~oddoneout.triplets.ANCHOR` or a
+        :class:`~oddoneout.triplets.Ranked` shows a reference first.
 
     Returns
     -------
     Triplets
-        In the canonical layout (odd one out in column 2), soft labels laid out like the items.
+        In the canonical layout of ``trial_type``, soft labels laid out like the items.
     """
-    trial_type = Triplets.trial_type
     rng = np.random.default_rng(seed)
     n_items = features.shape[0]
-    shown = random_triplet_indices(n_items, n_triplets, rng)
-    probs = trial_type.probabilities(features, shown, temperature)
-    choice = draw_choices(probs, rng)
+    shown = random_trial_indices(n_items, trial_type.n_shown, n_triplets, rng)
+    canonical, probs = trial_type.draw_canonical(features, shown, temperature, rng)
     ids = item_ids if item_ids is not None else tuple(str(i) for i in range(n_items))
-    soft = trial_type.to_canonical(probs, choice) if with_probs else None
-    return Triplets(ids, trial_type.to_canonical(shown, choice), soft)
+    return Triplets(ids, canonical, probs if with_probs else None, trial_type)
