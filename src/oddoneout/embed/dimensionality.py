@@ -23,11 +23,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from oddoneout.embed.evaluate import cross_entropy, odd_one_out_accuracy
+from oddoneout.embed.evaluate import choice_scores
 from oddoneout.embed.rsm import predicted_similarity, rsm_correlation
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets, odd_one_out_probabilities
+from oddoneout.triplets import Triplets
 
 #: ``(item_ids, measured)``: the exhaustively judged items and their measured similarity
 #: matrix (see :func:`oddoneout.embed.rsm.measured_similarity`), rows/columns in that order.
@@ -47,12 +47,12 @@ def _as_embedding(embedding_or_weights: Embedding | np.ndarray, test_triplets: T
     return Embedding(test_triplets.item_ids, weights)
 
 
-def _aligned_indices(embedding: Embedding, test_triplets: Triplets) -> np.ndarray:
+def _aligned(embedding: Embedding, test_triplets: Triplets) -> Triplets:
     if not isinstance(test_triplets, Triplets):
         raise InputError(f"test_triplets must be a Triplets object, got {type(test_triplets).__name__}")
     if len(test_triplets) == 0:
         raise InputError("test_triplets is empty")
-    return test_triplets.reindex(embedding.item_ids).indices
+    return test_triplets.reindex(embedding.item_ids)
 
 
 def dims_by_importance(weights: np.ndarray) -> np.ndarray:
@@ -94,7 +94,7 @@ def dimensionality_curve(
         item id is missing.
     """
     embedding = _as_embedding(embedding_or_weights, test_triplets)
-    indices = _aligned_indices(embedding, test_triplets)
+    aligned = _aligned(embedding, test_triplets)
     n_dims = embedding.n_dims
     if n_dims == 0:
         raise InputError("the embedding has no dimensions")
@@ -120,8 +120,8 @@ def dimensionality_curve(
 
     rows = []
     for k in grid:
-        probs = odd_one_out_probabilities(ordered[:, :k], indices)
-        row = {"n_dims": k, "accuracy": odd_one_out_accuracy(probs), "cross_entropy": cross_entropy(probs)}
+        accuracy, loss = choice_scores(ordered[:, :k], aligned)
+        row = {"n_dims": k, "accuracy": accuracy, "cross_entropy": loss}
         if subset_weights is not None:
             row["rsm_r"] = rsm_correlation(predicted_similarity(subset_weights[:, :k]), measured)
         rows.append(row)
@@ -188,7 +188,7 @@ def component_curve(
         (cumulative share of the variance of ``W``).
     """
     embedding = _as_embedding(embedding_or_weights, test_triplets)
-    indices = _aligned_indices(embedding, test_triplets)
+    aligned = _aligned(embedding, test_triplets)
     weights = embedding.weights
     max_k = min(weights.shape)
     if max_k == 0:
@@ -202,12 +202,12 @@ def component_curve(
     rows = []
     for k in grid:
         reconstructed = np.clip(mean + (u[:, :k] * s[:k]) @ vt[:k], 0.0, None)
-        probs = odd_one_out_probabilities(reconstructed, indices)
+        accuracy, loss = choice_scores(reconstructed, aligned)
         rows.append(
             {
                 "n_components": k,
-                "accuracy": odd_one_out_accuracy(probs),
-                "cross_entropy": cross_entropy(probs),
+                "accuracy": accuracy,
+                "cross_entropy": loss,
                 "explained_variance": float(explained[k - 1]),
             }
         )
@@ -240,9 +240,7 @@ def components_needed(
     if not fractions or any(not 0.0 < f <= 1.0 for f in fractions):
         raise InputError(f"fractions must lie in (0, 1], got {fractions}")
     embedding = _as_embedding(weights, test_triplets)
-    full = odd_one_out_accuracy(
-        odd_one_out_probabilities(embedding.weights, _aligned_indices(embedding, test_triplets))
-    )
+    full = choice_scores(embedding.weights, _aligned(embedding, test_triplets))[0]
     curve = component_curve(embedding, test_triplets)
     accuracies = curve["accuracy"].to_numpy()
     components = curve["n_components"].to_numpy()

@@ -201,6 +201,32 @@ def cross_entropy(probs: np.ndarray, targets: np.ndarray | None = None, chosen_c
     return float(-terms.sum(axis=1).mean())
 
 
+def choice_scores(features: np.ndarray, trials: Triplets, temperature: float = 1.0) -> tuple[float, float]:
+    """Accuracy (ties split) and cross-entropy of the choice rule on ``features`` for trials of any type.
+
+    Parameters
+    ----------
+    features : ndarray of shape (n_items, n_features)
+        One vector per item of ``trials.item_ids``.
+    trials : Triplets
+        Judgments whose indices are rows of ``features``.
+    temperature : float
+        The choice rule's softmax temperature.
+
+    Returns
+    -------
+    (float, float)
+        Accuracy as :func:`choice_credit` (for odd-one-out :func:`odd_one_out_accuracy`) and the
+        mean cross-entropy of the whole answer (see the module's "Per trial type").
+    """
+    kind = trials.trial_type
+    probs = kind.probabilities(features, trials.indices, temperature)
+    accuracy = float(choice_credit(probs, kind.chosen_column).mean())
+    if kind.n_ranked > 1:
+        return accuracy, float(-kind.log_likelihood(features, trials.indices, temperature).mean())
+    return accuracy, cross_entropy(probs, chosen_column=None if kind == ODD_ONE_OUT else kind.chosen_column)
+
+
 def bootstrap_ci(
     values: np.ndarray, n_bootstrap: int = 1000, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float]:
@@ -290,14 +316,10 @@ def evaluate_embedding(
     probs = kind.probabilities(embedding.weights, aligned.indices)
     credit = choice_credit(probs, kind.chosen_column, "split")
     low, high = bootstrap_ci(credit, n_bootstrap=n_bootstrap, seed=seed)
-    if kind == ODD_ONE_OUT:
-        hard_cross_entropy = cross_entropy(probs)
-    else:
-        hard_cross_entropy = float(-kind.log_likelihood(embedding.weights, aligned.indices).mean())
     result: dict[str, Any] = {
         "accuracy": float(credit.mean()),
         "accuracy_ci": [low, high],
-        "cross_entropy": hard_cross_entropy,
+        "cross_entropy": choice_scores(embedding.weights, aligned)[1],
         "n_triplets": len(aligned),
         "n_ties": int((tied_maximum(probs).sum(axis=1) > 1).sum()),
     }

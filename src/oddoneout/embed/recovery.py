@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from oddoneout.embed.evaluate import odd_one_out_accuracy
+from oddoneout.embed.evaluate import choice_scores
 from oddoneout.scoring import pearson_matrix
-from oddoneout.triplets import Triplets, odd_one_out_probabilities
+from oddoneout.triplets import Triplets
 
 #: Zeroing an important generating dimension costs at least this share of held-out accuracy (0.5 points).
 IMPORTANT_ACCURACY_LOSS = 0.005
@@ -65,13 +65,12 @@ def dimension_importance(weights: np.ndarray, triplets: Triplets, temperature: f
         Accuracy of the full model minus that of the model without the dimension (a share, not
         points; negative when removing the dimension helps on these triplets).
     """
-    full = odd_one_out_accuracy(odd_one_out_probabilities(weights, triplets.indices, temperature=temperature))
+    full = choice_scores(weights, triplets, temperature)[0]
     losses = np.empty(weights.shape[1])
     for dim in range(weights.shape[1]):
         ablated = np.array(weights, dtype=np.float64)
         ablated[:, dim] = 0.0
-        probs = odd_one_out_probabilities(ablated, triplets.indices, temperature=temperature)
-        losses[dim] = full - odd_one_out_accuracy(probs)
+        losses[dim] = full - choice_scores(ablated, triplets, temperature)[0]
     return losses
 
 

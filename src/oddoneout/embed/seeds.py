@@ -39,12 +39,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from oddoneout.embed.evaluate import cross_entropy, odd_one_out_accuracy
+from oddoneout.embed.evaluate import choice_scores
 from oddoneout.embed.reproducibility import dimension_reproducibility, most_reproducible, run_reproducibility
 from oddoneout.embed.spose import SPoSE
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets, odd_one_out_probabilities
+from oddoneout.triplets import Triplets
 
 BACKENDS = ("process", "ray")
 RULES = ("cross_entropy", "reproducibility")
@@ -251,8 +251,8 @@ def fit_seeds(
     fits = []
     for seed, (embedding, history) in zip(seeds, outputs):
         aligned = selection_part.reindex(embedding.item_ids)
-        probs = odd_one_out_probabilities(embedding.weights, aligned.indices)
-        fits.append(SeedFit(seed, embedding, history, cross_entropy(probs), odd_one_out_accuracy(probs)))
+        accuracy, loss = choice_scores(embedding.weights, aligned)
+        fits.append(SeedFit(seed, embedding, history, loss, accuracy))
     embeddings = [f.embedding for f in fits]
     run_scores = run_reproducibility(embeddings)
     scores = pd.DataFrame(
