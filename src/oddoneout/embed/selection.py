@@ -188,12 +188,15 @@ def selection_table(
     )
 
 
-def format_selection(scores: pd.DataFrame, scheme: str) -> str:
-    """The candidates and the choice as lines of text (what the estimator prints to stderr)."""
+def format_selection(scores: pd.DataFrame, scheme: str, chance: str = "ln 3 = 1.0986") -> str:
+    """The candidates and the choice as lines of text (what the estimator prints to stderr).
+
+    ``chance`` is the cross-entropy of guessing, as said in the text (odd-one-out's by default).
+    """
     chosen = scores.loc[scores["chosen"], "l1"].item()
     lines = [
         f"l1 = {chosen:g}, chosen from {len(scores)} candidates by held-out cross-entropy on {scheme} "
-        "(the largest l1 within one paired standard error of the best; chance is ln 3 = 1.0986"
+        f"(the largest l1 within one paired standard error of the best; chance is {chance}"
         + ("; a candidate whose fit warns is passed over" if scores["warned"].any() else "")
         + "):",
         f"  {'l1':>9} {'cross-entropy':>13} {'excess ± SE':>19} {'accuracy':>9} {'dims':>6} {'epochs':>7}",

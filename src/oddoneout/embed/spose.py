@@ -501,7 +501,9 @@ class SPoSE(TripletEmbeddingEstimator):
         self.l1_selection_ = table
         self._fit_info.update({"l1": chosen, "l1_selection": table.to_dict("records"), "l1_scheme": self.l1_scheme_})
         if self.verbose and len(table) > 1:
-            print(f"SPoSE: {format_selection(table, self.l1_scheme_)}", file=sys.stderr)
+            chance = self._fit_info.get("chance_cross_entropy")
+            said = {} if chance is None else {"chance": f"{chance:.4f}"}
+            print(f"SPoSE: {format_selection(table, self.l1_scheme_, **said)}", file=sys.stderr)
 
     def _score_candidate(
         self, triplets: TrialSet, value: float, splits: list[tuple[np.ndarray, np.ndarray]]

@@ -81,6 +81,9 @@ class OddOneOut(TrialType):
     n_choices = 3
     chosen_column = 2
 
+    def __reduce__(self) -> str:
+        return "ODD_ONE_OUT"  # unpickled as this module's instance, in a worker process too
+
     def canonical_positions(self, choice: np.ndarray) -> np.ndarray:
         """Rows of :data:`SPOSE_POSITIONS` for each choice (see :meth:`TrialType.canonical_positions`)."""
         return SPOSE_POSITIONS[np.asarray(choice, dtype=np.int64)]

@@ -88,6 +88,9 @@ class Ranked(TrialType):
         self.n_shown = 1 + self.n_options
         self.n_choices = self.n_options
 
+    def __reduce__(self) -> str | tuple:
+        return Ranked, (self.n_options, self.n_ranked)
+
     @property
     def spec(self) -> str:
         """``"ranked:<n_options>:<n_ranked>"``."""
@@ -154,6 +157,9 @@ class AnchorTriplet(Ranked):
 
     def __init__(self) -> None:
         super().__init__(2, 1)
+
+    def __reduce__(self) -> str | tuple:
+        return "ANCHOR"  # unpickled as this module's instance
 
     @property
     def spec(self) -> str:

@@ -177,11 +177,5 @@ class TrialType(ABC):
     def __hash__(self) -> int:
         return hash(self.spec)
 
-    def __reduce__(self) -> tuple:
-        # unpickled as the module's own instance (ODD_ONE_OUT stays ODD_ONE_OUT in a worker process)
-        from oddoneout.triplets.reference import trial_type_from_spec
-
-        return trial_type_from_spec, (self.spec,)
-
     def __repr__(self) -> str:
         return f"<trial type {self.name!r}>"
