@@ -22,8 +22,20 @@ function number(value, digits) {
   return value === null || value === undefined ? "n/a" : value.toFixed(digits);
 }
 
-function percent(value) {
-  return value === null || value === undefined ? "n/a" : (100 * value).toFixed(0) + "%";
+function percent(value, digits) {
+  return value === null || value === undefined ? "n/a" : (100 * value).toFixed(digits || 0) + "%";
+}
+
+function rulesText(rules) {
+  const parts = [];
+  if (rules.exclude_max_fast_fraction < 1) {
+    parts.push("more than " + percent(rules.exclude_max_fast_fraction) + " too fast");
+  }
+  if (rules.exclude_min_catch_accuracy > 0) {
+    parts.push("fewer than " + percent(rules.exclude_min_catch_accuracy) + " of catch trials right");
+  }
+  const excluded = parts.length ? "excluded: " + parts.join(", or ") : "no exclusion rule is set";
+  return "too fast: under " + rules.min_rt_ms + " ms; " + excluded;
 }
 
 function login(message) {
@@ -64,17 +76,14 @@ function render(summary) {
   byId("progress-bar").value = progress.fraction || 0;
   setText("answered", String(progress.answered));
   setText("total", String(progress.total));
-  setText("percent", percent(progress.fraction));
+  setText("percent", percent(progress.fraction, 1));
   setText("leased", String(progress.leased));
   setText("rate-5", number(summary.rates.last_5_min.per_minute, 1));
   setText("rate-60", number(summary.rates.last_60_min.per_minute, 1));
   for (const name of ["total", "active", "idle", "finished", "excluded"]) {
     setText("sessions-" + name, String(summary.sessions[name]));
   }
-  const rules = summary.rules;
-  setText("rules", "too fast: under " + rules.min_rt_ms + " ms; excluded when more than " +
-    percent(rules.exclude_max_fast_fraction) + " too fast, or fewer than " +
-    percent(rules.exclude_min_catch_accuracy) + " of catch trials right");
+  setText("rules", rulesText(summary.rules));
   const body = byId("participants").tBodies[0];
   body.replaceChildren(...summary.participants.map(participantRow));
   setText("updated", "updated " + new Date().toLocaleTimeString());
