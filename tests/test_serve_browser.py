@@ -185,3 +185,32 @@ def test_the_admin_page_in_chromium(tmp_path):
         finally:
             driver.quit()
         server.stop()
+
+
+def test_the_page_waits_out_a_429_and_goes_on(tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # a bucket of one answer, refilled once a second: quick clicks are refused and answered later
+    config = write_study(tmp_path / "study", trials_per_session=3, practice_trials=0, answer_burst=1,
+                         answers_per_second=1.0)  # fmt: skip
+    with Server(config, tmp_path / "out") as server:
+        driver = _driver(tmp_path / "chrome-profile", browser_log=True)
+        try:
+            wait = WebDriverWait(driver, 20)
+            driver.get(server.url + "/")
+            wait.until(lambda d: d.find_element(By.ID, "consent-yes").is_displayed())
+            driver.find_element(By.ID, "consent-yes").click()
+            wait.until(lambda d: d.find_element(By.ID, "instructions-go").is_displayed())
+            driver.find_element(By.ID, "instructions-go").click()
+            for number in (1, 2, 3):
+                wait.until(lambda d: d.find_element(By.ID, "progress").text == f"Trial {number} of 3")
+                driver.find_element(By.ID, "option-1").click()
+            wait.until(lambda d: d.find_element(By.ID, "debrief").is_displayed())
+            assert not driver.find_element(By.ID, "problem").is_displayed()
+            refused = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "429" in e["message"]]
+            assert refused  # the limit was met, and waited out
+        finally:
+            driver.quit()
+        server.stop()
+    assert rows(store_path(tmp_path / "out"), "SELECT count(*) FROM serve_responses") == [(3,)]
