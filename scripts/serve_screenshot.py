@@ -1,9 +1,11 @@
-"""Screenshots of the participant page of ``oddoneout serve`` (for the docs), in headless Chromium.
+"""Screenshots of the participant page and the admin page of ``oddoneout serve`` (for the docs), in headless Chromium.
 
 Serves the built-in synthetic study with a ``human`` system added (its one-line captions as the
 stimuli), walks a participant through consent and practice to the first trial, and saves
-``docs/images/serve_consent.png`` and ``docs/images/serve_trial.png``. Needs Chromium,
-ChromeDriver (``apt-get install chromium chromium-driver``) and selenium.
+``docs/images/serve_consent.png`` and ``docs/images/serve_trial.png``; then a few simulated
+participants answer over HTTP (one of them far too fast), and the admin page, opened with its
+token, is saved as ``docs/images/serve_admin.png``. Needs Chromium, ChromeDriver
+(``apt-get install chromium chromium-driver``) and selenium.
 
 Usage::
 
@@ -13,16 +15,43 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+import httpx
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from serve_study import Server  # noqa: E402
+from serve_study import ENV, Server  # noqa: E402
 from test_interactive_map import _driver  # noqa: E402
 
+from oddoneout.serve.admin import ADMIN_ENV  # noqa: E402
 from oddoneout.studies import builtin_config  # noqa: E402
+
+#: The simulated participants of the admin screenshot: answers given, median response time (ms), and
+#: whether they always choose the first position.
+PARTICIPANTS = [(60, 1600.0, False), (60, 2100.0, False), (42, 1300.0, False), (25, 180.0, True), (9, 1800.0, False)]
+
+
+def participant(url: str, number: int, n_answers: int, rt_ms: float, first_only: bool) -> None:
+    """One simulated participant: consent with a Prolific link, then ``n_answers`` answers (waiting out any 429)."""
+    rng = np.random.default_rng(number)
+    params = {"PROLIFIC_PID": f"{number:02d}" * 12, "STUDY_ID": "demo", "SESSION_ID": f"s{number}"}
+    state = httpx.post(url + "/api/session", json={"consent": True, "params": params}).raise_for_status().json()
+    headers = {"authorization": f"Bearer {state['token']}"}
+    for _ in range(n_answers):
+        trial = state["trials"][0]
+        choice = 0 if first_only else int(rng.integers(3))
+        body = {"key": trial["key"], "choice": choice, "rt_ms": float(rng.gamma(8, rt_ms / 8)), "input": "key"}
+        reply = httpx.post(url + "/api/answer", json=body, headers=headers)
+        while reply.status_code == 429:
+            time.sleep(float(reply.headers["retry-after"]))
+            reply = httpx.post(url + "/api/answer", json=body, headers=headers)
+        state = reply.raise_for_status().json()
 
 
 def main() -> None:
@@ -36,9 +65,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "study.toml"
         config.write_text(
-            builtin_config("synthetic").read_text() + '\n[systems.people]\nagent = "human"\npractice_trials = 1\n'
+            builtin_config("synthetic").read_text()
+            + '\n[systems.people]\nagent = "human"\npractice_trials = 1\nexclude_max_fast_fraction = 0.5\n'
         )
-        with Server(config, Path(tmp) / "out") as server:
+        admin_token = secrets.token_hex(32)  # this run's only: never written anywhere
+        with Server(config, Path(tmp) / "out", env={**ENV, ADMIN_ENV: admin_token}) as server:
             driver = _driver(Path(tmp) / "profile")
             try:
                 driver.set_window_size(1200, 700)
@@ -58,9 +89,19 @@ def main() -> None:
                 shown("ready-go").click()
                 wait.until(lambda d: d.find_element(By.ID, "progress").text.startswith("Trial 1 of"))
                 driver.save_screenshot(str(args.out / "serve_trial.png"))
+                for number, (n_answers, rt_ms, first_only) in enumerate(PARTICIPANTS, start=1):
+                    participant(server.url, number, n_answers, rt_ms, first_only)
+                driver.set_window_size(1200, 900)
+                driver.get(server.url + "/admin")
+                shown("token").send_keys(admin_token)
+                driver.find_element(By.ID, "login-go").click()
+                shown("summary")
+                wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#participants tbody tr")) == 6)
+                driver.save_screenshot(str(args.out / "serve_admin.png"))
             finally:
                 driver.quit()
-    print(f"wrote {args.out / 'serve_consent.png'} and {args.out / 'serve_trial.png'}")
+    written = ", ".join(str(args.out / name) for name in ("serve_consent.png", "serve_trial.png", "serve_admin.png"))
+    print(f"wrote {written}")
 
 
 if __name__ == "__main__":

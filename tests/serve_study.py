@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -37,8 +38,9 @@ def write_study(folder: Path, n_triplets: int = 8, n_items: int = len(ITEMS), **
     table = pd.DataFrame({"item_id": items, "caption": [CAPTION.format(item=item) for item in items]})
     table.to_csv(folder / "stimuli.csv", index=False)
     settings = {"trials_per_session": 3, "practice_trials": 2, "lease_seconds": 600.0, **human}
-    table = "\n".join(f"{key} = {value!r}" if not isinstance(value, str) else f'{key} = "{value}"'
-                      for key, value in settings.items())  # fmt: skip
+    # a JSON string (non-ASCII kept as it is) is a TOML basic string
+    table = "\n".join(f"{key} = {json.dumps(v, ensure_ascii=False) if isinstance(v, str) else repr(v)}"
+                      for key, v in settings.items())  # fmt: skip
     config = folder / "study.toml"
     config.write_text(
         f"""[study]

@@ -230,6 +230,14 @@ def test_registry_kinds_cover_the_system_table():
         "min_rt_ms",
         "exclude_max_fast_fraction",
         "exclude_min_catch_accuracy",
+        "consent_text",
+        "instructions_text",
+        "debrief_text",
+        "completion_url",
+        "answers_per_second",
+        "answer_burst",
+        "sessions_per_minute",
+        "session_burst",
     }
     assert sorted(keys - own) == sorted(SYSTEM_TABLE_KEYS) and len(set(SYSTEM_TABLE_KEYS)) == len(SYSTEM_TABLE_KEYS)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from serve_study import CAPTION, Server, rows, store_path, write_study
+from serve_study import CAPTION, Server, free_port, rows, store_path, write_study
 from test_interactive_map import _driver
 
 PARAMS = "?PROLIFIC_PID=60aa60aa60aa60aa60aa60aa&STUDY_ID=st-9&SESSION_ID=se-9"
@@ -83,3 +83,134 @@ def test_a_participant_session_in_chromium(tmp_path):
     )
     assert stored_code == code and platform == "prolific" and finished is not None
     assert rows(store, "SELECT count(*) FROM serve_leases") == [(0,)]
+
+
+def test_the_configured_texts_and_the_completion_redirect_in_chromium(tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    port = free_port()
+    consent = 'Consent <script>document.title="x"</script> & <b>bold</b>\n\nSecond paragraph.'
+    config = write_study(
+        tmp_path / "study",
+        trials_per_session=1,
+        practice_trials=0,
+        consent_text=consent,
+        instructions_text="Choose <i>one</i>.",
+        debrief_text="Thanks </p><p>bye",
+        completion_url=f"http://127.0.0.1:{port}/healthz?cc={{code}}",
+    )
+    with Server(config, tmp_path / "out", port=port) as server:
+        driver = _driver(tmp_path / "chrome-profile", browser_log=True)
+        try:
+            wait = WebDriverWait(driver, 20)
+            driver.get(server.url + "/")
+            wait.until(lambda d: d.find_element(By.ID, "consent-yes").is_displayed())
+            paragraphs = driver.find_elements(By.CSS_SELECTOR, "#consent-text p")
+            assert [p.text for p in paragraphs] == ['Consent <script>document.title="x"</script> & <b>bold</b>',
+                                                   "Second paragraph."]  # fmt: skip
+            assert not driver.find_elements(By.CSS_SELECTOR, "#consent-text script, #consent-text b")
+            assert driver.title == "people-test"
+            driver.find_element(By.ID, "consent-yes").click()
+            wait.until(lambda d: d.find_element(By.ID, "instructions-go").is_displayed())
+            assert driver.find_element(By.ID, "instructions-text").text == "Choose <i>one</i>."
+            driver.find_element(By.ID, "instructions-go").click()
+            wait.until(lambda d: d.find_element(By.ID, "progress").text == "Trial 1 of 1")
+            driver.find_element(By.ID, "option-0").click()
+            wait.until(lambda d: d.find_element(By.ID, "debrief").is_displayed())
+            assert driver.find_element(By.ID, "debrief-text").text == "Thanks </p><p>bye"
+            code = driver.find_element(By.ID, "completion-code").text
+            target = f"{server.url}/healthz?cc={code}"
+            assert driver.find_element(By.ID, "redirect").is_displayed()
+            assert driver.find_element(By.ID, "redirect-link").get_attribute("href") == target
+            errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+            assert not errors, errors
+            WebDriverWait(driver, 15).until(lambda d: d.current_url == target)  # after the debrief's few seconds
+        finally:
+            driver.quit()
+        server.stop()
+    assert rows(store_path(tmp_path / "out"), "SELECT completion_code FROM serve_sessions") == [(code,)]
+
+
+def test_the_admin_page_in_chromium(tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from test_serve_admin import ADMIN, ADMIN_TOKEN, run_session
+
+    from oddoneout.serve.tokens import ServerKeys
+
+    config = write_study(tmp_path / "study", exclude_max_fast_fraction=0.5)
+    with Server(config, tmp_path / "out", env=ADMIN) as server:
+        run_session(server, {"PROLIFIC_PID": "e5" * 12}, [900.0, 1000.0, 1100.0], catch_right=True)
+        run_session(server, {"PROLIFIC_PID": "f6" * 12}, [90.0, 80.0], catch_right=True)
+        driver = _driver(tmp_path / "chrome-profile", browser_log=True)
+        try:
+            wait = WebDriverWait(driver, 20)
+
+            def log_in(token: str) -> None:
+                field = wait.until(lambda d: d.find_element(By.ID, "token").is_displayed() and d.find_element(
+                    By.ID, "token"))  # fmt: skip
+                field.send_keys(token)
+                driver.find_element(By.ID, "login-go").click()
+
+            driver.get(server.url + "/admin")
+            log_in("admin-token-" + "z" * 40)
+            wait.until(lambda d: d.find_element(By.ID, "login-problem").is_displayed())
+            assert "not the admin token" in driver.find_element(By.ID, "login-problem").text
+            assert driver.execute_script("return sessionStorage.length") == 0
+            log_in(ADMIN_TOKEN)
+            wait.until(lambda d: d.find_element(By.ID, "summary").is_displayed())
+            table = driver.find_elements(By.CSS_SELECTOR, "#participants tbody tr")
+            assert len(table) == 2
+            keys = ServerKeys.from_env("people-test/people", ADMIN)
+            cells = [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in table]
+            assert cells[0][0] == keys.participant("prolific", "e5" * 12)[:16] and cells[0][2] == "3/3"
+            assert cells[0][3] == "1000 ms" and cells[0][4] == "0%" and cells[0][-1] == "no"
+            assert cells[1][2] == "2/3 (active)" and cells[1][4] == "100%" and cells[1][-1].startswith("yes: too fast")
+            assert "excluded" in table[1].get_attribute("class")
+            assert driver.find_element(By.ID, "answered").text == "5"
+            assert driver.find_element(By.ID, "total").text == "8"
+            assert driver.find_element(By.ID, "sessions-excluded").text == "1"
+            # the token stays in this tab's session storage only, and a reload keeps showing the study
+            assert driver.execute_script("return sessionStorage.getItem('oddoneout-admin-token')") == ADMIN_TOKEN
+            assert driver.execute_script("return localStorage.length") == 0
+            driver.refresh()
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#participants tbody tr")) == 2)
+            driver.find_element(By.ID, "logout").click()
+            wait.until(lambda d: d.find_element(By.ID, "login").is_displayed())
+            assert driver.execute_script("return sessionStorage.length") == 0
+            # the wrong token's 401 is the only error the browser saw (no CSP violation, no script error)
+            errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "401" not in e["message"]]
+            assert not errors, errors
+        finally:
+            driver.quit()
+        server.stop()
+
+
+def test_the_page_waits_out_a_429_and_goes_on(tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # a bucket of one answer, refilled once a second: quick clicks are refused and answered later
+    config = write_study(tmp_path / "study", trials_per_session=3, practice_trials=0, answer_burst=1,
+                         answers_per_second=1.0)  # fmt: skip
+    with Server(config, tmp_path / "out") as server:
+        driver = _driver(tmp_path / "chrome-profile", browser_log=True)
+        try:
+            wait = WebDriverWait(driver, 20)
+            driver.get(server.url + "/")
+            wait.until(lambda d: d.find_element(By.ID, "consent-yes").is_displayed())
+            driver.find_element(By.ID, "consent-yes").click()
+            wait.until(lambda d: d.find_element(By.ID, "instructions-go").is_displayed())
+            driver.find_element(By.ID, "instructions-go").click()
+            for number in (1, 2, 3):
+                wait.until(lambda d: d.find_element(By.ID, "progress").text == f"Trial {number} of 3")
+                driver.find_element(By.ID, "option-1").click()
+            wait.until(lambda d: d.find_element(By.ID, "debrief").is_displayed())
+            assert not driver.find_element(By.ID, "problem").is_displayed()
+            refused = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "429" in e["message"]]
+            assert refused  # the limit was met, and waited out
+        finally:
+            driver.quit()
+        server.stop()
+    assert rows(store_path(tmp_path / "out"), "SELECT count(*) FROM serve_responses") == [(3,)]

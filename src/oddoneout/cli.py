@@ -209,6 +209,19 @@ def serve(
     serve_study(_config_path(config), out, system=system, host=host, port=port, overrides=_overrides(seed, settings))
 
 
+@app.command()
+@_clean_errors
+def export_jspsych(
+    source: Annotated[Path, typer.Argument(help="A study folder, or a served system's store (.sqlite).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSON file to write.")],
+    system: Annotated[Optional[str], typer.Option(help="The served system (default: the only human one).")] = None,
+) -> None:
+    """Write a served system's answers as jsPsych data: one JSON array of trial objects (catch trials flagged)."""
+    from oddoneout.serve.jspsych import export_jspsych as write_jspsych
+
+    console.print(f"{write_jspsych(source, out, system=system)} trials -> {out}")
+
+
 def _settings(cls: type, command: str, section: str, given: dict[str, Any]) -> Any:
     """A config section's settings from the options given (the others keep the section's defaults)."""
     from oddoneout.settings import Where, build

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 from oddoneout.agents.base import Agent, AsyncAgent
 from oddoneout.agents.chat_codec import CONSTRAINED
 from oddoneout.errors import InputError
+from oddoneout.serve import flow
 from oddoneout.settings import SAFE_NAME_RULE, Settings, defaults, is_safe_name, setting
 from oddoneout.stimuli.stimulus_set import StimulusSet
 from oddoneout.study_folder import StudyFolder
@@ -199,6 +200,18 @@ class HumanSettings(Settings):
     exclude_max_fast_fraction: float = setting(1.0, minimum=0.0)
     #: a session with catch trials and a smaller share of them right is excluded (0 = none is)
     exclude_min_catch_accuracy: float = setting(0.0, minimum=0.0)
+    #: the participant page's texts: plain text (never markup), paragraphs separated by a blank line
+    consent_text: str = setting(flow.DEFAULT_CONSENT)
+    instructions_text: str = setting(flow.DEFAULT_INSTRUCTIONS)
+    debrief_text: str = setting(flow.DEFAULT_DEBRIEF)
+    #: where the page goes after the debrief ("" = nowhere): an http(s) URL; "{code}" = the completion code
+    completion_url: str = setting("")
+    #: requests (answers, reloads) a session may make per second, and at once
+    answers_per_second: float = setting(10.0, above=0.0)
+    answer_burst: int = setting(30, minimum=1)
+    #: sessions one client address may start (or resume from a new browser) per minute, and at once
+    sessions_per_minute: float = setting(60.0, above=0.0)
+    session_burst: int = setting(200, minimum=1)
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if len(self.completion_code) > 64 or not self.completion_code.isprintable():
@@ -206,6 +219,13 @@ class HumanSettings(Settings):
         for name in ("exclude_max_fast_fraction", "exclude_min_catch_accuracy"):
             if getattr(self, name) > 1:
                 yield name, "must be a fraction in [0, 1]"
+        for name in ("consent_text", "instructions_text", "debrief_text"):
+            problem = flow.text_problem(getattr(self, name))
+            if problem:
+                yield name, problem
+        problem = flow.url_problem(self.completion_url)
+        if problem:
+            yield "completion_url", problem
 
 
 # --- builders ----------------------------------------------------------------------------------

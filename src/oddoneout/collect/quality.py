@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 #: The columns of :func:`session_quality`, in order (the index is ``session_id``).
 QUALITY_COLUMNS = (
+    "participant",
     "platform",
     "n_trials",
     "n_answered",
@@ -115,6 +116,7 @@ def session_quality(store_path: str | Path, min_rt_ms: float) -> pd.DataFrame:
         One row per session (index ``session_id``, in order of creation), columns
         :data:`QUALITY_COLUMNS`:
 
+        - ``participant``: the salted hash of the participant's platform id (``None``: anonymous);
         - ``platform``, ``n_trials`` (trials it was to answer), ``finished`` (bool);
         - ``n_answered``: answers stored;
         - ``median_rt_ms``: median response time (NaN without answers);
@@ -136,7 +138,8 @@ def session_quality(store_path: str | Path, min_rt_ms: float) -> pd.DataFrame:
         if not is_served(connection):
             return pd.DataFrame(columns=list(QUALITY_COLUMNS), index=pd.Index([], name="session_id"))
         sessions = connection.execute(
-            "SELECT session_id, platform, n_trials, finished_at FROM serve_sessions ORDER BY created_at, rowid"
+            "SELECT session_id, participant, platform, n_trials, finished_at FROM serve_sessions "
+            "ORDER BY created_at, rowid"
         ).fetchall()
         responses = pd.DataFrame(connection.execute(_RESPONSES).fetchall(), columns=["session_id", "rt_ms", "choice"])
         catch = _catch_answers(connection)
@@ -144,7 +147,7 @@ def session_quality(store_path: str | Path, min_rt_ms: float) -> pd.DataFrame:
         connection.close()
     by_session = dict(tuple(responses.groupby("session_id", sort=False)))
     rows = []
-    for session_id, platform, n_trials, finished_at in sessions:
+    for session_id, participant, platform, n_trials, finished_at in sessions:
         answered = by_session.get(session_id, responses.iloc[:0])
         right = catch.get(str(session_id), [])
         rt = answered["rt_ms"].to_numpy(dtype=float)
@@ -153,6 +156,7 @@ def session_quality(store_path: str | Path, min_rt_ms: float) -> pd.DataFrame:
         rows.append(
             {
                 "session_id": str(session_id),
+                "participant": None if participant is None else str(participant),
                 "platform": str(platform),
                 "n_trials": int(n_trials),
                 "n_answered": len(rt),
@@ -170,12 +174,12 @@ def session_quality(store_path: str | Path, min_rt_ms: float) -> pd.DataFrame:
     return frame.set_index("session_id")
 
 
-def flag_exclusions(
+def exclusion_reasons(
     quality: pd.DataFrame,
     max_fast_fraction: float = 1.0,
     min_catch_accuracy: float = 0.0,
 ) -> pd.Series:
-    """Which sessions an exclusion rule leaves out: more too-fast answers, or fewer right catch trials, than allowed.
+    """Why an exclusion rule leaves each session out: more too-fast answers, or fewer right catch trials, than allowed.
 
     Parameters
     ----------
@@ -189,14 +193,70 @@ def flag_exclusions(
 
     Returns
     -------
-    Series of bool
-        ``True`` for an excluded session, indexed like ``quality``; a session without answers is
-        never excluded (it has nothing to leave out).
+    Series of str
+        The reasons of each excluded session joined by ``"; "`` (e.g. ``"too fast: 0.80 of answers
+        (most allowed 0.50)"``), ``""`` for a session kept; indexed like ``quality``. A session
+        without answers is never excluded (it has nothing to leave out).
     """
     fast = quality["fast_fraction"].astype(float)
     catch = quality["catch_accuracy"].astype(float)
-    excluded = (fast > max_fast_fraction) | (catch < min_catch_accuracy)  # NaN compares False
-    return excluded.rename("excluded")
+    reasons = []
+    for fast_share, accuracy in zip(fast, catch):
+        found = []
+        if fast_share > max_fast_fraction:  # NaN compares False
+            found.append(f"too fast: {fast_share:.2f} of answers (most allowed {max_fast_fraction:.2f})")
+        if accuracy < min_catch_accuracy:
+            found.append(f"catch trials: {accuracy:.2f} right (fewest allowed {min_catch_accuracy:.2f})")
+        reasons.append("; ".join(found))
+    return pd.Series(reasons, index=quality.index, name="exclusion_reason", dtype=object)
+
+
+def flag_exclusions(
+    quality: pd.DataFrame,
+    max_fast_fraction: float = 1.0,
+    min_catch_accuracy: float = 0.0,
+) -> pd.Series:
+    """Which sessions an exclusion rule leaves out (:func:`exclusion_reasons` gives why).
+
+    Parameters
+    ----------
+    quality : DataFrame
+        :func:`session_quality` of a store.
+    max_fast_fraction, min_catch_accuracy : float
+        The rules, as :func:`exclusion_reasons` applies them.
+
+    Returns
+    -------
+    Series of bool
+        ``True`` for an excluded session, indexed like ``quality``.
+    """
+    reasons = exclusion_reasons(quality, max_fast_fraction, min_catch_accuracy)
+    return (reasons != "").astype(bool).rename("excluded")
+
+
+def judged_sessions(store_path: str | Path, settings: HumanSettings) -> pd.DataFrame:
+    """Each session's quality and the verdict of a served system's exclusion rules on it.
+
+    Parameters
+    ----------
+    store_path : path
+        The system's store.
+    settings : HumanSettings
+        Its ``min_rt_ms``, ``exclude_max_fast_fraction`` and ``exclude_min_catch_accuracy``.
+
+    Returns
+    -------
+    DataFrame
+        :func:`session_quality` (with ``settings.min_rt_ms``) and two more columns: ``excluded``
+        (bool) and ``exclusion_reason`` (:func:`exclusion_reasons`, ``""`` when kept).
+    """
+    quality = session_quality(store_path, min_rt_ms=settings.min_rt_ms)
+    reasons = exclusion_reasons(
+        quality,
+        max_fast_fraction=settings.exclude_max_fast_fraction,
+        min_catch_accuracy=settings.exclude_min_catch_accuracy,
+    )
+    return quality.assign(excluded=(reasons != "").astype(bool), exclusion_reason=reasons)
 
 
 def excluded_sessions(store_path: str | Path, settings: HumanSettings) -> pd.Series:
@@ -212,14 +272,9 @@ def excluded_sessions(store_path: str | Path, settings: HumanSettings) -> pd.Ser
     Returns
     -------
     Series of bool
-        :func:`flag_exclusions` of :func:`session_quality`, by ``session_id``.
+        The ``excluded`` column of :func:`judged_sessions`, by ``session_id``.
     """
-    quality = session_quality(store_path, min_rt_ms=settings.min_rt_ms)
-    return flag_exclusions(
-        quality,
-        max_fast_fraction=settings.exclude_max_fast_fraction,
-        min_catch_accuracy=settings.exclude_min_catch_accuracy,
-    )
+    return judged_sessions(store_path, settings)["excluded"]
 
 
 def excludes_any(settings: HumanSettings) -> bool:

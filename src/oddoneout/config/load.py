@@ -156,6 +156,16 @@ def _systems(tables: Any, design: DesignSettings, path: Path) -> dict[str, Syste
     return systems
 
 
+#: How a TOML basic string writes a backslash, a quote and each control character (texts may have line breaks).
+_TOML_ESCAPES = {
+    "\\": "\\\\",
+    '"': '\\"',
+    "\n": "\\n",
+    "\t": "\\t",
+    **{chr(c): f"\\u{c:04x}" for c in [*range(0x20), 0x7F] if chr(c) not in "\n\t"},
+}
+
+
 def dump_config(config: StudyConfig) -> str:
     """The resolved config as TOML text (what ``OUT/config.toml`` holds; it loads to the same hash)."""
     lines: list[str] = []
@@ -164,7 +174,7 @@ def dump_config(config: StudyConfig) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
         if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            return '"' + "".join(_TOML_ESCAPES.get(c, c) for c in v) + '"'
         if isinstance(v, (list, tuple)):
             return "[" + ", ".join(value(x) for x in v) + "]"
         if isinstance(v, dict):

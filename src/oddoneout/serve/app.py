@@ -4,9 +4,12 @@ Routes
 ------
 ``GET /``                   the participant page (consent, instructions, practice, trials, debrief)
 ``GET /static/<file>``      its script and style sheet (no inline code: the CSP allows only these)
+``GET /api/texts``          the consent, instructions and debrief texts of the study config
 ``POST /api/session``       consent given: start (or resume) the participant's session; its token and trials
 ``GET /api/session``        the session's trials (leases renewed, expired ones replaced); a reload starts here
 ``POST /api/answer``        one answer, for a trial the session holds; the session's state after it
+``GET /admin``              the experimenter's page (only with an admin token, :mod:`.admin`; else 404)
+``GET /api/admin/summary``  its data: progress, answer rates, sessions, each participant's quality
 ``GET /healthz``            ``{"ok": true}``
 ``GET /favicon.ico``        204: the page has no icon
 
@@ -15,12 +18,16 @@ A session is named by a signed token (``Authorization: Bearer <token>``,
 it. Every request is checked before anything changes: a missing or forged token is 401, a body
 that is not a small JSON object 400/413/415, an impossible choice or response time 422, an answer
 for a trial the session does not hold (forged, another's, expired, already answered: a replay) 409.
-The page sets every text with ``textContent``; the one text the server puts into HTML (the
-title) is HTML-escaped.
+Requests beyond a session's token bucket (answers and reloads), or a client address's (session
+starts), are 429 with ``Retry-After`` (:mod:`.ratelimit`; the limits are the system's settings).
+The pages set every text with ``textContent``; the one text the server puts into HTML (the
+title) is HTML-escaped. The admin routes need ``Authorization: Bearer <admin token>`` (401
+without it) and answer 404 when the server has no admin token.
 
 Threading: the endpoints are ``async`` and call the lease book synchronously, so every statement
 on the store runs on the event loop's thread, one at a time; the store's connection is never
-shared between threads.
+shared between threads. The admin summary reads through a read-only connection of its own, in a
+worker thread, so it never holds up an answer.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from importlib import resources
 from typing import Any, Awaitable, Callable
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -39,8 +47,11 @@ from starlette.routing import Route
 
 from oddoneout.collect.leases import LeaseBook, LeaseError, SessionState
 from oddoneout.errors import InputError
+from oddoneout.serve.admin import AdminKey, admin_summary
 from oddoneout.serve.experiment import Experiment
+from oddoneout.serve.flow import completion_url
 from oddoneout.serve.platforms import arrival
+from oddoneout.serve.ratelimit import RateLimiter
 from oddoneout.serve.tokens import ServerKeys, new_session_id
 
 #: Largest request body accepted (bytes); an answer is about 120.
@@ -60,16 +71,28 @@ SECURITY_HEADERS = {
     "cross-origin-opener-policy": "same-origin",
     "cross-origin-resource-policy": "same-origin",
 }
-_STATIC = {"participant.js": "text/javascript; charset=utf-8", "participant.css": "text/css; charset=utf-8"}
+_JS, _CSS = "text/javascript; charset=utf-8", "text/css; charset=utf-8"
+_STATIC = {"participant.js": _JS, "participant.css": _CSS}
+#: Served only when the admin page is on.
+_ADMIN_STATIC = {"admin.js": _JS, "admin.css": _CSS}
+_NO_STORE = {"cache-control": "no-store"}
 _KEY_MAX = 2**62
 
 
 class ApiError(Exception):
-    """A refused request: its HTTP status and a one-line reason (said to the client)."""
+    """A refused request: its HTTP status, a one-line reason (said to the client) and any headers to send."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = headers or {}
+
+
+def _limit(limiter: RateLimiter, key: str) -> None:
+    """Take a token of ``key``'s bucket, or refuse the request (429, ``Retry-After``) before it changes anything."""
+    wait = limiter.retry_after(key)
+    if wait is not None:
+        raise ApiError(429, f"too many requests: try again in {wait} s", {"retry-after": str(wait)})
 
 
 class SecurityHeaders:
@@ -131,15 +154,27 @@ def _trial_key(value: Any) -> tuple[str, int, int, int]:
     return value[0], value[1], value[2], value[3]
 
 
-def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys) -> Starlette:
+def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys, admin: AdminKey | None = None) -> Starlette:
     """The app serving ``experiment``, with its sessions in ``book`` and tokens signed by ``keys``.
 
-    The caller owns ``book``'s store (opens it before serving and closes it after).
+    The caller owns ``book``'s store (opens it before serving and closes it after). With ``admin``,
+    the admin page and its summary are served to requests carrying its token.
     """
-    page = resources.files(__package__).joinpath("static", "index.html").read_text(encoding="utf-8")
-    page = page.replace("{{title}}", html.escape(experiment.title))
-    static = {name: resources.files(__package__).joinpath("static", name).read_bytes() for name in _STATIC}
+    files = resources.files(__package__).joinpath("static")
+    title = html.escape(experiment.title)
+    page = files.joinpath("index.html").read_text(encoding="utf-8").replace("{{title}}", title)
+    admin_page = files.joinpath("admin.html").read_text(encoding="utf-8").replace("{{title}}", title)
+    kinds = {**_STATIC, **(_ADMIN_STATIC if admin is not None else {})}
+    static = {name: files.joinpath(name).read_bytes() for name in kinds}
     settings = experiment.settings
+    texts = {
+        "consent": settings.consent_text,
+        "instructions": settings.instructions_text,
+        "debrief": settings.debrief_text,
+    }
+    answers = RateLimiter(settings.answers_per_second, settings.answer_burst)
+    starts = RateLimiter(settings.sessions_per_minute / 60, settings.session_burst)
+    design_sizes = {design.name: len(design) for design in experiment.designs}
 
     def state_json(state: SessionState, **extra: Any) -> JSONResponse:
         body = {
@@ -150,30 +185,45 @@ def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys) -> Sta
             "done": state.done,
             "full": state.done and state.n_answered == 0,
             "completion_code": state.completion_code,
+            "completion_url": completion_url(settings.completion_url, state.completion_code),
             "trials": [
                 {"position": t.position, "key": list(t.key), "texts": experiment.shown(t.items)} for t in state.trials
             ],
             **extra,
         }
-        return JSONResponse(body, headers={"cache-control": "no-store"})
+        return JSONResponse(body, headers=_NO_STORE)
 
     def session_of(request: Request) -> str:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         session_id = keys.session_of(token.strip()) if scheme.lower() == "bearer" else None
-        if session_id is None or not book.has_session(session_id):
+        if session_id is None:
+            raise ApiError(401, "no valid session token")
+        _limit(answers, session_id)
+        if not book.has_session(session_id):
             raise ApiError(401, "no valid session token")
         return session_id
 
+    def check_admin(request: Request) -> None:
+        if admin is None:
+            raise ApiError(404, "not found")
+        if not admin.allows(request.headers.get("authorization", "")):
+            raise ApiError(401, "no valid admin token", {"www-authenticate": "Bearer"})
+
     async def index(request: Request) -> Response:
-        return HTMLResponse(page, headers={"cache-control": "no-store"})
+        return HTMLResponse(page, headers=_NO_STORE)
 
     async def static_file(request: Request) -> Response:
         name = request.path_params["name"]
         if name not in static:
             raise ApiError(404, "not found")
-        return Response(static[name], media_type=_STATIC[name])
+        return Response(static[name], media_type=kinds[name])
+
+    async def flow_texts(request: Request) -> Response:
+        return JSONResponse(texts, headers=_NO_STORE)
 
     async def start_session(request: Request) -> Response:
+        # behind a trusted reverse proxy, uvicorn puts the X-Forwarded-For client here
+        _limit(starts, request.client.host if request.client else "")
         body = await read_json(request)
         params = body.get("params", {})
         if body.get("consent") is not True:
@@ -207,6 +257,16 @@ def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys) -> Sta
             state = book.lease(session_id)  # its other leases expired: new trials for the positions left
         return state_json(state)
 
+    async def admin_index(request: Request) -> Response:
+        if admin is None:
+            raise ApiError(404, "not found")
+        return HTMLResponse(admin_page, headers=_NO_STORE)
+
+    async def summary(request: Request) -> Response:
+        check_admin(request)
+        found = await run_in_threadpool(admin_summary, book.store.path, design_sizes, settings)
+        return JSONResponse(found, headers=_NO_STORE)
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
@@ -218,7 +278,7 @@ def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys) -> Sta
             try:
                 return await endpoint(request)
             except ApiError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=exc.status)
+                return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
             except LeaseError as exc:
                 status = 401 if str(exc) == "no such session" else 409
                 return JSONResponse({"error": str(exc)}, status_code=status)
@@ -230,9 +290,12 @@ def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys) -> Sta
     routes = [
         Route("/", api(index), methods=["GET"]),
         Route("/static/{name}", api(static_file), methods=["GET"]),
+        Route("/api/texts", api(flow_texts), methods=["GET"]),
         Route("/api/session", api(start_session), methods=["POST"]),
         Route("/api/session", api(resume_session), methods=["GET"]),
         Route("/api/answer", api(answer), methods=["POST"]),
+        Route("/admin", api(admin_index), methods=["GET"]),
+        Route("/api/admin/summary", api(summary), methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/favicon.ico", no_icon, methods=["GET"]),
     ]

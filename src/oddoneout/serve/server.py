@@ -77,13 +77,14 @@ def serve_study(
     ------
     InputError
         On a bad config, no system to serve, unset or weak secrets (:mod:`oddoneout.serve.tokens`),
-        or a folder another process writes.
+        a weak admin token (:mod:`oddoneout.serve.admin`), or a folder another process writes.
     """
     from oddoneout.collect.leases import LeaseBook
     from oddoneout.collect.store import TripletStore
     from oddoneout.pipeline.collect import export_store
     from oddoneout.pipeline.stage import StudyRun
     from oddoneout.pipeline.stimuli import StimuliStage
+    from oddoneout.serve.admin import ADMIN_ENV, AdminKey
     from oddoneout.serve.app import create_app
     from oddoneout.serve.experiment import build_experiment, pick_system
     from oddoneout.serve.tokens import ServerKeys
@@ -91,6 +92,7 @@ def serve_study(
     config = load_config(config_path, overrides)
     name = pick_system(config, system)
     keys = ServerKeys.from_env(scope=f"{config.study.name}/{name}")
+    admin = AdminKey.from_env(others=(keys.secret.decode(), keys.salt.decode()))
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"output folder {out} is a file: give --out a folder")
@@ -111,8 +113,12 @@ def serve_study(
                 lease_seconds=experiment.settings.lease_seconds,
                 catch_trials=experiment.settings.catch_trials,
             )
-            app = create_app(experiment, book, keys)
+            app = create_app(experiment, book, keys, admin)
             console.print(f"serving system {name!r} at http://{host}:{port}/ (Ctrl-C stops; answers: {files.store})")
+            if admin is None:
+                console.print(f"the admin page is off (set ${ADMIN_ENV} to a secret of 32+ characters to turn it on)")
+            else:
+                console.print(f"admin page: http://{host}:{port}/admin (its token: ${ADMIN_ENV})")
             _run_until_stopped(uvicorn.Server(uvicorn.Config(app, host=host, port=port, **_UVICORN)))
         counts = export_store(files.store, files.export, name, reproducible=False)
     console.print(f"stopped; {counts.get('ok', 0)} answers stored, exported to {files.export}")

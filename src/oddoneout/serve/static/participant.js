@@ -5,6 +5,8 @@
 const TOKEN_KEY = "oddoneout-token:" + location.pathname;
 const PRACTICE_KEY = "oddoneout-practice-done:" + location.pathname;
 const SCREENS = ["consent", "instructions", "ready", "trial", "debrief", "full", "problem"];
+const REDIRECT_SECONDS = 5;   // the debrief stays this long before the page goes to the completion URL
+const MAX_WAITS = 5;          // refusals for too many requests (429) waited out before giving up
 
 let token = localStorage.getItem(TOKEN_KEY);
 let state = null;          // the server's last word on the session
@@ -23,17 +25,54 @@ function problem(text) {
   show("problem");
 }
 
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 async function api(method, path, body) {
   const headers = {};
   if (token) headers["Authorization"] = "Bearer " + token;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, {
-    method: method, headers: headers, body: body === undefined ? undefined : JSON.stringify(body),
-    cache: "no-store", credentials: "omit",
-  });
-  let data = {};
-  try { data = await response.json(); } catch (error) { data = {}; }
-  return { status: response.status, data: data };
+  for (let attempt = 0; ; attempt++) {
+    const response = await fetch(path, {
+      method: method, headers: headers, body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store", credentials: "omit",
+    });
+    let data = {};
+    try { data = await response.json(); } catch (error) { data = {}; }
+    if (response.status !== 429 || attempt >= MAX_WAITS) return { status: response.status, data: data };
+    const seconds = Number(response.headers.get("Retry-After")) || 1;  // refused before anything changed
+    await sleep(Math.min(seconds, 30) * 1000);
+  }
+}
+
+function paragraphs(elementId, text) {
+  // A text of the study config: one <p> per paragraph (a blank line apart), set as plain text.
+  const element = document.getElementById(elementId);
+  element.replaceChildren();
+  for (const paragraph of String(text).split(/\n\s*\n/)) {
+    if (!paragraph.trim()) continue;
+    const p = document.createElement("p");
+    p.textContent = paragraph.trim();
+    element.appendChild(p);
+  }
+}
+
+function redirectLater(url) {
+  // After the debrief: to the completion URL (the server accepts only http(s) ones; checked again here).
+  let target;
+  try { target = new URL(url); } catch (error) { return; }
+  if (target.protocol !== "https:" && target.protocol !== "http:") return;
+  const link = document.getElementById("redirect-link");
+  link.href = target.href;
+  let left = REDIRECT_SECONDS;
+  document.getElementById("redirect-seconds").textContent = String(left);
+  document.getElementById("redirect").hidden = false;
+  const timer = setInterval(() => {
+    left -= 1;
+    document.getElementById("redirect-seconds").textContent = String(Math.max(left, 0));
+    if (left <= 0) { clearInterval(timer); location.assign(target.href); }
+  }, 1000);
 }
 
 function urlParams() {
@@ -70,6 +109,7 @@ function proceed() {
     if (state.full) { show("full"); return; }
     document.getElementById("completion-code").textContent = state.completion_code || "";
     show("debrief");
+    if (state.completion_url) redirectLater(state.completion_url);
     return;
   }
   if (state.trials.length === 0) { refresh(); return; }
@@ -118,7 +158,17 @@ function begin() {
   show("instructions");
 }
 
+async function loadTexts() {
+  const reply = await api("GET", "/api/texts");
+  if (reply.status !== 200) return false;
+  paragraphs("consent-text", reply.data.consent);
+  paragraphs("instructions-text", reply.data.instructions);
+  paragraphs("debrief-text", reply.data.debrief);
+  return true;
+}
+
 async function start() {
+  if (!(await loadTexts())) { problem("The study could not be loaded."); return; }
   if (token) {
     const reply = await api("GET", "/api/session");
     if (reply.status === 200) {

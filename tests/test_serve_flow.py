@@ -1,0 +1,106 @@
+"""The participant flow's texts and completion URL: set in the study config, checked at load, sent only as JSON."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from serve_study import Server, write_study
+from test_serve_admin import run_session
+
+from oddoneout.agents.registry import HumanSettings
+from oddoneout.config import dump_config, load_config
+from oddoneout.errors import InputError
+from oddoneout.serve import flow
+
+CONSENT = 'Consent <script>alert("x")</script> & <b>bold</b>\n\nA second paragraph: "quoted", back\\slash, ünïcode.'
+PROLIFIC_URL = "https://app.prolific.com/submissions/complete?cc={code}"
+
+
+def human_config(tmp_path, lines: str):
+    path = tmp_path / "people.toml"
+    path.write_text(f'[systems.people]\nagent = "human"\n{lines}\n')
+    return path
+
+
+def test_the_texts_default_to_the_built_in_ones_and_survive_config_toml(tmp_path):
+    settings = load_config(human_config(tmp_path, "")).systems["people"].settings
+    assert (settings.consent_text, settings.instructions_text, settings.debrief_text) == (
+        flow.DEFAULT_CONSENT,
+        flow.DEFAULT_INSTRUCTIONS,
+        flow.DEFAULT_DEBRIEF,
+    )
+    assert settings.completion_url == ""
+    path = write_study(tmp_path / "study", consent_text=CONSENT, completion_url=PROLIFIC_URL)
+    config = load_config(path)
+    assert config.systems["people"].settings.consent_text == CONSENT
+    again = tmp_path / "again.toml"
+    again.write_text(dump_config(config))  # line breaks, quotes and backslashes escaped
+    reloaded = load_config(again)
+    assert reloaded.hash == config.hash and reloaded.systems["people"].settings.consent_text == CONSENT
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'completion_url = "javascript:alert(1)"',
+        'completion_url = "data:text/html,<script>alert(1)</script>"',
+        'completion_url = "ftp://example.org/done"',
+        'completion_url = "https://"',
+        'completion_url = "//app.prolific.com/submissions/complete"',
+        'completion_url = "https://app.prolific.com/a b"',
+        'completion_url = "app.prolific.com/submissions/complete?cc=X"',
+    ],
+)
+def test_a_completion_url_that_is_not_http_is_refused_at_load_with_one_line(tmp_path, line):
+    with pytest.raises(InputError) as error:
+        load_config(human_config(tmp_path, line))
+    message = str(error.value)
+    assert "\n" not in message and "completion_url" in message and "http(s) URL" in message
+
+
+@pytest.mark.parametrize(
+    "line, key",
+    [
+        ('consent_text = ""', "consent_text"),
+        ('instructions_text = "   "', "instructions_text"),
+        ('debrief_text = "bell \\u0007"', "debrief_text"),
+        (f'consent_text = "{"x" * (flow.MAX_TEXT_CHARS + 1)}"', "consent_text"),
+        ("consent_text = 3", "consent_text"),
+    ],
+)
+def test_bad_texts_are_refused_at_load(tmp_path, line, key):
+    with pytest.raises(InputError, match=key):
+        load_config(human_config(tmp_path, line))
+
+
+def test_http_urls_are_accepted():
+    for url in ("", "https://app.prolific.com/submissions/complete?cc=C1A2B3", "http://127.0.0.1:9/x?code={code}"):
+        assert not list(HumanSettings(completion_url=url).problems())
+    encoded = flow.completion_url(PROLIFIC_URL, "AB C/&")
+    assert encoded == "https://app.prolific.com/submissions/complete?cc=AB%20C%2F%26"
+    assert flow.completion_url("", "CODE") is None and flow.completion_url(PROLIFIC_URL, None) is None
+
+
+def test_the_texts_reach_the_page_only_as_json_and_the_url_only_when_done(tmp_path):
+    config = write_study(
+        tmp_path / "study",
+        consent_text=CONSENT,
+        instructions_text="Pick <i>one</i>.",
+        debrief_text="Bye </script>",
+        completion_url=PROLIFIC_URL,
+        trials_per_session=2,
+    )
+    with Server(config, tmp_path / "out") as server:
+        page = httpx.get(server.url + "/").text
+        texts = httpx.get(server.url + "/api/texts")
+        session = run_session(server, {}, [800.0], catch_right=True)
+        done = run_session(server, {}, [800.0, 900.0], catch_right=True)
+        server.stop()
+    assert texts.status_code == 200 and texts.headers["content-type"] == "application/json"
+    assert texts.json() == {"consent": CONSENT, "instructions": "Pick <i>one</i>.", "debrief": "Bye </script>"}
+    # the page holds none of the texts (nor the built-in ones): the script sets them as plain text
+    for text in ("<script>alert", "Pick <i>", "Bye ", "cannot be read back", "go with your first impression"):
+        assert text not in page
+    assert not session["done"] and session["completion_url"] is None
+    assert done["done"] and done["completion_code"]
+    assert done["completion_url"] == PROLIFIC_URL.replace("{code}", done["completion_code"])
