@@ -67,9 +67,42 @@ def _clean_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 def _load_triplets(path: Path, items: Path | None, design: str | None) -> Any:
     """:func:`oddoneout.triplets.load_triplets` with the store's readers registered too."""
     import oddoneout.collect.store  # noqa: F401  (registers the .sqlite/.db and .parquet readers)
+    import oddoneout.formats  # noqa: F401  (registers the .csv (salmon) and .npz (cblearn, psiz) readers)
     from oddoneout.triplets import load_triplets
 
     return load_triplets(path, items, design=design)
+
+
+FormatOption = Annotated[
+    Optional[str],
+    typer.Option("--format", help="The file's format: spose, salmon, cblearn or psiz (default: by suffix)."),
+]
+TrialTypeOption = Annotated[
+    Optional[str], typer.Option("--trial-type", help="With --format: the trials' type, e.g. anchor or ranked:8:2.")
+]
+NRankedOption = Annotated[
+    Optional[int], typer.Option("--n-ranked", help="With --format psiz: options ranked per trial.")
+]
+
+
+def _read_trials(
+    path: Path,
+    items: Path | None,
+    design: str | None,
+    file_format: str | None,
+    trial_type: str | None,
+    n_ranked: int | None,
+) -> Any:
+    """The trials of a file: by ``--format`` when given (:func:`oddoneout.formats.read_triplets`), else by suffix."""
+    if file_format is None:
+        if trial_type is not None or n_ranked is not None:
+            raise InputError("--trial-type and --n-ranked need --format (spose, salmon, cblearn or psiz)")
+        return _load_triplets(path, items, design)
+    if design is not None:
+        raise InputError("--design applies to a store or its Parquet export, not to a file read with --format")
+    from oddoneout.formats import read_triplets
+
+    return read_triplets(path, file_format, items, trial_type=trial_type, n_ranked=n_ranked)
 
 
 OutDir = Annotated[Path, typer.Option("--out", "-o", help="Output folder of the study.")]
@@ -234,11 +267,15 @@ def _settings(cls: type, command: str, section: str, given: dict[str, Any]) -> A
 @_clean_errors
 def fit(
     triplets: Annotated[
-        Path, typer.Argument(help="Triplets: .npy/.txt (N x 3 indices, odd one out last), .parquet or .sqlite.")
+        Path,
+        typer.Argument(help="Triplets: .npy/.txt (N x 3, odd one out last), .parquet, .sqlite, .csv, .npz, --format."),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Embedding file to write (.parquet).")],
     items: Annotated[Optional[Path], typer.Option(help="Item ids, one per line, for index files.")] = None,
     design: Annotated[Optional[str], typer.Option(help="For a store/export: only this design.")] = None,
+    file_format: FormatOption = None,
+    trial_type: TrialTypeOption = None,
+    n_ranked: NRankedOption = None,
     model_name: Annotated[
         Optional[str], typer.Option("--model", help="spose (L1-sparse) or vice (variational, spike-and-slab).")
     ] = None,
@@ -296,7 +333,7 @@ def fit(
         flags = [f"--{'no-' if options[name] is False else ''}{name.replace('_', '-')}" for name in spose_only]
         raise InputError(f"{', '.join(flags)}: for --model spose only")
     settings = _settings(EmbeddingSettings, "fit", "embedding", options)
-    data = _load_triplets(triplets, items, design)
+    data = _read_trials(triplets, items, design, file_format, trial_type, n_ranked)
     fitted = fit_embedding(data, settings, seed=seed)
     embedding = fitted.embedding
     embedding.metadata["source_file"] = str(triplets)
@@ -310,9 +347,14 @@ def fit(
 @_clean_errors
 def evaluate(
     embedding: Annotated[Path, typer.Argument(help="Embedding file (.parquet).")],
-    triplets: Annotated[Path, typer.Argument(help="Held-out triplets (.npy/.txt/.parquet/.sqlite).")],
+    triplets: Annotated[
+        Path, typer.Argument(help="Held-out triplets (.npy/.txt/.parquet/.sqlite/.csv/.npz, --format).")
+    ],
     items: Annotated[Optional[Path], typer.Option(help="Item ids, one per line, for index files.")] = None,
     design: Annotated[Optional[str], typer.Option(help="For a store/export: only this design.")] = None,
+    file_format: FormatOption = None,
+    trial_type: TrialTypeOption = None,
+    n_ranked: NRankedOption = None,
     n_bootstrap: Annotated[
         Optional[int], typer.Option(help="Bootstrap resamples for the CIs [the study's default].")
     ] = None,
@@ -327,7 +369,7 @@ def evaluate(
     settings = _settings(EvaluationSettings, "evaluate", "evaluation", {"n_bootstrap": n_bootstrap})
     result = evaluate_split(
         Embedding.load(embedding),
-        _load_triplets(triplets, items, design),
+        _read_trials(triplets, items, design, file_format, trial_type, n_ranked),
         n_bootstrap=settings.n_bootstrap,
         seed=seed,
     )

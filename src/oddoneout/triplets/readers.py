@@ -82,7 +82,9 @@ def load_triplets(path: str | Path, items: ItemsArg = None, design: str | None =
     path : path
         ``.npy`` or whitespace text (N x 3 indices, odd one out last; any unregistered suffix
         is read as text), or a format registered by another module: ``.parquet`` (store
-        export) and ``.sqlite``/``.db`` (store) once :mod:`oddoneout.collect` is imported.
+        export) and ``.sqlite``/``.db`` (store) once :mod:`oddoneout.collect` is imported,
+        ``.csv`` (salmon responses) and ``.npz`` (cblearn triplets, psiz stimulus sets) once
+        :mod:`oddoneout.formats` is.
     items : path or sequence of str, optional
         Item ids for index files (a file with one id per line, or a list). Without it,
         indices become ids ``"0", "1", ...`` up to the largest index. For a store or an
