@@ -24,7 +24,7 @@ KNOWN_CYCLES: list[list[str]] = []
 #: layer and the ones below, never from a layer above. ``oddoneout`` itself is the package's face.
 LAYERS = [
     {"oddoneout", "errors", "progress", "scoring", "settings", "folder_lock", "atomic", "files"},
-    {"provenance", "study_folder", "rsm", "triplets", "formats", "embedding", "media", "stimuli"},
+    {"provenance", "study_folder", "rsm", "triplets", "formats", "embedding", "media", "stimuli", "datasets"},
     {"embed", "agents", "collect"},
     {"config"},
     {"neural", "interpret"},

@@ -67,7 +67,7 @@ def _clean_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 def _load_triplets(path: Path, items: Path | None, design: str | None) -> Any:
     """:func:`oddoneout.triplets.load_triplets` with the store's readers registered too."""
     import oddoneout.collect.store  # noqa: F401  (registers the .sqlite/.db and .parquet readers)
-    import oddoneout.formats  # noqa: F401  (registers the .csv (salmon) and .npz (cblearn, psiz) readers)
+    import oddoneout.formats  # noqa: F401  (registers the .csv (salmon) and .npz (cblearn, psiz, trial archive) readers)
     from oddoneout.triplets import load_triplets
 
     return load_triplets(path, items, design=design)
@@ -268,7 +268,10 @@ def _settings(cls: type, command: str, section: str, given: dict[str, Any]) -> A
 def fit(
     triplets: Annotated[
         Path,
-        typer.Argument(help="Triplets: .npy/.txt (N x 3, odd one out last), .parquet, .sqlite, .csv, .npz, --format."),
+        typer.Argument(
+            help="Triplets: .npy/.txt (N x 3, odd one out last), .parquet, .sqlite, .csv, .npz (cblearn, psiz, "
+            "trial archive), --format."
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Embedding file to write (.parquet).")],
     items: Annotated[Optional[Path], typer.Option(help="Item ids, one per line, for index files.")] = None,
@@ -485,7 +488,15 @@ def status(
 @app.command()
 @_clean_errors
 def fetch(
-    dataset: Annotated[str, typer.Argument(help="Data set to fetch: cowen_keltner.")] = "cowen_keltner",
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            help="Data set to fetch: cowen_keltner (stimuli), or a similarity data set: food_similarity, "
+            "car_similarity, material_similarity, musician_similarity, nature_scene_similarity, "
+            "vogue_cover_similarity, imagenet_similarity_v1, imagenet_similarity_v2, things_similarity, "
+            "things_odd_one_out (docs/datasets.md)."
+        ),
+    ] = "cowen_keltner",
     source: Annotated[
         Optional[Path], typer.Option("--from", help="Offline folder holding the files (checked, not copied).")
     ] = None,
@@ -493,18 +504,42 @@ def fetch(
         Optional[Path], typer.Option(help="Cache folder (default $ODDONEOUT_DATA or ~/.cache/oddoneout).")
     ] = None,
     out: Annotated[
-        Optional[Path], typer.Option("--out", "-o", help="Also write the stimulus table here (.parquet).")
+        Optional[Path],
+        typer.Option(
+            "--out",
+            "-o",
+            help="Also write cowen_keltner's stimulus table here (.parquet), or a similarity data set's trials "
+            "(.npz trial archive, read by `oddoneout fit`).",
+        ),
     ] = None,
 ) -> None:
     """Fetch (download or read offline) and verify a public data set's files by checksum."""
+    if dataset != "cowen_keltner":
+        _fetch_similarity_dataset(dataset, source, data_dir, out)
+        return
     from oddoneout.stimuli.cowen_keltner import load_cowen_keltner
 
-    if dataset != "cowen_keltner":
-        raise typer.BadParameter(f"unknown data set {dataset!r}; available: cowen_keltner")
     stimuli = load_cowen_keltner(source=source, data_dir=data_dir)
     console.print(f"{dataset}: {len(stimuli)} items verified")
     if out is not None:
         console.print(f"stimulus table: {stimuli.save(out, source=dataset)}")
+
+
+def _fetch_similarity_dataset(name: str, source: Path | None, data_dir: Path | None, out: Path | None) -> None:
+    from oddoneout.datasets import dataset_names, fetch_dataset
+
+    if name not in dataset_names():
+        raise typer.BadParameter(f"unknown data set {name!r}; available: cowen_keltner, {', '.join(dataset_names())}")
+    if out is not None and out.suffix != ".npz":
+        raise typer.BadParameter(f"{out}: the trials of {name} are written as a .npz trial archive")
+    data = fetch_dataset(name, source=source, data_dir=data_dir)
+    trials = data.triplets
+    console.print(f"{name}: {len(trials)} {trials.trial_type.spec} trials over {trials.n_items} items verified")
+    for note in data.notes:
+        console.print(f"  {note}", markup=False)
+    console.print(f"  cite: {data.citation}\n  license: {data.license}", markup=False)
+    if out is not None:
+        console.print(f"trials: {data.save(out)}")
 
 
 @app.command()

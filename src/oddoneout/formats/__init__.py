@@ -30,6 +30,7 @@ from oddoneout.errors import InputError
 from oddoneout.files import open_npz
 from oddoneout.formats import cblearn, psiz, salmon, spose
 from oddoneout.formats._common import ARRAY_REMEDY, require_file, text_errors
+from oddoneout.formats.archive import read_archive_triplets
 from oddoneout.formats.cblearn import read_cblearn, write_cblearn
 from oddoneout.formats.psiz import read_psiz, write_psiz
 from oddoneout.formats.salmon import SalmonResponses, read_salmon, write_salmon
@@ -152,7 +153,7 @@ def _read_csv(path: Path, items: ItemsArg, design: str | None) -> Triplets:
 
 
 def _read_npz(path: Path, items: ItemsArg, design: str | None) -> Triplets:
-    """``.npz`` by its arrays: ``triplet`` (cblearn) or ``stimulus_set`` (psiz)."""
+    """``.npz`` by its arrays: ``triplet`` (cblearn), ``stimulus_set`` (psiz) or ``indices`` (trial archive)."""
     _refuse_design(path, design)
     require_file(path)
     with open_npz(path, remedy=ARRAY_REMEDY) as arrays:
@@ -161,11 +162,14 @@ def _read_npz(path: Path, items: ItemsArg, design: str | None) -> Triplets:
         return read_cblearn(path, items)
     if "stimulus_set" in names:
         return read_psiz(path, items)
+    if "indices" in names:
+        return read_archive_triplets(path, items)
     raise InputError(
-        f"{path}: an .npz of neither cblearn triplets ('triplet') nor a psiz stimulus set ('stimulus_set'); "
+        f"{path}: an .npz of neither cblearn triplets ('triplet'), a psiz stimulus set ('stimulus_set') "
+        "nor a trial archive ('indices'); "
         f"it has {sorted(names)}"
     )
 
 
 register_reader("salmon responses.csv, else SPoSE text", (".csv",), _read_csv)
-register_reader("cblearn triplets or psiz stimulus set", (".npz",), _read_npz)
+register_reader("cblearn triplets, psiz stimulus set or trial archive", (".npz",), _read_npz)
