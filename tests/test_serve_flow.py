@@ -10,7 +10,7 @@ from test_serve_admin import run_session
 from oddoneout.agents.registry import HumanSettings
 from oddoneout.config import dump_config, load_config
 from oddoneout.errors import InputError
-from oddoneout.serve import flow
+from oddoneout.collect import flow
 
 CONSENT = 'Consent <script>alert("x")</script> & <b>bold</b>\n\nA second paragraph: "quoted", back\\slash, ünïcode.'
 PROLIFIC_URL = "https://app.prolific.com/submissions/complete?cc={code}"

@@ -49,7 +49,7 @@ from oddoneout.collect.leases import LeaseBook, LeaseError, SessionState
 from oddoneout.errors import InputError
 from oddoneout.serve.admin import AdminKey, admin_summary
 from oddoneout.serve.experiment import Experiment
-from oddoneout.serve.flow import completion_url
+from oddoneout.collect.flow import completion_url
 from oddoneout.serve.platforms import arrival
 from oddoneout.serve.ratelimit import RateLimiter
 from oddoneout.serve.tokens import ServerKeys, new_session_id
