@@ -8,9 +8,9 @@ from serve_study import Server, write_study
 from test_serve_admin import run_session
 
 from oddoneout.agents.registry import HumanSettings
+from oddoneout.collect import flow
 from oddoneout.config import dump_config, load_config
 from oddoneout.errors import InputError
-from oddoneout.collect import flow
 
 CONSENT = 'Consent <script>alert("x")</script> & <b>bold</b>\n\nA second paragraph: "quoted", back\\slash, ünïcode.'
 PROLIFIC_URL = "https://app.prolific.com/submissions/complete?cc={code}"

@@ -131,20 +131,22 @@ def test_torch_choice_rule_matches_numpy(kind):
     )
 
 
-def test_mixed_batch_gradient_matches_autograd():
+def test_mixed_batch_gradient_in_closed_form_matches_autograd():
     rng = np.random.default_rng(3)
     features = rng.random((25, 3))
     batch = [
         TrialTensors(kind, torch.as_tensor(sample_triplets(features, 50, seed=4, trial_type=kind).indices))
         for kind in (ODD_ONE_OUT, ANCHOR, RANKED)
     ]
+    soft = sample_triplets(features, 40, seed=5, trial_type=ANCHOR, with_probs=True)
+    batch.append(TrialTensors(ANCHOR, torch.as_tensor(soft.indices), torch.as_tensor(soft.probs)))
     weights = torch.as_tensor(features, dtype=torch.float64)
     grad = torch.zeros_like(weights)
     loss = add_batch_gradient(weights, batch, grad)
     leaf = weights.clone().requires_grad_(True)
     expected = batch_negative_log_likelihood(leaf, batch)
     expected.backward()
-    assert float(loss) == pytest.approx(float(expected))
+    assert float(loss) == pytest.approx(float(expected.detach()))
     np.testing.assert_allclose(grad.numpy(), leaf.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 

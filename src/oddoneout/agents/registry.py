@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 
 from oddoneout.agents.base import Agent, AsyncAgent
 from oddoneout.agents.chat_codec import CONSTRAINED
-from oddoneout.errors import InputError
 from oddoneout.collect import flow
+from oddoneout.errors import InputError
 from oddoneout.settings import SAFE_NAME_RULE, Settings, defaults, is_safe_name, setting
 from oddoneout.stimuli.stimulus_set import StimulusSet
 from oddoneout.study_folder import StudyFolder

@@ -7,8 +7,8 @@ similarity of the pair :data:`~oddoneout.triplets.KEPT_PAIRS` ``[p]``, as in num
 cross-entropy has a closed-form gradient (:func:`add_cross_entropy_gradient`).
 
 Anchor and ranked trials: the Plackett-Luce log-likelihood of the reference's similarities
-(:func:`reference_log_likelihood`, see :mod:`oddoneout.triplets.reference`), differentiated by
-autograd.
+(:func:`reference_log_likelihood`, see :mod:`oddoneout.triplets.reference`), its gradient in
+closed form too (:func:`add_reference_gradient`).
 
 A minibatch may mix trial types (:class:`TrialTensors`, one per type);
 :func:`add_batch_gradient` and :func:`batch_negative_log_likelihood` take the mean over all its trials.
@@ -160,6 +160,48 @@ def reference_log_likelihood(
     return total
 
 
+def add_reference_gradient(
+    weights: torch.Tensor,
+    indices: torch.Tensor,
+    n_ranked: int,
+    targets: torch.Tensor | None,
+    grad: torch.Tensor,
+    n_batch: int,
+) -> torch.Tensor:
+    """Add the gradient of the summed negative log-likelihood of anchor/ranked trials, divided by
+    ``n_batch``, to ``grad``; return that loss.
+
+    The closed form of what autograd computes for :func:`reference_log_likelihood`: with logits
+    ``s_j = w_ref . w_j`` and ``g_j = dloss / ds_j`` (for each rank ``r``, the softmax over the
+    options from ``r`` on, minus 1 at the option ranked ``r``), the reference's gradient is
+    ``sum_j g_j w_j`` and option ``j``'s is ``g_j w_ref``. One look-up gathers the rows and one
+    ``index_add_`` scatters them back.
+    """
+    n, width, n_dims = indices.shape[0], indices.shape[1], weights.shape[1]
+    flat = indices.reshape(-1)
+    rows = weights.index_select(0, flat).view(n, width, n_dims)
+    reference, options = rows[:, 0], rows[:, 1:]
+    logits = torch.einsum("nd,nkd->nk", reference, options)
+    g = torch.zeros_like(logits)
+    if targets is not None:
+        log_probs = torch.log_softmax(logits, dim=1)
+        loss = -(targets[:, 1:] * log_probs).sum()
+        g += log_probs.exp() - targets[:, 1:]
+    else:
+        loss = torch.zeros((), dtype=logits.dtype, device=logits.device)
+        for rank in range(n_ranked):
+            log_probs = torch.log_softmax(logits[:, rank:], dim=1)
+            loss = loss - log_probs[:, 0].sum()
+            g[:, rank:] += log_probs.exp()
+            g[:, rank] -= 1.0
+    g /= n_batch
+    row_grads = torch.empty_like(rows)
+    row_grads[:, 0] = torch.einsum("nk,nkd->nd", g, options)
+    row_grads[:, 1:] = g.unsqueeze(2) * reference.unsqueeze(1)
+    grad.index_add_(0, flat, row_grads.view(-1, n_dims))
+    return loss / n_batch
+
+
 def log_likelihood(
     trial_type: TrialType, weights: torch.Tensor, indices: torch.Tensor, targets: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -199,7 +241,7 @@ def batch_negative_log_likelihood(weights: torch.Tensor, batch: list[TrialTensor
 def add_batch_gradient(weights: torch.Tensor, batch: list[TrialTensors], grad: torch.Tensor) -> torch.Tensor:
     """Add the gradient of :func:`batch_negative_log_likelihood` to ``grad``; return the loss.
 
-    Odd-one-out trials use the closed form (:func:`add_cross_entropy_gradient`), other types autograd.
+    Both forms are closed (:func:`add_cross_entropy_gradient`, :func:`add_reference_gradient`), without autograd.
     """
     if len(batch) == 1 and batch[0].trial_type == ODD_ONE_OUT:
         return add_cross_entropy_gradient(weights, batch[0].indices, batch[0].targets, grad)
@@ -208,13 +250,9 @@ def add_batch_gradient(weights: torch.Tensor, batch: list[TrialTensors], grad: t
     for part in batch:
         if part.trial_type == ODD_ONE_OUT:
             loss = loss + add_cross_entropy_gradient(weights, part.indices, part.targets, grad, n)
-            continue
-        with torch.enable_grad():
-            leaf = weights.detach().requires_grad_(True)
-            part_loss = -log_likelihood(part.trial_type, leaf, part.indices, part.targets).sum() / n
-            (part_grad,) = torch.autograd.grad(part_loss, leaf)
-        grad.add_(part_grad)
-        loss = loss + part_loss.detach()
+        else:
+            kind = part.trial_type
+            loss = loss + add_reference_gradient(weights, part.indices, kind.n_ranked, part.targets, grad, n)
     return loss
 
 

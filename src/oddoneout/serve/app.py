@@ -45,11 +45,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from oddoneout.collect.flow import completion_url
 from oddoneout.collect.leases import LeaseBook, LeaseError, SessionState
 from oddoneout.errors import InputError
 from oddoneout.serve.admin import AdminKey, admin_summary
 from oddoneout.serve.experiment import Experiment
-from oddoneout.collect.flow import completion_url
 from oddoneout.serve.platforms import arrival
 from oddoneout.serve.ratelimit import RateLimiter
 from oddoneout.serve.tokens import ServerKeys, new_session_id
