@@ -124,11 +124,12 @@ types at once) with each type's choice rule on the same dot-product similarity
 (:mod:`oddoneout.triplets.reference`: Plackett-Luce over the reference's similarity to each
 option); their gradients are in closed form too
 (:func:`~oddoneout.embed.torch_choice.add_reference_gradient`). From the original SPoSE
-initialisation (every weight near 0.1, spread 0.01) the fit of trials judged against a reference
-can settle in a saddle where two planted dimensions share one learned dimension: on 60 items with 5 planted dimensions and 600 ranked trials (4 options, 2 ranked) per
-item, three seeds all stalled at a training cross-entropy of 1.81 (generating model: 1.62),
-while a spread of 0.05 reached 1.64 from both seeds tried. With ``init_std=None`` (the default)
-such data start from the wider spread; odd-one-out data keep the original one.
+initialisation (every weight near 0.1, spread 0.01) the fit of trials judged against a
+reference can settle in a saddle where two planted dimensions share one learned dimension: on
+60 items with 5 planted dimensions and 600 ranked trials (4 options, 2 ranked) per item, three
+seeds all stalled at a training cross-entropy of 1.81 (generating model: 1.62), while a spread
+of 0.05 reached 1.64 from both seeds tried. With ``init_std=None`` (the default) such data
+start from the wider spread; odd-one-out data keep the original one.
 
 Items without training data
 ---------------------------
