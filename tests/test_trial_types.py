@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import pickle
 
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from oddoneout.embed.evaluate import choice_scores, evaluate_embedding
+from oddoneout.embed.evaluate import choice_scores, evaluate_embedding, noise_ceiling, trial_noise_ceiling
+from oddoneout.embed.rsm import measured_anchor_similarity, predicted_anchor_similarity, rsm_correlation
 from oddoneout.embed.spose import SPoSE
 from oddoneout.embed.torch_choice import (
     TrialTensors,
@@ -200,3 +202,42 @@ def test_vice_learns_from_anchor_triplets():
     train, test = _train_test(truth, ANCHOR, per_item=300, seed=4)
     model = VICE(n_dims=10, max_epochs=60, verbose=0, n_threads=2, seed=0).fit(train)
     assert model.score(test) >= choice_scores(truth, test)[0] - 0.03
+
+
+# ---------------------------------------------------------------- noise ceiling and exhaustive validation
+def test_noise_ceiling_groups_trials_by_role_and_set_of_items():
+    ids = tuple("abcdef")
+    # anchor: reference 0 with options {1, 2} three times (chosen 1, 1, 2); reference 1 with {0, 2} once;
+    # [2, 1, 0] is another reference, so it does not join the first group
+    anchor = Triplets(ids, np.array([[0, 1, 2], [0, 1, 2], [0, 2, 1], [1, 0, 2], [2, 1, 0], [2, 0, 1]]), None, ANCHOR)
+    result = trial_noise_ceiling(anchor, n_bootstrap=10)
+    # groups: (0 | 1, 2): answers 1, 1, 2 -> modal 2/3; (2 | 0, 1): answers 1, 0 -> 1/2
+    assert result["n_repeated_triplets"] == 2 and result["n_judgments"] == 5
+    assert result["noise_ceiling"] == pytest.approx((2 / 3 + 1 / 2) / 2)
+    # ranked: the first choice is the answer; the order of the options does not matter
+    ranked = Triplets(ids, np.array([[0, 1, 2, 3, 4], [0, 1, 4, 2, 3], [0, 3, 1, 2, 4]]), None, RANKED)
+    assert trial_noise_ceiling(ranked, n_bootstrap=10)["noise_ceiling"] == pytest.approx(2 / 3)
+    # odd-one-out: the same as the id-based noise ceiling
+    odd = sample_triplets(np.random.default_rng(0).random((6, 2)), 300, seed=1)
+    names = np.array(odd.item_ids)[odd.indices]
+    expected = noise_ceiling(names, names[:, 2], n_bootstrap=10)
+    assert trial_noise_ceiling(odd, n_bootstrap=10) == expected
+
+
+def test_exhaustive_anchor_design_measures_what_the_embedding_predicts():
+    truth = planted(n_items=12, n_dims=3, seed=9)
+    m = len(truth)
+    combos = [(r, a, b) for r in range(m) for a, b in itertools.combinations([k for k in range(m) if k != r], 2)]
+    shown = np.repeat(np.array(combos), 40, axis=0)
+    probs = ANCHOR.probabilities(truth, shown)
+    choice = np.where(np.random.default_rng(2).random(len(shown)) < probs[:, 1], 1, 2)
+    trials = Triplets(tuple(map(str, range(m))), ANCHOR.to_canonical(shown, choice), None, ANCHOR)
+    measured = measured_anchor_similarity(trials, trials.item_ids)
+    predicted = predicted_anchor_similarity(truth)
+    assert rsm_correlation(measured, predicted) > 0.97
+    # by hand: two items with one dimension, every option chosen with the sigmoid of the similarity gap
+    line = np.array([[1.0], [2.0], [0.0]])
+    by_hand = predicted_anchor_similarity(line)
+    # reference 0 (similarities 2 to item 1, 0 to item 2) chooses 1 with sigmoid(2);
+    # reference 1 (2 to item 0, 0 to item 2) chooses 0 with sigmoid(2)
+    assert by_hand[0, 1] == pytest.approx(1 / (1 + math.exp(-2)))

@@ -371,7 +371,39 @@ def noise_ceiling(
         On a shape mismatch, a triplet repeating an item, or an odd one out that is not
         in its triplet (the message names the row).
     """
-    groups = _group_repeated_judgments(item_triplets, odd_ids)
+    return _ceiling(_group_repeated_judgments(item_triplets, odd_ids), n_bootstrap, seed)
+
+
+def trial_noise_ceiling(triplets: Triplets, n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Noise ceiling of accuracy from repeated trials of any trial type (see :func:`noise_ceiling`).
+
+    Trials are the same when they show the same items in the same roles, whatever the order:
+    for odd-one-out the same unordered triplet; for anchor and ranked trials the same reference
+    with the same set of options. A trial's answer is its (first) choice, the one accuracy scores.
+
+    Parameters
+    ----------
+    triplets : Triplets
+        Judgments in their trial type's canonical layout.
+    n_bootstrap, seed : int
+        Of the confidence interval (resampling groups).
+
+    Returns
+    -------
+    dict
+        As :func:`noise_ceiling`.
+    """
+    kind = triplets.trial_type
+    indices = triplets.indices
+    if kind == ODD_ONE_OUT:
+        keys = np.sort(indices, axis=1)
+    else:  # the reference keeps its role; the options are a set
+        keys = np.column_stack([indices[:, :1], np.sort(indices[:, 1:], axis=1)])
+    return _ceiling(_count_repeats(keys, triplets.chosen), n_bootstrap, seed)
+
+
+def _ceiling(groups: "_RepeatedGroups", n_bootstrap: int, seed: int) -> dict[str, Any]:
+    """The noise ceiling, its interval and the pairwise agreement of counted repeated groups."""
     if groups.n_groups == 0:
         nan = float("nan")
         return {
@@ -437,13 +469,19 @@ def _group_repeated_judgments(item_triplets: np.ndarray, odd_ids: np.ndarray) ->
             f"noise ceiling: row {row} chose {odd_ids[row].item()!r}, which is not in its triplet "
             f"{item_triplets[row].tolist()} ({int(outside.sum())} such rows)"
         )
-    _, group = np.unique(np.sort(triplet_codes, axis=1), axis=0, return_inverse=True)
+    return _count_repeats(np.sort(triplet_codes, axis=1), odd_codes)
+
+
+def _count_repeats(keys: np.ndarray, answers: np.ndarray) -> _RepeatedGroups:
+    """Group judgments by their rows of ``keys`` (non-negative integers) and count each group's integer answers."""
+    _, group = np.unique(keys, axis=0, return_inverse=True)
     group = group.ravel()
     n_groups = int(group.max()) + 1
     size = np.bincount(group, minlength=n_groups)
+    n_answers = int(answers.max()) + 1
     # Count each (group, answer) pair once.
-    answers, answer_count = np.unique(group * len(vocabulary) + odd_codes, return_counts=True)
-    answer_group = answers // len(vocabulary)
+    answers, answer_count = np.unique(group * n_answers + answers, return_counts=True)
+    answer_group = answers // n_answers
     max_count = np.zeros(n_groups, dtype=np.int64)
     np.maximum.at(max_count, answer_group, answer_count)
     same_pairs = np.bincount(answer_group, weights=answer_count * (answer_count - 1) / 2, minlength=n_groups)

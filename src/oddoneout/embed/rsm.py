@@ -5,6 +5,14 @@ judged: the *measured* similarity of a pair is the share of judged triplets cont
 pair in which the pair was kept together (the third item was the odd one out); the
 *predicted* similarity is the same share under the embedding's choice rule, averaged over
 every possible third item. The two similarity matrices are then correlated.
+
+For anchor triplets the exhaustive design asks every reference with every pair of other
+subset items (``m * C(m - 1, 2)`` trials): the measured similarity of a pair is the share of its
+trials (either item the reference, the other an option) in which the option was chosen, the
+predicted one the same share under the anchor rule, averaged over every other option
+(:func:`measured_anchor_similarity`, :func:`predicted_anchor_similarity`). Ranked trials have no
+exhaustive design here: ``C(m - 1, n)`` option sets per reference are too many to ask, so they are
+validated by held-out accuracy, cross-entropy and the noise ceiling.
 """
 
 from __future__ import annotations
@@ -13,11 +21,12 @@ from itertools import combinations, islice
 from typing import Sequence
 
 import numpy as np
+from scipy.special import expit
 
 from oddoneout.embed.evaluate import check_judgments
 from oddoneout.errors import InputError
 from oddoneout.rsm import RSM, upper_triangle
-from oddoneout.triplets import KEPT_PAIRS, odd_one_out_probabilities, repeated_item_rows
+from oddoneout.triplets import ANCHOR, KEPT_PAIRS, Triplets, odd_one_out_probabilities, repeated_item_rows
 
 
 def _index_of(ids: np.ndarray, item_ids: Sequence[str], what: str) -> np.ndarray:
@@ -138,6 +147,77 @@ def predicted_similarity(weights: np.ndarray, batch: int = 20000) -> np.ndarray:
     kept = (kept + kept.T) / (m - 2)
     np.fill_diagonal(kept, np.nan)
     return kept
+
+
+def measured_anchor_similarity(triplets: Triplets, item_ids: Sequence[str]) -> np.ndarray:
+    """Share of anchor trials pairing two items (one the reference, one an option) in which the option was chosen.
+
+    Parameters
+    ----------
+    triplets : Triplets
+        Anchor triplets (:data:`~oddoneout.triplets.ANCHOR`), ``[reference, chosen, other]``.
+    item_ids : sequence of str
+        The items indexing the rows and columns of the result; trials using any other item are
+        left out.
+
+    Returns
+    -------
+    ndarray of shape (m, m), float64
+        Symmetric; NaN where the pair was never judged, and on the diagonal.
+    """
+    if triplets.trial_type != ANCHOR:
+        raise InputError(f"measured anchor similarity needs anchor triplets, got {triplets.trial_type.spec}")
+    item_ids = [str(i) for i in item_ids]
+    if len(set(item_ids)) != len(item_ids):
+        raise InputError("item_ids must be unique")
+    position = {item: k for k, item in enumerate(item_ids)}
+    lookup = np.array([position.get(item, -1) for item in triplets.item_ids], dtype=np.int64)
+    rows = lookup[triplets.indices]
+    rows = rows[(rows >= 0).all(axis=1)]
+    m = len(item_ids)
+    judged, chosen = np.zeros((m, m)), np.zeros((m, m))
+    for column in (1, 2):
+        np.add.at(judged, (rows[:, 0], rows[:, column]), 1.0)
+    np.add.at(chosen, (rows[:, 0], rows[:, 1]), 1.0)
+    judged += judged.T
+    chosen += chosen.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        similarity = np.where(judged > 0, chosen / judged, np.nan)
+    np.fill_diagonal(similarity, np.nan)
+    return similarity
+
+
+def predicted_anchor_similarity(weights: np.ndarray) -> np.ndarray:
+    """Probability that an option is chosen for a reference under the anchor rule, averaged over the other option.
+
+    Entry ``(i, j)`` is the mean, over both roles (``i`` the reference and ``j`` the option, and
+    the reverse) and every third item ``k``, of ``sigmoid(w_r . w_o - w_r . w_k)``: exactly the
+    share :func:`measured_anchor_similarity` estimates from an exhaustive anchor design.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (m, n_dims)
+
+    Returns
+    -------
+    ndarray of shape (m, m), float64
+        Symmetric, NaN on the diagonal.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    m = weights.shape[0]
+    if weights.ndim != 2 or m < 3 or not np.all(np.isfinite(weights)):
+        raise InputError(f"predicted similarity needs finite weights of at least 3 items, got shape {weights.shape}")
+    similarity = weights @ weights.T
+    won = np.zeros((m, m))  # won[r, o]: mean over k of P(o chosen over k | reference r)
+    for r in range(m):
+        p = expit(similarity[r][:, None] - similarity[r][None, :])  # p[o, k]
+        valid = np.ones((m, m), dtype=bool)
+        valid[r, :] = valid[:, r] = False
+        np.fill_diagonal(valid, False)
+        won[r] = np.where(valid, p, 0.0).sum(axis=1) / (m - 2)
+    predicted = (won + won.T) / 2
+    np.fill_diagonal(predicted, np.nan)
+    return predicted
 
 
 def rsm_correlation(a: np.ndarray, b: np.ndarray) -> float:
