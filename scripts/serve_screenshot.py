@@ -4,8 +4,9 @@ Serves the built-in synthetic study with a ``human`` system added (its one-line 
 stimuli), walks a participant through consent and practice to the first trial, and saves
 ``docs/images/serve_consent.png`` and ``docs/images/serve_trial.png``; then a few simulated
 participants answer over HTTP (one of them far too fast), and the admin page, opened with its
-token, is saved as ``docs/images/serve_admin.png``. Needs Chromium, ChromeDriver
-(``apt-get install chromium chromium-driver``) and selenium.
+token, is saved as ``docs/images/serve_admin.png``. Last, the built-in ``human_demo`` study (pictures
+of coloured shapes) is served and its first trial saved as ``docs/images/serve_media_trial.png``.
+Needs Chromium, ChromeDriver (``apt-get install chromium chromium-driver``) and selenium.
 
 Usage::
 
@@ -100,7 +101,29 @@ def main() -> None:
                 driver.save_screenshot(str(args.out / "serve_admin.png"))
             finally:
                 driver.quit()
-    written = ", ".join(str(args.out / name) for name in ("serve_consent.png", "serve_trial.png", "serve_admin.png"))
+        with Server(builtin_config("human_demo"), Path(tmp) / "demo") as server:
+            driver = _driver(Path(tmp) / "demo-profile")
+            try:
+                driver.set_window_size(1200, 640)
+                wait = WebDriverWait(driver, 30)
+                driver.get(server.url + "/")
+                wait.until(lambda d: d.find_element(By.ID, "consent-yes").is_displayed())
+                driver.find_element(By.ID, "consent-yes").click()
+                wait.until(lambda d: d.find_element(By.ID, "instructions-go").is_displayed())
+                driver.find_element(By.ID, "instructions-go").click()
+                for number in (1, 2):
+                    wait.until(lambda d: d.find_element(By.ID, "progress").text == f"Practice {number} of 2")
+                    wait.until(lambda d: not d.find_element(By.ID, "loading").is_displayed())
+                    driver.find_element(By.TAG_NAME, "body").send_keys("1")
+                wait.until(lambda d: d.find_element(By.ID, "ready-go").is_displayed())
+                driver.find_element(By.ID, "ready-go").click()
+                wait.until(lambda d: d.find_element(By.ID, "progress").text == "Trial 1 of 40")
+                wait.until(lambda d: not d.find_element(By.ID, "loading").is_displayed())
+                driver.save_screenshot(str(args.out / "serve_media_trial.png"))
+            finally:
+                driver.quit()
+    names = ("serve_consent.png", "serve_trial.png", "serve_admin.png", "serve_media_trial.png")
+    written = ", ".join(str(args.out / name) for name in names)
     print(f"wrote {written}")
 
 

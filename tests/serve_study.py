@@ -29,17 +29,31 @@ CAPTION = '<img src=x onerror="document.title=1"> <b>{item}</b> & </script>'
 ITEMS = [f"item{i:02d}" for i in range(12)]
 
 
-def write_study(folder: Path, n_triplets: int = 8, n_items: int = len(ITEMS), **human: object) -> Path:
-    """A config over ``n_items`` captioned items (:data:`ITEMS` first) with one ``human`` system ``people``."""
+def write_study(
+    folder: Path,
+    n_triplets: int = 8,
+    n_items: int = len(ITEMS),
+    media_paths: dict[str, str] | None = None,
+    triplets: str = "",
+    **human: object,
+) -> Path:
+    """A config over ``n_items`` captioned items (:data:`ITEMS` first) with one ``human`` system ``people``.
+
+    ``media_paths`` gives items a ``media_path`` in the stimulus table; ``triplets`` names a list of
+    triplets to ask (``[design] triplets``) instead of ``n_triplets`` random ones.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     import pandas as pd
 
     items = [f"item{i:02d}" for i in range(n_items)]
     table = pd.DataFrame({"item_id": items, "caption": [CAPTION.format(item=item) for item in items]})
+    if media_paths is not None:
+        table["media_path"] = [media_paths.get(item) for item in items]
     table.to_csv(folder / "stimuli.csv", index=False)
+    listed = f"triplets = {json.dumps(triplets)}\n" if triplets else ""
     settings = {"trials_per_session": 3, "practice_trials": 2, "lease_seconds": 600.0, **human}
     # a JSON string (non-ASCII kept as it is) is a TOML basic string
-    table = "\n".join(f"{key} = {json.dumps(v, ensure_ascii=False) if isinstance(v, str) else repr(v)}"
+    table = "\n".join(f"{key} = {json.dumps(v, ensure_ascii=False) if isinstance(v, (str, bool)) else repr(v)}"
                       for key, v in settings.items())  # fmt: skip
     config = folder / "study.toml"
     config.write_text(
@@ -52,7 +66,7 @@ source = "stimuli.csv"
 
 [design]
 n_triplets = {n_triplets}
-repeated_triplets = 0
+{listed}repeated_triplets = 0
 exhaustive_items = 0
 
 [systems.people]

@@ -238,6 +238,10 @@ def test_registry_kinds_cover_the_system_table():
         "answer_burst",
         "sessions_per_minute",
         "session_burst",
+        "media_folder",
+        "video_autoplay",
+        "video_loop",
+        "video_muted",
     }
     assert sorted(keys - own) == sorted(SYSTEM_TABLE_KEYS) and len(set(SYSTEM_TABLE_KEYS)) == len(SYSTEM_TABLE_KEYS)
 

@@ -162,3 +162,35 @@ def test_a_changed_design_is_refused_before_serving(tmp_path):
     with pytest.raises(InputError, match="design changed"):
         LeaseBook(store, [random_design(ITEMS[::-1], 10, seed=3)], lease_seconds=60)
     store.close()
+
+
+def test_no_session_sees_a_triplet_twice_and_the_repeats_go_to_different_sessions(tmp_path):
+    from oddoneout.collect.designs import repeated_design
+    from oddoneout.collect.leases import pool_order
+
+    # every triplet of the main design in three orderings, and a noise-ceiling design of 4 triplets x 3 repeats
+    main = random_design(ITEMS, 6, seed=5, n_orderings=3)
+    repeats = repeated_design(ITEMS, 4, 3, seed=6)
+    store = TripletStore(tmp_path / "s.sqlite", agent="people", model="human", item_ids=ITEMS)
+    book = LeaseBook(store, [main, repeats], lease_seconds=60)
+    sessions, shown = 0, {}
+    while True:
+        session = book.open_session(f"s{sessions}", n_trials=9, completion_code="C")
+        state = book.lease(session, now=T0 + sessions)
+        if state.done:
+            break
+        if not sessions:  # the designs are interleaved in proportion to their sizes: 18 main trials, 12 repeats
+            assert [t.key[0] for t in state.trials].count("repeats") >= 3
+        sessions += 1
+        triplets = [frozenset(t.items) for t in state.trials]
+        assert len(set(triplets)) == len(triplets)  # never the same three items twice in one session
+        for trial in state.trials:
+            state = book.answer(session, trial.key, choice=0, rt_ms=900.0, input="key", now=T0 + sessions)
+            shown.setdefault(frozenset(trial.items), []).append(session)
+        # a session given fewer trials than asked ends when it has answered them (the server leases again)
+        assert book.lease(session, now=T0 + sessions).done
+    assert store.counts()["ok"] == len(main) + len(repeats)  # yet every trial of both designs was answered
+    for base in repeats.items[:4]:
+        assert len(set(shown[frozenset(base)])) == len(shown[frozenset(base)]) >= 3  # by 3+ different sessions
+    assert pool_order([2, 1]).tolist() == [0, 2, 1] and pool_order([3, 3]).tolist() == [0, 3, 1, 4, 2, 5]
+    store.close()

@@ -125,6 +125,40 @@ def test_oddoneout_status_of_a_served_study_shows_each_participant(tmp_path):
     assert fast == pytest.approx([0.0, 2 / 3])
 
 
+def test_oddoneout_status_judges_sessions_by_the_studys_rules_or_the_human_defaults(tmp_path):
+    import shutil
+
+    from oddoneout.agents.registry import HumanSettings
+
+    config = write_study(tmp_path / "study", min_rt_ms=1000.0, exclude_max_fast_fraction=0.5)
+    out = tmp_path / "out"
+    with Server(config, out) as server:
+        two_participants(server, choice=0, input="key")  # a: 1/3 of answers under 1000 ms, b: 2/3
+        assert server.stop(signal.SIGTERM) == 0
+    status = [sys.executable, "-m", "oddoneout.cli", "status"]
+    for given in (out, store_path(out)):  # the study folder, or the store inside it: the config's rules
+        done = subprocess.run([*status, str(given), "--json"], env=ENV, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        found = json.loads(done.stdout)
+        found = found[0] if isinstance(found, list) else found
+        assert found["rules"] == {"min_rt_ms": 1000.0, "exclude_max_fast_fraction": 0.5,
+                                  "exclude_min_catch_accuracy": 0.0, "source": str(out / "config.toml")}  # fmt: skip
+        judged = sorted((s["fast_fraction"], s["excluded"]) for s in found["sessions"])
+        assert judged == [(pytest.approx(1 / 3), False), (pytest.approx(2 / 3), True)]
+    text = subprocess.run([*status, str(out)], env=ENV, capture_output=True, text=True, timeout=120).stdout
+    assert "fast<1000ms" in text and "participants: 2, 1 excluded" in text and "excluded above 50% too fast" in text
+    assert sum("yes: too fast" in line for line in text.splitlines()) == 1
+    # a store outside any study folder: the defaults of agent = "human" (those of a table that sets none)
+    shutil.copy(store_path(out), tmp_path / "loose.sqlite")
+    done = subprocess.run([*status, str(tmp_path / "loose.sqlite"), "--json"], env=ENV, capture_output=True, text=True)
+    found = json.loads(done.stdout)
+    default = HumanSettings()
+    assert found["rules"] == {"min_rt_ms": default.min_rt_ms, "exclude_max_fast_fraction": 1.0,
+                              "exclude_min_catch_accuracy": 0.0, "source": "defaults"}  # fmt: skip
+    assert sorted((s["fast_fraction"], s["excluded"]) for s in found["sessions"]) == [
+        (0.0, False), (pytest.approx(2 / 3), False)]  # fmt: skip
+
+
 def test_excluded_sessions_answers_are_left_out_of_the_triplets_only(tmp_path):
     from oddoneout.agents.registry import HumanSettings
     from oddoneout.collect.quality import excluded_keys

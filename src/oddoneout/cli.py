@@ -444,6 +444,30 @@ def encode(
         console.print(f"{data.subject}: mean r by ROI: {rois}")
 
 
+def _served_settings(store: Path) -> tuple[Any, str]:
+    """The settings of the served system whose store ``store`` is, and where they come from.
+
+    The system's table in its study folder's ``config.toml`` (``OUT/triplets/<system>.sqlite``);
+    ``None`` and ``"defaults"`` for a store outside a study folder or of another kind of system,
+    whose sessions are then judged by the defaults of :class:`~oddoneout.agents.registry.HumanSettings`.
+    """
+    from oddoneout.agents.registry import HumanSettings
+    from oddoneout.config import load_config
+    from oddoneout.study_folder import StudyFolder
+
+    folder = StudyFolder(store.parent.parent)
+    if store.parent.name != "triplets" or not folder.config.is_file():
+        return None, "defaults"
+    try:
+        system = load_config(folder.config).systems.get(store.stem)
+    except InputError as exc:  # a status must still be shown: say why the study's rules are not used
+        print(f"note: {folder.config} cannot be read ({exc}): sessions judged by the defaults", file=sys.stderr)
+        return None, "defaults"
+    if system is None or not isinstance(system.settings, HumanSettings) or folder.system(store.stem).store != store:
+        return None, "defaults"
+    return system.settings, str(folder.config)
+
+
 @app.command()
 @_clean_errors
 def status(
@@ -463,7 +487,12 @@ def status(
         ),
     ] = False,
 ) -> None:
-    """Counts by status, throughput, tokens and position bias of a collection (or, with --check, its integrity)."""
+    """Counts by status, throughput, tokens and position bias of a collection (or, with --check, its integrity).
+
+    A served system's store (in a study folder: OUT, or OUT/triplets/SYSTEM.sqlite) shows each
+    participant session, judged by the system's min_rt_ms and exclusion rules in OUT/config.toml
+    (a store outside a study folder: by the defaults of agent = "human").
+    """
     from oddoneout.collect.status import check_file, find_stores, format_check, format_status, store_status
 
     paths = find_stores(stores)
@@ -477,7 +506,13 @@ def status(
         if any(problems.values()):
             raise typer.Exit(code=1)
         return
-    results = [store_status(path) for path in paths]
+    results = []
+    for path in paths:
+        settings, source = _served_settings(path)
+        result = store_status(path, settings=settings)
+        if "rules" in result:
+            result["rules"]["source"] = source
+        results.append(result)
     if as_json:
         one_file = len(stores) == 1 and not stores[0].is_dir()
         print(json.dumps(results[0] if one_file else results, indent=2, default=str))

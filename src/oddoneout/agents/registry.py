@@ -212,6 +212,14 @@ class HumanSettings(Settings):
     #: sessions one client address may start (or resume from a new browser) per minute, and at once
     sessions_per_minute: float = setting(60.0, above=0.0)
     session_burst: int = setting(200, minimum=1)
+    #: the folder items' media files (the stimulus table's media_path) must lie in; "" = [stimuli] videos,
+    #: else the stimulus table's folder. Items without a media_path are shown as their caption
+    media_folder: str = setting("")
+    #: how video clips play: start by themselves, start over at the end, without sound (browsers start
+    #: a clip by itself only when it is muted); a clip that does not start by itself shows its controls
+    video_autoplay: bool = setting(True)
+    video_loop: bool = setting(True)
+    video_muted: bool = setting(True)
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if len(self.completion_code) > 64 or not self.completion_code.isprintable():

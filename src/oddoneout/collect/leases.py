@@ -12,7 +12,14 @@ response (session, position, input, response time) recorded and the lease remove
   answer one transaction;
 * nothing is assigned twice: a key with a judgment is never leased again, and a key has at most
   one lease (its primary key); a replayed or forged answer finds no lease of its session and
-  changes nothing.
+  changes nothing;
+* no session is shown the same unordered triplet twice: another ordering or repeat of a triplet
+  the session holds or answered goes to another session, so the repeats of the noise-ceiling
+  design are answered by different participants (the noise ceiling is across people).
+
+Trials are leased in the *pool order*: the designs interleaved in proportion to their sizes (each
+design's trials in its own order), so every session gets its share of each design, e.g. of the
+repeated triplets, rather than the first sessions the main design and the last ones the repeats.
 
 Tables (beside the store's ``meta`` and ``judgments``, which the store owns):
 
@@ -150,7 +157,8 @@ class LeaseBook:
         The system's store, open and owned by this process (the server holds the study folder's
         writer lock): the lease tables live in its file and commit with its judgments.
     designs : sequence of TripletDesign
-        The system's designs (:func:`oddoneout.pipeline.collect.study_designs`), leased in order.
+        The system's designs (:func:`oddoneout.pipeline.collect.study_designs`), leased interleaved in
+        proportion to their sizes (:func:`pool_order`).
     lease_seconds : float
         How long a lease lasts after the session's last activity.
     catch_trials : int
@@ -173,6 +181,11 @@ class LeaseBook:
             raise InputError("the designs of a served system need distinct names")
         self._codes = {name: design.key_codes() for name, design in self.designs.items()}
         self._rows = {name: {int(c): row for row, c in enumerate(codes)} for name, codes in self._codes.items()}
+        # every design's trials as one pool: global row = the design's offset + its row
+        sizes = [len(design) for design in designs]
+        self._offsets = dict(zip(self.designs, np.cumsum([0, *sizes[:-1]]).tolist()))
+        self._order = pool_order(sizes)
+        self._triplets = unordered_codes(designs)
         for design in designs:
             store.missing(design)  # a design changed under its stored name is refused here, before serving
         store.connection.executescript(_CREATE)
@@ -266,7 +279,7 @@ class LeaseBook:
             held = {int(p) for (p,) in self._query(_HELD, session_id)}
             free = [p for p in range(n_trials) if p not in answered and p not in held]
             if free:
-                picked = self._pick(len(free))
+                picked = self._pick(len(free), session_id)
                 connection.executemany(
                     "INSERT INTO serve_leases (design, triplet_index, ordering, repeat, session_id, position, "
                     "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -408,21 +421,55 @@ class LeaseBook:
             (now + self.lease_seconds, session_id, now),
         )
 
-    def _pick(self, n: int) -> list[TrialKey]:
-        """The first ``n`` keys, in design order, with neither a judgment nor a live lease (expired ones purged)."""
-        picked: list[TrialKey] = []
-        for name, design in self.designs.items():
-            if len(picked) == n:
-                break
+    def _pick(self, n: int, session_id: str) -> list[TrialKey]:
+        """The first ``n`` keys in pool order with neither a judgment nor a live lease (expired ones purged),
+        each of another unordered triplet than the others and than any the session holds or answered."""
+        free = []
+        for name, codes in self._codes.items():
             stored, _ = self.store.stored_trials(name)
             leased = self._query("SELECT triplet_index, ordering, repeat FROM serve_leases WHERE design = ?", name)
             taken = [stored]
             if leased:
                 taken.append(encode_keys(*np.array(leased, dtype=np.int64).T))
-            codes = self._codes[name]
-            free = np.flatnonzero(~np.isin(codes, np.concatenate(taken)))[: n - len(picked)]
-            picked.extend(design.subset(free).keys())
-        return picked
+            free.append(~np.isin(codes, np.concatenate(taken)))
+        if not free:
+            return []
+        candidates = self._order[np.concatenate(free)[self._order]]
+        seen = self._session_triplets(session_id)
+        size = 4 * n + 64  # look at a prefix of the free trials, longer until it holds n new triplets
+        while True:
+            prefix = candidates[:size]
+            triplets = self._triplets[prefix]
+            fresh = ~np.isin(triplets, seen)
+            _, first = np.unique(triplets[fresh], return_index=True)  # each triplet once: its first in pool order
+            if len(first) >= n or size >= len(candidates):
+                break
+            size *= 4
+        picked = prefix[fresh][np.sort(first)[:n]]
+        names = list(self.designs)
+        bounds = np.array(list(self._offsets.values()))
+        design_of = np.searchsorted(bounds, picked, side="right") - 1
+        keys: list[TrialKey] = []
+        for row, d in zip(picked.tolist(), design_of.tolist()):
+            design = self.designs[names[d]]
+            r = row - bounds[d]
+            keys.append((design.name, int(design.triplet_index[r]), int(design.ordering[r]), int(design.repeat[r])))
+        return keys
+
+    def _session_triplets(self, session_id: str) -> np.ndarray:
+        """The unordered triplets (:func:`unordered_codes`) of the trials a session holds or answered."""
+        rows = self._query(
+            "SELECT design, triplet_index, ordering, repeat FROM serve_leases WHERE session_id = ? "
+            "UNION ALL SELECT design, triplet_index, ordering, repeat FROM serve_responses WHERE session_id = ?",
+            session_id,
+            session_id,
+        )
+        found = []
+        for design, *key in rows:
+            row = self._rows.get(str(design), {}).get(int(encode_keys(*(np.array([k]) for k in key))[0]))
+            if row is not None:
+                found.append(self._offsets[str(design)] + row)
+        return self._triplets[np.array(found, dtype=np.int64)]
 
     def _trial(self, key: TrialKey) -> TripletDesign:
         design = self.designs.get(key[0])
@@ -482,6 +529,43 @@ class LeaseBook:
                 "UPDATE serve_sessions SET finished_at = ? WHERE session_id = ? AND finished_at IS NULL",
                 (_iso_now(), state.session_id),
             )
+
+
+def pool_order(sizes: Sequence[int]) -> np.ndarray:
+    """The order in which the trials of several designs are leased: interleaved in proportion to their sizes.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Trials of each design; design ``d``'s row ``r`` is global row ``sum(sizes[:d]) + r``.
+
+    Returns
+    -------
+    ndarray of int64
+        The global rows in pool order: row ``r`` of a design of ``n`` trials comes at the fraction
+        ``(r + 1/2) / n`` of the pool (ties: the earlier design first), so each design's trials
+        keep their order and any stretch of the pool holds each design in proportion to its size.
+    """
+    if not sizes:
+        return np.zeros(0, dtype=np.int64)
+    fractions = np.concatenate([(np.arange(n) + 0.5) / n for n in sizes])
+    designs = np.repeat(np.arange(len(sizes)), sizes)
+    return np.lexsort((designs, fractions)).astype(np.int64)
+
+
+def unordered_codes(designs: Sequence[TripletDesign]) -> np.ndarray:
+    """One int64 per trial of the designs (global rows, as :func:`pool_order`) naming its unordered triplet.
+
+    Two trials get the same code exactly when they show the same three items, in any order and
+    whatever their design, ordering or repeat.
+    """
+    if not designs or not sum(len(design) for design in designs):
+        return np.zeros(0, dtype=np.int64)
+    items = np.concatenate([design.items for design in designs])
+    _, inverse = np.unique(items, return_inverse=True)
+    indices = np.sort(inverse.reshape(items.shape).astype(np.int64), axis=1)
+    n = int(indices.max()) + 1
+    return (indices[:, 0] * n + indices[:, 1]) * n + indices[:, 2]
 
 
 def _iso_now() -> str:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from oddoneout.agents.base import STATUSES
-from oddoneout.collect.quality import is_served, position_bias, session_quality
+from oddoneout.collect.quality import is_served, judged_sessions, position_bias
 from oddoneout.collect.store import check_store, read_judgments
 from oddoneout.errors import InputError, UnreadableFile
+
+if TYPE_CHECKING:
+    from oddoneout.agents.registry import HumanSettings
 
 #: Suffixes of triplet stores (their exports are ``.parquet``).
 STORE_SUFFIXES = (".sqlite", ".db")
@@ -36,7 +39,9 @@ def _throughput(frame: pd.DataFrame) -> tuple[float | None, float | None]:
     return len(frame) / span, span
 
 
-def store_status(path: str | Path, min_rt_ms: float | None = None) -> dict[str, Any]:
+def store_status(
+    path: str | Path, min_rt_ms: float | None = None, settings: HumanSettings | None = None
+) -> dict[str, Any]:
     """Summarise the judgments of a triplet store (``.sqlite``/``.db``) or export (``.parquet``).
 
     The store is opened read-only, so this can run while a collection writes to it.
@@ -46,8 +51,11 @@ def store_status(path: str | Path, min_rt_ms: float | None = None) -> dict[str, 
     path : path
         The store or export.
     min_rt_ms : float, optional
-        Response times counted as too fast in ``sessions`` (default: the ``min_rt_ms`` default of
-        :class:`~oddoneout.agents.registry.HumanSettings`).
+        Response times counted as too fast in ``sessions``, over ``settings``' (for a quick look).
+    settings : HumanSettings, optional
+        The served system's settings: its ``min_rt_ms`` and exclusion rules judge the sessions
+        (default: :class:`~oddoneout.agents.registry.HumanSettings`' defaults, the rules a
+        system gets when its table sets none).
 
     Returns
     -------
@@ -64,7 +72,10 @@ def store_status(path: str | Path, min_rt_ms: float | None = None) -> dict[str, 
         - ``tokens``: total tokens (``None`` when no judgment recorded any);
         - ``position_bias``: :func:`position_bias` of the ``ok`` judgments;
         - ``sessions`` (a served system's store only): one record per participant session of
-          :func:`~oddoneout.collect.quality.session_quality`, with ``session_id`` and ``min_rt_ms``.
+          :func:`~oddoneout.collect.quality.judged_sessions` (its quality, ``excluded`` and
+          ``exclusion_reason``), with ``session_id`` and ``min_rt_ms``;
+        - ``rules`` (a served system's store only): the ``min_rt_ms``, ``exclude_max_fast_fraction``
+          and ``exclude_min_catch_accuracy`` the sessions were judged by.
 
     Raises
     ------
@@ -96,17 +107,20 @@ def store_status(path: str | Path, min_rt_ms: float | None = None) -> dict[str, 
         "position_bias": position_bias(choices),
     }
     if Path(path).suffix in STORE_SUFFIXES:
-        sessions = _sessions(Path(path), min_rt_ms)
-        if sessions is not None:
-            status["sessions"] = sessions
+        judged = _sessions(Path(path), min_rt_ms, settings)
+        if judged is not None:
+            status["sessions"], status["rules"] = judged
     return status
 
 
-def _sessions(path: Path, min_rt_ms: float | None) -> list[dict[str, Any]] | None:
-    """Per-session quality records of a served store (``None`` for any other store)."""
+def _sessions(
+    path: Path, min_rt_ms: float | None, settings: HumanSettings | None
+) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
+    """Per-session quality records of a served store and the rules they were judged by (``None``: not served)."""
+    import dataclasses
+
     from oddoneout.agents.registry import HumanSettings
     from oddoneout.collect.store import connect_read_only
-    from oddoneout.settings import defaults
 
     connection = connect_read_only(path)
     try:
@@ -114,10 +128,17 @@ def _sessions(path: Path, min_rt_ms: float | None) -> list[dict[str, Any]] | Non
             return None
     finally:
         connection.close()
-    min_rt_ms = float(defaults(HumanSettings)["min_rt_ms"] if min_rt_ms is None else min_rt_ms)
-    quality = session_quality(path, min_rt_ms=min_rt_ms).reset_index()
+    settings = HumanSettings() if settings is None else settings
+    if min_rt_ms is not None:
+        settings = dataclasses.replace(settings, min_rt_ms=float(min_rt_ms))
+    quality = judged_sessions(path, settings).reset_index()
     records = quality.astype(object).where(quality.notna(), None).to_dict(orient="records")
-    return [{**record, "min_rt_ms": min_rt_ms} for record in records]
+    rules = {
+        "min_rt_ms": float(settings.min_rt_ms),
+        "exclude_max_fast_fraction": float(settings.exclude_max_fast_fraction),
+        "exclude_min_catch_accuracy": float(settings.exclude_min_catch_accuracy),
+    }
+    return [{**record, "min_rt_ms": rules["min_rt_ms"]} for record in records], rules
 
 
 def _number(value: float | None, digits: int = 3) -> str:
@@ -161,19 +182,37 @@ def format_status(status: dict[str, Any]) -> str:
             f"(chi2 = {bias['chi2']:.2f}, p = {bias['p_value']:.3g}, n = {bias['n']})"
         )
     if "sessions" in status:
-        lines.extend(_format_sessions(status["sessions"]))
+        lines.extend(_format_sessions(status["sessions"], status.get("rules")))
     return "\n".join(lines)
 
 
-def _format_sessions(sessions: Sequence[dict[str, Any]]) -> list[str]:
-    """Lines of the per-participant quality of a served store (``store_status``'s ``sessions``)."""
+def _format_rules(rules: dict[str, Any]) -> str:
+    """One line: the exclusion rules sessions were judged by, and where they come from."""
+    parts = [f"too fast under {rules['min_rt_ms']:g} ms"]
+    if rules["exclude_max_fast_fraction"] < 1:
+        parts.append(f"excluded above {100 * rules['exclude_max_fast_fraction']:g}% too fast")
+    if rules["exclude_min_catch_accuracy"] > 0:
+        parts.append(f"excluded under {100 * rules['exclude_min_catch_accuracy']:g}% of catch trials right")
+    if len(parts) == 1:
+        parts.append("no exclusion rule")
+    source = rules.get("source")
+    return f"  rules: {'; '.join(parts)}" + (f" (from {source})" if source else "")
+
+
+def _format_sessions(sessions: Sequence[dict[str, Any]], rules: dict[str, Any] | None = None) -> list[str]:
+    """Lines of the per-participant quality of a served store (``store_status``'s ``sessions`` and ``rules``)."""
+    head = [_format_rules(rules)] if rules else []
     if not sessions:
-        return ["  participants: none yet"]
+        return [*head, "  participants: none yet"]
     min_rt = sessions[0]["min_rt_ms"]
+    judged = "excluded" in sessions[0]
     lines = [
-        f"  participants: {len(sessions)}",
+        *head,
+        f"  participants: {len(sessions)}"
+        + (f", {sum(bool(s['excluded']) for s in sessions)} excluded" if judged else ""),
         f"    {'session':<14} {'platform':<10} {'answered':>9} {'median rt':>10} "
-        f"{'fast<' + f'{min_rt:g}ms':>10} {'choice rate by position':<24} {'p':>8} {'catch':>6}",
+        f"{'fast<' + f'{min_rt:g}ms':>10} {'choice rate by position':<24} {'p':>8} {'catch':>6}"
+        + ("  excluded" if judged else ""),
     ]
     for s in sessions:
         answered = f"{s['n_answered']}/{s['n_trials']}" + ("" if s["finished"] else "*")
@@ -183,9 +222,12 @@ def _format_sessions(sessions: Sequence[dict[str, Any]]) -> list[str]:
         rate = "n/a" if rates[0] is None else " ".join(f"{r:.2f}" for r in rates)
         p = "n/a" if s["position_p"] is None else f"{s['position_p']:.3g}"
         catch = "n/a" if s["catch_accuracy"] is None else f"{100 * s['catch_accuracy']:.0f}%"
+        verdict = ""
+        if judged:
+            verdict = f"  yes: {s['exclusion_reason']}" if s["excluded"] else "  no"
         lines.append(
             f"    {str(s['session_id'])[:14]:<14} {s['platform']:<10} {answered:>9} {rt:>10} {fast:>10} "
-            f"{rate:<24} {p:>8} {catch:>6}"
+            f"{rate:<24} {p:>8} {catch:>6}{verdict}"
         )
     lines.append("    (* not finished; fast: share of answers faster than the minimum response time)")
     return lines

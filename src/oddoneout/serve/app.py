@@ -4,6 +4,7 @@ Routes
 ------
 ``GET /``                   the participant page (consent, instructions, practice, trials, debrief)
 ``GET /static/<file>``      its script and style sheet (no inline code: the CSP allows only these)
+``GET /media/<n>``          item number ``n``'s image, video or audio file (:mod:`.media`; ranges for video)
 ``GET /api/texts``          the consent, instructions and debrief texts of the study config
 ``POST /api/session``       consent given: start (or resume) the participant's session; its token and trials
 ``GET /api/session``        the session's trials (leases renewed, expired ones replaced); a reload starts here
@@ -21,8 +22,11 @@ for a trial the session does not hold (forged, another's, expired, already answe
 Requests beyond a session's token bucket (answers and reloads), or a client address's (session
 starts), are 429 with ``Retry-After`` (:mod:`.ratelimit`; the limits are the system's settings).
 The pages set every text with ``textContent``; the one text the server puts into HTML (the
-title) is HTML-escaped. The admin routes need ``Authorization: Bearer <admin token>`` (401
-without it) and answer 404 when the server has no admin token.
+title) is HTML-escaped. A media file is found by the item's number among the files checked when
+the server started, never by a path from the request, and is sent with its own content type and
+HTTP range support (``FileResponse``), so a video can be sought and streamed. The admin routes
+need ``Authorization: Bearer <admin token>`` (401 without it) and answer 404 when the server has
+no admin token.
 
 Threading: the endpoints are ``async`` and call the lease book synchronously, so every statement
 on the store runs on the event loop's thread, one at a time; the store's connection is never
@@ -42,7 +46,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from oddoneout.collect.flow import completion_url
@@ -58,12 +62,12 @@ from oddoneout.serve.tokens import ServerKeys, new_session_id
 MAX_BODY = 4096
 #: Most URL parameters a session start may carry.
 MAX_PARAMS = 32
-#: Headers of every response. The page loads only its own script and style, talks only to this server,
-#: and may not be framed.
+#: Headers of every response. The page loads only its own script, style and media, talks only to this
+#: server, and may not be framed.
 SECURITY_HEADERS = {
     "content-security-policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; media-src 'self'; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     ),
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
@@ -76,6 +80,8 @@ _STATIC = {"participant.js": _JS, "participant.css": _CSS}
 #: Served only when the admin page is on.
 _ADMIN_STATIC = {"admin.js": _JS, "admin.css": _CSS}
 _NO_STORE = {"cache-control": "no-store"}
+#: A media file may be kept by the participant's browser (the same item comes back in other trials).
+_MEDIA_CACHE = {"cache-control": "private, max-age=3600"}
 _KEY_MAX = 2**62
 
 
@@ -175,6 +181,7 @@ def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys, admin:
     answers = RateLimiter(settings.answers_per_second, settings.answer_burst)
     starts = RateLimiter(settings.sessions_per_minute / 60, settings.session_burst)
     design_sizes = {design.name: len(design) for design in experiment.designs}
+    practice = experiment.practice_trials()
 
     def state_json(state: SessionState, **extra: Any) -> JSONResponse:
         body = {
@@ -187,7 +194,7 @@ def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys, admin:
             "completion_code": state.completion_code,
             "completion_url": completion_url(settings.completion_url, state.completion_code),
             "trials": [
-                {"position": t.position, "key": list(t.key), "texts": experiment.shown(t.items)} for t in state.trials
+                {"position": t.position, "key": list(t.key), **experiment.display(t.items)} for t in state.trials
             ],
             **extra,
         }
@@ -218,6 +225,12 @@ def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys, admin:
             raise ApiError(404, "not found")
         return Response(static[name], media_type=kinds[name])
 
+    async def media_file(request: Request) -> Response:
+        medium = experiment.medium(request.path_params["number"])
+        if medium is None or not medium.unchanged():  # a file swapped for a link since the start is not sent
+            raise ApiError(404, "not found")
+        return FileResponse(medium.path, media_type=medium.content_type, headers=_MEDIA_CACHE)
+
     async def flow_texts(request: Request) -> Response:
         return JSONResponse(texts, headers=_NO_STORE)
 
@@ -242,10 +255,10 @@ def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys, admin:
             study_ref=who.study_ref,
             session_ref=who.session_ref,
         )
-        return state_json(book.lease(session_id), token=keys.token(session_id), practice=experiment.practice)
+        return state_json(book.lease(session_id), token=keys.token(session_id), practice=practice)
 
     async def resume_session(request: Request) -> Response:
-        return state_json(book.lease(session_of(request)), practice=experiment.practice)
+        return state_json(book.lease(session_of(request)), practice=practice)
 
     async def answer(request: Request) -> Response:
         session_id = session_of(request)
@@ -290,6 +303,7 @@ def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys, admin:
     routes = [
         Route("/", api(index), methods=["GET"]),
         Route("/static/{name}", api(static_file), methods=["GET"]),
+        Route("/media/{number:int}", api(media_file), methods=["GET"]),
         Route("/api/texts", api(flow_texts), methods=["GET"]),
         Route("/api/session", api(start_session), methods=["POST"]),
         Route("/api/session", api(resume_session), methods=["GET"]),

@@ -1,8 +1,10 @@
-"""What the sessions of one served system are shown: its designs, each item's text, the practice trials."""
+"""What the sessions of one served system are shown: its designs, each item's caption or media, the practice trials."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -10,6 +12,7 @@ from oddoneout.agents.registry import HumanSettings, human_model
 from oddoneout.collect.designs import TripletDesign
 from oddoneout.config import StudyConfig
 from oddoneout.errors import InputError
+from oddoneout.serve.media import Medium, item_media, media_folder
 from oddoneout.stimuli.stimulus_set import StimulusSet
 
 
@@ -32,9 +35,11 @@ class Experiment:
     item_ids : tuple of str
         The study's items (the store's vocabulary).
     texts : dict of str to str
-        What is shown for each item (its caption, for now).
+        Each item's caption (shown for the items without media).
     practice : tuple of (str, str, str)
-        The practice trials' texts (not stored).
+        The practice trials' items (not stored).
+    media : dict of str to Medium
+        The media file of each item that has one (:func:`~oddoneout.serve.media.item_media`).
     """
 
     title: str
@@ -45,10 +50,49 @@ class Experiment:
     item_ids: tuple[str, ...]
     texts: dict[str, str]
     practice: tuple[tuple[str, str, str], ...]
+    media: dict[str, Medium] = field(default_factory=dict)
+
+    @cached_property
+    def numbers(self) -> dict[str, int]:
+        """Each item's number: its place in :attr:`item_ids` (what the page's media URLs name)."""
+        return {item: number for number, item in enumerate(self.item_ids)}
 
     def shown(self, items: tuple[str, str, str]) -> list[str]:
-        """The texts of a trial's items, in the order shown."""
-        return [self.texts[item] for item in items]
+        """The texts of a trial's items, in the order shown: each caption, ``""`` for an item shown as media."""
+        return ["" if item in self.media else self.texts[item] for item in items]
+
+    def medium(self, number: int) -> Medium | None:
+        """The media file of item number ``number`` (its place in :attr:`item_ids`), if it has one."""
+        if not 0 <= number < len(self.item_ids):
+            return None
+        return self.media.get(self.item_ids[number])
+
+    def display(self, items: tuple[str, str, str]) -> dict[str, list[Any]]:
+        """What the page shows of a trial's items, in the order shown.
+
+        Returns
+        -------
+        dict
+            ``texts`` (:meth:`shown`) and ``media``: per item ``None`` (shown as its text) or
+            ``{"kind", "url"}`` (``"/media/<item number>"``: neither the item id nor the file
+            name), a video with ``autoplay``, ``loop`` and ``muted`` as the settings say.
+        """
+        media: list[dict[str, Any] | None] = []
+        for item in items:
+            found = self.media.get(item)
+            if found is None:
+                media.append(None)
+                continue
+            shown: dict[str, Any] = {"kind": found.kind, "url": f"/media/{self.numbers[item]}"}
+            if found.kind == "video":
+                settings = self.settings
+                shown.update(autoplay=settings.video_autoplay, loop=settings.video_loop, muted=settings.video_muted)
+            media.append(shown)
+        return {"texts": self.shown(items), "media": media}
+
+    def practice_trials(self) -> list[dict[str, list[Any]]]:
+        """What the page shows of each practice trial (:meth:`display`)."""
+        return [self.display(items) for items in self.practice]
 
 
 def served_systems(config: StudyConfig) -> list[str]:
@@ -74,7 +118,14 @@ def pick_system(config: StudyConfig, name: str | None) -> str:
 
 
 def build_experiment(config: StudyConfig, name: str, stimuli: StimulusSet) -> Experiment:
-    """The experiment of system ``name`` over the study's stimuli, with the designs the collect stage would ask."""
+    """The experiment of system ``name`` over the study's stimuli, with the designs the collect stage would ask.
+
+    Raises
+    ------
+    InputError
+        When an item's media file is missing, outside the media folder or of an unknown type
+        (:func:`~oddoneout.serve.media.item_media`): the server does not start.
+    """
     from oddoneout.agents.inputs import captions
     from oddoneout.pipeline.collect import study_designs
 
@@ -83,10 +134,10 @@ def build_experiment(config: StudyConfig, name: str, stimuli: StimulusSet) -> Ex
         raise InputError(f"system {name!r} is not served to people")
     item_ids = tuple(stimuli.item_ids)
     texts = captions(stimuli)
+    media = item_media(stimuli, media_folder(config, settings))
     rng = np.random.default_rng([config.study.seed, 17])  # practice trials: drawn apart from every design
     practice = tuple(
-        tuple(texts[item_ids[i]] for i in rng.choice(len(item_ids), 3, replace=False))
-        for _ in range(settings.practice_trials)
+        tuple(item_ids[i] for i in rng.choice(len(item_ids), 3, replace=False)) for _ in range(settings.practice_trials)
     )
     return Experiment(
         title=config.study.name,
@@ -97,4 +148,5 @@ def build_experiment(config: StudyConfig, name: str, stimuli: StimulusSet) -> Ex
         item_ids=item_ids,
         texts=texts,
         practice=practice,
+        media=media,
     )

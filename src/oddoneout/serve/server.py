@@ -77,7 +77,8 @@ def serve_study(
     ------
     InputError
         On a bad config, no system to serve, unset or weak secrets (:mod:`oddoneout.serve.tokens`),
-        a weak admin token (:mod:`oddoneout.serve.admin`), or a folder another process writes.
+        a weak admin token (:mod:`oddoneout.serve.admin`), a folder another process writes, or an
+        item's media file missing or outside the media folder (:mod:`oddoneout.serve.media`).
     """
     from oddoneout.collect.leases import LeaseBook
     from oddoneout.collect.store import TripletStore
@@ -87,6 +88,7 @@ def serve_study(
     from oddoneout.serve.admin import ADMIN_ENV, AdminKey
     from oddoneout.serve.app import create_app
     from oddoneout.serve.experiment import build_experiment, pick_system
+    from oddoneout.serve.media import media_folder
     from oddoneout.serve.tokens import ServerKeys
 
     config = load_config(config_path, overrides)
@@ -115,6 +117,10 @@ def serve_study(
             )
             app = create_app(experiment, book, keys, admin)
             console.print(f"serving system {name!r} at http://{host}:{port}/ (Ctrl-C stops; answers: {files.store})")
+            if experiment.media:
+                folder_of = media_folder(config, experiment.settings)
+                n_items = len(experiment.item_ids)
+                console.print(f"{len(experiment.media)} of {n_items} items shown as media from {folder_of}")
             if admin is None:
                 console.print(f"the admin page is off (set ${ADMIN_ENV} to a secret of 32+ characters to turn it on)")
             else:

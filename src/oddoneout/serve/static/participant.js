@@ -1,5 +1,6 @@
 // The participant page: consent, instructions, practice, trials, debrief. Texts are set with
-// textContent only (never innerHTML), so no text from the server can become markup.
+// textContent only (never innerHTML), so no text from the server can become markup; media elements
+// are made with createElement and load only this server's /media/<n> URLs.
 "use strict";
 
 const TOKEN_KEY = "oddoneout-token:" + location.pathname;
@@ -7,14 +8,17 @@ const PRACTICE_KEY = "oddoneout-practice-done:" + location.pathname;
 const SCREENS = ["consent", "instructions", "ready", "trial", "debrief", "full", "problem"];
 const REDIRECT_SECONDS = 5;   // the debrief stays this long before the page goes to the completion URL
 const MAX_WAITS = 5;          // refusals for too many requests (429) waited out before giving up
+const MEDIA_TIMEOUT_MS = 30000;  // a trial's media not ready by then: the page says so and offers to try again
+const MEDIA_URL = /^\/media\/[0-9]+$/;
 
 let token = localStorage.getItem(TOKEN_KEY);
 let state = null;          // the server's last word on the session
-let practice = [];         // texts of the practice trials
+let practice = [];         // the practice trials: {texts, media}
 let practiceIndex = 0;
 let mode = null;           // "practice" or "trial" while a trial is on screen
-let shownAt = 0;           // performance.now() when the current trial appeared
-let busy = false;          // an answer is on its way: further input is ignored
+let shownAt = 0;           // performance.now() when the current trial was ready (its media loaded)
+let busy = false;          // an answer is on its way, or the trial's media are loading: input is ignored
+let shownCount = 0;        // trials put on screen: a late media event of an earlier one is ignored
 
 function show(id) {
   for (const screen of SCREENS) document.getElementById(screen).hidden = screen !== id;
@@ -81,14 +85,78 @@ function urlParams() {
   return params;
 }
 
-function display(texts, progressText) {
-  for (let i = 0; i < 3; i++) {
-    document.querySelector("#option-" + i + " .text").textContent = texts[i];
+function mediaElement(medium, choice) {
+  // An <img>, <video> or <audio> for one option (null for anything else). Its src is set by whenReady.
+  let element;
+  if (medium.kind === "image") {
+    element = document.createElement("img");
+    element.alt = "";
+  } else if (medium.kind === "video") {
+    element = document.createElement("video");
+    element.muted = medium.muted !== false;   // browsers start a clip by themselves only without sound
+    element.defaultMuted = element.muted;
+    element.loop = Boolean(medium.loop);
+    element.autoplay = Boolean(medium.autoplay);
+    element.controls = !medium.autoplay;      // a clip that does not start by itself needs its controls
+    element.playsInline = true;
+    element.preload = "auto";
+  } else if (medium.kind === "audio") {
+    element = document.createElement("audio");
+    element.controls = true;
+    element.preload = "auto";
+  } else {
+    return null;
   }
+  // a picture, or a clip without controls, is chosen by a click on it too (never a click on controls)
+  element.addEventListener("click", () => { if (!element.controls) choose(choice, "click"); });
+  return element;
+}
+
+function whenReady(element, url) {
+  // Resolves once the element has loaded enough to be shown (a picture, a clip's first frame, a sound's start).
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("timed out")), MEDIA_TIMEOUT_MS);
+    const ready = element.tagName === "IMG" ? "load" : "loadeddata";
+    element.addEventListener(ready, () => { clearTimeout(timer); resolve(); }, { once: true });
+    element.addEventListener("error", () => { clearTimeout(timer); reject(new Error("failed")); }, { once: true });
+    element.src = url;
+  });
+}
+
+function display(shown, progressText) {
+  // Put a trial ({texts, media}) on screen; answers count (and its response time runs) once its media are ready.
+  const number = ++shownCount;
+  busy = true;
+  const waits = [];
+  const videos = [];
+  for (let i = 0; i < 3; i++) {
+    const medium = shown.media ? shown.media[i] : null;
+    const box = document.getElementById("media-" + i);
+    box.replaceChildren();
+    document.querySelector("#option-" + i + " .text").textContent = medium ? "" : String(shown.texts[i]);
+    box.hidden = !medium;
+    if (!medium) continue;
+    const element = mediaElement(medium, i);
+    if (element === null || !MEDIA_URL.test(String(medium.url))) { problem("This trial cannot be shown."); return; }
+    box.appendChild(element);
+    waits.push(whenReady(element, String(medium.url)));
+    if (medium.kind === "video" && medium.autoplay) videos.push(element);
+  }
+  document.getElementById("options").classList.toggle("with-media", waits.length > 0);
   document.getElementById("progress").textContent = progressText;
+  const loading = document.getElementById("loading");
+  loading.hidden = waits.length === 0;
   show("trial");
-  busy = false;
-  shownAt = performance.now();
+  Promise.all(waits).then(() => {
+    if (number !== shownCount) return;
+    for (const video of videos) video.play().catch(() => { video.controls = true; });  // autoplay refused
+    loading.hidden = true;
+    busy = false;
+    shownAt = performance.now();
+  }, () => {
+    if (number !== shownCount) return;
+    problem("A picture, clip or sound of this trial could not be loaded. Check your connection and try again.");
+  });
 }
 
 function nextPractice() {
@@ -115,7 +183,7 @@ function proceed() {
   if (state.trials.length === 0) { refresh(); return; }
   mode = "trial";
   const shown = state.n_answered + state.n_catch_answered;  // catch trials count among the trials shown
-  display(state.trials[0].texts, "Trial " + (shown + 1) + " of " + (state.n_trials + state.n_catch));
+  display(state.trials[0], "Trial " + (shown + 1) + " of " + (state.n_trials + state.n_catch));
 }
 
 async function refresh() {
