@@ -16,8 +16,17 @@ from oddoneout.atomic import atomic_path
 from oddoneout.errors import InputError
 from oddoneout.files import read_parquet
 from oddoneout.provenance import provenance
+from oddoneout.triplets import ODD_ONE_OUT, TrialType, trial_type_from_spec
 
 _META_KEY = b"oddoneout"
+#: Metadata key of a study's embedding: the trial type of the held-out split it was fitted beside
+#: (``split/<s>_test.npy``), written for trial types other than odd-one-out only.
+TEST_TRIAL_TYPE = "test_trial_type"
+
+
+def split_trial_type(metadata: dict[str, Any]) -> TrialType:
+    """The trial type of the held-out split an embedding with this metadata was fitted beside."""
+    return trial_type_from_spec(metadata.get(TEST_TRIAL_TYPE, ODD_ONE_OUT.spec))
 
 
 @dataclass(eq=False)

@@ -13,8 +13,17 @@ import numpy as np
 from oddoneout import __version__
 from oddoneout.atomic import atomic_open
 
-#: Version of the on-disk formats described in ``docs/formats.md``.
+#: Version of the on-disk formats described in ``docs/formats.md``: that of every kind of file but
+#: those whose format changed since (:data:`FORMAT_VERSIONS`).
 FORMAT_VERSION = 1
+#: Kinds of file whose format changed after version 1, and their version now: the triplet store
+#: and its export (``"triplets"``) hold every trial type since version 2.
+FORMAT_VERSIONS: dict[str, int] = {"triplets": 2}
+
+
+def format_version(kind: str) -> int:
+    """The version of the format of files of ``kind`` that this package writes (and the newest it reads)."""
+    return FORMAT_VERSIONS.get(kind, FORMAT_VERSION)
 
 
 def hash_array(array: np.ndarray) -> str:
@@ -50,12 +59,13 @@ def provenance(kind: str, **fields: Any) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{"format": "oddoneout", "format_version", "kind", "package_version",
-        "python", **fields}``. No timestamps, so equal inputs give equal records.
+        ``{"format": "oddoneout", "format_version", "kind", "package_version", "python", **fields}``,
+        ``format_version`` that of ``kind`` (:func:`format_version`). No timestamps, so equal
+        inputs give equal records.
     """
     return {
         "format": "oddoneout",
-        "format_version": FORMAT_VERSION,
+        "format_version": format_version(kind),
         "kind": kind,
         "package_version": __version__,
         "python": platform.python_version(),

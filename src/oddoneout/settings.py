@@ -38,6 +38,7 @@ def setting(
     above: float | None = None,
     below: float | None = None,
     safe_name: bool = False,
+    omit_default: bool = False,
 ) -> Any:
     """A field of a settings table.
 
@@ -54,8 +55,19 @@ def setting(
     safe_name : bool
         The value (or each string of a list) is used in an output path: it must be a
         :data:`SAFE_NAME` (an empty string means "not set" and is allowed).
+    omit_default : bool
+        Left out of the resolved table (:func:`resolved_table`: ``config.toml`` and the config
+        hash) while at its default: for a key added after studies were run, so their config
+        hashes stay what they were.
     """
-    metadata = {"choices": choices, "minimum": minimum, "above": above, "below": below, "safe_name": safe_name}
+    metadata = {
+        "choices": choices,
+        "minimum": minimum,
+        "above": above,
+        "below": below,
+        "safe_name": safe_name,
+        "omit_default": omit_default,
+    }
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -123,6 +135,22 @@ def build(cls: type, table: Mapping[str, Any], where: Where, *, others: str = ""
 def as_table(settings: Any) -> dict[str, Any]:
     """The settings as a plain ``{key: value}`` table, in declaration order (deep copies)."""
     return {f.name: copy.deepcopy(getattr(settings, f.name)) for f in dataclasses.fields(settings)}
+
+
+def resolved_table(settings: Any) -> dict[str, Any]:
+    """:func:`as_table` without the keys declared ``omit_default`` that are at their default.
+
+    What ``config.toml`` shows and the config hash covers.
+    """
+    table = as_table(settings)
+    for f in dataclasses.fields(settings):
+        if f.metadata.get("omit_default") and table[f.name] == (f.default_factory() if _has_factory(f) else f.default):
+            del table[f.name]
+    return table
+
+
+def _has_factory(f: dataclasses.Field) -> bool:
+    return f.default_factory is not dataclasses.MISSING  # type: ignore[misc]
 
 
 def defaults(cls: type) -> dict[str, Any]:

@@ -1,9 +1,20 @@
-"""The agent protocol: given triplets of item ids in the order shown, name the odd one out."""
+"""The agent protocol: given trials of item ids in the order shown, answer them.
+
+An odd-one-out trial shows three items and the answer names the odd one out; anchor and ranked
+trials (:mod:`oddoneout.triplets.reference`) show a reference first and the answer names the most
+similar option(s). An agent says which kinds of trial it answers in ``trial_types``; one without
+that attribute answers odd-one-out trials only, and is asked exactly as before trial types existed
+(``judge(shown, keys=keys)``). The runners ask through :func:`judge_trials` and
+:func:`ajudge_trial`, which pass ``trial_type`` to an agent only for the other kinds.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+from oddoneout.errors import InputError
+from oddoneout.triplets import ODD_ONE_OUT, TrialType
 
 #: Every status a stored judgment can have. Only ``ok`` judgments carry a choice.
 STATUSES = ("ok", "unparseable", "ambiguous", "refused", "error", "timeout")
@@ -11,42 +22,68 @@ STATUSES = ("ok", "unparseable", "ambiguous", "refused", "error", "timeout")
 TrialKey = tuple[str, int, int, int]
 #: Characters of a remote model's raw answer (or of a failed response's body) kept in an answer.
 MAX_RAW_CHARS = 2000
+#: The kinds of trial (:attr:`TrialType.name <oddoneout.triplets.TrialType.name>`) an agent that
+#: answers every one of them lists in its ``trial_types``.
+EVERY_TRIAL_TYPE = ("odd_one_out", "anchor", "ranked")
 
 
 @dataclass(frozen=True)
 class Answer:
-    """One agent answer to one shown triplet.
+    """One agent answer to one shown trial.
 
     Parameters
     ----------
     choice : int or None
-        Position (0, 1, 2) of the odd one out in the order shown; ``None`` unless ``status == "ok"``.
+        Shown position of the chosen item: the odd one out (0, 1, 2) of an odd-one-out trial,
+        the option most similar to the reference (1 .. n_options) of an anchor or ranked trial.
+        ``None`` unless ``status == "ok"``.
     status : str
         One of :data:`STATUSES`.
-    probs : tuple of 3 float, optional
-        Probability of each shown position being the odd one out, when the agent has them.
+    probs : tuple of float, optional
+        Probability of each shown position being the (first) choice, when the agent has them
+        (one per shown item; 0 for a reference).
     raw : str, optional
         The agent's raw answer text (for LLMs), kept verbatim.
     error : str, optional
         What went wrong, for failures.
     tokens : int, optional
         Tokens used by the request, when known.
+    ranking : tuple of int, optional
+        For a trial ranking several options: their shown positions in rank order (the first is
+        ``choice``). ``None`` for trials with one choice.
+
+    Notes
+    -----
+    Whether a choice, a ranking or the probabilities fit the trial (its positions, its number of
+    ranked options) is checked by the store, which knows the trial type.
     """
 
     choice: int | None
     status: str = "ok"
-    probs: tuple[float, float, float] | None = None
+    probs: tuple[float, ...] | None = None
     raw: str | None = None
     error: str | None = None
     tokens: int | None = None
+    ranking: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"unknown answer status {self.status!r}")
         if (self.status == "ok") != (self.choice is not None):
             raise ValueError("an ok answer needs a choice and a failed one must not have one")
-        if self.choice is not None and self.choice not in (0, 1, 2):
-            raise ValueError(f"choice must be 0, 1 or 2, got {self.choice}")
+        if self.choice is not None and (isinstance(self.choice, bool) or not _is_position(self.choice)):
+            raise ValueError(f"choice must be a shown position (an integer >= 0), got {self.choice!r}")
+        if self.ranking is not None:
+            ranking = tuple(self.ranking)
+            if self.choice is None or not ranking or ranking[0] != self.choice:
+                raise ValueError(f"a ranking starts with the choice ({self.choice!r}), got {ranking!r}")
+            if not all(_is_position(p) for p in ranking) or len(set(ranking)) != len(ranking):
+                raise ValueError(f"a ranking lists distinct shown positions, got {ranking!r}")
+            object.__setattr__(self, "ranking", tuple(int(p) for p in ranking))
+
+
+def _is_position(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 @runtime_checkable
@@ -67,13 +104,17 @@ class Agent(Protocol):
     model: str
     prompt_hash: str | None
 
-    def judge(self, shown: Sequence[tuple[str, str, str]], keys: Sequence[TrialKey] | None = None) -> list[Answer]:
-        """Answer a batch of triplets (item ids in the order shown), one :class:`Answer` each.
+    def judge(self, shown: Sequence[tuple[str, ...]], keys: Sequence[TrialKey] | None = None) -> list[Answer]:
+        """Answer a batch of trials (item ids in the order shown), one :class:`Answer` each.
 
         ``keys`` are the trials' store keys (the runners always pass them). A stochastic agent
         derives each answer's randomness from its seed and the trial's key, never from a stream
         in asking order, so an answer does not depend on the batch, order or process it is
         asked in; a deterministic agent may ignore them.
+
+        An agent whose ``trial_types`` lists other kinds than odd-one-out also takes a keyword
+        ``trial_type`` (a :class:`~oddoneout.triplets.TrialType`, odd-one-out by default): the
+        runners pass it for trials of those kinds, all of one type per call.
         """
         ...
 
@@ -116,6 +157,36 @@ class AsyncAgent(Protocol):
     model: str
     prompt_hash: str | None
 
-    async def ajudge(self, shown: tuple[str, str, str]) -> Answer:
-        """Answer one triplet (item ids in the order shown)."""
+    async def ajudge(self, shown: tuple[str, ...]) -> Answer:
+        """Answer one trial (item ids in the order shown; ``trial_type`` as for :meth:`Agent.judge`)."""
         ...
+
+
+def answers_trial_type(agent: Any, trial_type: TrialType) -> bool:
+    """Whether ``agent`` answers trials of ``trial_type`` (its ``trial_types``; odd-one-out only without)."""
+    return trial_type.name in getattr(agent, "trial_types", (ODD_ONE_OUT.name,))
+
+
+def check_answers_trial_type(agent: Any, trial_type: TrialType) -> None:
+    """Raise an :class:`InputError` (one line) unless ``agent`` answers trials of ``trial_type``."""
+    if not answers_trial_type(agent, trial_type):
+        kinds = ", ".join(getattr(agent, "trial_types", (ODD_ONE_OUT.name,)))
+        raise InputError(
+            f"agent {getattr(agent, 'name', agent)!r} answers {kinds} trials, not {trial_type.spec} trials"
+        )
+
+
+def judge_trials(
+    agent: Agent, shown: Sequence[tuple[str, ...]], keys: Sequence[TrialKey], trial_type: TrialType
+) -> list[Answer]:
+    """``agent.judge`` of one batch of trials of ``trial_type`` (the type passed only when it is not odd-one-out)."""
+    if trial_type == ODD_ONE_OUT:
+        return agent.judge(shown, keys=keys)
+    return agent.judge(shown, keys=keys, trial_type=trial_type)  # type: ignore[call-arg]
+
+
+async def ajudge_trial(agent: AsyncAgent, shown: tuple[str, ...], trial_type: TrialType) -> Answer:
+    """``agent.ajudge`` of one trial of ``trial_type`` (the type passed only when it is not odd-one-out)."""
+    if trial_type == ODD_ONE_OUT:
+        return await agent.ajudge(shown)
+    return await agent.ajudge(shown, trial_type=trial_type)  # type: ignore[call-arg]

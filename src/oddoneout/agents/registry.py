@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 
-from oddoneout.agents.base import Agent, AsyncAgent
+from oddoneout.agents.base import EVERY_TRIAL_TYPE, Agent, AsyncAgent
 from oddoneout.agents.chat_codec import CONSTRAINED
 from oddoneout.collect import flow
 from oddoneout.errors import InputError
@@ -372,6 +372,10 @@ class AgentKind:
     served : bool
         True: the answers come from ``oddoneout serve`` (people in a browser), not from a runner;
         the collect stage only exports what the server stored.
+    trial_types : tuple of str
+        The kinds of trial its agents answer (:attr:`TrialType.name <oddoneout.triplets.TrialType.name>`,
+        as their ``trial_types`` say); a system whose design asks another kind is refused when the
+        config is loaded.
     """
 
     name: str
@@ -380,6 +384,7 @@ class AgentKind:
     concurrent: bool = False
     reproducible: bool = True
     served: bool = False
+    trial_types: tuple[str, ...] = ("odd_one_out",)
 
 
 #: Every agent kind, by name (in the order of the ``agent`` choices shown in errors).
@@ -394,11 +399,13 @@ def register(kind: AgentKind) -> AgentKind:
     return kind
 
 
+# the feature agents (SimulatedAgent, SimilarityAgent and MiniLMCaptionAgent, a SimilarityAgent) answer
+# every trial type; the language models' prompts and the served page ask odd-one-out trials only
 for _kind in (
-    AgentKind("simulated", SimulatedSettings, _feature_agent),
-    AgentKind("similarity", SimilaritySettings, _feature_agent),
-    AgentKind("ratings", RatingsSettings, _feature_agent),
-    AgentKind("minilm", MiniLMSettings, _minilm_agent),
+    AgentKind("simulated", SimulatedSettings, _feature_agent, trial_types=EVERY_TRIAL_TYPE),
+    AgentKind("similarity", SimilaritySettings, _feature_agent, trial_types=EVERY_TRIAL_TYPE),
+    AgentKind("ratings", RatingsSettings, _feature_agent, trial_types=EVERY_TRIAL_TYPE),
+    AgentKind("minilm", MiniLMSettings, _minilm_agent, trial_types=EVERY_TRIAL_TYPE),
     AgentKind("llama", LlamaSettings, _llama_agent),
     AgentKind("openai", OpenAISettings, _openai_agent, concurrent=True, reproducible=False),
     AgentKind("vllm", VLLMSettings, _vllm_agent, reproducible=False),  # batched GPU sampling

@@ -1,7 +1,9 @@
 """An agent that answers from item feature vectors: the odd one out leaves the most similar pair.
 
 This is how the study simulates the human-category and human-dimension systems from each
-video's rating vector (34 category shares or 14 dimension means).
+video's rating vector (34 category shares or 14 dimension means). Anchor and ranked trials are
+answered the same way: the option most similar to the reference is chosen (the options ranked
+by their similarity to it).
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from oddoneout.agents.base import Answer, TrialKey
+from oddoneout.agents.base import EVERY_TRIAL_TYPE, Answer, TrialKey
 from oddoneout.errors import InputError
-from oddoneout.triplets import pair_similarities
+from oddoneout.triplets import ODD_ONE_OUT, TrialType, pair_similarities, reference_similarities
 
 #: Pair similarities (cosine) closer than this to the maximum count as tied.
 TIE_TOLERANCE = 1e-12
@@ -38,17 +40,19 @@ def validate_features(features: np.ndarray, item_ids: Sequence[str], name: str) 
     return features, ids
 
 
-def shown_indices(item_index: pd.Index, shown: Sequence[tuple[str, str, str]], name: str) -> np.ndarray:
-    """Item indices (n, 3) of shown triplets; :class:`InputError` naming the first unknown id."""
+def shown_indices(item_index: pd.Index, shown: Sequence[tuple[str, ...]], name: str, width: int = 3) -> np.ndarray:
+    """Item indices (n, width) of shown trials; :class:`InputError` naming the first unknown id."""
     array = np.asarray(shown, dtype=object)
-    if array.ndim != 2 or array.shape[1] != 3:
-        raise InputError(f"agent {name!r}: every shown triplet needs exactly 3 item ids")
+    if array.ndim != 2 or array.shape[1] != width:
+        what = "triplet" if width == 3 else "trial"
+        raise InputError(f"agent {name!r}: every shown {what} needs exactly {width} item ids")
     flat = array.reshape(-1)
     indices = item_index.get_indexer(flat.astype(str))
     if (indices < 0).any():
         row = int(np.flatnonzero(indices < 0)[0])
-        raise InputError(f"agent {name!r}: unknown item id {flat[row]!r} (triplet {row // 3})")
-    return indices.reshape(-1, 3)
+        what = "triplet" if width == 3 else "trial"
+        raise InputError(f"agent {name!r}: unknown item id {flat[row]!r} ({what} {row // width})")
+    return indices.reshape(-1, width)
 
 
 def _triplet_hash(indices: np.ndarray) -> np.ndarray:
@@ -60,6 +64,49 @@ def _triplet_hash(indices: np.ndarray) -> np.ndarray:
         value = (value ^ ordered[:, 2]) * np.uint64(0x94D049BB133111EB)
         value ^= value >> np.uint64(31)
     return value
+
+
+def _item_hash(trial_hash: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """A pseudo-random uint64 per item of a trial (an order in which to take tied items)."""
+    with np.errstate(over="ignore"):
+        value = (trial_hash[:, None] ^ items.astype(np.uint64)) * np.uint64(0xBF58476D1CE4E5B9)
+        value ^= value >> np.uint64(31)
+    return value
+
+
+def most_similar_options(similarities: np.ndarray, indices: np.ndarray, n_ranked: int = 1) -> np.ndarray:
+    """Shown positions of the options most similar to the reference, most similar first.
+
+    Parameters
+    ----------
+    similarities : ndarray of shape (n, n_options)
+        Similarity of the reference (shown at position 0) to each option (shown at 1..n_options).
+    indices : ndarray of shape (n, 1 + n_options)
+        Item indices of the trials, used only to break ties.
+    n_ranked : int
+        How many options to rank.
+
+    Returns
+    -------
+    ndarray of shape (n, n_ranked), int64
+        Shown positions (1..n_options).
+
+    Notes
+    -----
+    Options whose similarities lie within :data:`TIE_TOLERANCE` of each other (in a chain) are
+    tied; tied options are taken in an order given by a hash of the trial's items and each
+    option's item index, so the answer is deterministic, does not depend on the order shown,
+    and favours no item or position systematically.
+    """
+    n = len(similarities)
+    order = np.argsort(-similarities, axis=1, kind="stable")
+    descending = np.take_along_axis(similarities, order, axis=1)
+    steps = np.cumsum(descending[:, :-1] - descending[:, 1:] > TIE_TOLERANCE, axis=1)
+    level = np.empty_like(order)
+    np.put_along_axis(level, order, np.column_stack([np.zeros(n, dtype=np.int64), steps]), axis=1)
+    tie_break = _item_hash(_triplet_hash(indices), indices[:, 1:])
+    ranked = np.lexsort((tie_break, level), axis=-1)
+    return (1 + ranked[:, :n_ranked]).astype(np.int64)
 
 
 def most_similar_pair_choice(similarities: np.ndarray, indices: np.ndarray) -> np.ndarray:
@@ -96,7 +143,7 @@ def most_similar_pair_choice(similarities: np.ndarray, indices: np.ndarray) -> n
 
 
 class SimilarityAgent:
-    """Answers triplets from item feature vectors by cosine similarity.
+    """Answers trials of every type from item feature vectors by cosine similarity.
 
     Parameters
     ----------
@@ -117,10 +164,13 @@ class SimilarityAgent:
     Notes
     -----
     The odd one out is the item left out of the most cosine-similar pair; ties are broken
-    as in :func:`most_similar_pair_choice`. Deterministic and vectorised.
+    as in :func:`most_similar_pair_choice`. An anchor or ranked trial is answered with the
+    options most cosine-similar to the reference (:func:`most_similar_options`). Deterministic
+    and vectorised.
     """
 
     prompt_hash: str | None = None
+    trial_types = EVERY_TRIAL_TYPE
 
     def __init__(
         self,
@@ -147,9 +197,24 @@ class SimilarityAgent:
         """Position (0-2) of the odd one out for item-index triplets of shape (n, 3)."""
         return most_similar_pair_choice(pair_similarities(self.features, indices, cosine=True), indices)
 
-    def judge(self, shown: Sequence[tuple[str, str, str]], keys: Sequence[TrialKey] | None = None) -> list[Answer]:
-        """Answer triplets of item ids in the order shown (deterministic: ``keys`` are not needed)."""
+    def rankings(self, indices: np.ndarray, trial_type: TrialType) -> np.ndarray:
+        """Shown positions of the ``trial_type.n_ranked`` options most similar to the reference, shape (n, n_ranked)."""
+        similarities = reference_similarities(self.features, indices, cosine=True)
+        return most_similar_options(similarities, indices, trial_type.n_ranked)
+
+    def judge(
+        self,
+        shown: Sequence[tuple[str, ...]],
+        keys: Sequence[TrialKey] | None = None,
+        trial_type: TrialType = ODD_ONE_OUT,
+    ) -> list[Answer]:
+        """Answer trials of item ids in the order shown (deterministic: ``keys`` are not needed)."""
         if len(shown) == 0:
             return []
-        choices = self.choices(shown_indices(self.item_index, shown, self.name))
-        return [Answer(choice) for choice in choices.tolist()]
+        indices = shown_indices(self.item_index, shown, self.name, trial_type.n_shown)
+        if trial_type == ODD_ONE_OUT:
+            return [Answer(choice) for choice in self.choices(indices).tolist()]
+        rankings = self.rankings(indices, trial_type).tolist()
+        if trial_type.n_ranked == 1:
+            return [Answer(ranking[0]) for ranking in rankings]
+        return [Answer(ranking[0], ranking=tuple(ranking)) for ranking in rankings]

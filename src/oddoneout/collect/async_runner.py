@@ -30,11 +30,12 @@ import time
 from datetime import datetime
 from typing import Any, Sequence
 
-from oddoneout.agents.base import Answer, AsyncAgent, RetryableError
+from oddoneout.agents.base import Answer, AsyncAgent, RetryableError, ajudge_trial
 from oddoneout.collect.designs import TripletDesign
 from oddoneout.collect.runner import (
     CollectionSummary,
     as_designs,
+    check_agent_answers,
     check_agent_fits_store,
     missing_designs,
     summarize_call,
@@ -281,15 +282,16 @@ class _Collection:
                 break
         self._record(d, row, answer, started, finished)
 
-    async def _request(self, agent: AsyncAgent, shown: tuple[str, str, str], d: int, row: int) -> Answer:
+    async def _request(self, agent: AsyncAgent, shown: tuple[str, ...], d: int, row: int) -> Answer:
+        trial_type = self.todo[d].trial_type
         try:
             if self.request_timeout is None:
-                answer = await agent.ajudge(shown)
+                answer = await ajudge_trial(agent, shown, trial_type)
             else:
                 deadline = asyncio.timeout(self.request_timeout)
                 try:
                     async with deadline:
-                        answer = await agent.ajudge(shown)
+                        answer = await ajudge_trial(agent, shown, trial_type)
                 except TimeoutError:
                     if not deadline.expired():
                         raise
@@ -426,6 +428,8 @@ async def _collect(
     if str(store.path) in ("", ":memory:"):
         raise InputError("collect_async needs a store in a file: its writer thread opens its own connection")
     agent_list = _check_agents(agents, store)
+    for agent in agent_list:
+        check_agent_answers(agent, designs)
 
     todo, n_already_stored = missing_designs(designs, store)
     n_design = sum(len(d) for d in designs)
@@ -499,7 +503,8 @@ async def collect_async(
         The trials to collect, asked in design order (designs one after the other).
     agents : AsyncAgent or sequence of AsyncAgent
         One agent per endpoint. All must have the store's ``name`` and ``model`` and one
-        ``prompt_hash``, which must also be that of any judgment already stored.
+        ``prompt_hash``, which must also be that of any judgment already stored, and answer the
+        trial type of every design (passed to ``ajudge`` for trials other than odd-one-out).
     store : TripletStore
         Where answers go; it decides what is missing.
     concurrency : int

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -50,23 +50,26 @@ ORDER BY r.session_id, r.position
 """
 
 
-def position_bias(choices: np.ndarray) -> dict[str, Any]:
+def position_bias(choices: np.ndarray, positions: Sequence[int] = (0, 1, 2)) -> dict[str, Any]:
     """Choice rate by shown position and a chi-square test against choosing uniformly.
 
     Parameters
     ----------
     choices : array of int
-        Chosen positions (0, 1, 2) of the ``ok`` judgments.
+        Chosen positions of the ``ok`` judgments.
+    positions : sequence of int
+        The positions that can be chosen: 0, 1, 2 of odd-one-out trials; the options of anchor
+        and ranked trials (1 .. n_options, the reference at 0 never chosen).
 
     Returns
     -------
     dict
-        ``{"n", "choice_rate": [p0, p1, p2], "chi2", "p_value"}``; rates and test are
-        ``None`` without any judgment. With counterbalanced orderings an unbiased agent gives
-        rates near 1/3 whatever the stimuli.
+        ``{"n", "choice_rate": [one rate per position], "chi2", "p_value"}``; rates and test
+        are ``None`` without any judgment. With counterbalanced orderings an unbiased agent
+        gives rates near ``1 / len(positions)`` whatever the stimuli.
     """
     choices = np.asarray(choices, dtype=np.int64)
-    counts = np.bincount(choices, minlength=3)[:3]
+    counts = np.bincount(choices, minlength=max(positions) + 1)[list(positions)]
     n = int(counts.sum())
     if n == 0:
         return {"n": 0, "choice_rate": None, "chi2": None, "p_value": None}

@@ -28,8 +28,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from oddoneout.agents.base import Agent, Answer, AsyncAgent
+from oddoneout.agents.base import Agent, Answer, AsyncAgent, check_answers_trial_type, judge_trials
 from oddoneout.collect.designs import TripletDesign, encode_keys
+from oddoneout.collect.judgment_rows import answers_from_frame
 from oddoneout.collect.runner import (
     CollectionSummary,
     as_designs,
@@ -96,6 +97,7 @@ class _ShardWorker:
         return self.agent.name, self.agent.model, self.agent.prompt_hash
 
     def judge(self, shard: _Shard, batch_size: int) -> _ShardResult:
+        check_answers_trial_type(self.agent, shard.design.trial_type)
         if callable(getattr(self.agent, "judge", None)):
             return self._judge_batches(shard, batch_size)
         return self._judge_remote(shard)
@@ -106,7 +108,7 @@ class _ShardWorker:
             rows = np.arange(start, min(start + batch_size, len(shard.design)))
             asked_at = utc_now()
             batch = shard.design.subset(rows)
-            answers = self.agent.judge(batch.shown(), keys=batch.keys())
+            answers = judge_trials(self.agent, batch.shown(), batch.keys(), batch.trial_type)
             answered_at = utc_now()
             if len(answers) != len(rows):
                 raise RuntimeError(f"agent {self.agent.name!r} returned {len(answers)} answers for {len(rows)} trials")
@@ -127,17 +129,7 @@ class _ShardWorker:
         rows = pd.Index(shard.design.key_codes()).get_indexer(codes)
         if (rows < 0).any():
             raise RuntimeError(f"collect_remote stored a trial outside shard {shard.number}")
-        answers = [
-            Answer(
-                None if pd.isna(r.choice) else int(r.choice),
-                r.status,
-                None if pd.isna(r.prob_0) else (float(r.prob_0), float(r.prob_1), float(r.prob_2)),
-                None if pd.isna(r.raw_answer) else r.raw_answer,
-                None if pd.isna(r.error) else r.error,
-                None if pd.isna(r.tokens) else int(r.tokens),
-            )
-            for r in frame.itertuples(index=False)
-        ]
+        answers = answers_from_frame(frame)
         return _ShardResult(
             shard.number, [(rows, frame["started_at"].tolist(), frame["finished_at"].tolist(), answers)]
         )

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from oddoneout.agents.base import Agent
+from oddoneout.agents.base import Agent, check_answers_trial_type, judge_trials
 from oddoneout.collect.designs import TripletDesign
 from oddoneout.collect.store import TripletStore, utc_now
 from oddoneout.errors import InputError
@@ -85,6 +85,15 @@ def as_designs(design: TripletDesign | Sequence[TripletDesign], caller: str) -> 
     return designs
 
 
+def check_agent_answers(agent: Any, designs: Sequence[TripletDesign]) -> None:
+    """Raise an InputError (one line) unless ``agent`` answers the trial type of every design."""
+    for design in designs:
+        try:
+            check_answers_trial_type(agent, design.trial_type)
+        except InputError as exc:
+            raise InputError(f"design {design.name!r}: {exc}") from None
+
+
 def check_agent_fits_store(store: TripletStore, name: str, model: str) -> None:
     """Raise an InputError unless the agent ``name`` (model ``model``) is the one ``store`` holds answers of."""
     if name != store.agent or model != store.model:
@@ -130,7 +139,10 @@ def collect(
         The trials to collect (several designs are collected one after the other, e.g. the
         list returned by :func:`~oddoneout.collect.designs.concat_designs`).
     agent : Agent
-        Answers batches of shown triplets. Its ``name`` and ``model`` must match the store's.
+        Answers batches of shown trials. Its ``name`` and ``model`` must match the store's, and
+        it must answer the trial type of every design (its ``trial_types``), which is passed
+        with each batch of trials other than odd-one-out
+        (:func:`~oddoneout.agents.base.judge_trials`).
     store : TripletStore
         Where answers go; it decides what is missing.
     batch_size : int
@@ -158,6 +170,7 @@ def collect(
     if max_requests is not None and max_requests < 0:
         raise InputError(f"max_requests must be >= 0, got {max_requests}")
     check_agent_fits_store(store, agent.name, agent.model)
+    check_agent_answers(agent, designs)
 
     todo, n_already_stored = missing_designs(designs, store)
     n_design = sum(len(d) for d in designs)
@@ -181,7 +194,7 @@ def collect(
                 batch = remaining.subset(slice(start, start + batch_size))
                 asked_at = utc_now()
                 try:
-                    answers = agent.judge(batch.shown(), keys=batch.keys())
+                    answers = judge_trials(agent, batch.shown(), batch.keys(), batch.trial_type)
                 except Exception as exc:
                     exc.add_note(
                         f"collect: agent {agent.name!r} failed on {len(batch)} trials of design {batch.name!r} "

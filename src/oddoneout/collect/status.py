@@ -1,4 +1,4 @@
-"""How a collection stands: counts by status and design, throughput, tokens and position bias."""
+"""How a collection stands: counts by status, design and trial type, throughput, tokens and position bias."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from oddoneout.agents.base import STATUSES
 from oddoneout.collect.quality import is_served, judged_sessions, position_bias
 from oddoneout.collect.store import check_store, read_judgments
 from oddoneout.errors import InputError, UnreadableFile
+from oddoneout.triplets import ODD_ONE_OUT, trial_type_from_spec
 
 if TYPE_CHECKING:
     from oddoneout.agents.registry import HumanSettings
@@ -64,13 +65,17 @@ def store_status(
         - ``n_judgments``: judgments stored (all statuses);
         - ``counts``: judgments by status, every status of :data:`~oddoneout.agents.base.STATUSES`;
         - ``designs``: judgments by design name;
+        - ``trial_types``: judgments by trial type (``odd_one_out``, ``anchor``, ``ranked:8:2``...);
         - ``agent``, ``model``: as recorded (a list when the file mixes several, ``None`` when empty);
         - ``prompt_hashes``: distinct prompt hashes recorded;
         - ``span_s``: seconds from the first request's start to the last one's finish;
         - ``throughput_per_s``: ``n_judgments / span_s`` (``None`` without timestamps);
         - ``mean_latency_s``: mean seconds per judgment (``None`` without latencies);
         - ``tokens``: total tokens (``None`` when no judgment recorded any);
-        - ``position_bias``: :func:`position_bias` of the ``ok`` judgments;
+        - ``position_bias``: :func:`position_bias` of the ``ok`` judgments (of the odd-one-out ones
+          when the file holds several trial types; of the only type's over the positions it can choose);
+        - ``position_bias_by_trial_type`` (only when the file holds several trial types): the
+          position bias of each;
         - ``sessions`` (a served system's store only): one record per participant session of
           :func:`~oddoneout.collect.quality.judged_sessions` (its quality, ``excluded`` and
           ``exclusion_reason``), with ``session_id`` and ``min_rt_ms``;
@@ -91,12 +96,16 @@ def store_status(
     latency = frame["latency_s"].dropna()
     tokens = frame["tokens"].dropna()
     ok = (statuses == "ok").to_numpy()
-    choices = frame.loc[ok, "choice"].dropna().to_numpy(dtype=np.int64)
+    kinds = frame["trial_type"].astype(str)
+    trial_types = {str(k): int(v) for k, v in kinds.value_counts().sort_index().items()}
+    biases = {spec: _position_bias(frame.loc[ok & (kinds == spec).to_numpy(), "choice"], spec) for spec in trial_types}
+    main_type = ODD_ONE_OUT.spec if ODD_ONE_OUT.spec in biases or not biases else next(iter(biases))
     status = {
         "path": str(path),
         "n_judgments": int(len(frame)),
         "counts": counts,
         "designs": designs,
+        "trial_types": trial_types,
         "agent": _single_or_list(frame["agent"]),
         "model": _single_or_list(frame["model"]),
         "prompt_hashes": sorted({str(h) for h in frame["prompt_hash"].dropna().unique()}),
@@ -104,13 +113,22 @@ def store_status(
         "throughput_per_s": throughput,
         "mean_latency_s": float(latency.mean()) if len(latency) else None,
         "tokens": int(tokens.sum()) if len(tokens) else None,
-        "position_bias": position_bias(choices),
+        "position_bias": biases.get(main_type) or position_bias(np.zeros(0, dtype=np.int64)),
     }
+    if len(biases) > 1:
+        status["position_bias_by_trial_type"] = biases
     if Path(path).suffix in STORE_SUFFIXES:
         judged = _sessions(Path(path), min_rt_ms, settings)
         if judged is not None:
             status["sessions"], status["rules"] = judged
     return status
+
+
+def _position_bias(choices: pd.Series, spec: str) -> dict[str, Any]:
+    """:func:`position_bias` of the choices of trials of one type, over the positions that type can choose."""
+    kind = trial_type_from_spec(spec)
+    positions = range(kind.n_shown) if kind == ODD_ONE_OUT else range(1, kind.n_shown)
+    return position_bias(choices.dropna().to_numpy(dtype=np.int64), positions)
 
 
 def _sessions(
@@ -162,6 +180,9 @@ def format_status(status: dict[str, Any]) -> str:
     if status["designs"]:
         lines.append("  designs:")
         lines.extend(f"    {name:<12} {count}" for name, count in status["designs"].items())
+    if set(status.get("trial_types", {})) - {ODD_ONE_OUT.spec}:
+        lines.append("  trial types:")
+        lines.extend(f"    {name:<12} {count}" for name, count in status["trial_types"].items())
     throughput = status["throughput_per_s"]
     span = status.get("span_s")
     line = f"  throughput: {_number(throughput)} judgments/s"
@@ -172,13 +193,15 @@ def format_status(status: dict[str, Any]) -> str:
     lines.append(line)
     tokens = status["tokens"]
     lines.append(f"  tokens: {'n/a' if tokens is None else f'{tokens:,}'}")
-    bias = status["position_bias"]
-    if bias["choice_rate"] is None:
-        lines.append("  position bias: n/a (no ok judgment)")
-    else:
+    by_type = status.get("position_bias_by_trial_type") or {"": status["position_bias"]}
+    for spec, bias in by_type.items():
+        label = f"  position bias{f' ({spec})' if spec else ''}"
+        if bias["choice_rate"] is None:
+            lines.append(f"{label}: n/a (no ok judgment)")
+            continue
         rates = ", ".join(f"{rate:.3f}" for rate in bias["choice_rate"])
         lines.append(
-            f"  position bias: choice rate by shown position [{rates}] "
+            f"{label}: choice rate by shown position [{rates}] "
             f"(chi2 = {bias['chi2']:.2f}, p = {bias['p_value']:.3g}, n = {bias['n']})"
         )
     if "sessions" in status:

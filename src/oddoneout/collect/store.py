@@ -1,10 +1,15 @@
 """The triplet store: every judgment of one system, durable while collecting, exported to Parquet.
 
-One SQLite file (WAL mode) holds one system's judgments. Each trial key
-``(design, triplet_index, ordering, repeat)`` is stored at most once and never replaced, so a
-collection can be killed at any moment and resumed by asking only the missing trials. Failed
-judgments (status other than ``ok``) are kept with their raw answer and error; only ``ok`` ones
-become :class:`~oddoneout.triplets.Triplets`.
+One SQLite file (WAL mode) holds one system's judgments, of any trial type (one per design).
+Each trial key ``(design, triplet_index, ordering, repeat)`` is stored at most once and never
+replaced, so a collection can be killed at any moment and resumed by asking only the missing
+trials. Failed judgments (status other than ``ok``) are kept with their raw answer and error;
+only ``ok`` ones become :class:`~oddoneout.triplets.Triplets`.
+
+Stores and exports are written in format 2 (:mod:`oddoneout.collect.judgment_rows` owns its
+columns). Those of format 1 (odd-one-out only, written before trial types) are read as format-2
+files whose every trial is odd-one-out; a format-1 store opened for writing stays format 1 and
+takes odd-one-out judgments only, so the versions that wrote it can still open it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import sqlite3
 from contextlib import nullcontext
 from datetime import datetime, timezone
 from itertools import repeat
-from operator import attrgetter
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -29,47 +33,31 @@ from oddoneout import __version__
 from oddoneout.agents.base import STATUSES, Answer
 from oddoneout.atomic import atomic_path, out_of_room
 from oddoneout.collect.designs import TripletDesign, encode_keys
+from oddoneout.collect.judgment_rows import (
+    ADDED_IN_2,
+    ANSWER_COLUMNS,
+    COLUMNS,
+    KEY_COLUMNS,
+    SCHEMA,
+    answer_rows,
+    shown_items,
+    trial_types_of,
+    triplets_from_table,
+)
 from oddoneout.errors import WRITE_AGAIN, InputError, OddoneoutError, StorageError, UnreadableFile
 from oddoneout.files import read_parquet, read_parquet_schema
-from oddoneout.provenance import FORMAT_VERSION, provenance
-from oddoneout.triplets import Triplets, as_item_ids, register_reader
+from oddoneout.provenance import format_version, provenance
+from oddoneout.triplets import ODD_ONE_OUT, TrialSet, Triplets, as_item_ids, register_reader
 
 logger = logging.getLogger(__name__)
 
 _META_KEY = b"oddoneout"
 #: What to do about a store that cannot be read (garbled, truncated, empty, another format).
 STORE_REMEDY = "delete it (or move it away) to start this system's collection over, or restore it from a copy"
-_KEY_COLUMNS = ("design", "triplet_index", "ordering", "repeat")
-_ANSWER_FIELDS = attrgetter("status", "choice", "probs", "raw", "error", "tokens")
-
-#: Columns of the ``judgments`` table and of the Parquet export, with their Arrow types.
-SCHEMA = pa.schema(
-    [
-        ("design", pa.string()),
-        ("triplet_index", pa.int64()),
-        ("ordering", pa.int64()),
-        ("repeat", pa.int64()),
-        ("item_0", pa.string()),
-        ("item_1", pa.string()),
-        ("item_2", pa.string()),
-        ("status", pa.string()),
-        ("choice", pa.int64()),
-        ("odd_one_out", pa.string()),
-        ("prob_0", pa.float64()),
-        ("prob_1", pa.float64()),
-        ("prob_2", pa.float64()),
-        ("agent", pa.string()),
-        ("model", pa.string()),
-        ("prompt_hash", pa.string()),
-        ("raw_answer", pa.string()),
-        ("error", pa.string()),
-        ("tokens", pa.int64()),
-        ("started_at", pa.string()),
-        ("finished_at", pa.string()),
-        ("latency_s", pa.float64()),
-    ]
-)
-COLUMNS = tuple(SCHEMA.names)
+#: The kind of file of stores and exports (their provenance ``kind``, and whose format version they have).
+KIND = "triplets"
+#: The format version this package writes a new store or export in.
+FORMAT_VERSION = format_version(KIND)
 
 _status_list = ", ".join(f"'{status}'" for status in STATUSES)
 _CREATE = f"""
@@ -77,13 +65,13 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS judgments (
     design TEXT NOT NULL,
     triplet_index INTEGER NOT NULL,
-    ordering INTEGER NOT NULL CHECK (ordering BETWEEN 0 AND 5),
+    ordering INTEGER NOT NULL CHECK (ordering >= 0),
     repeat INTEGER NOT NULL CHECK (repeat >= 0),
     item_0 TEXT NOT NULL,
     item_1 TEXT NOT NULL,
     item_2 TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ({_status_list})),
-    choice INTEGER CHECK (choice IN (0, 1, 2)),
+    choice INTEGER CHECK (choice >= 0),
     odd_one_out TEXT,
     prob_0 REAL,
     prob_1 REAL,
@@ -97,10 +85,37 @@ CREATE TABLE IF NOT EXISTS judgments (
     started_at TEXT,
     finished_at TEXT,
     latency_s REAL,
+    trial_type TEXT NOT NULL,
+    more_items TEXT,
+    ranking TEXT,
+    more_probs TEXT,
     PRIMARY KEY (design, triplet_index, ordering, repeat)
 );
 """
-_INSERT = f"INSERT OR IGNORE INTO judgments ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+
+def _insert(columns: Sequence[str]) -> str:
+    return f"INSERT OR IGNORE INTO judgments ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+def _table_columns(connection: sqlite3.Connection) -> tuple[str, ...]:
+    """The columns the store's ``judgments`` table has (format 1's, or format 2's)."""
+    return tuple(str(row[1]) for row in connection.execute("PRAGMA table_info(judgments)"))
+
+
+def _select_list(present: Sequence[str], wanted: Sequence[str]) -> str:
+    """SQL selecting ``wanted`` from a table with columns ``present``: a format-2 column format 1 lacks
+    reads as the value of :data:`ADDED_IN_2` every format-1 row has."""
+    parts = []
+    for name in wanted:
+        if name in present:
+            parts.append(name)
+        elif name in ADDED_IN_2:
+            value = ADDED_IN_2[name]
+            parts.append(f"{'NULL' if value is None else repr(str(value))} AS {name}")
+        else:
+            raise InputError(f"the judgments table has no column {name!r}")
+    return ", ".join(parts)
 
 
 def utc_now() -> datetime:
@@ -121,7 +136,7 @@ def _as_datetime(moment: datetime | str) -> datetime:
 
 
 class TripletStore:
-    """Durable store of one system's odd-one-out judgments (one SQLite file).
+    """Durable store of one system's judgments, of any trial type (one SQLite file).
 
     Parameters
     ----------
@@ -168,6 +183,9 @@ class TripletStore:
             self._connection.execute("PRAGMA busy_timeout=10000")
             self._connection.execute("PRAGMA cache_size=-65536")  # 64 MiB: millions of keys in the index
             self._connection.executescript(_CREATE)
+            self._columns = _table_columns(self._connection)
+            #: The store's format: 2, or 1 for a store written before trial types (it stays 1).
+            self.format_version = FORMAT_VERSION if "trial_type" in self._columns else 1
             meta = _read_meta(self._connection)
             if meta and ("agent" not in meta or "model" not in meta):
                 raise InputError(f"{self.path}: triplet store has no agent/model in its meta table")
@@ -192,7 +210,7 @@ class TripletStore:
             raise InputError(f"{self.path}: item_ids has duplicates")
         if not meta:
             values = {
-                "format_version": str(FORMAT_VERSION),
+                "format_version": str(self.format_version),
                 "agent": self.agent,
                 "model": self.model,
                 "created_at": _iso(utc_now()),
@@ -208,6 +226,8 @@ class TripletStore:
                 raise InputError(
                     f"{self.path}: store format version {version} is newer than this package reads ({FORMAT_VERSION})"
                 )
+            if version >= 2 and self.format_version < 2:
+                raise InputError(f"{self.path}: store format version {version} without its columns: {STORE_REMEDY}")
             if meta.get("agent") != self.agent:
                 raise InputError(
                     f"{self.path}: this store holds judgments of agent {meta.get('agent')!r}; "
@@ -255,24 +275,52 @@ class TripletStore:
         return int(self.connection.execute("SELECT count(*) FROM judgments").fetchone()[0])
 
     # reading -------------------------------------------------------------------------------
+    def _query(self, wanted: Sequence[str], where: str = "", parameters: Sequence[Any] = ()) -> pa.Table:
+        """Columns ``wanted`` of the judgments (format-1 rows with format 2's values), in insertion order."""
+        sql = f"SELECT {_select_list(self._columns, wanted)} FROM judgments {where} ORDER BY rowid"
+        return _query_table(self.connection, sql, parameters)
+
     def stored_trials(self, design_name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Packed keys (see :meth:`TripletDesign.key_codes`) and shown items of one design's stored trials."""
-        rows = self.connection.execute(
-            "SELECT triplet_index, ordering, repeat, item_0, item_1, item_2 FROM judgments WHERE design = ?",
-            (design_name,),
-        ).fetchall()
-        if not rows:
+        """Packed keys (see :meth:`TripletDesign.key_codes`) and shown items of one design's stored trials.
+
+        Raises :class:`InputError` when the design's trials are stored with several trial types.
+        """
+        wanted = ("triplet_index", "ordering", "repeat", "trial_type", "item_0", "item_1", "item_2", "more_items")
+        table = self._query(wanted, "WHERE design = ?", (design_name,))
+        if not len(table):
             return np.zeros(0, dtype=np.int64), np.zeros((0, 3), dtype=str)
-        triplet_index, ordering, repeat, *items = zip(*rows)
-        return encode_keys(triplet_index, ordering, repeat), np.column_stack(items).astype(str)
+        kinds = trial_types_of(table)
+        if len(kinds) > 1:
+            raise InputError(f"{self.path}: design {design_name!r} is stored with several trial types {kinds}")
+        codes = encode_keys(*(table[column].to_numpy() for column in wanted[:3]))
+        return codes, shown_items(table, kinds[0], str(self.path))
+
+    def stored_trial_type(self, design_name: str) -> str | None:
+        """The trial type (spec) of a design's stored trials, ``None`` when none is stored."""
+        if self.format_version < 2:
+            found = self.connection.execute("SELECT 1 FROM judgments WHERE design = ? LIMIT 1", (design_name,))
+            return ODD_ONE_OUT.spec if found.fetchone() else None
+        row = self.connection.execute("SELECT trial_type FROM judgments WHERE design = ? LIMIT 1", (design_name,))
+        found = row.fetchone()
+        return None if found is None else str(found[0])
 
     def missing(self, design: TripletDesign) -> TripletDesign:
         """The trials of ``design`` not stored yet, in design order.
 
-        Raises :class:`InputError` when a stored trial has the key of a design trial but other
-        items: the design changed under the same name (another seed or item list), and its
-        answers would otherwise be mixed with the stored ones.
+        Raises :class:`InputError` when the design's trials are stored as another trial type,
+        or a stored trial has the key of a design trial but other items: the design changed
+        under the same name (another trial type, seed or item list), and its answers would
+        otherwise be mixed with the stored ones.
         """
+        stored_type = self.stored_trial_type(design.name)
+        if stored_type is None:
+            return design
+        if stored_type != design.trial_type.spec:
+            raise InputError(
+                f"{self.path}: design {design.name!r} is stored as {stored_type} trials but asks "
+                f"{design.trial_type.spec} trials: the design changed under the same name; give it another "
+                "name or use another store"
+            )
         stored_codes, stored_items = self.stored_trials(design.name)
         if stored_codes.size == 0:
             return design
@@ -302,8 +350,8 @@ class TripletStore:
         return counts
 
     def judgments(self) -> pd.DataFrame:
-        """Every stored judgment, in insertion order, one column per field of :data:`SCHEMA`."""
-        return _to_frame(_query_table(self.connection, "SELECT * FROM judgments ORDER BY rowid"))
+        """Every stored judgment, in insertion order, one column per field of :data:`SCHEMA` (format 2)."""
+        return _to_frame(self._query(COLUMNS))
 
     # writing -------------------------------------------------------------------------------
     def add(
@@ -344,12 +392,17 @@ class TripletStore:
             raise InputError(f"{self.path}: store of agent {self.agent!r} refuses judgments of agent {agent!r}")
         if model is not None and model != self.model:
             raise InputError(f"{self.path}: store of model {self.model!r} refuses judgments of model {model!r}")
+        if self.format_version < 2 and design.trial_type != ODD_ONE_OUT:
+            raise InputError(
+                f"{self.path}: a store of format 1 holds odd-one-out trials only, not the {design.trial_type.spec} "
+                f"trials of design {design.name!r}: collect them into a new store"
+            )
         rows = self._rows(design, answers, started_at, finished_at, prompt_hash)
         connection = self.connection
         # inside :meth:`transaction` the rows join the caller's transaction; else they are one of their own
         with nullcontext() if connection.in_transaction else _transaction(connection):
             before = connection.total_changes
-            connection.executemany(_INSERT, rows)
+            connection.executemany(_insert(self._columns), rows)
             inserted = connection.total_changes - before
         duplicates = len(rows) - inserted
         if duplicates:
@@ -385,46 +438,20 @@ class TripletStore:
                 item = next(item for item in shown if item not in self._vocabulary)
                 raise InputError(f"{self.path}: design {design.name!r} uses item {item!r}, not in the store vocabulary")
         started, finished, latency = _intervals(started_at, finished_at, n)
-        statuses, choices, probs, raws, errors, tokens = zip(*map(_ANSWER_FIELDS, answers))
-        chosen = np.fromiter((0 if c is None else c for c in choices), dtype=np.int64, count=n)
-        items = design.items
-        odd = items[np.arange(n), chosen].tolist()
-        if any(p is not None for p in probs):
-            probs = [None if p is None else self._three_probs(i, p) for i, p in enumerate(probs)]
-            prob_0, prob_1, prob_2 = zip(*((None, None, None) if p is None else p for p in probs))
-        else:
-            prob_0, prob_1, prob_2 = repeat(None, n), repeat(None, n), repeat(None, n)
-        return list(
-            zip(
-                repeat(design.name, n),
-                design.triplet_index.tolist(),
-                design.ordering.tolist(),
-                design.repeat.tolist(),
-                items[:, 0].tolist(),
-                items[:, 1].tolist(),
-                items[:, 2].tolist(),
-                statuses,
-                choices,
-                [None if c is None else o for c, o in zip(choices, odd)],
-                prob_0,
-                prob_1,
-                prob_2,
-                repeat(self.agent, n),
-                repeat(self.model, n),
-                repeat(prompt_hash, n),
-                raws,
-                errors,
-                tokens,
-                started,
-                finished,
-                latency,
-            )
-        )
-
-    def _three_probs(self, i: int, probs: Sequence[float]) -> tuple[float, float, float]:
-        if len(probs) != 3:
-            raise InputError(f"{self.path}: answer {i} has {len(probs)} probabilities, not 3")
-        return float(probs[0]), float(probs[1]), float(probs[2])
+        values = {
+            **answer_rows(design, answers, str(self.path)),
+            "design": repeat(design.name, n),
+            "triplet_index": design.triplet_index.tolist(),
+            "ordering": design.ordering.tolist(),
+            "repeat": design.repeat.tolist(),
+            "agent": repeat(self.agent, n),
+            "model": repeat(self.model, n),
+            "prompt_hash": repeat(prompt_hash, n),
+            "started_at": started,
+            "finished_at": finished,
+            "latency_s": latency,
+        }
+        return list(zip(*(values[column] for column in self._columns)))
 
     def transaction(self) -> "_transaction":
         """``with store.transaction():`` one immediate transaction around :meth:`add` and other statements.
@@ -440,13 +467,15 @@ class TripletStore:
         """Write every judgment to a Parquet file, atomically (:func:`oddoneout.atomic.atomic_path`:
         a temporary name unique to this export, renamed onto ``path`` when complete).
 
-        The file has the columns of :data:`SCHEMA`, one row per judgment in insertion order,
-        and provenance in the schema metadata (key ``oddoneout``): ``kind="triplets"``, agent,
-        model, ``item_ids``, counts by status and trials per design, and the ``recorded`` fields.
+        The file has the columns of :data:`SCHEMA` (format 2, whatever the store's format), one
+        row per judgment in insertion order, and provenance in the schema metadata (key
+        ``oddoneout``): ``kind="triplets"``, agent, model, ``item_ids``, counts by status, trials
+        per design, the trial type of each design (``trial_types``) and the ``recorded`` fields.
         """
         path = Path(path)
         connection = self.connection
         designs = self.design_counts()
+        trial_types = {name: self.stored_trial_type(name) for name in designs}
         prompt_hashes = [
             row[0]
             for row in connection.execute(
@@ -454,20 +483,22 @@ class TripletStore:
             )
         ]
         meta = provenance(
-            "triplets",
+            KIND,
             agent=self.agent,
             model=self.model,
             item_ids=None if self.item_ids is None else list(self.item_ids),
             n_judgments=sum(designs.values()),
             counts=self.counts(),
             designs=designs,
+            trial_types=trial_types,
             prompt_hashes=prompt_hashes,
             **recorded,
         )
         schema = SCHEMA.with_metadata({_META_KEY: json.dumps(meta, sort_keys=True).encode()})
         with atomic_path(path) as temporary:
             with pq.ParquetWriter(temporary, schema) as writer:
-                cursor = connection.execute("SELECT * FROM judgments ORDER BY rowid")
+                selected = _select_list(self._columns, COLUMNS)
+                cursor = connection.execute(f"SELECT {selected} FROM judgments ORDER BY rowid")
                 while rows := cursor.fetchmany(chunk_size):
                     writer.write_table(_rows_to_table(rows, schema))
         return path
@@ -744,16 +775,25 @@ def _read_store_meta(path: Path) -> dict[str, str]:
 
 
 def _read_parquet(path: Path, columns: Sequence[str] | None = None) -> tuple[pa.Table, dict[str, Any]]:
+    """Columns of an export (a format-1 export's rows with the values of :data:`ADDED_IN_2`) and its provenance."""
     schema = read_parquet_schema(path)
     raw = (schema.metadata or {}).get(_META_KEY)
     metadata = json.loads(raw) if raw else {}
-    if metadata.get("kind") != "triplets":
+    if metadata.get("kind") != KIND:
         raise InputError(f"{path}: not an oddoneout triplet export (schema metadata kind {metadata.get('kind')!r})")
+    version = int(metadata.get("format_version", 1))
+    if version > FORMAT_VERSION:
+        raise InputError(f"{path}: export format version {version} is newer than this package reads ({FORMAT_VERSION})")
     wanted = list(COLUMNS if columns is None else columns)
     absent = [name for name in wanted if name not in schema.names]
-    if absent:
-        raise InputError(f"{path}: triplet export lacks column(s) {absent}")
-    return read_parquet(path, columns=wanted), metadata
+    filled = [name for name in absent if version < 2 and name in ADDED_IN_2]
+    if len(filled) < len(absent):
+        raise InputError(f"{path}: triplet export lacks column(s) {[name for name in absent if name not in filled]}")
+    table = read_parquet(path, columns=[name for name in wanted if name not in filled])
+    for name in filled:
+        value = pa.array([ADDED_IN_2[name]] * len(table), type=SCHEMA.field(name).type)
+        table = table.append_column(SCHEMA.field(name), value)
+    return table.select(wanted), metadata
 
 
 def _read_any(path: str | Path, columns: Sequence[str] | None = None) -> tuple[pa.Table, list[str] | None]:
@@ -768,7 +808,7 @@ def _read_any(path: str | Path, columns: Sequence[str] | None = None) -> tuple[p
         meta = _read_store_meta(path)
         connection = connect_read_only(path)
         try:
-            selected = ", ".join(COLUMNS if columns is None else columns)
+            selected = _select_list(_table_columns(connection), COLUMNS if columns is None else columns)
             table = _query_table(connection, f"SELECT {selected} FROM judgments ORDER BY rowid")
         finally:
             connection.close()
@@ -784,19 +824,63 @@ def read_judgments(path: str | Path) -> pd.DataFrame:
 
 def read_key_codes(path: str | Path) -> dict[str, np.ndarray]:
     """Packed keys (:meth:`TripletDesign.key_codes`) of every stored trial, by design, from a store or an export."""
-    designs, codes = _table_keys(_read_any(path, _KEY_COLUMNS)[0])
+    designs, codes = _table_keys(_read_any(path, KEY_COLUMNS)[0])
     return {str(name): codes[designs == name] for name in np.unique(designs)}
+
+
+def read_trial_types(path: str | Path) -> dict[str, list[str]]:
+    """The trial types (specs) of every design's stored trials, from a store or an export (one each, normally)."""
+    table = _read_any(path, ("design", "trial_type"))[0]
+    frame = table.to_pandas()
+    return {str(name): sorted(map(str, group.unique())) for name, group in frame.groupby("design")["trial_type"]}
 
 
 def _table_keys(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """Each row's design name and packed key (:func:`encode_keys`) in a table with the key columns."""
     names = table["design"].to_numpy(zero_copy_only=False).astype(str)
-    return names, encode_keys(*(table[column].to_numpy() for column in _KEY_COLUMNS[1:]))
+    return names, encode_keys(*(table[column].to_numpy() for column in KEY_COLUMNS[1:]))
 
 
 def export_record(path: str | Path) -> dict[str, Any]:
-    """The provenance an export carries (agent, model, ``item_ids``, ``designs``: judgments per design...)."""
-    return _read_parquet(Path(path), columns=[])[1]
+    """The provenance an export carries (agent, model, ``item_ids``, ``designs``: judgments per design...).
+
+    ``trial_types`` (the trial type of each design) is filled in for an export of format 1, all
+    of whose trials are odd-one-out.
+    """
+    record = _read_parquet(Path(path), columns=[])[1]
+    if int(record.get("format_version", 1)) < 2:
+        record.setdefault("trial_types", dict.fromkeys(record.get("designs", {}), ODD_ONE_OUT.spec))
+    return record
+
+
+def read_trial_set(
+    path: str | Path,
+    design: str | Sequence[str] | None = None,
+    exclude: Mapping[str, np.ndarray] | None = None,
+) -> TrialSet:
+    """The ``ok`` judgments of a store or an export, one :class:`Triplets` per trial type.
+
+    Parameters are those of :func:`read_judgments_as_triplets`.
+
+    Returns
+    -------
+    TrialSet
+        Over one vocabulary (what :meth:`SPoSE.fit <oddoneout.embed.spose.SPoSE.fit>` takes), one
+        part per trial type in the order the types first appear in key order.
+    """
+    path = Path(path)
+    table, item_ids = _read_any(path, ANSWER_COLUMNS)
+    designs = None if design is None else [design] if isinstance(design, str) else list(design)
+    if designs is not None:
+        table = table.filter(pc.is_in(table["design"], pa.array(designs, pa.string())))
+    if exclude:
+        table = table.filter(pa.array(~_excluded(table, exclude)))
+    table = table.sort_by([(column, "ascending") for column in KEY_COLUMNS])
+    parts = triplets_from_table(table, item_ids, str(path))
+    if not parts:
+        what = f" in design(s) {designs}" if designs is not None else ""
+        raise InputError(f"{path}: no judgment with status 'ok'{what} ({len(table)} read)")
+    return TrialSet(tuple(parts))
 
 
 def read_judgments_as_triplets(
@@ -804,12 +888,12 @@ def read_judgments_as_triplets(
     design: str | Sequence[str] | None = None,
     exclude: Mapping[str, np.ndarray] | None = None,
 ) -> Triplets:
-    """The ``ok`` judgments of a store or an export as :class:`Triplets`.
+    """The ``ok`` judgments of a store or an export as :class:`Triplets` (of one trial type).
 
     Parameters
     ----------
     path : path
-        ``.sqlite``/``.db`` store or ``.parquet`` export.
+        ``.sqlite``/``.db`` store or ``.parquet`` export, of format 2 or 1.
     design : str or sequence of str, optional
         Keep only this design (or these designs), e.g. to leave the repeated-triplet design
         out of training. By default every design.
@@ -820,57 +904,29 @@ def read_judgments_as_triplets(
     Returns
     -------
     Triplets
-        SPoSE convention: the odd one out in column 2, the other two in the order shown. The
-        vocabulary is the store's recorded ``item_ids`` when there is one, else the sorted
+        In the canonical layout of their trial type: for odd-one-out the SPoSE convention (the
+        odd one out in column 2, the other two in the order shown), for anchor and ranked trials
+        the reference, the chosen option(s) in rank order, the other options in the order shown.
+        The vocabulary is the store's recorded ``item_ids`` when there is one, else the sorted
         unique ids of all stored trials. Soft labels (reordered like the items) when every kept
-        judgment has probabilities, else ``None``. Rows are in key order, so they (and a split
-        of them) depend on what is stored, not on the order it was stored in (a resumed, Ray or
-        concurrent collection).
+        judgment has probabilities (and its type makes one choice per trial), else ``None``.
+        Rows are in key order, so they (and a split of them) depend on what is stored, not on
+        the order it was stored in (a resumed, Ray or concurrent collection).
+
+    Raises
+    ------
+    InputError
+        When the judgments kept are of several trial types (read them with
+        :func:`read_trial_set`, or keep one design), or none is ``ok``.
     """
-    path = Path(path)
-    answer = ["item_0", "item_1", "item_2", "status", "choice", "odd_one_out", "prob_0", "prob_1", "prob_2"]
-    table, item_ids = _read_any(path, [*_KEY_COLUMNS, *answer])
-    designs = None if design is None else [design] if isinstance(design, str) else list(design)
-    if designs is not None:
-        table = table.filter(pc.is_in(table["design"], pa.array(designs, pa.string())))
-    if exclude:
-        table = table.filter(pa.array(~_excluded(table, exclude)))
-    table = table.sort_by([(column, "ascending") for column in _KEY_COLUMNS])
-    items = np.column_stack([table[f"item_{p}"].to_numpy(zero_copy_only=False).astype(str) for p in range(3)])
-    if item_ids is None:
-        item_ids = np.unique(items).tolist() if items.size else []
-    ok = table["status"].to_numpy(zero_copy_only=False).astype(str) == "ok"
-    if not ok.any():
-        what = f" in design(s) {designs}" if designs is not None else ""
-        raise InputError(f"{path}: no judgment with status 'ok'{what} ({len(ok)} read)")
-    rows = np.flatnonzero(ok)
-    items = items[rows]
-    choice_column = table["choice"].take(pa.array(rows))
-    if choice_column.null_count:
-        raise InputError(f"{path}: an 'ok' judgment has no choice")
-    choice = choice_column.to_numpy().astype(np.int64)
-    if np.any((choice < 0) | (choice > 2)):
-        raise InputError(f"{path}: choices must be 0, 1 or 2")
-    odd = table["odd_one_out"].take(pa.array(rows)).to_numpy(zero_copy_only=False).astype(str)
-    mismatch = np.flatnonzero(items[np.arange(len(rows)), choice] != odd)
-    if mismatch.size:
-        row = int(rows[mismatch[0]])
-        raise InputError(f"{path}: judgment {row} names odd one out {str(odd[mismatch[0]])!r}, not the chosen item")
-    vocabulary = pd.Index(item_ids)
-    indices = vocabulary.get_indexer(items.ravel()).reshape(items.shape)
-    if (indices < 0).any():
-        unknown = str(items[indices < 0][0])
-        raise InputError(f"{path}: item {unknown!r} is not in the recorded vocabulary")
-    trial_type = Triplets.trial_type
-    probs = None
-    prob_columns = [table[f"prob_{p}"].take(pa.array(rows)) for p in range(3)]
-    if all(column.null_count == 0 for column in prob_columns):
-        shown_probs = np.column_stack([column.to_numpy() for column in prob_columns])
-        probs = trial_type.to_canonical(shown_probs, choice)
-    try:
-        return Triplets(tuple(item_ids), trial_type.to_canonical(indices, choice), probs)
-    except InputError as exc:
-        raise InputError(f"{path}: {exc}") from exc
+    trials = read_trial_set(path, design, exclude)
+    if len(trials.parts) > 1:
+        kinds = [part.trial_type.spec for part in trials.parts]
+        raise InputError(
+            f"{path}: the judgments are of several trial types {kinds}: read one design at a time (--design), "
+            "or all of them with read_trial_set"
+        )
+    return trials.parts[0]
 
 
 def _excluded(table: pa.Table, exclude: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -883,11 +939,18 @@ def _excluded(table: pa.Table, exclude: Mapping[str, np.ndarray]) -> np.ndarray:
     return out
 
 
-def _load_stored_triplets(path: Path, items: Sequence[str] | str | Path | None, design: str | None) -> Triplets:
-    """The reader :func:`oddoneout.triplets.load_triplets` uses for stores and their exports."""
-    triplets = read_judgments_as_triplets(path, design=design)
+def _load_stored_triplets(
+    path: Path, items: Sequence[str] | str | Path | None, design: str | None
+) -> Triplets | TrialSet:
+    """The reader :func:`oddoneout.triplets.load_triplets` uses for stores and their exports.
+
+    A :class:`Triplets`, or a :class:`TrialSet` when the judgments read are of several trial types.
+    """
+    trials = read_trial_set(path, design=design)
     item_ids = as_item_ids(items)
-    return triplets if item_ids is None else triplets.reindex(item_ids)
+    if item_ids is not None:
+        trials = TrialSet(tuple(part.reindex(item_ids) for part in trials.parts))
+    return trials.parts[0] if len(trials.parts) == 1 else trials
 
 
 register_reader("triplet store", (".sqlite", ".db"), _load_stored_triplets)

@@ -10,7 +10,8 @@ from oddoneout.config.sections import SECTIONS, DesignSettings
 from oddoneout.config.study import StudyConfig, SystemConfig
 from oddoneout.errors import InputError
 from oddoneout.provenance import hash_json
-from oddoneout.settings import SAFE_NAME_RULE, Where, as_table, build, is_safe_name
+from oddoneout.settings import SAFE_NAME_RULE, Where, as_table, build, is_safe_name, resolved_table
+from oddoneout.triplets import trial_type_from_spec
 
 #: Tables of a config file besides :data:`~oddoneout.config.sections.SECTIONS`.
 SYSTEMS, SCALES = "systems", "scales"
@@ -91,7 +92,7 @@ def load_config(
         unknown = [name for name in pair if name not in systems]
         if unknown:
             raise InputError(f"{path}: [neural] variance_partition: system(s) {unknown} are not in [systems]")
-    resolved = {name: as_table(settings) for name, settings in sections.items()}
+    resolved = {name: resolved_table(settings) for name, settings in sections.items()}
     resolved[SYSTEMS] = {name: system.table() for name, system in systems.items()}
     return StudyConfig(**sections, systems=systems, hash=hash_json(resolved), dir=path.parent.resolve(), file=path)
 
@@ -153,7 +154,22 @@ def _systems(tables: Any, design: DesignSettings, path: Path) -> dict[str, Syste
             settings=build(settings_class, table, where, others=f"keys of agent {kind!r}: {allowed}"),
             design=build(DesignSettings, {**as_table(design), **own_design}, where.inner("design")),
         )
+        _check_trial_type(systems[name], "trial_type" in own_design, path)
     return systems
+
+
+def _check_trial_type(system: SystemConfig, own: bool, path: Path) -> None:
+    """Refuse a system whose agent kind cannot answer the trial type of its design (one line)."""
+    from oddoneout.agents.registry import AGENT_KINDS
+
+    answered = AGENT_KINDS[system.agent].trial_types
+    trial_type = trial_type_from_spec(system.design.trial_type)
+    if trial_type.name not in answered:
+        where = f"[systems.{system.name}] design.trial_type" if own else f"[design] trial_type (system {system.name!r})"
+        raise InputError(
+            f"{path}: {where}: agent {system.agent!r} answers {' and '.join(answered)} trials, not "
+            f"{trial_type.spec} trials; give the system a design table with another trial_type"
+        )
 
 
 #: How a TOML basic string writes a backslash, a quote and each control character (texts may have line breaks).

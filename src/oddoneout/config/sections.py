@@ -15,7 +15,9 @@ from typing import Any, Iterator
 from oddoneout.embed.selection import AUTO
 from oddoneout.embed.spose import SPoSE
 from oddoneout.embed.vice import VICE
+from oddoneout.errors import InputError
 from oddoneout.settings import Settings, setting
+from oddoneout.triplets import ODD_ONE_OUT, trial_type_from_spec
 
 #: Fewest items the synthetic world (:func:`oddoneout.studies.synthetic.make_world`) can make.
 MIN_ITEMS = 10
@@ -73,9 +75,18 @@ class DesignSettings(Settings):
     n_repeats: int = setting(3, minimum=1)
     #: size of the validation subset asked in every triplet (paper: 66)
     exhaustive_items: int = setting(0, minimum=0)
-    #: a list of triplets to ask instead of random ones (.npy indices, or 3 ids per line)
+    #: a list of trials to ask instead of random ones (.npy indices, or one trial's ids per line: 3 for
+    #: triplets; the reference, then the options, for anchor and ranked trials)
     triplets: str = setting("")
     batch_size: int = setting(20_000, minimum=1)
+    #: "odd_one_out" | "anchor" | "ranked:<options>:<ranked>" (e.g. "ranked:8:2"), for every design
+    trial_type: str = setting(ODD_ONE_OUT.spec, omit_default=True)
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        try:
+            trial_type_from_spec(self.trial_type)
+        except InputError as exc:
+            yield "trial_type", str(exc)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from oddoneout.config.sections import (
     StimuliSettings,
     StudySettings,
 )
-from oddoneout.settings import Settings, as_table
+from oddoneout.settings import Settings, as_table, resolved_table
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,12 @@ class SystemConfig:
         """The resolved table as ``config.toml`` shows it and the config hash covers it."""
         from oddoneout.agents.registry import table_keys, unused_defaults
 
-        values = {**unused_defaults(), **as_table(self.settings), "agent": self.agent, "design": as_table(self.design)}
+        values = {
+            **unused_defaults(),
+            **as_table(self.settings),
+            "agent": self.agent,
+            "design": resolved_table(self.design),
+        }
         return {key: values[key] for key in table_keys(self.agent)}
 
 
@@ -84,7 +89,7 @@ class StudyConfig:
 
     def tables(self) -> dict[str, Any]:
         """Every resolved setting as plain tables: ``{section: {key: value}, "systems": {name: table}}``."""
-        tables: dict[str, Any] = {section: as_table(getattr(self, section)) for section in SECTIONS}
+        tables: dict[str, Any] = {section: resolved_table(getattr(self, section)) for section in SECTIONS}
         tables["systems"] = {name: system.table() for name, system in self.systems.items()}
         return tables
 

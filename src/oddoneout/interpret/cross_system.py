@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from oddoneout.embedding import Embedding
+from oddoneout.embedding import Embedding, split_trial_type
 from oddoneout.errors import InputError
 from oddoneout.files import read_npy
 from oddoneout.rsm import RSM
@@ -203,7 +203,9 @@ def cross_accuracy(
     Returns
     -------
     dict
-        ``accuracy``, ``ci`` ([low, high], bootstrap over triplets), ``chance`` (1/3), ``n_triplets``.
+        ``accuracy``, ``ci`` ([low, high], bootstrap over triplets), ``chance`` (of guessing the
+        first choice: 1/3 for odd-one-out, 1/2 for anchor trials, 1/n_options for ranked
+        trials), ``n_triplets``.
     """
     from oddoneout.embed.evaluate import evaluate_embedding
 
@@ -212,9 +214,15 @@ def cross_accuracy(
     keep = usable[test_triplets.indices].all(axis=1)
     if not keep.any():
         raise InputError("cross_accuracy: no held-out triplet uses only items of the embedding")
-    subset = Triplets(test_triplets.item_ids, test_triplets.indices[keep])
+    kind = test_triplets.trial_type
+    subset = Triplets(test_triplets.item_ids, test_triplets.indices[keep], trial_type=kind)
     result = evaluate_embedding(embedding, subset, n_bootstrap=n_bootstrap, seed=seed)
-    return {"accuracy": result["accuracy"], "ci": result["accuracy_ci"], "chance": 1 / 3, "n_triplets": int(keep.sum())}
+    return {
+        "accuracy": result["accuracy"],
+        "ci": result["accuracy_ci"],
+        "chance": 1 / kind.n_choices,
+        "n_triplets": int(keep.sum()),
+    }
 
 
 def compare_systems_stage(
@@ -249,7 +257,9 @@ def compare_systems_stage(
         test_path, items_path = files.test, files.items
         if not (test_path.is_file() and items_path.is_file()):
             continue
-        test = Triplets(read_item_ids(items_path), read_npy(test_path))
+        test = Triplets(
+            read_item_ids(items_path), read_npy(test_path), trial_type=split_trial_type(embeddings[b].metadata)
+        )
         for a in embeddings:
             result = cross_accuracy(embeddings[a], test, n_bootstrap=n_bootstrap, seed=seed)
             low, high = result["ci"]

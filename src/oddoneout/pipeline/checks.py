@@ -39,7 +39,7 @@ def check_export(run: StudyRun, system: str) -> None:
     StaleInputError
         When the store behind the export cannot be read, holds judgments the export lacks, or
         the export's trials are not those of the config's designs (fewer: collection did not
-        finish; others: they were collected under another seed, size or item set). Missing
+        finish; others: they were collected under another trial type, seed, size or item set). Missing
         trials of a system with a request or token budget, or served to people (who are still
         answering), are logged, not refused.
     """
@@ -79,7 +79,15 @@ def check_export(run: StudyRun, system: str) -> None:
             f"{files.export} holds design(s) {extra} the config does not ask: collect {system!r} into a new "
             f"--out, or delete triplets/{system}.* and collect again"
         )
+    stored_types = record.get("trial_types") or {}
     for design in designs:
+        collected_as = stored_types.get(design.name)
+        if collected_as is not None and collected_as != design.trial_type.spec:
+            raise StaleInputError(
+                f"{files.export}: design {design.name!r} was collected as {collected_as} trials, the config asks "
+                f"{design.trial_type.spec} trials: collect {system!r} into a new --out, or delete "
+                f"triplets/{system}.* and collect again"
+            )
         codes = stored.get(design.name, np.zeros(0, dtype=np.int64))
         n_foreign = int((~np.isin(codes, design.key_codes())).sum())
         if n_foreign:

@@ -22,7 +22,8 @@ MAIN_DESIGN, REPEAT_DESIGN, EXHAUSTIVE_DESIGN = "random", "repeats", "exhaustive
 def study_designs(config: StudyConfig, item_ids: Sequence[str], name: str | None = None) -> list:
     """The main random design, the repeated design for the noise ceiling, the exhaustive validation subset.
 
-    With ``name``, the system's own ``design`` settings apply (the study's ``[design]`` otherwise).
+    With ``name``, the system's own ``design`` settings apply (the study's ``[design]`` otherwise),
+    its ``trial_type`` the type of every design.
     """
     from oddoneout.collect.designs import (
         exhaustive_design,
@@ -31,24 +32,34 @@ def study_designs(config: StudyConfig, item_ids: Sequence[str], name: str | None
         read_triplet_list,
         repeated_design,
     )
+    from oddoneout.triplets import trial_type_from_spec
 
     settings = config.systems[name].design if name else config.design
     seed = config.study.seed
+    kind = trial_type_from_spec(settings.trial_type)
+    orderings = settings.n_orderings
     if settings.triplets:
-        listed = read_triplet_list(config.resolve(settings.triplets))
-        main = listed_design(item_ids, listed, seed=seed, n_orderings=settings.n_orderings, name=MAIN_DESIGN)
+        listed = read_triplet_list(config.resolve(settings.triplets), kind.n_shown)
+        main = listed_design(item_ids, listed, seed=seed, n_orderings=orderings, name=MAIN_DESIGN, trial_type=kind)
     else:
         main = random_design(
-            item_ids, settings.n_triplets, seed=seed, n_orderings=settings.n_orderings, name=MAIN_DESIGN
+            item_ids, settings.n_triplets, seed=seed, n_orderings=orderings, name=MAIN_DESIGN, trial_type=kind
         )
     designs = [main]
     if settings.repeated_triplets > 0 and settings.n_repeats > 1:
         designs.append(
-            repeated_design(item_ids, settings.repeated_triplets, settings.n_repeats, seed=seed + 1, name=REPEAT_DESIGN)
+            repeated_design(
+                item_ids,
+                settings.repeated_triplets,
+                settings.n_repeats,
+                seed=seed + 1,
+                name=REPEAT_DESIGN,
+                trial_type=kind,
+            )
         )
-    if settings.exhaustive_items >= 3:
+    if settings.exhaustive_items >= kind.n_shown:
         subset = validation_subset(config, item_ids, settings.exhaustive_items)
-        designs.append(exhaustive_design(subset, name=EXHAUSTIVE_DESIGN, seed=seed + 2))
+        designs.append(exhaustive_design(subset, name=EXHAUSTIVE_DESIGN, seed=seed + 2, trial_type=kind))
     return designs
 
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from oddoneout.embedding import Embedding
+from oddoneout.embedding import Embedding, split_trial_type
+from oddoneout.errors import InputError
 from oddoneout.files import read_npy
 from oddoneout.pipeline.collect import EXHAUSTIVE_DESIGN, REPEAT_DESIGN
 from oddoneout.pipeline.stage import StudyRun, SystemStage
 from oddoneout.provenance import provenance
 from oddoneout.study_folder import nan_to_none, write_json
-from oddoneout.triplets import Triplets, read_item_ids
+from oddoneout.triplets import ANCHOR, ODD_ONE_OUT, Triplets, read_item_ids
 
 _ITEMS = ["item_0", "item_1", "item_2"]
 
@@ -68,11 +70,23 @@ def evaluate_split(
     dict
         ``accuracy`` (with ``accuracy_ci``), ``cross_entropy``, ``noise_ceiling`` (with CI and
         ``n_repeated_triplets``), ``rsm_r``, the ``dimensionality`` curve, ``saturation_dims``,
-        ``components_95`` / ``components_99``, ``n_dims``; NaN written as ``None``.
+        ``components_95`` / ``components_99``, ``n_dims``; NaN written as ``None``. For trials
+        other than odd-one-out also ``trial_type`` and ``chance_cross_entropy``; the noise
+        ceiling is that of the first choice, ``rsm_r`` that of an exhaustive anchor design
+        (none for ranked trials).
     """
-    from oddoneout.embed.evaluate import evaluate_embedding, noise_ceiling
+    from oddoneout.embed.evaluate import evaluate_embedding
 
+    if not isinstance(test, Triplets):
+        raise InputError("the held-out judgments are of several trial types: evaluate one design at a time (--design)")
     result = evaluate_embedding(embedding, test, n_bootstrap=n_bootstrap, seed=seed)
+    if test.trial_type != ODD_ONE_OUT:
+        result.update(_reference_trial_checks(embedding, test, judgments, n_bootstrap, seed))
+        result = nan_to_none(result)
+        result["n_dims"] = embedding.n_dims
+        return result
+    from oddoneout.embed.evaluate import noise_ceiling
+
     ok = judgments[judgments["status"] == "ok"] if judgments is not None else None
     repeats = ok[ok["design"] == REPEAT_DESIGN] if ok is not None else None
     if repeats is not None and len(repeats):
@@ -105,6 +119,45 @@ def evaluate_split(
     return result
 
 
+def _design_trials(judgments: pd.DataFrame | None, design: str) -> Triplets | None:
+    """The ``ok`` judgments of one design of a frame of judgments (one trial type), or ``None`` without any."""
+    import pyarrow as pa
+
+    from oddoneout.collect.judgment_rows import ANSWER_COLUMNS, triplets_from_table
+
+    if judgments is None:
+        return None
+    rows = judgments[judgments["design"] == design]
+    if not len(rows):
+        return None
+    table = pa.Table.from_pandas(rows[list(ANSWER_COLUMNS)], preserve_index=False)
+    parts = triplets_from_table(table, None, f"design {design!r}")
+    return parts[0] if len(parts) == 1 else None
+
+
+def _reference_trial_checks(
+    embedding: Embedding, test: Triplets, judgments: pd.DataFrame | None, n_bootstrap: int, seed: int
+) -> dict[str, Any]:
+    """Noise ceiling, exhaustive-design ``rsm_r`` and dimensionality of an embedding on anchor or ranked trials."""
+    from oddoneout.embed.evaluate import trial_noise_ceiling
+
+    result: dict[str, Any] = {"noise_ceiling": None, "noise_ceiling_ci": None, "n_repeated_triplets": 0}
+    repeats = _design_trials(judgments, REPEAT_DESIGN)
+    if repeats is not None and repeats.trial_type == test.trial_type:
+        result.update(trial_noise_ceiling(repeats, n_bootstrap=n_bootstrap, seed=seed))
+    result["rsm_r"] = None
+    exhaustive = _design_trials(judgments, EXHAUSTIVE_DESIGN)
+    if exhaustive is not None and exhaustive.trial_type == ANCHOR:
+        from oddoneout.embed.rsm import measured_anchor_similarity, predicted_anchor_similarity, rsm_correlation
+
+        subset = sorted({exhaustive.item_ids[i] for i in np.unique(exhaustive.indices)})
+        measured = measured_anchor_similarity(exhaustive, subset)
+        result["rsm_r"] = rsm_correlation(measured, predicted_anchor_similarity(embedding.align(subset)))
+        result["n_exhaustive_items"] = len(subset)
+    result.update(_dimensionality(embedding, test, None))
+    return result
+
+
 class EvaluateStage(SystemStage):
     """Reads ``embeddings/<s>.parquet``, the test split and the store's export; writes ``evaluation/<s>.json``."""
 
@@ -124,7 +177,8 @@ class EvaluateStage(SystemStage):
         files = run.folder.system(system)
         check_export(run, system)
         embedding = Embedding.load(files.embedding)
-        test = Triplets(read_item_ids(files.items), read_npy(files.test))
+        kind = split_trial_type(embedding.metadata)
+        test = Triplets(read_item_ids(files.items), read_npy(files.test), trial_type=kind)
         check_split(embedding, test, system)
         judgments = read_judgments(files.export)
         result = evaluate_split(

@@ -19,7 +19,7 @@ import pandas as pd
 
 from oddoneout.atomic import atomic_open, write_text
 from oddoneout.config.sections import EmbeddingSettings
-from oddoneout.embedding import Embedding
+from oddoneout.embedding import TEST_TRIAL_TYPE, Embedding
 from oddoneout.errors import FitWarning
 from oddoneout.pipeline.collect import MAIN_DESIGN
 from oddoneout.pipeline.stage import StudyRun, SystemStage
@@ -27,7 +27,7 @@ from oddoneout.progress import make_progress, stage
 from oddoneout.progress import metrics_text as _metrics_text
 from oddoneout.settings import Settings
 from oddoneout.study_folder import StudyFolder, write_table
-from oddoneout.triplets import Triplets
+from oddoneout.triplets import ODD_ONE_OUT, TrialSet, Triplets
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,9 @@ def _estimator(settings: EmbeddingSettings) -> type:
     return VICE if settings.method == "vice" else SPoSE
 
 
-def fit_embedding(train: Triplets, settings: EmbeddingSettings, seed: int, label: str = "fit") -> FittedEmbedding:
+def fit_embedding(
+    train: Triplets | TrialSet, settings: EmbeddingSettings, seed: int, label: str = "fit"
+) -> FittedEmbedding:
     """Fit the embedding ``settings`` describe to training triplets.
 
     The estimator (SPoSE or VICE) is built from the settings and fitted; SPoSE chooses its ``l1``
@@ -74,8 +76,9 @@ def fit_embedding(train: Triplets, settings: EmbeddingSettings, seed: int, label
 
     Parameters
     ----------
-    train : Triplets
-        The training triplets (held-out test triplets must not be among them).
+    train : Triplets or TrialSet
+        The training trials, of one trial type or several over one vocabulary (held-out test
+        trials must not be among them).
     settings : EmbeddingSettings
         The ``[embedding]`` settings.
     seed : int
@@ -121,7 +124,7 @@ def fit_embedding(train: Triplets, settings: EmbeddingSettings, seed: int, label
 
 
 def design_triplets(folder: StudyFolder, name: str, design: str, settings: Settings | None = None) -> Triplets:
-    """The ``ok`` judgments of one design of one system's store, as :class:`Triplets`.
+    """The ``ok`` judgments of one design of one system's store, as :class:`Triplets` (of the design's trial type).
 
     Parameters
     ----------
@@ -178,8 +181,11 @@ class FitStage(SystemStage):
         if fitted.reproducibility is not None:
             write_table(fitted.reproducibility, files.dims)
         embedding = fitted.embedding
-        saved_test = Triplets(test.item_ids, test.indices)  # as split/<s>_test.npy holds it (no soft labels)
+        # as split/<s>_test.npy holds it (no soft labels)
+        saved_test = Triplets(test.item_ids, test.indices, trial_type=test.trial_type)
         recorded = {"system": system, "config_hash": config.hash, "test_triplets_hash": saved_test.hash()}
+        if test.trial_type != ODD_ONE_OUT:  # odd-one-out embeddings record what earlier versions did
+            recorded[TEST_TRIAL_TYPE] = test.trial_type.spec
         embedding.metadata.update(recorded)
         embedding.save(files.embedding)
         return embedding

@@ -56,6 +56,8 @@ def summarize(run: StudyRun) -> dict[str, Any]:
         if path.is_file():
             evaluation = read_json(path)
             systems[name] = {k: _rounded(evaluation.get(k)) for k in SUMMARY_KEYS}
+            if "trial_type" in evaluation:  # anchor or ranked trials: what the figures are of
+                systems[name]["trial_type"] = evaluation["trial_type"]
     summary = {
         "study": config.study.name,
         "synthetic": config.stimuli.source == "synthetic",

@@ -95,6 +95,9 @@ def load_triplets(path: str | Path, items: ItemsArg = None, design: str | None =
     Returns
     -------
     Triplets
+        Of the trial type the file holds; a store or export whose judgments (of the design
+        asked) are of several trial types gives a :class:`~oddoneout.triplets.TrialSet`, one part
+        per type, which the estimators fit alike.
     """
     path = Path(path)
     entry = _READERS.get(path.suffix)

@@ -104,8 +104,8 @@ def choices_from_draws(probs: np.ndarray, draws: np.ndarray) -> np.ndarray:
 _MULTIPLIERS = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
 
 
-def keyed_uniforms(seed: int, keys: Sequence[tuple[str, int, int, int]]) -> np.ndarray:
-    """One uniform number in [0, 1) per trial key, a function of the seed and the key alone.
+def keyed_uniforms(seed: int, keys: Sequence[tuple[str, int, int, int]], draw: int = 0) -> np.ndarray:
+    """One uniform number in [0, 1) per trial key, a function of the seed, the key and ``draw`` alone.
 
     An agent that draws its answers from these gives every trial the same answer whichever
     batch, process or order it is asked in, so a killed and resumed collection, another batch
@@ -117,6 +117,10 @@ def keyed_uniforms(seed: int, keys: Sequence[tuple[str, int, int, int]]) -> np.n
         The agent's seed (non-negative).
     keys : sequence of (design, triplet_index, ordering, repeat)
         The trials' store keys.
+    draw : int
+        Which of a trial's independent numbers (0, 1, ...): an answer drawn in several steps (a
+        ranking, choice by choice) takes number ``r`` for step ``r``. Number 0 is the one a
+        trial has always had.
 
     Returns
     -------
@@ -132,6 +136,8 @@ def keyed_uniforms(seed: int, keys: Sequence[tuple[str, int, int, int]]) -> np.n
         np.asarray(ordering, dtype=np.int64).astype(np.uint64),
         np.asarray(repeat, dtype=np.int64).astype(np.uint64),
     ]
+    if draw:
+        columns.append(np.full(len(keys), draw, dtype=np.uint64))
     value = np.zeros(len(keys), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for column in columns:  # splitmix64-style: add a column, multiply, fold the high bits down
