@@ -242,3 +242,11 @@ def test_system_colours_are_stable_and_distinct():
     assert colors == system_colors(["new_a", *SYSTEMS, "new_b"])
     assert len(set(colors.values())) == len(colors)
     assert colors["mllm"] == system_colors(["mllm"])["mllm"]
+
+
+def test_chance_follows_each_systems_trial_type():
+    from oddoneout.report.figures import chance_accuracy
+
+    assert chance_accuracy({"accuracy": 0.5}) == pytest.approx(1 / 3)  # evaluations of odd-one-out name no type
+    assert chance_accuracy({"trial_type": "anchor"}) == 0.5
+    assert chance_accuracy({"trial_type": "ranked:8:2"}) == pytest.approx(1 / 8)

@@ -20,6 +20,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+from oddoneout.triplets import ODD_ONE_OUT, trial_type_from_spec
+
 #: Colours of the systems of the shipped studies; any other system gets the next free tab10 colour.
 KNOWN_SYSTEM_COLORS = {
     "mllm": "#d62728",
@@ -120,6 +122,18 @@ def _labelled_bar(ax, x: float, width: float, row: Mapping, key: str, **style) -
     ax.text(x, value + err[1, 0] + 0.015, f"{value:.1%}", ha="center", va="bottom", fontsize=8)
 
 
+def chance_accuracy(result: Mapping) -> float:
+    """Accuracy of guessing for the trial type of an evaluation (``trial_type``; odd-one-out if absent)."""
+    return 1.0 / trial_type_from_spec(result.get("trial_type") or ODD_ONE_OUT.spec).n_choices
+
+
+def _chance_label(chances: Sequence[float]) -> str:
+    """The legend entry of the chance line(s)."""
+    if len(set(chances)) == 1:
+        return "chance (1/3)" if chances[0] == 1 / 3 else f"chance ({chances[0]:.0%})"
+    return "chance (each system's trial type)"
+
+
 def accuracy_figure(results: Mapping[str, Mapping], colors: Mapping[str, str]) -> bytes:
     """Held-out odd-one-out accuracy beside the noise ceiling, per system, with 95% CIs.
 
@@ -142,17 +156,19 @@ def accuracy_figure(results: Mapping[str, Mapping], colors: Mapping[str, str]) -
             color = colors[system]
             _labelled_bar(ax, x[i] - width / 2, width, row, "accuracy", color=color)
             _labelled_bar(ax, x[i] + width / 2, width, row, "noise_ceiling", color=color, alpha=0.35, hatch="//")
-        ax.axhline(1 / 3, color="0.3", linestyle="--", linewidth=1)
+        chances = [chance_accuracy(results[system]) for system in systems]
+        for i, chance in enumerate(chances):  # each system's trial type has its own chance
+            ax.hlines(chance, x[i] - 0.5, x[i] + 0.5, color="0.3", linestyle="--", linewidth=1)
         ax.set_xticks(x, systems, rotation=20 if len(systems) > 4 else 0, ha="right" if len(systems) > 4 else "center")
         ax.set_ylim(0, 1.08)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax.set_ylabel("odd-one-out accuracy")
+        ax.set_ylabel("accuracy" if len(set(chances)) > 1 or chances[0] != 1 / 3 else "odd-one-out accuracy")
         ax.set_title("Held-out accuracy and noise ceiling (95% CI)")
         ax.legend(
             handles=[
                 Patch(facecolor="0.55", edgecolor="black", label="held-out accuracy"),
                 Patch(facecolor="0.55", alpha=0.35, hatch="//", edgecolor="black", label="noise ceiling"),
-                Line2D([], [], color="0.3", linestyle="--", label="chance (1/3)"),
+                Line2D([], [], color="0.3", linestyle="--", label=_chance_label(chances)),
             ],
             loc="upper left",
             bbox_to_anchor=(1.01, 1.0),

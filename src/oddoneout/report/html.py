@@ -162,8 +162,9 @@ def _behaviour(outputs: StudyOutputs, colors: dict[str, str]) -> str:
             _image(
                 figures.accuracy_figure(results, colors),
                 "held-out accuracy per system",
-                "Held-out odd-one-out accuracy (solid) beside the noise ceiling (hatched), 95% "
-                "bootstrap CIs; dashed line: chance (1/3).",
+                "Held-out accuracy (solid) beside the noise ceiling (hatched), 95% bootstrap CIs; "
+                "dashed lines: chance for each system's trial type (1/3 for odd-one-out, 1/2 for anchor "
+                "triplets, 1/n for ranked trials of n options).",
             )
         )
     histories = {
