@@ -268,6 +268,7 @@ exhaustive_items = 0
 agent = "openai"
 model = "echo-model"
 base_url = "{base_url}"
+prompt = "anchor_prompt.txt"
 concurrency = 8
 [embedding]
 method = "spose"
@@ -287,10 +288,13 @@ def shared_emotion(body) -> Reply:
 
 
 @pytest.mark.filterwarnings("ignore")
-def test_an_anchor_study_with_a_chat_model_runs_and_fits(server, tmp_path):
+def test_an_anchor_study_with_a_chat_model_and_its_prompt_file_runs_and_fits(server, tmp_path):
     server.responder = shared_emotion
     config = tmp_path / "study.toml"
     config.write_text(STUDY.format(base_url=server.base_url))
+    prompt_file = tmp_path / "anchor_prompt.txt"
+    prompt_file.write_text("Reference: {reference}\n{options}\nWhich option feels closer to the reference?\n")
+    prompt = load_reference_prompt(prompt_file, "text")
     out = tmp_path / "out"
     env = {**os.environ, "ODDONEOUT_PROGRESS": "0"}
     command = [sys.executable, "-m", "oddoneout.cli", "run", str(config), "--out", str(out)]
@@ -300,5 +304,6 @@ def test_an_anchor_study_with_a_chat_model_runs_and_fits(server, tmp_path):
     assert len(server.requests) == 400
     frame = read_judgments(out / "triplets" / "llm.sqlite")
     assert (frame["trial_type"] == "anchor").all() and (frame["status"] == "ok").all()
-    assert (frame["prompt_hash"] == PAPER_LLM_ANCHOR.hash).all() and set(frame["choice"]) == {1, 2}
+    assert (frame["prompt_hash"] == prompt.hash).all() and set(frame["choice"]) == {1, 2}
+    assert server.requests[0].json["messages"][0]["content"].endswith("Which option feels closer to the reference?\n")
     assert (out / "embeddings" / "llm.parquet").is_file()
