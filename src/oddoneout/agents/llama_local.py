@@ -139,7 +139,7 @@ def default_gguf_path(cache_dir: str | Path | None = None) -> Path:
 
 
 class LlamaCppAgent:
-    """Odd-one-out judgments from a GGUF language model run locally with llama.cpp.
+    """Judgments (odd-one-out, anchor or ranked) from a GGUF language model run locally with llama.cpp.
 
     Satisfies the synchronous :class:`~oddoneout.agents.base.Agent` protocol; triplets are
     answered one after the other (one model, one context).

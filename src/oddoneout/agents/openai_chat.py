@@ -41,7 +41,7 @@ from oddoneout.triplets import ODD_ONE_OUT, TrialType
 
 
 class OpenAIChatAgent:
-    """Odd-one-out judgments from a model behind an OpenAI-compatible ``/chat/completions`` API.
+    """Judgments (odd-one-out, anchor or ranked) from a model behind an OpenAI-compatible ``/chat/completions`` API.
 
     Satisfies :class:`~oddoneout.agents.base.AsyncAgent`.
 
