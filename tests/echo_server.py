@@ -17,7 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 
 @dataclass
@@ -99,11 +99,14 @@ class EchoServer:
         Every request received, in order.
     default : Reply
         The answer when no queued reply is left.
+    responder : callable, optional
+        When set, the answer when no queued reply is left: called with the request's JSON body.
     """
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.default = Reply(body=completion("Video 1 is noticeably different from the other two."))
+        self.responder: Callable[[Any], Reply] | None = None
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         server = self
@@ -116,7 +119,10 @@ class EchoServer:
                 body = self.rfile.read(length)
                 with server._lock:
                     server.requests.append(Recorded("POST", self.path, dict(self.headers.items()), body))
-                    reply = server._queue.popleft() if server._queue else server.default
+                    reply = server._queue.popleft() if server._queue else None
+                    responder = server.responder
+                if reply is None:
+                    reply = responder(json.loads(body)) if responder is not None else server.default
                 if reply.delay:
                     time.sleep(reply.delay)
                 payload = reply.payload()

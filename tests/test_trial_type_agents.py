@@ -170,6 +170,7 @@ def _config(tmp_path, trial_type="anchor", people="ratings", people_keys='rating
 
 
 def test_a_config_gives_each_system_a_trial_type_its_agent_answers(tmp_path):
+    ranked_design = 'design = {trial_type = "ranked:8:2"}'
     config = load_config(_config(tmp_path))
     assert config.design.trial_type == "anchor" and config.systems["people"].design.trial_type == "anchor"
     again = tmp_path / "again.toml"
@@ -183,9 +184,18 @@ def test_a_config_gives_each_system_a_trial_type_its_agent_answers(tmp_path):
         InputError, match=r"\[design\] trial_type \(system 'people'\): agent 'human' answers odd_one_out"
     ):
         load_config(_config(tmp_path, people="human", people_keys=""))
-    keys = 'model = "m"\nbase_url = "http://127.0.0.1:1/v1"\ndesign = {trial_type = "ranked:8:2"}'
-    with pytest.raises(InputError, match=r"\[systems.people\] design.trial_type: agent 'openai'.*not ranked:8:2"):
-        load_config(_config(tmp_path, trial_type="odd_one_out", people="openai", people_keys=keys))
+    with pytest.raises(InputError, match=r"\[systems.people\] design.trial_type: agent 'human'.*not ranked:8:2"):
+        load_config(_config(tmp_path, trial_type="odd_one_out", people="human", people_keys=ranked_design))
+    # the language models answer every trial type (their prompts for anchor and ranked trials)
+    for kind, keys in (
+        ("openai", 'model = "m"\nbase_url = "http://127.0.0.1:1/v1"'),
+        ("vllm", 'model = "m"'),
+        ("llama", ""),
+    ):
+        config = load_config(
+            _config(tmp_path, trial_type="odd_one_out", people=kind, people_keys=f"{keys}\n{ranked_design}")
+        )
+        assert config.systems["people"].design.trial_type == "ranked:8:2"
     # the default, said or not, leaves the config hash of existing studies as it was
     base = load_config(builtin_config("synthetic"))
     said = load_config(builtin_config("synthetic"), {"design": {"trial_type": "odd_one_out"}})

@@ -16,9 +16,11 @@ import pytest
 
 from oddoneout.agents.openai_chat import OpenAIChatAgent
 from oddoneout.agents.prompts import PAPER_LLM_PROMPT, PAPER_MLLM_PROMPT
+from oddoneout.agents.reference_prompts import BUILTIN_REFERENCE_PROMPTS
 from oddoneout.agents.vllm_engine import VLLMEngineAgent, completion_payload
 from oddoneout.errors import InputError
 from oddoneout.media import FrameSpec
+from oddoneout.triplets import ANCHOR, Ranked
 
 CAPTIONS = {"a": "a child laughs at a puppy", "b": "a man cries at a funeral", "c": "a crowd cheers a goal"}
 
@@ -119,6 +121,29 @@ def test_unparseable_and_cut_answers_keep_their_text():
     answer = engine.codec.read_completion(json.dumps(completion_payload(output)))
     assert answer.status == "unparseable" and answer.raw == "They all feel"
     assert "max_tokens" in answer.error
+
+
+def test_anchor_and_ranked_conversations_and_answers_equal_the_server_agents():
+    captions = {**CAPTIONS, "d": "a storm hits the coast", "e": "a baby sleeps"}
+    for kind, shown, text, expected in [
+        (ANCHOR, ("a", "b", "c"), "Option B is more similar to the reference.", (2, None)),
+        (Ranked(4, 2), ("a", "b", "c", "d", "e"), "Ranking: D, A", (4, (4, 1))),
+    ]:
+        engine = VLLMEngineAgent("llm", "m", prompt=PAPER_LLM_PROMPT, captions=captions, trial_type=kind)
+        server = OpenAIChatAgent("llm", "m", "http://127.0.0.1:1/v1", prompt=PAPER_LLM_PROMPT, captions=captions,
+                                 api_key_env=None, trial_type=kind)  # fmt: skip
+        assert engine.trial_types == (kind.name,) and engine.prompt_hash == server.prompt_hash
+        assert engine.prompt_hash == BUILTIN_REFERENCE_PROMPTS[(kind.name, "text")].hash
+        assert engine.conversations([shown], kind) == [server.build_request(shown, kind)["messages"]]
+        answer = engine.codec.read_completion(
+            json.dumps(completion_payload(_output([(1, text, {1: (-0.1, text)})]))), kind
+        )
+        assert (answer.choice, answer.ranking) == expected and answer.raw == text
+        with pytest.raises(InputError, match=f"answers {kind.spec} trials, not odd_one_out"):
+            engine.judge([("a", "b", "c")])
+    video = VLLMEngineAgent("mllm", "m", prompt=PAPER_MLLM_PROMPT, videos={"a": __file__}, trial_type=Ranked(4, 2),
+                            frames=FrameSpec(n_frames=3))  # fmt: skip
+    assert video.engine_options["limit_mm_per_prompt"] == {"image": 15}
 
 
 def test_bad_settings_and_missing_vllm_are_clear():

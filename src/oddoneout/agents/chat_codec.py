@@ -6,6 +6,16 @@ can move between the two without changing a single judgment's prompt or parsing.
 one user message is the prompt with the three clips' captions; in video mode it holds the prompt,
 then for each clip a label ("Video 1:") and its frames as JPEG data URLs
 (:class:`~oddoneout.media.frames.FrameCache`).
+
+Anchor and ranked trials (a reference, then the options) are asked with a
+:class:`~oddoneout.agents.reference_prompts.ReferencePrompt`: in text mode its rendering holds the
+reference's caption and the lettered options' captions; in video mode the message holds the
+prompt, then "Reference:" and the reference's frames, then "Option A:", "Option B:"... each with
+its option's frames. Their answers are read by
+:func:`~oddoneout.agents.reference_prompts.read_anchor_answer` and
+:func:`~oddoneout.agents.reference_prompts.read_ranked_answer`; a constraint on an anchor trial
+limits the answer to ``"A"``/``"B"`` (JSON: ``{"more_similar": "A"|"B"}``), a ranked trial's
+answer is always free text.
 """
 
 from __future__ import annotations
@@ -19,8 +29,17 @@ from typing import Any, Mapping
 from oddoneout.agents.base import MAX_RAW_CHARS, Answer
 from oddoneout.agents.parsing import choice_from_logprobs, parse_answer
 from oddoneout.agents.prompts import PromptTemplate
+from oddoneout.agents.reference_prompts import (
+    BUILTIN_REFERENCE_PROMPTS,
+    LETTERS,
+    ReferencePrompt,
+    ReferenceReading,
+    read_anchor_answer,
+    read_ranked_answer,
+)
 from oddoneout.errors import InputError
 from oddoneout.media.frames import FrameCache, FrameSpec
+from oddoneout.triplets import ANCHOR, ODD_ONE_OUT, TrialType
 
 #: Accepted values of ``constrained``.
 CONSTRAINED = ("auto", "none", "guided_choice", "structured_outputs", "json", "json_object")
@@ -31,6 +50,15 @@ ANSWER_SCHEMA = {
     "type": "object",
     "properties": {"odd_one_out": {"type": "integer", "enum": [1, 2, 3]}},
     "required": ["odd_one_out"],
+    "additionalProperties": False,
+}
+#: The answers a constrained decoder may produce for an anchor trial: the options' letters.
+ANCHOR_OPTIONS = ("A", "B")
+#: JSON schema of the ``constrained="json"`` answer to an anchor trial.
+ANCHOR_SCHEMA = {
+    "type": "object",
+    "properties": {"more_similar": {"type": "string", "enum": list(ANCHOR_OPTIONS)}},
+    "required": ["more_similar"],
     "additionalProperties": False,
 }
 TOP_LOGPROBS = 20  # the most OpenAI and vLLM (default --max-logprobs) return
@@ -68,12 +96,16 @@ class ChatCodec:
         Where completions come from, for error messages (a URL without credentials, or the engine).
     frame_cache_size : int
         Videos whose frames are kept in memory.
+    reference_prompts : mapping of str to ReferencePrompt, optional
+        The prompt of each kind of reference trial (``"anchor"``, ``"ranked"``) in the prompt's
+        mode; a kind left out is asked with its built-in prompt
+        (:data:`~oddoneout.agents.reference_prompts.BUILTIN_REFERENCE_PROMPTS`).
 
     Raises
     ------
     InputError
-        When the prompt's mode lacks its captions or videos, a video file is missing, or a
-        setting is out of range.
+        When the prompt's mode lacks its captions or videos, a video file is missing, a
+        reference prompt is of another mode, or a setting is out of range.
     """
 
     def __init__(
@@ -91,6 +123,7 @@ class ChatCodec:
         seed: int | None = None,
         source: str = "the model",
         frame_cache_size: int = FRAME_CACHE_SIZE,
+        reference_prompts: Mapping[str, ReferencePrompt] | None = None,
     ) -> None:
         if not isinstance(prompt, PromptTemplate):
             raise InputError(f"agent {name!r}: prompt must be a PromptTemplate, got {type(prompt).__name__}")
@@ -129,6 +162,21 @@ class ChatCodec:
                 more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
                 raise InputError(f"agent {name!r}: video file(s) not found: {'; '.join(missing[:3])}{more}")
         self.frame_cache = FrameCache(frames, frame_cache_size)
+        self.reference_prompts = {kind: BUILTIN_REFERENCE_PROMPTS[(kind, prompt.mode)] for kind in ("anchor", "ranked")}
+        for kind, given in (reference_prompts or {}).items():
+            if kind not in self.reference_prompts:
+                raise InputError(f"agent {name!r}: no reference prompt for {kind!r} trials (anchor or ranked)")
+            if not isinstance(given, ReferencePrompt) or given.mode != prompt.mode:
+                raise InputError(f"agent {name!r}: the {kind} prompt must be a {prompt.mode} ReferencePrompt")
+            self.reference_prompts[kind] = given
+
+    def prompt_for(self, trial_type: TrialType = ODD_ONE_OUT) -> PromptTemplate | ReferencePrompt:
+        """The prompt trials of ``trial_type`` are asked with."""
+        if trial_type == ODD_ONE_OUT:
+            return self.prompt
+        if trial_type.name not in self.reference_prompts:
+            raise InputError(f"agent {self.name!r}: no prompt for {trial_type.spec} trials")
+        return self.reference_prompts[trial_type.name]
 
     @property
     def mode(self) -> str:
@@ -142,16 +190,17 @@ class ChatCodec:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def check_shown(self, shown: tuple[str, str, str]) -> tuple[str, str, str]:
-        """``shown`` as three str item ids that have a caption (text mode) or a video (video mode).
+    def check_shown(self, shown: tuple[str, ...], trial_type: TrialType = ODD_ONE_OUT) -> tuple[str, ...]:
+        """``shown`` as str item ids (as many as ``trial_type`` shows) that have a caption or a video.
 
         Raises
         ------
         InputError
-            When ``shown`` is not three ids or one of them is unknown.
+            When ``shown`` is not ``trial_type.n_shown`` ids or one of them is unknown.
         """
-        if isinstance(shown, (str, bytes)) or len(shown) != 3:
-            raise InputError(f"agent {self.name!r}: a triplet is 3 item ids, got {shown!r}")
+        if isinstance(shown, (str, bytes)) or len(shown) != trial_type.n_shown:
+            what = "a triplet" if trial_type == ODD_ONE_OUT else f"a {trial_type.spec} trial"
+            raise InputError(f"agent {self.name!r}: {what} is {trial_type.n_shown} item ids, got {shown!r}")
         shown = tuple(str(item) for item in shown)
         table = self._captions if self.mode == "text" else self._videos
         unknown = [item for item in shown if item not in table]
@@ -160,13 +209,13 @@ class ChatCodec:
             raise InputError(f"agent {self.name!r}: no {what} for item id(s) {unknown}")
         return shown
 
-    async def warm(self, shown: tuple[str, str, str]) -> None:
-        """Decode the triplet's frames in worker threads (video mode; nothing to do in text mode)."""
+    async def warm(self, shown: tuple[str, ...], trial_type: TrialType = ODD_ONE_OUT) -> None:
+        """Decode the trial's frames in worker threads (video mode; nothing to do in text mode)."""
         if self.mode == "video":
-            await self.frame_cache.warm(self._videos[item] for item in self.check_shown(shown))
+            await self.frame_cache.warm(self._videos[item] for item in self.check_shown(shown, trial_type))
 
-    def messages(self, shown: tuple[str, str, str]) -> list[dict[str, Any]]:
-        """The chat messages for the triplet ``shown`` (item ids in the order shown).
+    def messages(self, shown: tuple[str, ...], trial_type: TrialType = ODD_ONE_OUT) -> list[dict[str, Any]]:
+        """The chat messages for the trial ``shown`` (item ids in the order shown) of ``trial_type``.
 
         Raises
         ------
@@ -174,7 +223,9 @@ class ChatCodec:
             When an item id has no caption (text mode) or video (video mode), or a video does
             not decode.
         """
-        shown = self.check_shown(shown)
+        shown = self.check_shown(shown, trial_type)
+        if trial_type != ODD_ONE_OUT:
+            return self._reference_messages(shown, trial_type)
         if self.mode == "text":
             content: str | list[dict[str, Any]] = self.prompt.render([self._captions[item] for item in shown])
         else:
@@ -185,8 +236,26 @@ class ChatCodec:
                 content.extend({"type": "image_url", "image_url": {"url": url}} for url in urls)
         return [{"role": "user", "content": content}]
 
-    def request_body(self, model: str, shown: tuple[str, str, str]) -> dict[str, Any]:
-        """The JSON body (a dict) of the chat-completion request for ``model`` and the triplet ``shown``.
+    def _reference_messages(self, shown: tuple[str, ...], trial_type: TrialType) -> list[dict[str, Any]]:
+        prompt = self.prompt_for(trial_type)
+        n_options, n_ranked = trial_type.n_shown - 1, trial_type.n_ranked
+        if self.mode == "text":
+            captions = [self._captions[item] for item in shown]
+            return [{"role": "user", "content": prompt.render(captions[0], captions[1:], n_options, n_ranked)}]
+        content: list[dict[str, Any]] = [{"type": "text", "text": prompt.render(None, None, n_options, n_ranked)}]
+        for position, item in enumerate(shown):
+            label = "Reference:" if position == 0 else f"Option {LETTERS[position - 1]}:"
+            content.append({"type": "text", "text": label})
+            urls = self.frame_cache.data_urls(self._videos[item])
+            content.extend({"type": "image_url", "image_url": {"url": url}} for url in urls)
+        return [{"role": "user", "content": content}]
+
+    def constrains(self, trial_type: TrialType = ODD_ONE_OUT) -> bool:
+        """Whether answers to ``trial_type`` trials are constrained (a ranked trial's never are)."""
+        return self.applied_constraint != "none" and trial_type in (ODD_ONE_OUT, ANCHOR)
+
+    def request_body(self, model: str, shown: tuple[str, ...], trial_type: TrialType = ODD_ONE_OUT) -> dict[str, Any]:
+        """The JSON body (a dict) of the chat-completion request for ``model`` and the trial ``shown``.
 
         Raises
         ------
@@ -195,7 +264,7 @@ class ChatCodec:
         """
         body: dict[str, Any] = {
             "model": model,
-            "messages": self.messages(shown),
+            "messages": self.messages(shown, trial_type),
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
         }
@@ -204,30 +273,36 @@ class ChatCodec:
         if self.logprobs:
             body["logprobs"] = True
             body["top_logprobs"] = TOP_LOGPROBS
+        if not self.constrains(trial_type):
+            return body
+        anchor = trial_type == ANCHOR
+        options, schema = (ANCHOR_OPTIONS, ANCHOR_SCHEMA) if anchor else (OPTIONS, ANSWER_SCHEMA)
         constraint = self.applied_constraint
         if constraint == "guided_choice":
-            body["guided_choice"] = list(OPTIONS)
+            body["guided_choice"] = list(options)
         elif constraint == "structured_outputs":
-            body["structured_outputs"] = {"choice": list(OPTIONS)}
+            body["structured_outputs"] = {"choice": list(options)}
         elif constraint == "json":
             body["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": "odd_one_out", "schema": ANSWER_SCHEMA, "strict": True},
+                "json_schema": {"name": "anchor" if anchor else "odd_one_out", "schema": schema, "strict": True},
             }
         elif constraint == "json_object":
-            body["response_format"] = {"type": "json_object", "schema": ANSWER_SCHEMA}
+            body["response_format"] = {"type": "json_object", "schema": schema}
         return body
 
     # -- responses -----------------------------------------------------------------------------
 
-    def read_completion(self, text: str) -> Answer:
-        """The :class:`Answer` in a chat-completion response body (JSON text).
+    def read_completion(self, text: str, trial_type: TrialType = ODD_ONE_OUT) -> Answer:
+        """The :class:`Answer` in a chat-completion response body (JSON text) to a trial of ``trial_type``.
 
         Returns
         -------
         Answer
-            ``ok`` with the position named (and ``probs`` when the log-probabilities of the answer
-            digit came back); ``unparseable``/``ambiguous`` with the raw text; ``refused``; or
+            ``ok`` with the position named (and ``probs`` when the log-probabilities of an
+            odd-one-out answer digit came back; an anchor or ranked answer carries the shown
+            positions of the options chosen, ``ranking`` when several are ranked, and no
+            ``probs``); ``unparseable``/``ambiguous`` with the raw text; ``refused``; or
             ``error`` for a malformed body.
         """
 
@@ -260,14 +335,39 @@ class ChatCodec:
             why = f"the model refused: {refusal}" if refusal else "the server's content filter stopped the answer"
             return Answer(None, "refused", raw=str(refusal or content or "")[:MAX_RAW_CHARS],
                           error=why[:500], tokens=tokens)  # fmt: skip
-        answer = self._parse_content(content)
+        if trial_type != ODD_ONE_OUT:
+            answer = self._parse_reference(content, trial_type)
+        else:
+            answer = self._parse_content(content)
         if answer.status != "ok":
             error = answer.error or ""
             if finish == "length":
                 error += f" (the answer was cut at max_tokens={self.max_tokens})"
             return Answer(None, answer.status, probs=answer.probs, raw=answer.raw, error=error, tokens=tokens)
+        if trial_type != ODD_ONE_OUT:
+            return Answer(answer.choice, raw=content, tokens=tokens, ranking=answer.ranking)
         probs = self._answer_probs(content, answer.choice, first.get("logprobs")) if self.logprobs else None
         return Answer(answer.choice, probs=probs, raw=content, tokens=tokens)
+
+    def _parse_reference(self, content: str | None, trial_type: TrialType) -> Answer:
+        """The answer to an anchor or ranked trial (a constrained anchor answer is a letter or JSON)."""
+        n_options = trial_type.n_shown - 1
+        text = content
+        if trial_type == ANCHOR and self.constrains(trial_type) and content:
+            try:
+                value = json.loads(content)
+            except ValueError:
+                value = None  # a plain letter, or a server ignoring response_format: read the text
+            if isinstance(value, dict):
+                letter = value.get("more_similar")
+                if letter not in ANCHOR_OPTIONS:
+                    return Answer(None, "unparseable", raw=content, error=f"more_similar is {letter!r}, not 'A' or 'B'")
+                text = letter
+        if trial_type == ANCHOR:
+            reading = read_anchor_answer(text, n_options)
+        else:
+            reading = read_ranked_answer(text, n_options, trial_type.n_ranked)
+        return reading_answer(reading, content, trial_type.n_ranked)
 
     def _parse_content(self, content: str | None) -> Answer:
         if self.applied_constraint in ("json", "json_object") and content:
@@ -318,6 +418,15 @@ class ChatCodec:
                 return options.probs
             start += len(token)
         return None
+
+
+def reading_answer(reading: ReferenceReading, raw: str | None, n_ranked: int) -> Answer:
+    """The :class:`Answer` of a read answer to an anchor or ranked trial (a ranking when several are ranked)."""
+    raw = raw[:MAX_RAW_CHARS] if raw is not None else None
+    if reading.status != "ok" or not reading.positions:
+        return Answer(None, reading.status, raw=raw, error=reading.error)
+    ranking = tuple(reading.positions) if n_ranked > 1 else None
+    return Answer(reading.positions[0], raw=raw, ranking=ranking)
 
 
 def _message_text(content: Any) -> str | None:

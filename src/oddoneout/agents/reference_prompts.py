@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 from oddoneout.errors import InputError
@@ -131,6 +132,32 @@ BUILTIN_REFERENCE_PROMPTS = {
     ("ranked", "text"): PAPER_LLM_RANKED,
     ("ranked", "video"): PAPER_MLLM_RANKED,
 }
+
+
+def load_reference_prompt(path: str | Path, mode: str) -> ReferencePrompt:
+    """A user's anchor or ranked prompt from a ``.txt`` file (the whole file, named after its stem).
+
+    Parameters
+    ----------
+    path : str or path
+        The file. Its text takes the placeholders of :class:`ReferencePrompt` for ``mode``.
+    mode : {"text", "video"}
+
+    Raises
+    ------
+    InputError
+        A missing or unreadable file, another suffix, or placeholders the mode does not take.
+    """
+    path = Path(path)
+    if path.suffix != ".txt":
+        raise InputError(f"{path}: an anchor or ranked prompt file is a .txt file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the prompt file ({exc})") from exc
+    if not text.strip():
+        raise InputError(f"{path}: the prompt file is empty")
+    return ReferencePrompt(path.stem, text, mode)
 
 
 @dataclass(frozen=True)

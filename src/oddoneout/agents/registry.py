@@ -99,7 +99,7 @@ class MiniLMSettings(Settings):
 class LanguageModelSettings(Settings):
     """What every language-model agent reads and how it samples."""
 
-    #: "paper_llm" | "paper_mllm" | a prompt file; default: paper_llm (captions) or paper_mllm (frames)
+    #: "paper_llm" | "paper_mllm" | a prompt file (anchor, ranked: a .txt of that type's prompt); default: the paper's
     prompt: str = setting("")
     input: str = setting("captions", choices=("captions", "frames"))
     #: sampling temperature of the model (the authors used 0.01)
@@ -288,14 +288,19 @@ def _minilm_agent(config: StudyConfig, out: Path | StudyFolder, name: str, stimu
 
 
 def _llama_agent(config: StudyConfig, out: Path | StudyFolder, name: str, stimuli: StimulusSet) -> Agent:
-    from oddoneout.agents.inputs import captions, prompt, system_seed
+    from oddoneout.agents.inputs import captions, prompt, reference_prompt, system_seed, trial_type
     from oddoneout.agents.llama_local import LlamaCppAgent
+    from oddoneout.agents.prompts import PAPER_LLM_PROMPT
 
     settings = config.systems[name].settings
+    kind = trial_type(config, name)
+    reference = reference_prompt(config, settings, kind)
     return LlamaCppAgent(
         name,
         settings.gguf or None,
-        prompt=prompt(config, settings),
+        prompt=prompt(config, settings) if reference is None else PAPER_LLM_PROMPT,
+        trial_type=kind,
+        reference_prompt=reference,
         captions=captions(stimuli),
         n_threads=settings.n_threads or None,
         seed=system_seed(config, name),
@@ -400,15 +405,18 @@ def register(kind: AgentKind) -> AgentKind:
 
 
 # the feature agents (SimulatedAgent, SimilarityAgent and MiniLMCaptionAgent, a SimilarityAgent) answer
-# every trial type; the language models' prompts and the served page ask odd-one-out trials only
+# every trial type; the language models too, each built for its system's trial type (its prompt and
+# prompt_hash); the served page asks odd-one-out trials only
 for _kind in (
     AgentKind("simulated", SimulatedSettings, _feature_agent, trial_types=EVERY_TRIAL_TYPE),
     AgentKind("similarity", SimilaritySettings, _feature_agent, trial_types=EVERY_TRIAL_TYPE),
     AgentKind("ratings", RatingsSettings, _feature_agent, trial_types=EVERY_TRIAL_TYPE),
     AgentKind("minilm", MiniLMSettings, _minilm_agent, trial_types=EVERY_TRIAL_TYPE),
-    AgentKind("llama", LlamaSettings, _llama_agent),
-    AgentKind("openai", OpenAISettings, _openai_agent, concurrent=True, reproducible=False),
-    AgentKind("vllm", VLLMSettings, _vllm_agent, reproducible=False),  # batched GPU sampling
+    AgentKind("llama", LlamaSettings, _llama_agent, trial_types=EVERY_TRIAL_TYPE),
+    AgentKind(
+        "openai", OpenAISettings, _openai_agent, concurrent=True, reproducible=False, trial_types=EVERY_TRIAL_TYPE
+    ),
+    AgentKind("vllm", VLLMSettings, _vllm_agent, reproducible=False, trial_types=EVERY_TRIAL_TYPE),
     AgentKind("human", HumanSettings, _human_agent, reproducible=False, served=True),
 ):
     register(_kind)

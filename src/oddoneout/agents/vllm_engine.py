@@ -5,7 +5,9 @@ to a vLLM server (the same chat messages, captions or frames as data URLs, sampl
 constraint), and its outputs are read by the same code (both use
 :class:`~oddoneout.agents.chat_codec.ChatCodec`), so a study can move between a server and the
 engine without changing a single judgment's prompt or parsing. Needs ``pip install vllm`` and a
-GPU; nothing here is imported before the engine is first used.
+GPU; nothing here is imported before the engine is first used. Like the server agent, an engine
+agent answers the kind of trial it was built for (``trial_type``), anchor and ranked trials with
+that kind's :class:`~oddoneout.agents.reference_prompts.ReferencePrompt`.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import json
 from typing import Any, Mapping, Sequence
 
 from oddoneout.agents.base import Answer, TrialKey
-from oddoneout.agents.chat_codec import OPTIONS, TOP_LOGPROBS, ChatCodec
+from oddoneout.agents.chat_codec import ANCHOR_OPTIONS, OPTIONS, TOP_LOGPROBS, ChatCodec
 from oddoneout.agents.prompts import PromptTemplate
+from oddoneout.agents.reference_prompts import ReferencePrompt
 from oddoneout.errors import InputError
 from oddoneout.media.frames import FrameSpec
+from oddoneout.triplets import ANCHOR, ODD_ONE_OUT, TrialType
 
 
 def completion_payload(output: Any) -> dict[str, Any]:
@@ -78,11 +82,15 @@ class VLLMEngineAgent:
         A Hugging Face model id or local folder, loaded by ``vllm.LLM``.
     prompt, captions, videos, frames, constrained, logprobs, temperature, max_tokens, seed
         As for :class:`~oddoneout.agents.openai_chat.OpenAIChatAgent`; ``constrained`` may be
-        ``"none"`` or ``"choice"`` (the engine's own constrained decoding over "1", "2", "3").
+        ``"none"`` or ``"choice"`` (the engine's own constrained decoding over "1", "2", "3";
+        over "A", "B" for anchor trials; ranked trials are never constrained).
     engine_options : dict, optional
         Keyword arguments for ``vllm.LLM`` (``tensor_parallel_size``, ``max_model_len``,
         ``gpu_memory_utilization``...). In video mode ``limit_mm_per_prompt`` defaults to the
-        three clips' frames.
+        frames of the clips one trial shows.
+    trial_type, reference_prompt
+        The kind of trial the agent answers and, for anchor and ranked trials, its prompt, as
+        for :class:`~oddoneout.agents.openai_chat.OpenAIChatAgent`.
     """
 
     def __init__(
@@ -100,6 +108,8 @@ class VLLMEngineAgent:
         max_tokens: int = 512,
         seed: int = 0,
         engine_options: dict[str, Any] | None = None,
+        trial_type: TrialType = ODD_ONE_OUT,
+        reference_prompt: ReferencePrompt | None = None,
     ) -> None:
         if constrained not in ("none", "choice"):
             raise InputError(f"VLLMEngineAgent: constrained must be 'none' or 'choice', not {constrained!r}")
@@ -116,12 +126,17 @@ class VLLMEngineAgent:
             max_tokens=max_tokens,
             seed=seed,
             source=f"the vLLM engine ({model})",
+            reference_prompts={trial_type.name: reference_prompt} if reference_prompt is not None else None,
         )
-        self.name, self.model, self.prompt_hash = name, model, prompt.hash
+        self.trial_type = trial_type
+        #: The kinds of trial this agent answers (:func:`~oddoneout.agents.base.answers_trial_type`).
+        self.trial_types = (trial_type.name,)
+        self.name, self.model = name, model
+        self.prompt_hash = self.codec.prompt_for(trial_type).hash
         self.constrained = constrained
         self.engine_options = dict(engine_options or {})
         if prompt.mode == "video":
-            self.engine_options.setdefault("limit_mm_per_prompt", {"image": 3 * frames.n_frames})
+            self.engine_options.setdefault("limit_mm_per_prompt", {"image": trial_type.n_shown * frames.n_frames})
         self._llm: Any = None
 
     @property
@@ -133,8 +148,9 @@ class VLLMEngineAgent:
             "name": self.name,
             "model": self.model,
             "mode": codec.mode,
-            "prompt": codec.prompt.name,
+            "prompt": codec.prompt_for(self.trial_type).name,
             "prompt_hash": self.prompt_hash,
+            "trial_type": self.trial_type.spec,
             "frames": codec.frames.as_dict() if codec.mode == "video" else None,
             "constrained": self.constrained,
             "logprobs": codec.logprobs,
@@ -154,7 +170,7 @@ class VLLMEngineAgent:
             self._llm = vllm.LLM(model=self.model, seed=self.codec.seed, **self.engine_options)
         return self._llm
 
-    def sampling_params(self) -> Any:
+    def sampling_params(self, trial_type: TrialType = ODD_ONE_OUT) -> Any:
         """The ``vllm.SamplingParams`` of every request (the same settings a server request carries)."""
         from vllm import SamplingParams
 
@@ -165,25 +181,42 @@ class VLLMEngineAgent:
         }
         if self.codec.logprobs:
             settings["logprobs"] = TOP_LOGPROBS
-        if self.constrained == "choice":
+        if self.constrained == "choice" and trial_type in (ODD_ONE_OUT, ANCHOR):
+            options = list(ANCHOR_OPTIONS if trial_type == ANCHOR else OPTIONS)
             try:  # vLLM >= 0.10.2
                 from vllm.sampling_params import StructuredOutputsParams
 
-                settings["structured_outputs"] = StructuredOutputsParams(choice=list(OPTIONS))
+                settings["structured_outputs"] = StructuredOutputsParams(choice=options)
             except ImportError:
                 from vllm.sampling_params import GuidedDecodingParams
 
-                settings["guided_decoding"] = GuidedDecodingParams(choice=list(OPTIONS))
+                settings["guided_decoding"] = GuidedDecodingParams(choice=options)
         return SamplingParams(**settings)
 
-    def conversations(self, shown: Sequence[tuple[str, str, str]]) -> list[list[dict[str, Any]]]:
-        """The chat messages of each triplet, exactly as a server request would carry them."""
-        return [self.codec.messages(tuple(triplet)) for triplet in shown]
+    def conversations(
+        self, shown: Sequence[tuple[str, ...]], trial_type: TrialType = ODD_ONE_OUT
+    ) -> list[list[dict[str, Any]]]:
+        """The chat messages of each trial, exactly as a server request would carry them."""
+        return [self.codec.messages(tuple(trial), trial_type) for trial in shown]
 
-    def judge(self, shown: Sequence[tuple[str, str, str]], keys: Sequence[TrialKey] | None = None) -> list[Answer]:
-        """Answer a batch of triplets in one engine call (``keys`` unused: each request carries the seed)."""
-        conversations = self.conversations(shown)
-        outputs = self._engine().chat(conversations, sampling_params=self.sampling_params(), use_tqdm=False)
+    def judge(
+        self,
+        shown: Sequence[tuple[str, ...]],
+        keys: Sequence[TrialKey] | None = None,
+        trial_type: TrialType = ODD_ONE_OUT,
+    ) -> list[Answer]:
+        """Answer a batch of trials in one engine call (``keys`` unused: each request carries the seed).
+
+        Raises
+        ------
+        InputError
+            When ``trial_type`` is not the agent's (its prompt_hash names another prompt).
+        """
+        if trial_type.name != self.trial_type.name:
+            raise InputError(f"agent {self.name!r} answers {self.trial_type.spec} trials, not {trial_type.spec} trials")
+        conversations = self.conversations(shown, trial_type)
+        engine = self._engine()  # first: a missing vLLM is named before SamplingParams is imported
+        outputs = engine.chat(conversations, sampling_params=self.sampling_params(trial_type), use_tqdm=False)
         if len(outputs) != len(conversations):
             raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(conversations)} conversations")
-        return [self.codec.read_completion(json.dumps(completion_payload(output))) for output in outputs]
+        return [self.codec.read_completion(json.dumps(completion_payload(output)), trial_type) for output in outputs]
