@@ -96,10 +96,14 @@ def measured_similarity(item_triplets: np.ndarray, odd_ids: np.ndarray, item_ids
     for p, (q, r) in enumerate(KEPT_PAIRS):
         np.add.at(judged, (shown[:, q], shown[:, r]), 1.0)
         np.add.at(together, (shown[is_odd[:, p], q], shown[is_odd[:, p], r]), 1.0)
-    judged += judged.T
-    together += together.T
+    return _pair_share(together, judged)
+
+
+def _pair_share(counted: np.ndarray, judged: np.ndarray) -> np.ndarray:
+    """``counted / judged`` per unordered pair (both roles summed), NaN where never judged and on the diagonal."""
+    judged, counted = judged + judged.T, counted + counted.T
     with np.errstate(invalid="ignore", divide="ignore"):
-        similarity = np.where(judged > 0, together / judged, np.nan)
+        similarity = np.where(judged > 0, counted / judged, np.nan)
     np.fill_diagonal(similarity, np.nan)
     return similarity
 
@@ -179,12 +183,7 @@ def measured_anchor_similarity(triplets: Triplets, item_ids: Sequence[str]) -> n
     for column in (1, 2):
         np.add.at(judged, (rows[:, 0], rows[:, column]), 1.0)
     np.add.at(chosen, (rows[:, 0], rows[:, 1]), 1.0)
-    judged += judged.T
-    chosen += chosen.T
-    with np.errstate(invalid="ignore", divide="ignore"):
-        similarity = np.where(judged > 0, chosen / judged, np.nan)
-    np.fill_diagonal(similarity, np.nan)
-    return similarity
+    return _pair_share(chosen, judged)
 
 
 def predicted_anchor_similarity(weights: np.ndarray) -> np.ndarray:
