@@ -400,7 +400,7 @@ def register(kind: AgentKind) -> AgentKind:
 
 
 # the feature agents (SimulatedAgent, SimilarityAgent and MiniLMCaptionAgent, a SimilarityAgent) answer
-# every trial type; the language models' prompts and the served page ask odd-one-out trials only
+# every trial type, and people do in the served page; the language models' prompts ask odd-one-out trials only
 for _kind in (
     AgentKind("simulated", SimulatedSettings, _feature_agent, trial_types=EVERY_TRIAL_TYPE),
     AgentKind("similarity", SimilaritySettings, _feature_agent, trial_types=EVERY_TRIAL_TYPE),
@@ -409,7 +409,7 @@ for _kind in (
     AgentKind("llama", LlamaSettings, _llama_agent),
     AgentKind("openai", OpenAISettings, _openai_agent, concurrent=True, reproducible=False),
     AgentKind("vllm", VLLMSettings, _vllm_agent, reproducible=False),  # batched GPU sampling
-    AgentKind("human", HumanSettings, _human_agent, reproducible=False, served=True),
+    AgentKind("human", HumanSettings, _human_agent, reproducible=False, served=True, trial_types=EVERY_TRIAL_TYPE),
 ):
     register(_kind)
 
