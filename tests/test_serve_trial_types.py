@@ -17,6 +17,7 @@ from serve_study import CAPTION, Server, rows, snapshot, store_path, write_study
 from test_interactive_map import _driver
 
 from oddoneout.collect.quality import session_quality
+from oddoneout.collect.status import format_status, store_status
 from oddoneout.serve.jspsych import jspsych_trials
 
 
@@ -119,6 +120,9 @@ def test_impossible_anchor_and_ranked_answers_are_refused_and_change_nothing(tmp
     rates = quality.iloc[0][[f"choice_rate_{p}" for p in range(5)]].to_numpy(dtype=float)
     assert np.isnan(rates[0]) and rates[1:].tolist() == [0.0, 0.0, 0.5, 0.5]
     assert quality.iloc[0]["position_p"] > 0
+    # oddoneout status shows every position's rate, the reference's as "-"
+    shown = format_status(store_status(store_path(out)))
+    assert "- 0.00 0.00 0.50 0.50" in shown, shown
 
 
 def _browser(tmp_path, server: Server):
