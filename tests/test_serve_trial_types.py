@@ -266,3 +266,38 @@ def test_a_ranked_session_in_chromium_click_in_order_then_submit(tmp_path):
     assert all(kind == "ranked:3:2" for _, _, _, kind, *_ in stored)
     assert [CAPTION.format(item=item) for item in [*stored[0][4:7], *json.loads(stored[0][7])]] == shown
     assert all(0 < rt_ms < 60_000 and abs(latency - rt_ms / 1000) < 1e-3 for *_, rt_ms, latency in stored)
+
+
+def test_the_lease_book_checks_answers_by_trial_type_and_keeps_sessions_apart(tmp_path):
+    import pytest
+
+    from oddoneout.collect.designs import random_design
+    from oddoneout.collect.leases import LeaseBook, check_answer
+    from oddoneout.collect.store import TripletStore
+    from oddoneout.errors import InputError
+    from oddoneout.triplets import ANCHOR, ODD_ONE_OUT, Ranked
+
+    assert check_answer(ODD_ONE_OUT, 0) == (0, None) and check_answer(ANCHOR, 2) == (2, None)
+    assert check_answer(Ranked(4, 2), None, [4, 1]) == (4, (4, 1))
+    assert check_answer(Ranked(4, 1), 3, [3]) == (3, None)
+    for kind, choice, ranking in [
+        (ODD_ONE_OUT, 3, None),
+        (ANCHOR, 0, None),
+        (ANCHOR, 1.0, None),
+        (Ranked(4, 2), None, [1, 1]),
+        (Ranked(4, 2), None, [0, 2]),
+        (Ranked(4, 2), None, [True, 2]),
+        (Ranked(4, 2), 1, None),
+    ]:
+        with pytest.raises(InputError):
+            check_answer(kind, choice, ranking)
+    items = [f"item{i:02d}" for i in range(6)]
+    design = random_design(items, 40, seed=3, trial_type=ANCHOR)
+    store = TripletStore(tmp_path / "s.sqlite", agent="people", model="human", item_ids=items)
+    with pytest.raises(InputError, match="catch trials are odd-one-out trials only"):
+        LeaseBook(store, [design], lease_seconds=60, catch_trials=1)
+    book = LeaseBook(store, [design], lease_seconds=60)
+    session = book.open_session("a" * 24, n_trials=5, completion_code="C")
+    shown = [frozenset(t.items) for t in book.lease(session, now=1e9).trials]
+    assert len(shown) == 5 and len(set(shown)) == 5  # never the same three items twice in a session
+    store.close()

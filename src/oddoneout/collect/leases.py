@@ -164,7 +164,8 @@ class LeaseBook:
         How long a lease lasts after the session's last activity.
     catch_trials : int
         Catch trials asked in each new session among its trials: an item shown twice beside another
-        (the odd one out), recorded in ``serve_catch``, never as a judgment.
+        (the odd one out), recorded in ``serve_catch``, never as a judgment. Odd-one-out designs
+        only (refused with designs of another trial type).
     """
 
     def __init__(
@@ -174,6 +175,8 @@ class LeaseBook:
             raise InputError(f"lease_seconds must be positive, got {lease_seconds}")
         if catch_trials < 0:
             raise InputError(f"catch_trials must be at least 0, got {catch_trials}")
+        if catch_trials and any(design.trial_type != ODD_ONE_OUT for design in designs):
+            raise InputError("catch trials are odd-one-out trials only: set catch_trials = 0 for other trial types")
         self.catch_trials = int(catch_trials)
         self.store = store
         self.lease_seconds = float(lease_seconds)
