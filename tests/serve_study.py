@@ -35,12 +35,14 @@ def write_study(
     n_items: int = len(ITEMS),
     media_paths: dict[str, str] | None = None,
     triplets: str = "",
+    trial_type: str = "",
     **human: object,
 ) -> Path:
     """A config over ``n_items`` captioned items (:data:`ITEMS` first) with one ``human`` system ``people``.
 
     ``media_paths`` gives items a ``media_path`` in the stimulus table; ``triplets`` names a list of
-    triplets to ask (``[design] triplets``) instead of ``n_triplets`` random ones.
+    triplets to ask (``[design] triplets``) instead of ``n_triplets`` random ones; ``trial_type`` the
+    design's trial type (``"anchor"``, ``"ranked:3:2"``; default odd-one-out).
     """
     folder.mkdir(parents=True, exist_ok=True)
     import pandas as pd
@@ -51,6 +53,8 @@ def write_study(
         table["media_path"] = [media_paths.get(item) for item in items]
     table.to_csv(folder / "stimuli.csv", index=False)
     listed = f"triplets = {json.dumps(triplets)}\n" if triplets else ""
+    if trial_type:
+        listed += f"trial_type = {json.dumps(trial_type)}\n"
     settings = {"trials_per_session": 3, "practice_trials": 2, "lease_seconds": 600.0, **human}
     # a JSON string (non-ASCII kept as it is) is a TOML basic string
     table = "\n".join(f"{key} = {json.dumps(v, ensure_ascii=False) if isinstance(v, (str, bool)) else repr(v)}"

@@ -180,12 +180,10 @@ def test_a_config_gives_each_system_a_trial_type_its_agent_answers(tmp_path):
         load_config(_config(tmp_path, trial_type="pairs"))
     human = load_config(_config(tmp_path, trial_type="odd_one_out", people="human", people_keys=""))
     assert human.systems["people"].design.trial_type == "odd_one_out"
-    with pytest.raises(
-        InputError, match=r"\[design\] trial_type \(system 'people'\): agent 'human' answers odd_one_out"
-    ):
-        load_config(_config(tmp_path, people="human", people_keys=""))
-    with pytest.raises(InputError, match=r"\[systems.people\] design.trial_type: agent 'human'.*not ranked:8:2"):
-        load_config(_config(tmp_path, trial_type="odd_one_out", people="human", people_keys=ranked_design))
+    # people answer anchor trials in the served page; catch trials are odd-one-out trials only
+    assert load_config(_config(tmp_path, people="human", people_keys="")).systems["people"].agent == "human"
+    with pytest.raises(InputError, match=r"\[systems.people\] catch_trials = 2: catch trials are odd-one-out"):
+        load_config(_config(tmp_path, people="human", people_keys="catch_trials = 2"))
     # the language models answer every trial type (their prompts for anchor and ranked trials)
     for kind, keys in (
         ("openai", 'model = "m"\nbase_url = "http://127.0.0.1:1/v1"'),

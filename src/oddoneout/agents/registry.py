@@ -406,7 +406,7 @@ def register(kind: AgentKind) -> AgentKind:
 
 # the feature agents (SimulatedAgent, SimilarityAgent and MiniLMCaptionAgent, a SimilarityAgent) answer
 # every trial type; the language models too, each built for its system's trial type (its prompt and
-# prompt_hash); the served page asks odd-one-out trials only
+# prompt_hash); people do in the served page
 for _kind in (
     AgentKind("simulated", SimulatedSettings, _feature_agent, trial_types=EVERY_TRIAL_TYPE),
     AgentKind("similarity", SimilaritySettings, _feature_agent, trial_types=EVERY_TRIAL_TYPE),
@@ -417,7 +417,7 @@ for _kind in (
         "openai", OpenAISettings, _openai_agent, concurrent=True, reproducible=False, trial_types=EVERY_TRIAL_TYPE
     ),
     AgentKind("vllm", VLLMSettings, _vllm_agent, reproducible=False, trial_types=EVERY_TRIAL_TYPE),
-    AgentKind("human", HumanSettings, _human_agent, reproducible=False, served=True),
+    AgentKind("human", HumanSettings, _human_agent, reproducible=False, served=True, trial_types=EVERY_TRIAL_TYPE),
 ):
     register(_kind)
 

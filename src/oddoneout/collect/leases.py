@@ -47,6 +47,7 @@ from oddoneout.agents.base import Answer, TrialKey
 from oddoneout.collect.designs import TripletDesign, encode_keys
 from oddoneout.collect.store import TripletStore, utc_now
 from oddoneout.errors import InputError, OddoneoutError
+from oddoneout.triplets import ODD_ONE_OUT, TrialType
 
 # a trial's key, the session it is leased to or answered in, and its place in that session
 _TRIAL_IN_SESSION = """
@@ -112,7 +113,7 @@ class LeasedTrial:
 
     position: int
     key: TrialKey
-    items: tuple[str, str, str]
+    items: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,8 @@ class LeaseBook:
         How long a lease lasts after the session's last activity.
     catch_trials : int
         Catch trials asked in each new session among its trials: an item shown twice beside another
-        (the odd one out), recorded in ``serve_catch``, never as a judgment.
+        (the odd one out), recorded in ``serve_catch``, never as a judgment. Odd-one-out designs
+        only (refused with designs of another trial type).
     """
 
     def __init__(
@@ -173,6 +175,8 @@ class LeaseBook:
             raise InputError(f"lease_seconds must be positive, got {lease_seconds}")
         if catch_trials < 0:
             raise InputError(f"catch_trials must be at least 0, got {catch_trials}")
+        if catch_trials and any(design.trial_type != ODD_ONE_OUT for design in designs):
+            raise InputError("catch trials are odd-one-out trials only: set catch_trials = 0 for other trial types")
         self.catch_trials = int(catch_trials)
         self.store = store
         self.lease_seconds = float(lease_seconds)
@@ -298,6 +302,7 @@ class LeaseBook:
         rt_ms: float,
         input: str,
         now: float | None = None,
+        ranking: Sequence[int] | None = None,
     ) -> SessionState:
         """Store one answer of a session, for a key it holds; the session's state after it.
 
@@ -306,24 +311,32 @@ class LeaseBook:
         session_id : str
         key : (design, triplet_index, ordering, repeat)
             The trial answered.
-        choice : int
-            Position (0, 1, 2) of the odd one out as shown.
+        choice : int or None
+            The shown position chosen: the odd one out (0, 1, 2) of an odd-one-out trial, the option
+            most similar to the reference (1 .. n_options, never the reference at 0) of an anchor
+            trial. ``None`` (or the ranking's first) for a ranked trial.
         rt_ms : float
             Response time in milliseconds, from the trial shown to the answer (measured by the page).
         input : {"click", "key"}
             How the participant answered.
         now : float, optional
             Unix time of the answer (default: now).
+        ranking : sequence of int, optional
+            A ranked trial's answer: the shown positions of the ``n_ranked`` options most similar to
+            the reference, most similar first (distinct, each 1 .. n_options).
 
         Raises
         ------
         LeaseError
             When the session does not hold a live lease on ``key``; nothing is stored.
         InputError
-            On an impossible choice, response time or input; nothing is stored.
+            On an impossible choice, ranking, response time or input (for the trial type of the
+            key's design: :func:`check_answer`); nothing is stored.
         """
-        if isinstance(choice, bool) or not isinstance(choice, (int, np.integer)) or choice not in (0, 1, 2):
-            raise InputError(f"choice must be 0, 1 or 2, got {choice!r}")
+        design = self.designs.get(key[0])
+        # a key of no served design is refused (LeaseError) below; its answer is checked as odd-one-out
+        kind = ODD_ONE_OUT if design is None else design.trial_type
+        choice, ranking = check_answer(kind, choice, ranking)
         if isinstance(rt_ms, bool) or not isinstance(rt_ms, (int, float)) or not 0 <= rt_ms <= 3_600_000:
             raise InputError(f"rt_ms must be a number of milliseconds in [0, 3600000], got {rt_ms!r}")
         if input not in INPUTS:
@@ -348,7 +361,7 @@ class LeaseBook:
             trial = self._trial(key)
             inserted = self.store.add(
                 trial,
-                [Answer(choice=choice, raw=f"{input} {choice + 1}")],
+                [Answer(choice=choice, raw=f"{input} {_answer_text(kind, choice, ranking)}", ranking=ranking)],
                 started_at=[received - timedelta(milliseconds=float(rt_ms))],
                 finished_at=[received],
             )
@@ -531,6 +544,68 @@ class LeaseBook:
             )
 
 
+def check_answer(trial_type: TrialType, choice: object, ranking: object = None) -> tuple[int, tuple[int, ...] | None]:
+    """A participant's answer to a trial of ``trial_type``, checked: its choice and ranking as stored.
+
+    Parameters
+    ----------
+    trial_type : TrialType
+        The trial's type.
+    choice : object
+        The shown position chosen (from JSON): 0, 1 or 2 for odd-one-out; an option (1 .. n_options,
+        never the reference at 0) for anchor trials. A ranked trial may leave it out (``None``) or
+        repeat the ranking's first.
+    ranking : object
+        A ranked trial's answer (from JSON): ``n_ranked`` distinct option positions, most similar
+        first. ``None`` for a trial type with one choice (or a one-item list of the choice).
+
+    Returns
+    -------
+    (int, tuple of int or None)
+        The choice and the ranking (``None`` for one choice), as :class:`~oddoneout.agents.base.Answer` takes them.
+
+    Raises
+    ------
+    InputError
+        When the answer is impossible for the trial type: the reference, a position out of range,
+        a repeated option or a ranking of another length.
+    """
+
+    def position(value: object) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            return None
+        return int(value)
+
+    lowest = 0 if trial_type == ODD_ONE_OUT else 1  # the reference, at position 0, is never chosen
+    allowed = range(lowest, trial_type.n_shown)
+    what = f"{trial_type.spec} trials choose shown positions {lowest} to {trial_type.n_shown - 1}"
+    if trial_type.n_ranked == 1:
+        if ranking is not None and (not isinstance(ranking, list) or ranking != [choice]):
+            raise InputError(f"a {trial_type.spec} trial makes one choice: send choice, not a ranking of {ranking!r}")
+        found = position(choice)
+        if found is None or found not in allowed:
+            raise InputError(f"choice must be one of {list(allowed)} ({what}), got {choice!r}")
+        return found, None
+    k = trial_type.n_ranked
+    if not isinstance(ranking, list) or len(ranking) != k:
+        raise InputError(f"ranking must be a list of {k} shown positions ({what}), got {ranking!r}")
+    ranked = [position(value) for value in ranking]
+    if any(p is None or p not in allowed for p in ranked):
+        raise InputError(f"ranking must hold shown positions {lowest} to {trial_type.n_shown - 1}, got {ranking!r}")
+    if len(set(ranked)) != k:
+        raise InputError(f"ranking must name {k} distinct options, got {ranking!r}")
+    if choice is not None and position(choice) != ranked[0]:
+        raise InputError(f"choice must be the ranking's first ({ranked[0]}), got {choice!r}")
+    return int(ranked[0]), tuple(int(p) for p in ranked)  # type: ignore[arg-type]
+
+
+def _answer_text(trial_type: TrialType, choice: int, ranking: tuple[int, ...] | None) -> str:
+    """The raw answer stored: the number pressed or clicked (odd-one-out 1..3; options by their position 1..n)."""
+    if trial_type == ODD_ONE_OUT:
+        return str(choice + 1)
+    return " ".join(str(p) for p in (ranking or (choice,)))
+
+
 def pool_order(sizes: Sequence[int]) -> np.ndarray:
     """The order in which the trials of several designs are leased: interleaved in proportion to their sizes.
 
@@ -556,16 +631,24 @@ def pool_order(sizes: Sequence[int]) -> np.ndarray:
 def unordered_codes(designs: Sequence[TripletDesign]) -> np.ndarray:
     """One int64 per trial of the designs (global rows, as :func:`pool_order`) naming its unordered triplet.
 
-    Two trials get the same code exactly when they show the same three items, in any order and
-    whatever their design, ordering or repeat.
+    Two trials get the same code exactly when they show the same items, in any order and whatever
+    their design, ordering or repeat (an anchor trial's reference included: the same three items
+    with another reference count as the same set, so a session is not shown them twice).
     """
     if not designs or not sum(len(design) for design in designs):
         return np.zeros(0, dtype=np.int64)
-    items = np.concatenate([design.items for design in designs])
+    width = max(design.items.shape[1] for design in designs)
+    # designs showing fewer items are padded with "" (no item id is empty), so each shown set stays apart
+    items = np.concatenate(
+        [np.pad(d.items.astype(object), ((0, 0), (0, width - d.items.shape[1])), constant_values="") for d in designs]
+    ).astype(str)
     _, inverse = np.unique(items, return_inverse=True)
     indices = np.sort(inverse.reshape(items.shape).astype(np.int64), axis=1)
-    n = int(indices.max()) + 1
-    return (indices[:, 0] * n + indices[:, 1]) * n + indices[:, 2]
+    if width == 3:  # the codes of triplets as they always were
+        n = int(indices.max()) + 1
+        return (indices[:, 0] * n + indices[:, 1]) * n + indices[:, 2]
+    _, codes = np.unique(indices, axis=0, return_inverse=True)
+    return codes.reshape(-1).astype(np.int64)
 
 
 def _iso_now() -> str:

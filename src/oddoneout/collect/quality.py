@@ -23,7 +23,8 @@ from oddoneout.collect.store import connect_read_only
 if TYPE_CHECKING:
     from oddoneout.agents.registry import HumanSettings
 
-#: The columns of :func:`session_quality`, in order (the index is ``session_id``).
+#: The columns of :func:`session_quality`, in order (the index is ``session_id``); a store of ranked trials
+#: of more than two options has more ``choice_rate_<position>`` columns, before ``position_chi2``.
 QUALITY_COLUMNS = (
     "participant",
     "platform",
@@ -42,7 +43,7 @@ QUALITY_COLUMNS = (
 )
 
 _RESPONSES = """
-SELECT r.session_id, r.rt_ms, j.choice
+SELECT r.session_id, r.rt_ms, j.choice, {trial_type} AS trial_type
 FROM serve_responses AS r
 LEFT JOIN judgments AS j
   ON j.design = r.design AND j.triplet_index = r.triplet_index AND j.ordering = r.ordering AND j.repeat = r.repeat
@@ -80,6 +81,29 @@ def position_bias(choices: np.ndarray, positions: Sequence[int] = (0, 1, 2)) -> 
         "chi2": float(test.statistic),
         "p_value": float(test.pvalue),
     }
+
+
+def choosable_positions(trial_types: Sequence[str]) -> tuple[int, ...]:
+    """The shown positions a participant can choose in trials of these types (by spec, e.g. ``"ranked:4:2"``).
+
+    0, 1, 2 for odd-one-out; the options 1 .. n_options for anchor and ranked trials (the reference,
+    at 0, is never chosen); the union over several types. Odd-one-out's without any type.
+    """
+    from oddoneout.triplets import ODD_ONE_OUT, trial_type_from_spec
+
+    positions: set[int] = set()
+    for spec in trial_types or [ODD_ONE_OUT.spec]:
+        kind = trial_type_from_spec(spec)
+        positions.update(range(0 if kind == ODD_ONE_OUT else 1, kind.n_shown))
+    return tuple(sorted(positions))
+
+
+def _stored_trial_types(connection: sqlite3.Connection) -> list[str]:
+    """The trial types of a store's judgments (odd-one-out for a format-1 store, which has no such column)."""
+    columns = {str(row[1]) for row in connection.execute("PRAGMA table_info(judgments)")}
+    if "trial_type" not in columns:
+        return []
+    return sorted(str(t) for (t,) in connection.execute("SELECT DISTINCT trial_type FROM judgments") if t is not None)
 
 
 def _catch_answers(connection: sqlite3.Connection) -> dict[str, list[bool]]:
@@ -125,7 +149,10 @@ def session_quality(store_path: str | Path, min_rt_ms: float) -> pd.DataFrame:
         - ``median_rt_ms``: median response time (NaN without answers);
         - ``fast_fraction``: share of answers with ``rt_ms < min_rt_ms`` (NaN without answers);
         - ``choice_rate_0..2``, ``position_chi2``, ``position_p``: choice rate by shown position and
-          the chi-square test against uniform choice (:func:`position_bias`);
+          the chi-square test against uniform choice over the positions that can be chosen
+          (:func:`position_bias` over :func:`choosable_positions`; the first choice of a ranking).
+          Anchor and ranked trials: ``choice_rate_0`` (the reference) is NaN, and a ranked trial of
+          more than two options has a column per option (``choice_rate_0..n_options``);
         - ``n_catch``, ``catch_accuracy``: catch trials answered and the share answered right
           (the odd item chosen; 0 and NaN without any answered catch trial).
 
@@ -144,18 +171,24 @@ def session_quality(store_path: str | Path, min_rt_ms: float) -> pd.DataFrame:
             "SELECT session_id, participant, platform, n_trials, finished_at FROM serve_sessions "
             "ORDER BY created_at, rowid"
         ).fetchall()
-        responses = pd.DataFrame(connection.execute(_RESPONSES).fetchall(), columns=["session_id", "rt_ms", "choice"])
+        trial_types = _stored_trial_types(connection)
+        query = _RESPONSES.format(trial_type="j.trial_type" if trial_types else "NULL")
+        responses = pd.DataFrame(
+            connection.execute(query).fetchall(), columns=["session_id", "rt_ms", "choice", "trial_type"]
+        )
         catch = _catch_answers(connection)
     finally:
         connection.close()
     by_session = dict(tuple(responses.groupby("session_id", sort=False)))
+    positions = choosable_positions(trial_types)
+    rate_columns = [f"choice_rate_{p}" for p in range(max(3, max(positions) + 1))]
     rows = []
     for session_id, participant, platform, n_trials, finished_at in sessions:
         answered = by_session.get(session_id, responses.iloc[:0])
         right = catch.get(str(session_id), [])
         rt = answered["rt_ms"].to_numpy(dtype=float)
-        bias = position_bias(answered["choice"].dropna().to_numpy(dtype=np.int64))
-        rates = bias["choice_rate"] or [np.nan] * 3
+        bias = position_bias(answered["choice"].dropna().to_numpy(dtype=np.int64), positions)
+        rates = dict(zip(positions, bias["choice_rate"] or [np.nan] * len(positions)))
         rows.append(
             {
                 "session_id": str(session_id),
@@ -166,14 +199,16 @@ def session_quality(store_path: str | Path, min_rt_ms: float) -> pd.DataFrame:
                 "finished": finished_at is not None,
                 "median_rt_ms": float(np.median(rt)) if len(rt) else np.nan,
                 "fast_fraction": float(np.mean(rt < min_rt_ms)) if len(rt) else np.nan,
-                **{f"choice_rate_{i}": float(rate) for i, rate in enumerate(rates)},
+                **{name: float(rates.get(p, np.nan)) for p, name in enumerate(rate_columns)},
                 "position_chi2": np.nan if bias["chi2"] is None else bias["chi2"],
                 "position_p": np.nan if bias["p_value"] is None else bias["p_value"],
                 "n_catch": len(right),
                 "catch_accuracy": float(np.mean(right)) if right else np.nan,
             }
         )
-    frame = pd.DataFrame(rows, columns=["session_id", *QUALITY_COLUMNS])
+    columns = [c for c in QUALITY_COLUMNS if not c.startswith("choice_rate_")]
+    at = columns.index("position_chi2")
+    frame = pd.DataFrame(rows, columns=["session_id", *columns[:at], *rate_columns, *columns[at:]])
     return frame.set_index("session_id")
 
 

@@ -241,8 +241,9 @@ def _format_sessions(sessions: Sequence[dict[str, Any]], rules: dict[str, Any] |
         answered = f"{s['n_answered']}/{s['n_trials']}" + ("" if s["finished"] else "*")
         rt = "n/a" if s["median_rt_ms"] is None else f"{s['median_rt_ms']:.0f} ms"
         fast = "n/a" if s["fast_fraction"] is None else f"{100 * s['fast_fraction']:.0f}%"
-        rates = [s[f"choice_rate_{i}"] for i in range(3)]
-        rate = "n/a" if rates[0] is None else " ".join(f"{r:.2f}" for r in rates)
+        # every shown position's rate; "-" where none can be chosen (an anchor or ranked trial's reference)
+        rates = [value for name, value in s.items() if str(name).startswith("choice_rate_")]
+        rate = "n/a" if all(r is None for r in rates) else " ".join("-" if r is None else f"{r:.2f}" for r in rates)
         p = "n/a" if s["position_p"] is None else f"{s['position_p']:.3g}"
         catch = "n/a" if s["catch_accuracy"] is None else f"{100 * s['catch_accuracy']:.0f}%"
         verdict = ""

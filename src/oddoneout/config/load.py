@@ -11,7 +11,7 @@ from oddoneout.config.study import StudyConfig, SystemConfig
 from oddoneout.errors import InputError
 from oddoneout.provenance import hash_json
 from oddoneout.settings import SAFE_NAME_RULE, Where, as_table, build, is_safe_name, resolved_table
-from oddoneout.triplets import trial_type_from_spec
+from oddoneout.triplets import ODD_ONE_OUT, trial_type_from_spec
 
 #: Tables of a config file besides :data:`~oddoneout.config.sections.SECTIONS`.
 SYSTEMS, SCALES = "systems", "scales"
@@ -169,6 +169,12 @@ def _check_trial_type(system: SystemConfig, own: bool, path: Path) -> None:
         raise InputError(
             f"{path}: {where}: agent {system.agent!r} answers {' and '.join(answered)} trials, not "
             f"{trial_type.spec} trials; give the system a design table with another trial_type"
+        )
+    catch = getattr(system.settings, "catch_trials", 0)
+    if catch and trial_type != ODD_ONE_OUT:
+        raise InputError(
+            f"{path}: [systems.{system.name}] catch_trials = {catch}: catch trials are odd-one-out trials only, "
+            f"not for the {trial_type.spec} trials this system asks; set catch_trials = 0"
         )
 
 

@@ -170,6 +170,8 @@ def admin_summary(
     finally:
         connection.close()
     judged = judged_sessions(store_path, settings)
+    # by shown position; null where none can be chosen (the reference of anchor and ranked trials)
+    rate_columns = [c for c in judged.columns if str(c).startswith("choice_rate_")]
     participants = [
         {
             "session_id": str(session_id),
@@ -181,7 +183,7 @@ def admin_summary(
             "active": str(session_id) in active,
             "median_rt_ms": _number(row["median_rt_ms"]),
             "fast_fraction": _number(row["fast_fraction"]),
-            "choice_rate": [_number(row[f"choice_rate_{i}"]) for i in range(3)],
+            "choice_rate": [_number(row[name]) for name in rate_columns],
             "position_p": _number(row["position_p"]),
             "n_catch": int(row["n_catch"]),
             "catch_accuracy": _number(row["catch_accuracy"]),

@@ -8,7 +8,9 @@ Routes
 ``GET /api/texts``          the consent, instructions and debrief texts of the study config
 ``POST /api/session``       consent given: start (or resume) the participant's session; its token and trials
 ``GET /api/session``        the session's trials (leases renewed, expired ones replaced); a reload starts here
-``POST /api/answer``        one answer, for a trial the session holds; the session's state after it
+``POST /api/answer``        one answer, for a trial the session holds; the session's state after it:
+                            ``{"key", "choice", "rt_ms", "input"}``, a ranked trial ``"ranking"`` (the
+                            options' shown positions, most similar first) instead of ``"choice"``
 ``GET /admin``              the experimenter's page (only with an admin token, :mod:`.admin`; else 404)
 ``GET /api/admin/summary``  its data: progress, answer rates, sessions, each participant's quality
 ``GET /healthz``            ``{"ok": true}``
@@ -17,7 +19,9 @@ Routes
 A session is named by a signed token (``Authorization: Bearer <token>``,
 :class:`~oddoneout.serve.tokens.ServerKeys`), never by a cookie, so no other site can answer for
 it. Every request is checked before anything changes: a missing or forged token is 401, a body
-that is not a small JSON object 400/413/415, an impossible choice or response time 422, an answer
+that is not a small JSON object 400/413/415, an impossible choice, ranking or response time 422
+(for the trial type asked: the reference of an anchor or ranked trial, a position out of range, a
+repeated option or a ranking of another length; :func:`~oddoneout.collect.leases.check_answer`), an answer
 for a trial the session does not hold (forged, another's, expired, already answered: a replay) 409.
 Requests beyond a session's token bucket (answers and reloads), or a client address's (session
 starts), are 429 with ``Retry-After`` (:mod:`.ratelimit`; the limits are the system's settings).
@@ -193,6 +197,7 @@ def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys, admin:
             "full": state.done and state.n_answered == 0,
             "completion_code": state.completion_code,
             "completion_url": completion_url(settings.completion_url, state.completion_code),
+            "layout": experiment.layout,
             "trials": [
                 {"position": t.position, "key": list(t.key), **experiment.display(t.items)} for t in state.trials
             ],
@@ -263,9 +268,11 @@ def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys, admin:
     async def answer(request: Request) -> Response:
         session_id = session_of(request)
         body = await read_json(request)
-        # the lease book refuses an impossible choice, response time or input (InputError: 422)
+        # the lease book refuses an impossible choice, ranking, response time or input (InputError: 422)
         key = _trial_key(body.get("key"))
-        state = book.answer(session_id, key, body.get("choice"), body.get("rt_ms"), body.get("input"))
+        state = book.answer(
+            session_id, key, body.get("choice"), body.get("rt_ms"), body.get("input"), ranking=body.get("ranking")
+        )
         if not state.done and not state.trials:
             state = book.lease(session_id)  # its other leases expired: new trials for the positions left
         return state_json(state)

@@ -14,6 +14,7 @@ from oddoneout.config import StudyConfig
 from oddoneout.errors import InputError
 from oddoneout.serve.media import Medium, item_media, media_folder
 from oddoneout.stimuli.stimulus_set import StimulusSet
+from oddoneout.triplets import ODD_ONE_OUT, TrialType
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,12 @@ class Experiment:
         The study's items (the store's vocabulary).
     texts : dict of str to str
         Each item's caption (shown for the items without media).
-    practice : tuple of (str, str, str)
-        The practice trials' items (not stored).
+    practice : tuple of tuple of str
+        The practice trials' items, as shown (not stored).
     media : dict of str to Medium
         The media file of each item that has one (:func:`~oddoneout.serve.media.item_media`).
+    trial_type : TrialType
+        The kind of trial asked (every design of a system asks the same): odd-one-out, anchor or ranked.
     """
 
     title: str
@@ -49,15 +52,23 @@ class Experiment:
     designs: list[TripletDesign]
     item_ids: tuple[str, ...]
     texts: dict[str, str]
-    practice: tuple[tuple[str, str, str], ...]
+    practice: tuple[tuple[str, ...], ...]
     media: dict[str, Medium] = field(default_factory=dict)
+    trial_type: TrialType = ODD_ONE_OUT
+
+    @property
+    def layout(self) -> dict[str, Any]:
+        """What the page needs to know of the trial type: its ``trial_type`` name, ``spec``, items shown
+        (``n_shown``, the reference first unless odd-one-out) and options ranked (``n_ranked``)."""
+        kind = self.trial_type
+        return {"trial_type": kind.name, "spec": kind.spec, "n_shown": kind.n_shown, "n_ranked": kind.n_ranked}
 
     @cached_property
     def numbers(self) -> dict[str, int]:
         """Each item's number: its place in :attr:`item_ids` (what the page's media URLs name)."""
         return {item: number for number, item in enumerate(self.item_ids)}
 
-    def shown(self, items: tuple[str, str, str]) -> list[str]:
+    def shown(self, items: tuple[str, ...]) -> list[str]:
         """The texts of a trial's items, in the order shown: each caption, ``""`` for an item shown as media."""
         return ["" if item in self.media else self.texts[item] for item in items]
 
@@ -67,7 +78,7 @@ class Experiment:
             return None
         return self.media.get(self.item_ids[number])
 
-    def display(self, items: tuple[str, str, str]) -> dict[str, list[Any]]:
+    def display(self, items: tuple[str, ...]) -> dict[str, list[Any]]:
         """What the page shows of a trial's items, in the order shown.
 
         Returns
@@ -135,18 +146,26 @@ def build_experiment(config: StudyConfig, name: str, stimuli: StimulusSet) -> Ex
     item_ids = tuple(stimuli.item_ids)
     texts = captions(stimuli)
     media = item_media(stimuli, media_folder(config, settings))
+    designs = study_designs(config, list(item_ids), name)
+    kinds = {design.trial_type for design in designs}
+    if len(kinds) > 1:
+        raise InputError(f"system {name!r} asks trials of several types ({sorted(k.spec for k in kinds)}): serve one")
+    trial_type = kinds.pop() if kinds else ODD_ONE_OUT
     rng = np.random.default_rng([config.study.seed, 17])  # practice trials: drawn apart from every design
+    width = trial_type.n_shown
     practice = tuple(
-        tuple(item_ids[i] for i in rng.choice(len(item_ids), 3, replace=False)) for _ in range(settings.practice_trials)
+        tuple(item_ids[i] for i in rng.choice(len(item_ids), width, replace=False))
+        for _ in range(settings.practice_trials)
     )
     return Experiment(
         title=config.study.name,
         system=name,
         model=human_model(settings),
         settings=settings,
-        designs=study_designs(config, list(item_ids), name),
+        designs=designs,
         item_ids=item_ids,
         texts=texts,
         practice=practice,
         media=media,
+        trial_type=trial_type,
     )

@@ -3,13 +3,17 @@
 Each answered trial of each participant session is one object (catch trials too, flagged), in the
 order the session answered them:
 
-``trial_type``      ``"odd-one-out"``
+``trial_type``      ``"odd-one-out"``, ``"anchor"`` or ``"ranked"`` (:data:`TRIAL_TYPES`)
+``trial_spec``      the trial type as the store names it (``"odd_one_out"``, ``"anchor"``, ``"ranked:4:2"``)
 ``trial_index``     the trial's place among the session's answered trials (0, 1, ...)
 ``time_elapsed``    milliseconds from the session's start (consent) to the answer
 ``rt``              response time in milliseconds, as the page measured it
-``response``        the position chosen (0, 1, 2: left, middle, right as shown)
-``stimulus``        the three item ids in the order shown
-``odd_one_out``     the id of the item chosen
+``response``        the position chosen (0, 1, 2: left, middle, right as shown; anchor and ranked
+                    trials: the option, 1 .. n_options, the reference at 0 never; a ranking's first)
+``ranking``         a ranked trial's answer: the positions of the options in rank order (else ``null``)
+``stimulus``        the item ids in the order shown (anchor and ranked: the reference first)
+``odd_one_out``     the id of the item chosen (an odd-one-out trial's odd one; ``null`` for other types)
+``chosen``          the id of the item chosen (every trial type)
 ``input``           ``"click"`` or ``"key"``
 ``participant``     the salted hash of the participant's platform id (``null``: anonymous)
 ``session_id``      the server's session id
@@ -39,8 +43,10 @@ from oddoneout.errors import InputError
 if TYPE_CHECKING:
     from oddoneout.agents.registry import HumanSettings
 
-#: The ``trial_type`` of every exported trial.
+#: The ``trial_type`` of every exported odd-one-out trial.
 TRIAL_TYPE = "odd-one-out"
+#: The ``trial_type`` of the exported trials, by the store's trial type name.
+TRIAL_TYPES = {"odd_one_out": TRIAL_TYPE, "anchor": "anchor", "ranked": "ranked"}
 
 _SESSIONS = """
 SELECT session_id, participant, platform, study_ref, session_ref, created_at
@@ -48,7 +54,7 @@ FROM serve_sessions ORDER BY created_at, rowid
 """
 _TRIALS = """
 SELECT r.session_id, r.design, r.triplet_index, r.ordering, r.repeat, r.input, r.rt_ms, r.received_at,
-       j.item_0, j.item_1, j.item_2, j.choice
+       j.choice, {format_2}, j.item_0, j.item_1, j.item_2
 FROM serve_responses AS r
 JOIN judgments AS j USING (design, triplet_index, ordering, repeat)
 """
@@ -94,34 +100,65 @@ def jspsych_trials(store_path: str | Path, settings: HumanSettings | None = None
         if not is_served(connection):
             raise InputError(f"{store_path}: not the store of a served system (it has no participant sessions)")
         sessions = connection.execute(_SESSIONS).fetchall()
-        trials = connection.execute(_TRIALS).fetchall()
+        columns = {str(row[1]) for row in connection.execute("PRAGMA table_info(judgments)")}
+        format_2 = "j.trial_type, j.ranking, j.more_items" if "trial_type" in columns else "NULL, NULL, NULL"
+        trials = connection.execute(_TRIALS.format(format_2=format_2)).fetchall()
         catch = connection.execute(_CATCH).fetchall()
     finally:
         connection.close()
     excluded = excluded_sessions(store_path, settings)
     answered: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for session_id, design, index, ordering, repeat, input, rt_ms, received, *items, choice in trials:
-        trial = {"stimulus": list(items), "response": int(choice), "catch": False, "correct": None}
+    for (
+        session_id,
+        design,
+        index,
+        ordering,
+        repeat,
+        input,
+        rt_ms,
+        received,
+        choice,
+        spec,
+        ranking,
+        more,
+        *items,
+    ) in trials:
+        shown = [*items, *(json.loads(more) if more else [])]
+        spec = spec or "odd_one_out"  # a format-1 store holds odd-one-out trials only
+        trial = {
+            "stimulus": shown,
+            "response": int(choice),
+            "ranking": json.loads(ranking) if ranking else None,
+            "spec": spec,
+            "catch": False,
+            "correct": None,
+        }
         key = {"design": design, "triplet_index": index, "ordering": ordering, "repeat": repeat}
         answered.setdefault(session_id, []).append((received, {**trial, "input": input, "rt": rt_ms, **key}))
     for session_id, index, same, odd, odd_position, choice, input, rt_ms, received in catch:
         items = [same, same]
         items.insert(int(odd_position), odd)
-        trial = {"stimulus": items, "response": int(choice), "catch": True, "correct": int(choice) == odd_position}
+        right = int(choice) == odd_position
+        trial = {"stimulus": items, "response": int(choice), "ranking": None, "spec": "odd_one_out", "catch": True}
+        trial["correct"] = right
         key = {"design": CATCH_DESIGN, "triplet_index": index, "ordering": 0, "repeat": 0}
         answered.setdefault(session_id, []).append((received, {**trial, "input": input, "rt": rt_ms, **key}))
     records = []
     for session_id, participant, platform, study_ref, session_ref, created_at in sessions:
         for trial_index, (received, trial) in enumerate(sorted(answered.get(session_id, []), key=lambda t: t[0])):
+            chosen = trial["stimulus"][trial["response"]]
             records.append(
                 {
-                    "trial_type": TRIAL_TYPE,
+                    "trial_type": TRIAL_TYPES.get(trial["spec"].split(":")[0], trial["spec"]),
+                    "trial_spec": trial["spec"],
                     "trial_index": trial_index,
                     "time_elapsed": _ms_between(created_at, received),
                     "rt": float(trial["rt"]),
                     "response": trial["response"],
+                    "ranking": trial["ranking"],
                     "stimulus": trial["stimulus"],
-                    "odd_one_out": trial["stimulus"][trial["response"]],
+                    "odd_one_out": chosen if trial["spec"] == "odd_one_out" else None,
+                    "chosen": chosen,
                     "input": trial["input"],
                     "participant": participant,
                     "session_id": session_id,

@@ -64,7 +64,10 @@ function participantRow(p) {
   cell(row, p.n_answered + "/" + p.n_trials + (p.finished ? "" : p.active ? " (active)" : " (idle)"));
   cell(row, p.median_rt_ms === null ? "n/a" : number(p.median_rt_ms, 0) + " ms");
   cell(row, percent(p.fast_fraction));
-  cell(row, p.choice_rate[0] === null ? "n/a" : p.choice_rate.map((r) => number(r, 2)).join(" "));
+  // null where no position can be chosen (an anchor or ranked trial's reference) or without answers
+  const rates = p.choice_rate.every((r) => r === null) ? "n/a"
+    : p.choice_rate.map((r) => (r === null ? "–" : number(r, 2))).join(" ");
+  cell(row, rates);
   cell(row, p.position_p === null ? "n/a" : p.position_p.toPrecision(3));
   cell(row, p.n_catch ? percent(p.catch_accuracy) + " of " + p.n_catch : "n/a");
   cell(row, p.excluded ? "yes: " + p.exclusion_reason : "no");

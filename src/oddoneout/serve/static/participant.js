@@ -19,6 +19,103 @@ let mode = null;           // "practice" or "trial" while a trial is on screen
 let shownAt = 0;           // performance.now() when the current trial was ready (its media loaded)
 let busy = false;          // an answer is on its way, or the trial's media are loading: input is ignored
 let shownCount = 0;        // trials put on screen: a late media event of an earlier one is ignored
+// The trial type (the server's state.layout): odd-one-out shows 3 items, any one can be chosen; anchor and
+// ranked trials show a reference (position 0, never chosen) and options at positions 1 .. n_shown - 1.
+let layout = { trial_type: "odd_one_out", n_shown: 3, n_ranked: 1 };
+let ranking = [];          // a ranked trial: the options' positions clicked so far, most similar first
+let laidOut = null;        // the layout the option buttons were made for
+
+const QUESTIONS = {
+  odd_one_out: () => "Which one is the odd one out? Click it, or press 1, 2 or 3.",
+  anchor: () => "Which option is more similar to the reference? Click it, or press 1 or 2.",
+  ranked: (n, k) => (k === 1
+    ? "Which option is most similar to the reference? Click it (or press its number, 1 to " + n + "), then submit."
+    : "Click the " + k + " options most similar to the reference, the most similar first (or press their " +
+      "numbers, 1 to " + n + "). Undo or reset to change your order, then submit."),
+};
+
+function withReference() { return layout.trial_type !== "odd_one_out"; }
+function rankedTrial() { return layout.trial_type === "ranked"; }
+function firstOption() { return withReference() ? 1 : 0; }
+
+function textOf(position) {
+  // The element holding a shown item's caption: the reference's, or the option button's.
+  if (withReference() && position === 0) return document.querySelector("#reference .text");
+  return document.querySelector("#option-" + position + " .text");
+}
+
+function mediaBox(position) {
+  return document.getElementById(withReference() && position === 0 ? "reference-media" : "media-" + position);
+}
+
+function setLayout(found) {
+  // The page's trial screen for the server's trial type: the reference apart, one button per option.
+  if (found && typeof found.trial_type === "string") layout = found;
+  const key = layout.trial_type + ":" + layout.n_shown + ":" + layout.n_ranked;
+  if (laidOut === key) return;
+  laidOut = key;
+  const n = layout.n_shown - 1;
+  document.getElementById("question").textContent = (QUESTIONS[layout.trial_type] || QUESTIONS.odd_one_out)(n, layout.n_ranked);
+  document.getElementById("reference-box").hidden = !withReference();
+  document.getElementById("rank-controls").hidden = !rankedTrial();
+  if (!withReference()) return;  // odd-one-out: the page's own three buttons
+  const options = document.getElementById("options");
+  options.replaceChildren();
+  for (let position = 1; position < layout.n_shown; position++) {
+    const column = document.createElement("div");
+    column.className = "column";
+    const media = document.createElement("div");
+    media.className = "media";
+    media.id = "media-" + position;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "option";
+    button.id = "option-" + position;
+    button.dataset.choice = String(position);
+    for (const [name, text] of [["number", String(position)], ["rank", ""], ["text", ""]]) {
+      const span = document.createElement("span");
+      span.className = name;
+      span.textContent = text;
+      button.appendChild(span);
+    }
+    button.addEventListener("click", () => pick(position, "click"));
+    column.append(media, button);
+    options.appendChild(column);
+  }
+}
+
+function showRanking() {
+  // Each ranked option shows its rank; submit only once the ranking is complete.
+  for (let position = 1; position < layout.n_shown; position++) {
+    const button = document.getElementById("option-" + position);
+    const rank = ranking.indexOf(position);
+    button.classList.toggle("ranked", rank >= 0);
+    button.querySelector(".rank").textContent = rank >= 0 ? "Rank " + (rank + 1) : "";
+  }
+  document.getElementById("rank-submit").disabled = ranking.length !== layout.n_ranked;
+  document.getElementById("rank-undo").disabled = ranking.length === 0;
+  document.getElementById("rank-reset").disabled = ranking.length === 0;
+}
+
+function pick(position, input) {
+  // A click on (or the key of) the item at a shown position: the answer, or the next rank of a ranked trial.
+  if (busy || mode === null || position < firstOption() || position >= layout.n_shown) return;
+  if (!rankedTrial()) { choose(position, input); return; }
+  if (ranking.includes(position) || ranking.length >= layout.n_ranked) return;
+  ranking.push(position);
+  showRanking();
+}
+
+function undoRank(all) {
+  if (busy || mode === null || !rankedTrial()) return;
+  if (all) ranking = []; else ranking.pop();
+  showRanking();
+}
+
+function submitRanking(input) {
+  if (busy || mode === null || !rankedTrial() || ranking.length !== layout.n_ranked) return;
+  choose(ranking[0], input, ranking.slice());
+}
 
 function show(id) {
   for (const screen of SCREENS) document.getElementById(screen).hidden = screen !== id;
@@ -108,7 +205,7 @@ function mediaElement(medium, choice) {
     return null;
   }
   // a picture, or a clip without controls, is chosen by a click on it too (never a click on controls)
-  element.addEventListener("click", () => { if (!element.controls) choose(choice, "click"); });
+  element.addEventListener("click", () => { if (!element.controls) pick(choice, "click"); });
   return element;
 }
 
@@ -129,11 +226,17 @@ function display(shown, progressText) {
   busy = true;
   const waits = [];
   const videos = [];
-  for (let i = 0; i < 3; i++) {
+  ranking = [];
+  if (rankedTrial()) showRanking();
+  if (!Array.isArray(shown.texts) || shown.texts.length !== layout.n_shown) {
+    problem("This trial cannot be shown.");
+    return;
+  }
+  for (let i = 0; i < layout.n_shown; i++) {
     const medium = shown.media ? shown.media[i] : null;
-    const box = document.getElementById("media-" + i);
+    const box = mediaBox(i);
     box.replaceChildren();
-    document.querySelector("#option-" + i + " .text").textContent = medium ? "" : String(shown.texts[i]);
+    textOf(i).textContent = medium ? "" : String(shown.texts[i]);
     box.hidden = !medium;
     if (!medium) continue;
     const element = mediaElement(medium, i);
@@ -190,20 +293,23 @@ async function refresh() {
   const reply = await api("GET", "/api/session");
   if (reply.status !== 200) { problem(reply.data.error || "The server did not answer."); return; }
   state = reply.data;
+  setLayout(state.layout);
   proceed();
 }
 
-async function choose(choice, input) {
+async function choose(choice, input, ranked) {
   if (busy || mode === null) return;
   busy = true;
-  const rt = performance.now() - shownAt;
+  const rt = performance.now() - shownAt;  // a ranked trial: up to its submission
   if (mode === "practice") {
     practiceIndex += 1;
     nextPractice();
     return;
   }
   const trial = state.trials[0];
-  const reply = await api("POST", "/api/answer", { key: trial.key, choice: choice, rt_ms: rt, input: input });
+  const answer = { key: trial.key, choice: choice, rt_ms: rt, input: input };
+  if (ranked) answer.ranking = ranked;
+  const reply = await api("POST", "/api/answer", answer);
   if (reply.status === 200) { state = reply.data; proceed(); return; }
   if (reply.status === 409) { await refresh(); return; }  // the trial was no longer ours: take the current ones
   problem(reply.data.error || "The answer could not be saved.");
@@ -220,6 +326,7 @@ async function consent() {
 }
 
 function begin() {
+  setLayout(state.layout);
   // After consent (or a reload): instructions first unless the session is under way.
   if (state.done || state.n_answered > 0 || localStorage.getItem(PRACTICE_KEY)) { proceed(); return; }
   document.getElementById("practice-note").hidden = practice.length === 0;
@@ -259,13 +366,23 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   document.getElementById("ready-go").addEventListener("click", proceed);
   document.getElementById("problem-retry").addEventListener("click", start);
-  for (let i = 0; i < 3; i++) {
-    document.getElementById("option-" + i).addEventListener("click", () => choose(i, "click"));
+  for (let i = 0; i < 3; i++) {  // odd-one-out's buttons (other trial types make their own: setLayout)
+    document.getElementById("option-" + i).addEventListener("click", () => pick(i, "click"));
   }
+  document.getElementById("rank-undo").addEventListener("click", () => undoRank(false));
+  document.getElementById("rank-reset").addEventListener("click", () => undoRank(true));
+  document.getElementById("rank-submit").addEventListener("click", () => submitRanking("click"));
   document.addEventListener("keydown", (event) => {
     if (document.getElementById("trial").hidden || event.repeat) return;
-    const choice = ["1", "2", "3"].indexOf(event.key);
-    if (choice >= 0) { event.preventDefault(); choose(choice, "key"); }
+    if (rankedTrial() && (event.key === "Backspace" || event.key === "Enter" || event.key === "Escape")) {
+      event.preventDefault();
+      if (event.key === "Enter") submitRanking("key"); else undoRank(event.key === "Escape");
+      return;
+    }
+    // odd-one-out: keys 1..3 choose positions 0..2; anchor and ranked: key k the option at position k
+    if (!/^[1-9]$/.test(event.key)) return;
+    const position = Number(event.key) - 1 + firstOption();
+    if (position < layout.n_shown) { event.preventDefault(); pick(position, "key"); }
   });
   start();
 });
