@@ -18,6 +18,7 @@ and ``class_id``. Reading them needs ``h5py``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -130,32 +131,29 @@ def parse_imagenet(paths: Mapping[str, Path]) -> Parsed:
     return Parsed(triplets, pd.DataFrame(extra, index=pd.RangeIndex(n_trials)), items=items)
 
 
-_CITATION = (
-    "Roads, B. D., & Love, B. C. (2021). Enriching ImageNet with human similarity judgments and psychological "
-    "embeddings. CVPR 2021 (arXiv:2011.11015)."
+_V1 = DatasetSpec(
+    name="imagenet_similarity_v1",
+    title="ImageNet similarity v0.1: 25,273 8-rank-2 trials over 1,000 validation images (one per class)",
+    files={"trials": OBSERVATIONS_V1, "catalog": CATALOG},
+    parse=parse_imagenet,
+    citation=(
+        "Roads, B. D., & Love, B. C. (2021). Enriching ImageNet with human similarity judgments and psychological "
+        "embeddings. CVPR 2021 (arXiv:2011.11015)."
+    ),
+    license="CC BY 4.0 (Brett D. Roads)",
+    url="https://osf.io/cn2s3/",
+    expected_trials=25_273,
+    group="imagenet_similarity",
 )
 
+#: Version 0.2 differs from 0.1 only in its observations file (the catalog, source and license are one).
 SPECS = (
-    DatasetSpec(
-        name="imagenet_similarity_v1",
-        title="ImageNet similarity v0.1: 25,273 8-rank-2 trials over 1,000 validation images (one per class)",
-        files={"trials": OBSERVATIONS_V1, "catalog": CATALOG},
-        parse=parse_imagenet,
-        citation=_CITATION,
-        license="CC BY 4.0 (Brett D. Roads)",
-        url="https://osf.io/cn2s3/",
-        expected_trials=25_273,
-        group="imagenet_similarity",
-    ),
-    DatasetSpec(
+    _V1,
+    dataclasses.replace(
+        _V1,
         name="imagenet_similarity_v2",
         title="ImageNet similarity v0.2: 384,277 8-rank-2 trials over the 50,000 validation images",
         files={"trials": OBSERVATIONS_V2, "catalog": CATALOG},
-        parse=parse_imagenet,
-        citation=_CITATION,
-        license="CC BY 4.0 (Brett D. Roads)",
-        url="https://osf.io/cn2s3/",
         expected_trials=384_277,
-        group="imagenet_similarity",
     ),
 )
