@@ -158,6 +158,11 @@ class DatasetSpec:
         return f"ODDONEOUT_{self.folder.upper()}"
 
 
+def osf_file(name: str, key: str, sha256: str) -> RemoteFile:
+    """The file ``name`` of OSF's file ``key``, downloaded through OSF's ``/download/<key>/`` path."""
+    return RemoteFile(name=name, url=f"https://osf.io/download/{key}/", sha256=sha256)
+
+
 def fetch(
     spec: DatasetSpec, source: str | Path | None = None, data_dir: str | Path | None = None, progress: bool = True
 ) -> SimilarityDataset:

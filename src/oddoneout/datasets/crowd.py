@@ -41,6 +41,7 @@ from oddoneout.datasets.base import (
     make_triplets,
     no_extra,
     open_zip,
+    osf_file,
     read_zip_member,
     split_rows,
 )
@@ -52,10 +53,8 @@ from oddoneout.triplets import ANCHOR, ODD_ONE_OUT
 #: cblearn's checksum of the archive. The original host (vision.cornell.edu/se3/wp-content/uploads/
 #: 2014/09/food100-dataset.zip) is offline; cblearn's food_similarity.rst names the OSF mirror
 #: https://osf.io/tqpmw/ of the byte-identical archive, downloaded here through OSF's /download/ path.
-FOOD_ARCHIVE = RemoteFile(
-    name="food100-dataset.zip",
-    url="https://osf.io/download/tqpmw/",
-    sha256="18f5e210174dfdbf6a7b4ed7538cf8ba53fd65e0cbe193519231b8ab4ea8fc62",
+FOOD_ARCHIVE = osf_file(
+    "food100-dataset.zip", "tqpmw", "18f5e210174dfdbf6a7b4ed7538cf8ba53fd65e0cbe193519231b8ab4ea8fc62"
 )
 
 

@@ -25,28 +25,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from oddoneout.datasets.base import DatasetSpec, Parsed, fail, make_triplets
-from oddoneout.stimuli.fetch import RemoteFile
+from oddoneout.datasets.base import DatasetSpec, Parsed, fail, make_triplets, osf_file
 from oddoneout.triplets import Ranked
 
 #: The trial type: a reference, 8 options, the 2 most similar ranked.
 RANKED_8_2 = Ranked(8, 2)
 
-OBSERVATIONS_V1 = RemoteFile(
-    name="obs-118.hdf5",
-    url="https://osf.io/download/ej6sz/",
-    sha256="d8a51e689ebd10c7c8a22eb9a52b16a7f18a8d205f4bce434bdaea5ad0d4fe61",
-)
-OBSERVATIONS_V2 = RemoteFile(
-    name="obs-195.hdf5",
-    url="https://osf.io/download/x6dht/",
-    sha256="2b4b22c1c5f425eea774e88fded389e188adc4424ba4eb9ca307a5ea732a3d76",
-)
-CATALOG = RemoteFile(
-    name="catalog.hdf5",
-    url="https://osf.io/download/bf3e2/",
-    sha256="920d3c577308b256fce2599726bb5eacd433a6250f710dc011048abf20cb85e4",
-)
+OBSERVATIONS_V1 = osf_file("obs-118.hdf5", "ej6sz", "d8a51e689ebd10c7c8a22eb9a52b16a7f18a8d205f4bce434bdaea5ad0d4fe61")
+OBSERVATIONS_V2 = osf_file("obs-195.hdf5", "x6dht", "2b4b22c1c5f425eea774e88fded389e188adc4424ba4eb9ca307a5ea732a3d76")
+CATALOG = osf_file("catalog.hdf5", "bf3e2", "920d3c577308b256fce2599726bb5eacd433a6250f710dc011048abf20cb85e4")
 
 #: Observation arrays that describe the trial rather than add a column to ``extra``.
 _TRIAL_ARRAYS = {"stimulus_set", "n_select", "is_ranked", "n_reference", "trial_type", "class_name"}
