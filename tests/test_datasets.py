@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import http.server
 import io
 import json
-import threading
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from file_server import FileServer
 
 from oddoneout.datasets import DATASETS, DatasetSpec, SimilarityDataset, fetch_dataset, read_trial_archive
 from oddoneout.errors import InputError
@@ -31,46 +30,11 @@ from oddoneout.triplets import ANCHOR, ODD_ONE_OUT, Ranked, load_triplets
 # --- a real HTTP server ---------------------------------------------------------------------------
 
 
-class _Server:
-    """Serves a folder on 127.0.0.1 and counts GET requests per path."""
-
-    def __init__(self, root: Path) -> None:
-        requests: dict[str, int] = {}
-        self.requests = requests
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, directory=str(root), **kwargs)
-
-            def do_GET(self):  # noqa: N802 (http.server's naming)
-                requests[self.path] = requests.get(self.path, 0) + 1
-                super().do_GET()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
-
-    def __enter__(self) -> "_Server":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
-
-
 @pytest.fixture
 def served(tmp_path):
     root = tmp_path / "served"
     root.mkdir()
-    with _Server(root) as server:
-        server.root = root
+    with FileServer(root) as server:
         yield server
 
 
@@ -424,7 +388,7 @@ NAMES = [
 ]
 
 
-def spec_for(mimic: Mimic, server: _Server, files: dict[str, bytes] | None = None) -> DatasetSpec:
+def spec_for(mimic: Mimic, server: FileServer, files: dict[str, bytes] | None = None) -> DatasetSpec:
     """The registry entry of ``mimic.name`` with its files served by ``server``, and their sha256.
 
     ``files`` (role -> content) replace some of the mimic's own, with their own checksums.

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
-import threading
 from pathlib import Path
 
 import pytest
+from file_server import FileServer
 
 from oddoneout.errors import InputError
 from oddoneout.stimuli.fetch import DownloadError, RemoteFile, data_home, fetch_file
@@ -15,57 +14,16 @@ from oddoneout.stimuli.fetch import DownloadError, RemoteFile, data_home, fetch_
 CONTENT = b"video_id,description\n1,a dog catches a frisbee\n" * 50
 
 
-class _Server:
-    """A real HTTP server on 127.0.0.1 serving files from a folder, counting GET requests per path."""
-
-    def __init__(self, root: Path) -> None:
-        requests: dict[str, int] = {}
-        self.requests = requests
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, directory=str(root), **kwargs)
-
-            def do_GET(self):  # noqa: N802 (http.server's naming)
-                requests[self.path] = requests.get(self.path, 0) + 1
-                if self.path == "/short.csv":  # promises the whole file, sends half, hangs up
-                    self.send_response(200)
-                    self.send_header("Content-Length", str(len(CONTENT)))
-                    self.end_headers()
-                    self.wfile.write(CONTENT[: len(CONTENT) // 2])
-                    self.close_connection = True
-                    return
-                super().do_GET()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
-
-    def __enter__(self) -> "_Server":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
-
-
 @pytest.fixture
 def server(tmp_path):
     root = tmp_path / "served"
     root.mkdir()
     (root / "data.csv").write_bytes(CONTENT)
-    with _Server(root) as running:
+    with FileServer(root, short={"/short.csv": CONTENT}) as running:
         yield running
 
 
-def remote_for(server: _Server, name: str = "data.csv", content: bytes = CONTENT, size: bool = True) -> RemoteFile:
+def remote_for(server: FileServer, name: str = "data.csv", content: bytes = CONTENT, size: bool = True) -> RemoteFile:
     return RemoteFile(
         name=name, url=server.url(name), sha256=hashlib.sha256(content).hexdigest(), size=len(content) if size else None
     )

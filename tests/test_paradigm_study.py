@@ -13,36 +13,18 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_study import synthetic_study_config
 
 from oddoneout.embed.evaluate import choice_scores
 from oddoneout.triplets import Triplets, read_item_ids, trial_type_from_spec
 
 ENV = {**os.environ, "ODDONEOUT_PROGRESS": "0"}
-CONFIG = """
-[study]
-name = "paradigm"
-seed = 0
-[stimuli]
-source = "synthetic"
-n_items = 40
-n_subjects = 1
-n_runs = 6
-voxels_per_roi = 10
-[design]
+DESIGN = """
 trial_type = "{trial_type}"
 n_triplets = {n_trials}
 repeated_triplets = 100
 n_repeats = 3
 exhaustive_items = {exhaustive_items}
-[systems.mllm]
-agent = "simulated"
-features = "synthetic:mllm"
-[embedding]
-method = "spose"
-n_dims = 20
-l1 = 0.02
-[evaluation]
-n_bootstrap = 50
 """
 STAGES = ("stimuli", "collect", "fit", "evaluate")
 
@@ -55,7 +37,8 @@ def oddoneout(*args):
 
 def run_study(tmp_path, trial_type, n_trials, exhaustive_items):
     config = tmp_path / "study.toml"
-    config.write_text(CONFIG.format(trial_type=trial_type, n_trials=n_trials, exhaustive_items=exhaustive_items))
+    design = DESIGN.format(trial_type=trial_type, n_trials=n_trials, exhaustive_items=exhaustive_items)
+    config.write_text(synthetic_study_config("paradigm", design, l1=0.02, n_bootstrap=50))
     out = tmp_path / "out"
     result = oddoneout("run", config, "--out", out, *(f"--stage={stage}" for stage in STAGES))
     assert result.returncode == 0, result.stderr

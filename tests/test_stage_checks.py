@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from synthetic_study import synthetic_study_config
 
 from oddoneout.collect.designs import random_design
 from oddoneout.collect.runner import collect
@@ -17,31 +18,9 @@ from oddoneout.pipeline import run_study
 from oddoneout.pipeline.checks import StaleInputError
 from oddoneout.study_folder import StudyFolder
 
-CONFIG = """
-[study]
-name = "checks"
-seed = 0
-[stimuli]
-source = "synthetic"
-n_items = 40
-n_subjects = 1
-n_runs = 6
-voxels_per_roi = 10
-[design]
-n_triplets = 3000
-repeated_triplets = 30
-n_repeats = 2
-exhaustive_items = 8
-[systems.mllm]
-agent = "simulated"
-features = "synthetic:mllm"
-[embedding]
-method = "spose"
-n_dims = 20
-l1 = 0.05
-[evaluation]
-n_bootstrap = 20
-"""
+CONFIG = synthetic_study_config(
+    "checks", "n_triplets = 3000\nrepeated_triplets = 30\nn_repeats = 2\nexhaustive_items = 8", l1=0.05, n_bootstrap=20
+)
 STAGES = ("collect", "fit", "evaluate")
 
 

@@ -176,6 +176,16 @@ def check_answers_trial_type(agent: Any, trial_type: TrialType) -> None:
         )
 
 
+def check_own_trial_type(agent: Any, trial_type: TrialType) -> None:
+    """Raise an :class:`InputError` (one line) unless ``trial_type`` is ``agent.trial_type``.
+
+    For an agent built for one trial type: its recorded ``prompt_hash`` names one prompt, and a trial
+    of another type would be asked with another.
+    """
+    if trial_type != agent.trial_type:
+        raise InputError(f"agent {agent.name!r} answers {agent.trial_type.spec} trials, not {trial_type.spec} trials")
+
+
 def judge_trials(
     agent: Agent, shown: Sequence[tuple[str, ...]], keys: Sequence[TrialKey], trial_type: TrialType
 ) -> list[Answer]:

@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from oddoneout.agents.base import Answer, TrialKey
+from oddoneout.agents.base import Answer, TrialKey, check_own_trial_type
 from oddoneout.agents.chat_codec import ANCHOR_OPTIONS, reading_answer
 from oddoneout.agents.parsing import choice_from_logprobs, parse_answer
 from oddoneout.agents.prompts import PAPER_LLM_PROMPT, PromptTemplate
@@ -378,8 +378,7 @@ class LlamaCppAgent:
         InputError
             When ``trial_type`` is not the agent's (its prompt_hash names another prompt).
         """
-        if trial_type != self.trial_type:
-            raise InputError(f"agent {self.name!r} answers {self.trial_type.spec} trials, not {trial_type.spec} trials")
+        check_own_trial_type(self, trial_type)
         if keys is None:
             return [self.judge_one(tuple(triplet)) for triplet in shown]
         if len(keys) != len(shown):

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from oddoneout.agents.base import Answer
+from oddoneout.agents.base import Answer, check_own_trial_type
 from oddoneout.agents.chat_codec import FRAME_CACHE_SIZE, ChatCodec
 from oddoneout.agents.http_errors import public_url, request_failure, status_failure
 from oddoneout.agents.http_transport import AiohttpClient, fast_client
@@ -244,13 +244,8 @@ class OpenAIChatAgent:
             When an item id has no caption (text mode) or video (video mode), a video does not
             decode, or ``trial_type`` is not the agent's.
         """
-        self._check_trial_type(trial_type)
+        check_own_trial_type(self, trial_type)
         return self.codec.request_body(self.model, shown, trial_type)
-
-    def _check_trial_type(self, trial_type: TrialType) -> None:
-        # the recorded prompt_hash names one prompt: a trial of another kind would be asked with another
-        if trial_type.name != self.trial_type.name:
-            raise InputError(f"agent {self.name!r} answers {self.trial_type.spec} trials, not {trial_type.spec} trials")
 
     def _get_client(self) -> httpx.AsyncClient | AiohttpClient:
         if self._client is None:
@@ -288,7 +283,7 @@ class OpenAIChatAgent:
             When an item id has no caption or video, a video does not decode, or the trial is of
             another kind than the agent's (caller bugs, not trial failures).
         """
-        self._check_trial_type(trial_type)
+        check_own_trial_type(self, trial_type)
         await self.codec.warm(shown, trial_type)
         body = self.build_request(shown, trial_type)
         try:

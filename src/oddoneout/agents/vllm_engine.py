@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Sequence
 
-from oddoneout.agents.base import Answer, TrialKey
+from oddoneout.agents.base import Answer, TrialKey, check_own_trial_type
 from oddoneout.agents.chat_codec import ANCHOR_OPTIONS, OPTIONS, TOP_LOGPROBS, ChatCodec
 from oddoneout.agents.prompts import PromptTemplate
 from oddoneout.agents.reference_prompts import ReferencePrompt
@@ -212,8 +212,7 @@ class VLLMEngineAgent:
         InputError
             When ``trial_type`` is not the agent's (its prompt_hash names another prompt).
         """
-        if trial_type.name != self.trial_type.name:
-            raise InputError(f"agent {self.name!r} answers {self.trial_type.spec} trials, not {trial_type.spec} trials")
+        check_own_trial_type(self, trial_type)
         conversations = self.conversations(shown, trial_type)
         engine = self._engine()  # first: a missing vLLM is named before SamplingParams is imported
         outputs = engine.chat(conversations, sampling_params=self.sampling_params(trial_type), use_tqdm=False)

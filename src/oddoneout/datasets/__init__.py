@@ -48,9 +48,11 @@ def fetch_dataset(
     dataset : str or DatasetSpec
         A name of :data:`DATASETS` (see :func:`dataset_names`), or a spec.
     source : str or Path, optional
-        Offline folder holding the data set's files under their names (read in place, verified).
+        Offline folder holding the data set's files under their names (read in place, verified). A
+        single-file data set also accepts the file itself.
     data_dir : str or Path, optional
-        Data home (cache root); default ``$ODDONEOUT_DATA`` or ``~/.cache/oddoneout``.
+        Data home (cache root); default ``$ODDONEOUT_DATA`` or ``~/.cache/oddoneout``. The files
+        are cached in ``data_home / DatasetSpec.folder``.
     progress : bool
         Show a progress bar while downloading.
 

@@ -158,33 +158,15 @@ class DatasetSpec:
         return f"ODDONEOUT_{self.folder.upper()}"
 
 
+def osf_file(name: str, key: str, sha256: str) -> RemoteFile:
+    """The file ``name`` of OSF's file ``key``, downloaded through OSF's ``/download/<key>/`` path."""
+    return RemoteFile(name=name, url=f"https://osf.io/download/{key}/", sha256=sha256)
+
+
 def fetch(
     spec: DatasetSpec, source: str | Path | None = None, data_dir: str | Path | None = None, progress: bool = True
 ) -> SimilarityDataset:
-    """Fetch (or find offline), verify and read a data set.
-
-    Parameters
-    ----------
-    spec : DatasetSpec
-        The data set.
-    source : str or Path, optional
-        Offline folder holding the files under their :attr:`RemoteFile.name` (read in place). A
-        single-file data set also accepts the file itself.
-    data_dir : str or Path, optional
-        Data home; the files are cached in ``data_home(data_dir) / spec.folder``.
-    progress : bool
-        Show a progress bar while downloading.
-
-    Returns
-    -------
-    SimilarityDataset
-
-    Raises
-    ------
-    InputError
-        A file is missing from ``source`` or ``$<env var>``, fails its checksum, cannot be
-        downloaded, or is malformed; or a count differs from the documented one.
-    """
+    """Fetch (or find offline), verify and read the data set ``spec``: :func:`oddoneout.datasets.fetch_dataset`."""
     cache = data_home(data_dir) / spec.folder
     paths = {
         role: fetch_file(remote, data_dir=cache, source=source, env_var=spec.env_var, progress=progress)
@@ -239,13 +221,15 @@ def zip_member(archive: zipfile.ZipFile, path: Path, suffix: str) -> str:
     return found[0]
 
 
-def read_zip_text(archive: zipfile.ZipFile, path: Path, member: str) -> str:
-    """A member's text (UTF-8, a byte-order mark allowed)."""
+def read_zip_member(archive: zipfile.ZipFile, path: Path, suffix: str) -> tuple[str, str]:
+    """The text of the member :func:`zip_member` finds (UTF-8, a BOM allowed) and its place ``path:member``."""
+    member = zip_member(archive, path, suffix)
+    where = f"{path}:{member}"
     try:
         data = archive.read(member)
     except (KeyError, zipfile.BadZipFile, OSError) as exc:
-        fail(f"{path}:{member}", f"cannot be read ({exc})")
-    return decode(data)
+        fail(where, f"cannot be read ({exc})")
+    return decode(data), where
 
 
 def decode(data: bytes) -> str:

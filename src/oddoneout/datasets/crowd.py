@@ -20,6 +20,7 @@ vogue_cover_similarity   1,107                             60 Vogue covers      
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from collections.abc import Mapping
@@ -40,9 +41,9 @@ from oddoneout.datasets.base import (
     make_triplets,
     no_extra,
     open_zip,
-    read_zip_text,
+    osf_file,
+    read_zip_member,
     split_rows,
-    zip_member,
 )
 from oddoneout.stimuli.fetch import RemoteFile
 from oddoneout.triplets import ANCHOR, ODD_ONE_OUT
@@ -52,10 +53,8 @@ from oddoneout.triplets import ANCHOR, ODD_ONE_OUT
 #: cblearn's checksum of the archive. The original host (vision.cornell.edu/se3/wp-content/uploads/
 #: 2014/09/food100-dataset.zip) is offline; cblearn's food_similarity.rst names the OSF mirror
 #: https://osf.io/tqpmw/ of the byte-identical archive, downloaded here through OSF's /download/ path.
-FOOD_ARCHIVE = RemoteFile(
-    name="food100-dataset.zip",
-    url="https://osf.io/download/tqpmw/",
-    sha256="18f5e210174dfdbf6a7b4ed7538cf8ba53fd65e0cbe193519231b8ab4ea8fc62",
+FOOD_ARCHIVE = osf_file(
+    "food100-dataset.zip", "tqpmw", "18f5e210174dfdbf6a7b4ed7538cf8ba53fd65e0cbe193519231b8ab4ea8fc62"
 )
 
 
@@ -69,10 +68,8 @@ def parse_food(paths: Mapping[str, Path]) -> Parsed:
     """
     archive_path = paths["trials"]
     with open_zip(archive_path) as archive:
-        member = zip_member(archive, archive_path, "food100-dataset/all-triplets.csv")
-        text = read_zip_text(archive, archive_path, member)
+        text, where = read_zip_member(archive, archive_path, "food100-dataset/all-triplets.csv")
         vocabulary = image_names(archive, "food100-dataset/images/")
-    where = f"{archive_path}:{member}"
     rows, lines = split_rows(text, where, 3, sep=";")
     names = np.array([[item_stem(name) for name in row] for row in rows], dtype=object)
     indices = lookup(names, vocabulary, where, line_namer(lines))
@@ -108,9 +105,7 @@ def parse_cars(paths: Mapping[str, Path]) -> Parsed:
     """
     archive_path = paths["trials"]
     with open_zip(archive_path) as archive:
-        member = zip_member(archive, archive_path, "60_cars_data/survey_data.csv")
-        text = read_zip_text(archive, archive_path, member)
-    where = f"{archive_path}:{member}"
+        text, where = read_zip_member(archive, archive_path, "60_cars_data/survey_data.csv")
     records = [row for row in csv.reader(io.StringIO(text)) if any(field.strip() for field in row)]
     if len(records) < 2:
         fail(where, "no trials (a header row and at least one row expected)")
@@ -190,8 +185,9 @@ def parse_materials(paths: Mapping[str, Path]) -> Parsed:
             fail(archive_path, "no material images under data/havran1_ennis_298x298_LDR/ (not the expected archive?)")
         parts, extras = [], []
         for split in _MATERIAL_SPLITS:
-            member = zip_member(archive, archive_path, f"data/answers_processed_{split}.json")
-            indices, extra = _material_split(read_zip_text(archive, archive_path, member), f"{archive_path}:{member}")
+            indices, extra = _material_split(
+                *read_zip_member(archive, archive_path, f"data/answers_processed_{split}.json")
+            )
             extra.insert(0, "split", split)
             parts.append(indices)
             extras.append(extra)
@@ -296,9 +292,7 @@ def parse_odd_labels(archive_path: Path, suffix: str) -> Parsed:
     the labels without extension.
     """
     with open_zip(archive_path) as archive:
-        member = zip_member(archive, archive_path, suffix)
-        text = read_zip_text(archive, archive_path, member)
-    where = f"{archive_path}:{member}"
+        text, where = read_zip_member(archive, archive_path, suffix)
     rows, lines = split_rows(text, where, 3)
     names = np.array([[item_stem(label) for label in row] for row in rows], dtype=object)
     vocabulary = sorted(set(names.ravel()))
@@ -362,7 +356,7 @@ SPECS = (
         url="https://labrosa.ee.columbia.edu/projects/musicsim/musicseer.org/results/",
         expected_trials=213_629,
     ),
-    DatasetSpec(
+    _NATURE := DatasetSpec(
         name="nature_scene_similarity",
         title="Nature scenes: 3,355 odd-one-out trials over 120 images",
         files={"trials": NATURE_VOGUE_ARCHIVE},
@@ -377,19 +371,13 @@ SPECS = (
         expected_items=120,
         group="nature_vogue",
     ),
-    DatasetSpec(
+    # the other half of the same archive: source, license and cache folder are the nature set's
+    dataclasses.replace(
+        _NATURE,
         name="vogue_cover_similarity",
         title="Vogue covers: 1,107 odd-one-out trials over 60 magazine covers",
-        files={"trials": NATURE_VOGUE_ARCHIVE},
         parse=parse_vogue,
-        citation=(
-            "Heikinheimo, H., & Ukkonen, A. (2013). The crowd-median algorithm. HCOMP 2013 (AAAI Conference on "
-            "Human Computation and Crowdsourcing, Vol. 1)."
-        ),
-        license="not stated by the source; cite the paper",
-        url="http://anttiukkonen.com/nature_and_vogue_triplets.zip",
         expected_trials=1_107,
         expected_items=60,
-        group="nature_vogue",
     ),
 )

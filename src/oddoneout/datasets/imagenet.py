@@ -18,34 +18,22 @@ and ``class_id``. Reading them needs ``h5py``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from oddoneout.datasets.base import DatasetSpec, Parsed, fail, make_triplets
-from oddoneout.stimuli.fetch import RemoteFile
+from oddoneout.datasets.base import DatasetSpec, Parsed, fail, make_triplets, osf_file
 from oddoneout.triplets import Ranked
 
 #: The trial type: a reference, 8 options, the 2 most similar ranked.
 RANKED_8_2 = Ranked(8, 2)
 
-OBSERVATIONS_V1 = RemoteFile(
-    name="obs-118.hdf5",
-    url="https://osf.io/download/ej6sz/",
-    sha256="d8a51e689ebd10c7c8a22eb9a52b16a7f18a8d205f4bce434bdaea5ad0d4fe61",
-)
-OBSERVATIONS_V2 = RemoteFile(
-    name="obs-195.hdf5",
-    url="https://osf.io/download/x6dht/",
-    sha256="2b4b22c1c5f425eea774e88fded389e188adc4424ba4eb9ca307a5ea732a3d76",
-)
-CATALOG = RemoteFile(
-    name="catalog.hdf5",
-    url="https://osf.io/download/bf3e2/",
-    sha256="920d3c577308b256fce2599726bb5eacd433a6250f710dc011048abf20cb85e4",
-)
+OBSERVATIONS_V1 = osf_file("obs-118.hdf5", "ej6sz", "d8a51e689ebd10c7c8a22eb9a52b16a7f18a8d205f4bce434bdaea5ad0d4fe61")
+OBSERVATIONS_V2 = osf_file("obs-195.hdf5", "x6dht", "2b4b22c1c5f425eea774e88fded389e188adc4424ba4eb9ca307a5ea732a3d76")
+CATALOG = osf_file("catalog.hdf5", "bf3e2", "920d3c577308b256fce2599726bb5eacd433a6250f710dc011048abf20cb85e4")
 
 #: Observation arrays that describe the trial rather than add a column to ``extra``.
 _TRIAL_ARRAYS = {"stimulus_set", "n_select", "is_ranked", "n_reference", "trial_type", "class_name"}
@@ -130,32 +118,29 @@ def parse_imagenet(paths: Mapping[str, Path]) -> Parsed:
     return Parsed(triplets, pd.DataFrame(extra, index=pd.RangeIndex(n_trials)), items=items)
 
 
-_CITATION = (
-    "Roads, B. D., & Love, B. C. (2021). Enriching ImageNet with human similarity judgments and psychological "
-    "embeddings. CVPR 2021 (arXiv:2011.11015)."
+_V1 = DatasetSpec(
+    name="imagenet_similarity_v1",
+    title="ImageNet similarity v0.1: 25,273 8-rank-2 trials over 1,000 validation images (one per class)",
+    files={"trials": OBSERVATIONS_V1, "catalog": CATALOG},
+    parse=parse_imagenet,
+    citation=(
+        "Roads, B. D., & Love, B. C. (2021). Enriching ImageNet with human similarity judgments and psychological "
+        "embeddings. CVPR 2021 (arXiv:2011.11015)."
+    ),
+    license="CC BY 4.0 (Brett D. Roads)",
+    url="https://osf.io/cn2s3/",
+    expected_trials=25_273,
+    group="imagenet_similarity",
 )
 
+#: Version 0.2 differs from 0.1 only in its observations file (the catalog, source and license are one).
 SPECS = (
-    DatasetSpec(
-        name="imagenet_similarity_v1",
-        title="ImageNet similarity v0.1: 25,273 8-rank-2 trials over 1,000 validation images (one per class)",
-        files={"trials": OBSERVATIONS_V1, "catalog": CATALOG},
-        parse=parse_imagenet,
-        citation=_CITATION,
-        license="CC BY 4.0 (Brett D. Roads)",
-        url="https://osf.io/cn2s3/",
-        expected_trials=25_273,
-        group="imagenet_similarity",
-    ),
-    DatasetSpec(
+    _V1,
+    dataclasses.replace(
+        _V1,
         name="imagenet_similarity_v2",
         title="ImageNet similarity v0.2: 384,277 8-rank-2 trials over the 50,000 validation images",
         files={"trials": OBSERVATIONS_V2, "catalog": CATALOG},
-        parse=parse_imagenet,
-        citation=_CITATION,
-        license="CC BY 4.0 (Brett D. Roads)",
-        url="https://osf.io/cn2s3/",
         expected_trials=384_277,
-        group="imagenet_similarity",
     ),
 )

@@ -29,26 +29,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from oddoneout.datasets.base import DatasetSpec, Parsed, fail, integers, make_triplets, read_bytes_table
-from oddoneout.stimuli.fetch import RemoteFile
+from oddoneout.datasets.base import DatasetSpec, Parsed, fail, integers, make_triplets, osf_file, read_bytes_table
 from oddoneout.triplets import ODD_ONE_OUT
 
 N_CONCEPTS = 1854
 
-THINGS_ITEMS = RemoteFile(
-    name="items1854names.tsv",
-    url="https://osf.io/download/sz2ux/",
-    sha256="03dbe77972f9466ff8baa0da604d9f5104f677bf77cc602faebfa03a290fb51c",
+THINGS_ITEMS = osf_file(
+    "items1854names.tsv", "sz2ux", "03dbe77972f9466ff8baa0da604d9f5104f677bf77cc602faebfa03a290fb51c"
 )
-THINGS_TEST_TRIPLETS = RemoteFile(
-    name="data1854_batch5_test10.txt",
-    url="https://osf.io/download/sd3f7/",
-    sha256="789fb927c87538d29e0cf294793280cf5a77d45dc5fdd87cf8c726993397adb8",
+THINGS_TEST_TRIPLETS = osf_file(
+    "data1854_batch5_test10.txt", "sd3f7", "789fb927c87538d29e0cf294793280cf5a77d45dc5fdd87cf8c726993397adb8"
 )
-THINGS_TRIPLETS_2023 = RemoteFile(
-    name="triplets_large_final_correctednc_correctedorder.csv",
-    url="https://osf.io/download/h2smy/",
-    sha256="68f2bbc330b17537881f81b1aa806fc2179b7accecc3a44d54fb25ae3de7f3e5",
+THINGS_TRIPLETS_2023 = osf_file(
+    "triplets_large_final_correctednc_correctedorder.csv",
+    "h2smy",
+    "68f2bbc330b17537881f81b1aa806fc2179b7accecc3a44d54fb25ae3de7f3e5",
 )
 
 #: Position of the unique concept id in ``items1854names.tsv`` (cblearn's ``thing_id``, e.g. ``bat1``).

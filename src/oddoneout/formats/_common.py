@@ -15,6 +15,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from oddoneout.atomic import atomic_open
 from oddoneout.errors import InputError
 from oddoneout.files import read_npy
 from oddoneout.triplets import ANCHOR, Ranked, Triplets, repeated_item_rows
@@ -95,6 +96,33 @@ def read_text_rows(path: Path, delimiter: str | None) -> tuple[list[list[str]], 
     if not rows:
         raise InputError(f"{path}: empty file: no trials")
     return rows, lines
+
+
+def read_delimited_rows(path: Path) -> tuple[list[list[str]], Where]:
+    """The rows of a text file of a table (comma-separated for ``.csv``, else whitespace) and their places."""
+    rows, lines = read_text_rows(path, "," if path.suffix == ".csv" else None)
+    return rows, text_rows(lines)
+
+
+def write_table(
+    path: Path, table: np.ndarray, arrays: dict[str, np.ndarray] | None = None, cells: np.ndarray | None = None
+) -> Path:
+    """Write ``table`` to a ``.npy``, ``arrays`` (when given) to a ``.npz``, else a text file.
+
+    The text file has one row of ``cells`` (by default ``table``) a line: comma-separated for
+    ``.csv``, space-separated otherwise.
+    """
+    if path.suffix == ".npy":
+        with atomic_open(path, "wb") as handle:
+            np.save(handle, table)
+    elif path.suffix == ".npz" and arrays is not None:
+        with atomic_open(path, "wb") as handle:
+            np.savez(handle, **arrays)
+    else:
+        separator = "," if path.suffix == ".csv" else " "
+        with atomic_open(path, "w") as handle:
+            handle.writelines(separator.join(row) + "\n" for row in (table if cells is None else cells).astype(str))
+    return path
 
 
 def check_width(path: Path, rows: list[list[str]], widths: Sequence[int], where: Where, what: str) -> int:

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-from oddoneout.atomic import atomic_open
 from oddoneout.errors import InputError
 from oddoneout.files import open_npz
 from oddoneout.formats._common import (
@@ -44,11 +43,11 @@ from oddoneout.formats._common import (
     named_item_ids,
     parse_integers,
     problem,
-    read_text_rows,
+    read_delimited_rows,
     require_file,
     require_type,
-    text_rows,
     whole_numbers,
+    write_table,
 )
 from oddoneout.triplets import ANCHOR, Triplets
 from oddoneout.triplets.readers import ItemsArg
@@ -93,8 +92,7 @@ def read_cblearn(path: str | Path, items: ItemsArg = None) -> Triplets:
         table, response, names = _read_npz(path)
         where = array_rows
     else:
-        rows, lines = read_text_rows(path, "," if path.suffix == ".csv" else None)
-        where = text_rows(lines)
+        rows, where = read_delimited_rows(path)
         width = check_width(path, rows, (3, 4), where, "anchor, first, second[, response]")
         cells = np.array(rows, dtype=object)
         table = parse_integers(path, cells[:, :3], where, _COLUMNS)
@@ -196,23 +194,13 @@ def write_cblearn(path: str | Path, triplets: Triplets, response_format: str = "
         holds = near < far
         table = np.column_stack([anchor, np.minimum(near, far), np.maximum(near, far)])
         response = holds if response_format == "boolean" else np.where(holds, 1, -1)
-    if path.suffix == ".npy":
-        if response is not None:
-            raise InputError(f"{path}: a .npy file holds list-order triplets only: use .npz or text for responses")
-        with atomic_open(path, "wb") as handle:
-            np.save(handle, table)
-    elif path.suffix == ".npz":
-        arrays = {"triplet": table, "item_ids": np.asarray(triplets.item_ids, dtype=str)}
-        if response is not None:
-            arrays["response"] = response
-        with atomic_open(path, "wb") as handle:
-            np.savez(handle, **arrays)
-    else:
-        separator = "," if path.suffix == ".csv" else " "
-        cells = table.astype(str) if response is None else np.column_stack([table.astype(str), response.astype(str)])
-        with atomic_open(path, "w") as handle:
-            handle.writelines(separator.join(row) + "\n" for row in cells)
-    return path
+    if path.suffix == ".npy" and response is not None:
+        raise InputError(f"{path}: a .npy file holds list-order triplets only: use .npz or text for responses")
+    arrays = {"triplet": table, "item_ids": np.asarray(triplets.item_ids, dtype=str)}
+    if response is not None:
+        arrays["response"] = response
+    cells = table.astype(str) if response is None else np.column_stack([table.astype(str), response.astype(str)])
+    return write_table(path, table, arrays, cells)
 
 
 def read(path: Path, items: ItemsArg, trial_type: TrialType | None, n_ranked: int | None) -> Triplets:

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from oddoneout.atomic import atomic_open
 from oddoneout.errors import InputError
 from oddoneout.files import open_npz
 from oddoneout.formats._common import (
@@ -40,11 +39,11 @@ from oddoneout.formats._common import (
     load_npy,
     named_item_ids,
     parse_integers,
-    read_text_rows,
+    read_delimited_rows,
     reference_type,
     require_file,
     require_type,
-    text_rows,
+    write_table,
 )
 from oddoneout.triplets import Ranked, Triplets
 from oddoneout.triplets.readers import ItemsArg
@@ -94,8 +93,7 @@ def read_psiz(
         table, stored_n_ranked, names = _read_npz(path)
         where = array_rows
     else:
-        rows, lines = read_text_rows(path, "," if path.suffix == ".csv" else None)
-        where = text_rows(lines)
+        rows, where = read_delimited_rows(path)
         width = len(rows[0])
         check_width(path, rows, (max(width, 3),), where, "a reference and 2 or more options")
         table = parse_integers(path, np.array(rows, dtype=object), where, column_names(width))
@@ -156,18 +154,9 @@ def write_psiz(path: str | Path, triplets: Triplets, one_based: bool = False) ->
     require_type(triplets, lambda kind: isinstance(kind, Ranked), "psiz", "trials against a reference")
     path = Path(path)
     table = triplets.indices + (1 if one_based else 0)
-    if path.suffix == ".npy":
-        with atomic_open(path, "wb") as handle:
-            np.save(handle, table)
-    elif path.suffix == ".npz":
-        n_select = np.full(len(table), triplets.trial_type.n_ranked, dtype=np.int64)
-        with atomic_open(path, "wb") as handle:
-            np.savez(handle, stimulus_set=table, n_select=n_select, item_ids=np.asarray(triplets.item_ids, dtype=str))
-    else:
-        separator = "," if path.suffix == ".csv" else " "
-        with atomic_open(path, "w") as handle:
-            handle.writelines(separator.join(row) + "\n" for row in table.astype(str))
-    return path
+    n_select = np.full(len(table), triplets.trial_type.n_ranked, dtype=np.int64)
+    arrays = {"stimulus_set": table, "n_select": n_select, "item_ids": np.asarray(triplets.item_ids, dtype=str)}
+    return write_table(path, table, arrays)
 
 
 def read(path: Path, items: ItemsArg, trial_type: TrialType | None, n_ranked: int | None) -> Triplets:

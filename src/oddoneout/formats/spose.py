@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from oddoneout.atomic import atomic_open
 from oddoneout.errors import InputError
 from oddoneout.formats._common import (
     check_width,
@@ -21,6 +20,7 @@ from oddoneout.formats._common import (
     require_file,
     require_type,
     text_rows,
+    write_table,
 )
 from oddoneout.triplets import ODD_ONE_OUT, Triplets
 from oddoneout.triplets.readers import ItemsArg, read_spose_file
@@ -58,14 +58,7 @@ def write_spose(path: str | Path, triplets: Triplets) -> Path:
     """
     require_type(triplets, lambda kind: kind == ODD_ONE_OUT, "SPoSE", "odd-one-out triplets")
     path = Path(path)
-    if path.suffix == ".npy":
-        with atomic_open(path, "wb") as handle:
-            np.save(handle, triplets.indices)
-    else:
-        separator = "," if path.suffix == ".csv" else " "
-        with atomic_open(path, "w") as handle:
-            handle.writelines(separator.join(row) + "\n" for row in triplets.indices.astype(str))
-    return path
+    return write_table(path, triplets.indices)
 
 
 def read(path: Path, items: ItemsArg, trial_type: TrialType | None, n_ranked: int | None) -> Triplets:
