@@ -298,20 +298,7 @@ def judged_sessions(store_path: str | Path, settings: HumanSettings) -> pd.DataF
 
 
 def excluded_sessions(store_path: str | Path, settings: HumanSettings) -> pd.Series:
-    """The exclusion rules of a served system's settings applied to its store's sessions.
-
-    Parameters
-    ----------
-    store_path : path
-        The system's store.
-    settings : HumanSettings
-        Its ``min_rt_ms``, ``exclude_max_fast_fraction`` and ``exclude_min_catch_accuracy``.
-
-    Returns
-    -------
-    Series of bool
-        The ``excluded`` column of :func:`judged_sessions`, by ``session_id``.
-    """
+    """The ``excluded`` column (bool, by ``session_id``) of :func:`judged_sessions`, with its parameters."""
     return judged_sessions(store_path, settings)["excluded"]
 
 
