@@ -13,6 +13,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 
 import httpx
 import numpy as np
@@ -99,9 +100,18 @@ def http_participant(url: str, pid: str, rng: np.random.Generator) -> int | None
         trial = state["trials"][0]
         choice = odd_one([item_of(m["url"]) for m in trial["media"]], rng)
         body = {"key": trial["key"], "choice": choice, "rt_ms": float(rng.gamma(8, 150)), "input": "key"}
-        state = httpx.post(url + "/api/answer", json=body, headers=headers).raise_for_status().json()
+        state = post_as_the_page_does(url + "/api/answer", body, headers).json()
         answered += 1
     return answered
+
+
+def post_as_the_page_does(url: str, body: dict, headers: dict) -> httpx.Response:
+    """POST, waiting out a 429 (the rate limit) for its Retry-After as the participant page does."""
+    while True:
+        response = httpx.post(url, json=body, headers=headers)
+        if response.status_code != 429:
+            return response.raise_for_status()
+        time.sleep(float(response.headers.get("retry-after", "1")))
 
 
 def test_the_human_demo_is_served_answered_stopped_and_fitted_beside_the_ai_agent(tmp_path):
