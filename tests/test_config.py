@@ -233,6 +233,8 @@ def test_registry_kinds_cover_the_system_table():
         "consent_text",
         "instructions_text",
         "debrief_text",
+        "break_every",
+        "break_text",
         "completion_url",
         "answers_per_second",
         "answer_burst",
@@ -267,6 +269,9 @@ def test_a_human_system_loads_dumps_and_refuses_bad_settings(tmp_path):
         ('completion_code = "' + "x" * 65 + '"', "completion_code"),
         ("min_rt_ms = -1", "min_rt_ms"),
         ("catch_trials = -1", "catch_trials"),
+        ("break_every = -1", "break_every"),
+        ("break_every = 1.5", "break_every"),
+        ('break_text = ""', "break_text"),
         ("exclude_max_fast_fraction = 1.5", "exclude_max_fast_fraction"),
         ("exclude_min_catch_accuracy = -0.1", "exclude_min_catch_accuracy"),
         ("temperature = 0.5", "temperature"),  # another kind's key (at its default it is ignored)

@@ -194,3 +194,36 @@ def test_no_session_sees_a_triplet_twice_and_the_repeats_go_to_different_session
         assert len(set(shown[frozenset(base)])) == len(shown[frozenset(base)]) >= 3  # by 3+ different sessions
     assert pool_order([2, 1]).tolist() == [0, 2, 1] and pool_order([3, 3]).tolist() == [0, 3, 1, 4, 2, 5]
     store.close()
+
+
+def test_a_design_may_grow_between_two_books_but_not_lose_answered_trials(tmp_path):
+    path = tmp_path / "s.sqlite"
+    store, book, design = open_book(path, n_triplets=10)
+    session = book.open_session("a", n_trials=4, completion_code="CA")
+    trials = book.lease(session, now=T0).trials
+    book.answer(session, trials[0].key, choice=0, rt_ms=900.0, input="key", now=T0 + 1)
+    store.close()
+    # grown: the answered trial and the leases are kept, and the session gets only new keys besides
+    store, book, grown = open_book(path, n_triplets=20)
+    assert grown.keys()[:10] == design.keys()  # prefix-stable
+    state = book.lease(session, now=T0 + 2)
+    assert [t.key for t in state.trials] == [t.key for t in trials[1:]] and state.n_answered == 1
+    store.close()
+    # shrunk below a leased trial: that lease is freed; below the answered one: the book is refused
+    (dropped,) = [t for t in trials if t.key[1] == max(t.key[1] for t in trials[1:])]
+    store = TripletStore(path, agent="people", model="human", item_ids=ITEMS)
+    kept = [key for key in design.keys() if key[1] < dropped.key[1]]
+    smaller = design.subset([design.keys().index(key) for key in kept])
+    book = LeaseBook(store, [smaller], lease_seconds=60.0)
+    leased = {tuple(row) for row in store.connection.execute("SELECT design, triplet_index, ordering, repeat "
+                                                             "FROM serve_leases")}  # fmt: skip
+    assert dropped.key not in leased and len(leased) == 2
+    assert len(book.lease(session, now=T0 + 3).trials) == 2  # the smaller design has no trial left to lease
+    answered = trials[0].key
+    too_small = design.subset([i for i, key in enumerate(design.keys()) if key != answered])
+    with pytest.raises(InputError, match="may only grow") as error:
+        LeaseBook(store, [too_small], lease_seconds=60.0)
+    assert "\n" not in str(error.value)
+    with pytest.raises(InputError, match="may only grow"):
+        LeaseBook(store, [random_design(ITEMS, 10, seed=3, name="other")], lease_seconds=60.0)
+    store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 
 from serve_study import CAPTION, Server, free_port, rows, store_path, write_study
 from test_interactive_map import _driver
@@ -214,3 +215,63 @@ def test_the_page_waits_out_a_429_and_goes_on(tmp_path):
             driver.quit()
         server.stop()
     assert rows(store_path(tmp_path / "out"), "SELECT count(*) FROM serve_responses") == [(3,)]
+
+
+def test_breaks_in_chromium_pause_the_session_and_not_its_response_times(tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    pause = 1.5
+    config = write_study(tmp_path / "study", trials_per_session=5, practice_trials=0, break_every=2,
+                         break_text="Rest <b>now</b>.\n\nThen go on.")  # fmt: skip
+    with Server(config, tmp_path / "out") as server:
+        driver = _driver(tmp_path / "chrome-profile", browser_log=True)
+        try:
+            wait = WebDriverWait(driver, 20)
+
+            def visible(element_id: str) -> bool:
+                return wait.until(lambda d: d.find_element(By.ID, element_id).is_displayed())
+
+            def progress(text: str) -> None:
+                wait.until(lambda d: d.find_element(By.ID, "trial").is_displayed()
+                           and d.find_element(By.ID, "progress").text == text)  # fmt: skip
+
+            def answer() -> None:
+                driver.find_element(By.ID, "option-0").click()
+
+            driver.get(server.url + "/")
+            visible("consent-yes")
+            driver.find_element(By.ID, "consent-yes").click()
+            visible("instructions-go")
+            driver.find_element(By.ID, "instructions-go").click()
+            breaks = 0
+            for number in range(1, 6):
+                progress(f"Trial {number} of 5")
+                answer()
+                if number in (2, 4):
+                    visible("break-go")
+                    breaks += 1
+                    texts = [p.text for p in driver.find_elements(By.CSS_SELECTOR, "#break-text p")]
+                    assert texts == ["Rest <b>now</b>.", "Then go on."]
+                    assert not driver.find_elements(By.CSS_SELECTOR, "#break-text b")
+                    if number == 2:
+                        driver.refresh()  # a reload during the break comes back to the break
+                        visible("break-go")
+                    time.sleep(pause)
+                    if number == 2:
+                        driver.find_element(By.ID, "break-go").click()
+                    else:
+                        driver.find_element(By.TAG_NAME, "body").send_keys("\n")  # Enter continues too
+                        progress("Trial 5 of 5")
+                        driver.refresh()  # a reload after the break goes on with the trial, not the break
+                        progress("Trial 5 of 5")
+            visible("debrief")  # no break after the last trial
+            assert breaks == 2
+            errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+            assert not errors, errors
+        finally:
+            driver.quit()
+        server.stop()
+    latencies = [row[0] for row in rows(store_path(tmp_path / "out"), "SELECT latency_s FROM judgments")]
+    # headless clicks come within a fraction of a second; a response time holding a break would exceed it
+    assert len(latencies) == 5 and all(0 < latency < pause for latency in latencies), latencies

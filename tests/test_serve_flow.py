@@ -97,7 +97,12 @@ def test_the_texts_reach_the_page_only_as_json_and_the_url_only_when_done(tmp_pa
         done = run_session(server, {}, [800.0, 900.0], catch_right=True)
         server.stop()
     assert texts.status_code == 200 and texts.headers["content-type"] == "application/json"
-    assert texts.json() == {"consent": CONSENT, "instructions": "Pick <i>one</i>.", "debrief": "Bye </script>"}
+    assert texts.json() == {
+        "consent": CONSENT,
+        "instructions": "Pick <i>one</i>.",
+        "debrief": "Bye </script>",
+        "break": flow.DEFAULT_BREAK,
+    }
     # the page holds none of the texts (nor the built-in ones): the script sets them as plain text
     for text in ("<script>alert", "Pick <i>", "Bye ", "cannot be read back", "go with your first impression"):
         assert text not in page

@@ -204,6 +204,10 @@ class HumanSettings(Settings):
     consent_text: str = setting(flow.DEFAULT_CONSENT)
     instructions_text: str = setting(flow.DEFAULT_INSTRUCTIONS)
     debrief_text: str = setting(flow.DEFAULT_DEBRIEF)
+    #: a break screen after every this many trials answered (never after the last; 0 = no breaks); the
+    #: next trial's response time starts only once the participant continues
+    break_every: int = setting(0, minimum=0, omit_default=True)
+    break_text: str = setting(flow.DEFAULT_BREAK, omit_default=True)
     #: where the page goes after the debrief ("" = nowhere): an http(s) URL; "{code}" = the completion code
     completion_url: str = setting("")
     #: requests (answers, reloads) a session may make per second, and at once
@@ -227,7 +231,7 @@ class HumanSettings(Settings):
         for name in ("exclude_max_fast_fraction", "exclude_min_catch_accuracy"):
             if getattr(self, name) > 1:
                 yield name, "must be a fraction in [0, 1]"
-        for name in ("consent_text", "instructions_text", "debrief_text"):
+        for name in ("consent_text", "instructions_text", "break_text", "debrief_text"):
             problem = flow.text_problem(getattr(self, name))
             if problem:
                 yield name, problem

@@ -1,4 +1,4 @@
-"""The participant flow's texts (consent, instructions, debrief) and the completion link, as a study config sets them.
+"""The participant flow's texts (consent, instructions, break, debrief) and the completion link, as a config sets them.
 
 The texts are plain text: the page sets each paragraph (separated by a blank line) with
 ``textContent``, so a text can never become markup. The completion URL is where the page goes after
@@ -29,6 +29,7 @@ DEFAULT_DEBRIEF = (
     "the similarity of what they are shown; your answers will be compared with those of other people and "
     "of computer models."
 )
+DEFAULT_BREAK = "Take a short break. Continue when you are ready."
 #: Most characters of one text.
 MAX_TEXT_CHARS = 20_000
 #: Most characters of the completion URL.

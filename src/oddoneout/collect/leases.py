@@ -193,6 +193,32 @@ class LeaseBook:
         for design in designs:
             store.missing(design)  # a design changed under its stored name is refused here, before serving
         store.connection.executescript(_CREATE)
+        self._check_stored()
+
+    def _check_stored(self) -> None:
+        """Refuse stored judgments the designs no longer ask; free leases of trials they no longer ask.
+
+        A design may grow between two runs of the server (more trials, another design: prefix-stable
+        keys, :mod:`oddoneout.collect.designs`), never lose trials already answered, which the collect
+        stage's checks would refuse as foreign only after more answers were collected.
+        """
+        for name, count in self.store.design_counts().items():
+            codes = self.store.stored_trials(name)[0] if name in self._codes else None
+            n_foreign = count if codes is None else int((~np.isin(codes, self._codes[name])).sum())
+            if n_foreign:
+                raise InputError(
+                    f"{self.store.path}: {n_foreign} stored trials of design {name!r} are not in the served designs "
+                    "(the design shrank, or was dropped): a running experiment's design may only grow"
+                )
+        leased = self._query("SELECT design, triplet_index, ordering, repeat FROM serve_leases")
+        codes = [int(encode_keys(*(np.array([part]) for part in key[1:]))[0]) for key in leased]
+        stale = [key for key, code in zip(leased, codes) if code not in self._rows.get(key[0], {})]
+        if stale:
+            with self.store.transaction():
+                self.store.connection.executemany(
+                    "DELETE FROM serve_leases WHERE design = ? AND triplet_index = ? AND ordering = ? AND repeat = ?",
+                    stale,
+                )
 
     # --- sessions ---------------------------------------------------------------------------------
 

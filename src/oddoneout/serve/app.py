@@ -181,6 +181,7 @@ def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys, admin:
         "consent": settings.consent_text,
         "instructions": settings.instructions_text,
         "debrief": settings.debrief_text,
+        "break": settings.break_text,
     }
     answers = RateLimiter(settings.answers_per_second, settings.answer_burst)
     starts = RateLimiter(settings.sessions_per_minute / 60, settings.session_burst)
@@ -198,6 +199,7 @@ def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys, admin:
             "completion_code": state.completion_code,
             "completion_url": completion_url(settings.completion_url, state.completion_code),
             "layout": experiment.layout,
+            "break_every": settings.break_every,
             "trials": [
                 {"position": t.position, "key": list(t.key), **experiment.display(t.items)} for t in state.trials
             ],

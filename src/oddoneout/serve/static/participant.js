@@ -5,7 +5,8 @@
 
 const TOKEN_KEY = "oddoneout-token:" + location.pathname;
 const PRACTICE_KEY = "oddoneout-practice-done:" + location.pathname;
-const SCREENS = ["consent", "instructions", "ready", "trial", "debrief", "full", "problem"];
+const BREAK_KEY = "oddoneout-break-taken:" + location.pathname;
+const SCREENS = ["consent", "instructions", "ready", "trial", "break", "debrief", "full", "problem"];
 const REDIRECT_SECONDS = 5;   // the debrief stays this long before the page goes to the completion URL
 const MAX_WAITS = 5;          // refusals for too many requests (429) waited out before giving up
 const MEDIA_TIMEOUT_MS = 30000;  // a trial's media not ready by then: the page says so and offers to try again
@@ -284,9 +285,24 @@ function proceed() {
     return;
   }
   if (state.trials.length === 0) { refresh(); return; }
-  mode = "trial";
   const shown = state.n_answered + state.n_catch_answered;  // catch trials count among the trials shown
+  if (breakDue(shown)) { mode = null; show("break"); document.getElementById("break-go").focus(); return; }
+  mode = "trial";
   display(state.trials[0], "Trial " + (shown + 1) + " of " + (state.n_trials + state.n_catch));
+}
+
+function breakDue(shown) {
+  // A break after every break_every trials answered (never after the last: the session is done then).
+  // The break taken is remembered, so a reload on the break screen shows it again and one after it does not.
+  const every = Number(state.break_every) || 0;
+  if (every <= 0 || shown === 0 || shown % every !== 0) return false;
+  return localStorage.getItem(BREAK_KEY) !== token + ":" + shown;
+}
+
+function endBreak() {
+  if (document.getElementById("break").hidden) return;
+  localStorage.setItem(BREAK_KEY, token + ":" + (state.n_answered + state.n_catch_answered));
+  proceed();  // the next trial's response time starts when it is shown, after this
 }
 
 async function refresh() {
@@ -339,6 +355,7 @@ async function loadTexts() {
   paragraphs("consent-text", reply.data.consent);
   paragraphs("instructions-text", reply.data.instructions);
   paragraphs("debrief-text", reply.data.debrief);
+  paragraphs("break-text", reply.data.break);
   return true;
 }
 
@@ -365,6 +382,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (practice.length) nextPractice(); else { localStorage.setItem(PRACTICE_KEY, "1"); proceed(); }
   });
   document.getElementById("ready-go").addEventListener("click", proceed);
+  document.getElementById("break-go").addEventListener("click", endBreak);
   document.getElementById("problem-retry").addEventListener("click", start);
   for (let i = 0; i < 3; i++) {  // odd-one-out's buttons (other trial types make their own: setLayout)
     document.getElementById("option-" + i).addEventListener("click", () => pick(i, "click"));
@@ -373,6 +391,11 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("rank-reset").addEventListener("click", () => undoRank(true));
   document.getElementById("rank-submit").addEventListener("click", () => submitRanking("click"));
   document.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.repeat && !document.getElementById("break").hidden) {
+      event.preventDefault();
+      endBreak();
+      return;
+    }
     if (document.getElementById("trial").hidden || event.repeat) return;
     if (rankedTrial() && (event.key === "Backspace" || event.key === "Enter" || event.key === "Escape")) {
       event.preventDefault();

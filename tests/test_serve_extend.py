@@ -1,0 +1,77 @@
+"""A running experiment's design enlarged: the server restarted on its folder keeps what it stored, asks the rest."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+from serve_study import Server, rows, store_path, write_study
+from test_serve_admin import bearer, run_session
+
+from oddoneout.collect.designs import encode_keys
+from oddoneout.config import load_config
+from oddoneout.pipeline.collect import study_designs
+
+KEYS = "SELECT design, triplet_index, ordering, repeat FROM judgments ORDER BY design, triplet_index, ordering, repeat"
+
+
+def _design_codes(config) -> dict[str, np.ndarray]:
+    loaded = load_config(config)
+    items = [f"item{i:02d}" for i in range(12)]
+    return {design.name: design.key_codes() for design in study_designs(loaded, items, "people")}
+
+
+def _answer_all(server: Server, state: dict, token: str) -> dict:
+    while not state["done"]:
+        trial = state["trials"][0]
+        body = {"key": trial["key"], "choice": 0, "rt_ms": 800.0, "input": "key"}
+        reply = httpx.post(server.url + "/api/answer", json=body, headers=bearer(token))
+        assert reply.status_code == 200, reply.text
+        state = reply.json()
+    return state
+
+
+def test_a_design_enlarged_between_two_runs_of_the_server_keeps_the_old_answers(tmp_path):
+    folder, out = tmp_path / "study", tmp_path / "out"
+    config = write_study(folder, n_triplets=6, trials_per_session=4, practice_trials=0)
+    small = _design_codes(config)
+    with Server(config, out) as server:
+        run_session(server, {}, [800.0] * 4, catch_right=True)  # a whole session
+        open_session = run_session(server, {}, [800.0], catch_right=True)  # 1 of its 2 trials answered
+        assert not open_session["done"] and len(open_session["trials"]) == 1
+        server.stop()
+    store = store_path(out)
+    before = rows(store, KEYS)
+    before_responses = rows(store, "SELECT * FROM serve_responses ORDER BY session_id, position")
+    assert len(before) == 5
+    leased = rows(store, "SELECT design, triplet_index, ordering, repeat, session_id FROM serve_leases")
+    assert len(leased) == 1
+
+    # more main trials, and a design added: the repeated triplets of the noise ceiling
+    config.write_text(
+        config.read_text()
+        .replace("n_triplets = 6", "n_triplets = 14")
+        .replace("repeated_triplets = 0", "repeated_triplets = 2\nn_repeats = 2")
+    )
+    large = _design_codes(config)
+    assert set(large) == {"random", "repeats"} and np.isin(small["random"], large["random"]).all()  # prefix-stable
+    with Server(config, out) as server:
+        # the open session resumes with its leased trial, and now gets its full 4 trials from the new ones
+        resumed = httpx.get(server.url + "/api/session", headers=bearer(open_session["token"])).json()
+        assert resumed["trials"][0]["key"] == list(leased[0][:4]) and len(resumed["trials"]) == 3
+        _answer_all(server, resumed, open_session["token"])
+        for _ in range(10):
+            state = run_session(server, {}, [], catch_right=True)
+            if state["full"]:
+                break
+            _answer_all(server, state, state["token"])
+        assert state["full"]  # every trial of the enlarged study is answered
+        server.stop()
+    after = rows(store, KEYS)
+    assert set(before) <= set(after)  # nothing stored before is lost ...
+    assert set(before_responses) <= set(rows(store, "SELECT * FROM serve_responses"))
+    assert len(after) == len(set(after)) == sum(len(codes) for codes in large.values())  # ... nor asked twice
+    for name, codes in large.items():  # no stored trial is foreign to the enlarged design (the stage checks' view)
+        stored = np.array([row[1:] for row in after if row[0] == name], dtype=np.int64)
+        assert np.isin(encode_keys(stored[:, 0], stored[:, 1], stored[:, 2]), codes).all()
+    assert rows(store, "SELECT count(*) FROM serve_leases") == [(0,)]
+    assert rows(store, "SELECT count(*) FROM serve_responses") == [(len(after),)]
