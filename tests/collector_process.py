@@ -69,3 +69,12 @@ def stop_with(process: subprocess.Popen, signum: int, timeout: float = 60) -> tu
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def interruptible() -> None:
+    """``preexec_fn`` giving a child process the default SIGINT disposition, so Ctrl-C reaches it.
+
+    A test run started in the background of a non-interactive shell (``cmd &``, ``nohup``) ignores
+    SIGINT, its children inherit that, and Python then never raises KeyboardInterrupt in them.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

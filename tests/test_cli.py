@@ -17,7 +17,7 @@ from oddoneout.embedding import Embedding
 from oddoneout.triplets import sample_triplets
 
 sys.path.insert(0, str(Path(__file__).parent))
-from collector_process import stop_with, stored_count, wait_for  # noqa: E402
+from collector_process import interruptible, stop_with, stored_count, wait_for  # noqa: E402
 
 ENV = {**os.environ, "ODDONEOUT_PROGRESS": "0"}
 
@@ -320,7 +320,9 @@ def test_ctrl_c_during_collect_keeps_the_judgments_and_says_how_to_resume(tmp_pa
     command = [sys.executable, "-m", "oddoneout.cli", *map(str, args), *overrides]
     store = out / "triplets" / "llm.sqlite"
     # one judgment per transaction: slow enough to be interrupted midway
-    process = subprocess.Popen([*command, "--set", "design.batch_size=1"], stderr=subprocess.PIPE, env=ENV)
+    process = subprocess.Popen(
+        [*command, "--set", "design.batch_size=1"], stderr=subprocess.PIPE, env=ENV, preexec_fn=interruptible
+    )
     wait_for(lambda: stored_count(store) >= 50, process, "50 stored judgments")
     _, err = stop_with(process, signal.SIGINT)
     assert process.returncode == 130, err.decode()
@@ -341,7 +343,11 @@ def test_ctrl_c_during_fit_says_nothing_was_written(spose_files, tmp_path):
     # "ready" once the command line is about to run: Ctrl-C before that is Python's, not the command's
     script = "import sys; from oddoneout.cli import app; print('ready', file=sys.stderr, flush=True); app()"
     process = subprocess.Popen(
-        [sys.executable, "-c", script, *map(str, args)], stderr=subprocess.PIPE, text=True, env=ENV
+        [sys.executable, "-c", script, *map(str, args)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        preexec_fn=interruptible,
     )
     assert process.stderr.readline() == "ready\n"
     time.sleep(1.0)
