@@ -244,6 +244,45 @@ def serve(
 
 @app.command()
 @_clean_errors
+def adapt(
+    config: Annotated[Path, typer.Argument(help='Study config (TOML) with a served system of selection = "adaptive".')],
+    out: OutDir = Path("oddoneout-out"),
+    system: Annotated[Optional[str], typer.Option(help="The served system (default: the only human one).")] = None,
+    seed: Seed = None,
+    settings: Settings = None,
+) -> None:
+    """Select and record the next adaptive round of a served system, on the answers stored so far.
+
+    Safe beside a running server (one SQLite transaction in OUT/triplets/SYSTEM.sqlite); restart
+    `oddoneout serve` on the same OUT to lease the new round.
+    """
+    from oddoneout.collect.adaptive import adapt_served
+    from oddoneout.collect.store import TripletStore
+    from oddoneout.config import load_config
+    from oddoneout.pipeline.collect import adaptive_plan
+    from oddoneout.serve.experiment import pick_system
+    from oddoneout.study_folder import StudyFolder
+
+    loaded = load_config(_config_path(config), _overrides(seed, settings))
+    name = pick_system(loaded, system)
+    if loaded.systems[name].design.selection != "adaptive":
+        raise InputError(f'system {name!r} does not select adaptively: set selection = "adaptive" in its design')
+    store = StudyFolder(out).system(name).store
+    if not store.is_file():
+        raise InputError(f"{store} does not exist: serve {name!r} first (round 0 is random), then adapt")
+    with TripletStore.open(store) as opened:
+        item_ids = opened.item_ids
+    if item_ids is None:
+        raise InputError(f"{store} records no vocabulary: it is not a served system's store")
+    recorded = adapt_served(adaptive_plan(loaded, item_ids, name), store)
+    if recorded is None:
+        console.print(f"every planned round of {name!r} is recorded already (raise adaptive_rounds for more)")
+    else:
+        console.print(f"round {recorded.round} recorded in {store}: restart `oddoneout serve` on {out} to ask it")
+
+
+@app.command()
+@_clean_errors
 def export_jspsych(
     source: Annotated[Path, typer.Argument(help="A study folder, or a served system's store (.sqlite).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="JSON file to write.")],

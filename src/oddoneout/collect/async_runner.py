@@ -28,7 +28,7 @@ import signal
 import threading
 import time
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from oddoneout.agents.base import Answer, AsyncAgent, RetryableError, ajudge_trial
 from oddoneout.collect.designs import TripletDesign
@@ -45,6 +45,9 @@ from oddoneout.errors import InputError
 from oddoneout.progress import make_progress
 
 logger = logging.getLogger(__name__)
+
+#: Source of more designs while collecting (see ``next_designs`` of :func:`collect_async`).
+NextDesigns = Callable[[], Awaitable[Sequence[TripletDesign] | None]]
 
 #: Values of :attr:`CollectionSummary.stopped` set by this runner.
 STOP_REASONS = ("max_requests", "max_tokens", "interrupted")
@@ -144,6 +147,7 @@ class _Collection:
         flush_seconds: float,
         seed: int | None,
         progress: bool,
+        next_designs: NextDesigns | None = None,
     ) -> None:
         self.todo = todo
         self.shown = [design.shown() for design in todo]
@@ -165,6 +169,10 @@ class _Collection:
         self.flush_seconds = flush_seconds
         self.rng = random.Random(seed)
         self.progress = progress
+        self.next_designs = next_designs
+        self.refilling: asyncio.Future | None = None
+        self.n_design_added = 0
+        self.n_stored_added = 0
 
         self.buffer: list[tuple[int, int, Answer, datetime, datetime]] = []
         self.n_requests = 0
@@ -207,13 +215,13 @@ class _Collection:
 
     # asking -------------------------------------------------------------------------------
     async def run(self) -> None:
-        if self.progress and self.n_to_ask:
+        if self.progress and (self.n_to_ask or self.next_designs is not None):
             self.bar = make_progress()
             self.bar.start()
             self.bar_task = self.bar.add_task(
                 f"collect {self.agents[0].name}", total=self.n_to_ask, unit="trials", info=""
             )
-        n_workers = min(self.concurrency, self.n_to_ask)
+        n_workers = self.concurrency if self.next_designs is not None else min(self.concurrency, self.n_to_ask)
         self.writer = _Writer(self.store) if n_workers else None
         self.workers = [asyncio.create_task(self._work(agent)) for agent in self.agents for _ in range(n_workers)]
         flusher = asyncio.create_task(self._flush_periodically())
@@ -223,6 +231,8 @@ class _Collection:
         finally:
             self._cancel_workers()
             flusher.cancel()
+            if self.refilling is not None:  # a round being chosen when the run stopped: let it finish
+                await asyncio.wait([self.refilling])
             pending = [task for task in (*self.workers, flusher) if not task.done()]
             if pending:
                 await asyncio.wait(pending)
@@ -249,14 +259,56 @@ class _Collection:
 
     async def _work(self, agent: AsyncAgent) -> None:
         try:
-            while self.queue and self.stopped is None and self.failure is None:
-                await self._ask(agent, *self.queue.pop())
+            while self.stopped is None and self.failure is None:
+                if self.queue:
+                    await self._ask(agent, *self.queue.pop())
+                elif not await self._refill():
+                    return
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             if self.failure is None:
                 self.failure = exc
             self._cancel_workers()
+
+    async def _refill(self) -> bool:
+        """Wait for more trials from ``next_designs`` (one call at a time for every idle worker); False when done."""
+        if self.next_designs is None:
+            return False
+        if self.refilling is None:
+            self.refilling = asyncio.ensure_future(self._fetch())
+        # shielded: a worker cancelled while waiting does not cancel the fetch the others wait for
+        return await asyncio.shield(self.refilling)
+
+    async def _fetch(self) -> bool:
+        try:
+            while self.next_designs is not None:
+                designs = await self.next_designs()
+                if designs is None:
+                    self.next_designs = None
+                elif self._extend(designs):
+                    return True
+            return False
+        finally:
+            self.refilling = None
+
+    def _extend(self, designs: Sequence[TripletDesign]) -> int:
+        """Queue the trials of ``designs`` the store lacks; how many."""
+        added = 0
+        for design in designs:
+            missing = self.store.missing(design)
+            self.n_design_added += len(design)
+            self.n_stored_added += len(design) - len(missing)
+            if len(missing):
+                d = len(self.todo)
+                self.todo.append(missing)
+                self.shown.append(missing.shown())
+                self.queue[:0] = [(d, row) for row in reversed(range(len(missing)))]
+                added += len(missing)
+        self.n_to_ask += added
+        if self.bar is not None:
+            self.bar.update(self.bar_task, total=self.n_to_ask)
+        return added
 
     async def _ask(self, agent: AsyncAgent, d: int, row: int) -> None:
         shown = self.shown[d][row]
@@ -459,8 +511,8 @@ async def _collect(
     summary = summarize_call(
         store,
         started,
-        n_design,
-        n_already_stored,
+        n_design + collection.n_design_added,
+        n_already_stored + collection.n_stored_added,
         collection.n_asked,
         n_duplicates=collection.n_duplicates,
         n_requests=collection.n_requests,
@@ -494,6 +546,7 @@ async def collect_async(
     flush_seconds: float = 1.0,
     seed: int | None = None,
     progress: bool = True,
+    next_designs: NextDesigns | None = None,
 ) -> CollectionSummary:
     """Ask remote agents every trial of ``design`` that ``store`` lacks, concurrently, and store the answers.
 
@@ -532,6 +585,12 @@ async def collect_async(
         Seed of the backoff jitter.
     progress : bool
         Show a progress bar (rate, retries, tokens, ETA) on stderr (unless ``ODDONEOUT_PROGRESS=0``).
+    next_designs : async callable, optional
+        More trials as the collection goes (adaptive rounds,
+        :func:`~oddoneout.collect.adaptive.collect_adaptive_remote`): awaited once every queued
+        trial has been handed to a request, while those in flight complete; it returns designs
+        whose missing trials are queued next, or ``None`` when there are no more. Awaited once at a
+        time; a call in progress when the collection stops is let finish.
 
     Returns
     -------

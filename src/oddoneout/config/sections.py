@@ -12,6 +12,7 @@ import inspect
 from dataclasses import dataclass, fields
 from typing import Any, Iterator
 
+from oddoneout.collect.informativeness import CRITERIA
 from oddoneout.embed.selection import AUTO
 from oddoneout.embed.spose import SPoSE
 from oddoneout.embed.vice import VICE
@@ -32,6 +33,8 @@ def _estimator_default(name: str) -> Any:
     return _SPOSE[name].default
 
 
+#: Values of ``[design] selection``.
+SELECTIONS = ("random", "adaptive")
 #: Values of ``[embedding] method``.
 EMBEDDING_METHODS = ("spose", "vice")
 #: Values of ``[neural] source``: the synthetic world's OUT/neural/*.npz, none, or files of a format.
@@ -81,12 +84,28 @@ class DesignSettings(Settings):
     batch_size: int = setting(20_000, minimum=1)
     #: "odd_one_out" | "anchor" | "ranked:<options>:<ranked>" (e.g. "ranked:8:2"), for every design
     trial_type: str = setting(ODD_ONE_OUT.spec, omit_default=True)
+    #: "random" (the main design, split into training and test) | "adaptive": a holdout, a random first
+    #: round, then rounds of the most informative trials (docs/collecting.md, oddoneout.collect.adaptive);
+    #: n_triplets is the whole budget of base trials, holdout included
+    selection: str = setting("random", choices=SELECTIONS, omit_default=True)
+    #: adaptive: selected rounds after the random first one
+    adaptive_rounds: int = setting(10, minimum=1, omit_default=True)
+    #: adaptive: base trials per selected round (0 = what the holdout leaves, in adaptive_rounds + 1 equal parts)
+    adaptive_round_size: int = setting(0, minimum=0, omit_default=True)
+    #: adaptive: how candidates are scored ("information_gain" | "entropy")
+    adaptive_criterion: str = setting("information_gain", choices=tuple(CRITERIA), omit_default=True)
+    #: adaptive: random base trials held out as the test set (0 = [embedding] test_fraction of n_triplets)
+    holdout_triplets: int = setting(0, minimum=0, omit_default=True)
 
     def problems(self) -> Iterator[tuple[str, str]]:
         try:
             trial_type_from_spec(self.trial_type)
         except InputError as exc:
             yield "trial_type", str(exc)
+        if self.selection == "adaptive" and self.triplets:
+            yield "selection", '"adaptive" chooses its own trials: remove `triplets` (a list to ask) or select "random"'
+        if self.selection == "adaptive" and self.n_triplets < 1:
+            yield "n_triplets", 'selection = "adaptive" needs a budget of n_triplets >= 1'
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def check_export(run: StudyRun, system: str) -> None:
             f"collect {system!r} into a new --out, or delete triplets/{system}.* and collect again"
         )
     stored = read_key_codes(files.export)
-    designs = study_designs(run.config, item_ids, system)
+    designs = study_designs(run.config, item_ids, system, files.store if files.store.is_file() else None)
     extra = sorted(set(stored) - {design.name for design in designs})
     if extra:
         raise StaleInputError(

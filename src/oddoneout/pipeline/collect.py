@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -15,26 +15,30 @@ from oddoneout.pipeline.stage import StudyRun, SystemStage
 from oddoneout.stimuli.stimulus_set import StimulusSet
 from oddoneout.study_folder import StudyFolder
 
+if TYPE_CHECKING:
+    from oddoneout.collect.adaptive import AdaptivePlan
+
 #: Design names in every system's store.
 MAIN_DESIGN, REPEAT_DESIGN, EXHAUSTIVE_DESIGN = "random", "repeats", "exhaustive"
 
 
-def study_designs(config: StudyConfig, item_ids: Sequence[str], name: str | None = None) -> list:
+def study_designs(
+    config: StudyConfig, item_ids: Sequence[str], name: str | None = None, store: Path | None = None
+) -> list:
     """The main random design, the repeated design for the noise ceiling, the exhaustive validation subset.
 
     With ``name``, the system's own ``design`` settings apply (the study's ``[design]`` otherwise),
-    its ``trial_type`` the type of every design.
+    its ``trial_type`` the type of every design. With ``selection = "adaptive"`` the main design is
+    replaced by the adaptive plan's holdout and ``adaptive`` designs (:func:`adaptive_plan`): the
+    latter holds round 0 and, given the system's ``store``, every round recorded there.
     """
-    from oddoneout.collect.designs import (
-        exhaustive_design,
-        listed_design,
-        random_design,
-        read_triplet_list,
-        repeated_design,
-    )
+    from oddoneout.collect.designs import listed_design, random_design, read_triplet_list
     from oddoneout.triplets import trial_type_from_spec
 
     settings = config.systems[name].design if name else config.design
+    if settings.selection == "adaptive":
+        plan = adaptive_plan(config, item_ids, name)
+        return [plan.first_designs()[0], plan.adaptive_design(store), *_extra_designs(config, item_ids, name)]
     seed = config.study.seed
     kind = trial_type_from_spec(settings.trial_type)
     orderings = settings.n_orderings
@@ -45,7 +49,18 @@ def study_designs(config: StudyConfig, item_ids: Sequence[str], name: str | None
         main = random_design(
             item_ids, settings.n_triplets, seed=seed, n_orderings=orderings, name=MAIN_DESIGN, trial_type=kind
         )
-    designs = [main]
+    return [main, *_extra_designs(config, item_ids, name)]
+
+
+def _extra_designs(config: StudyConfig, item_ids: Sequence[str], name: str | None) -> list:
+    """The repeated design (noise ceiling) and the exhaustive validation subset, as the settings ask."""
+    from oddoneout.collect.designs import exhaustive_design, repeated_design
+    from oddoneout.triplets import trial_type_from_spec
+
+    settings = config.systems[name].design if name else config.design
+    seed = config.study.seed
+    kind = trial_type_from_spec(settings.trial_type)
+    designs = []
     if settings.repeated_triplets > 0 and settings.n_repeats > 1:
         designs.append(
             repeated_design(
@@ -61,6 +76,30 @@ def study_designs(config: StudyConfig, item_ids: Sequence[str], name: str | None
         subset = validation_subset(config, item_ids, settings.exhaustive_items)
         designs.append(exhaustive_design(subset, name=EXHAUSTIVE_DESIGN, seed=seed + 2, trial_type=kind))
     return designs
+
+
+def adaptive_plan(config: StudyConfig, item_ids: Sequence[str], name: str | None = None) -> "AdaptivePlan":
+    """The adaptive plan of a system with ``[design] selection = "adaptive"`` (or of the study's ``[design]``).
+
+    ``n_triplets`` is the whole budget of base trials; ``holdout_triplets = 0`` holds out the
+    ``[embedding] test_fraction`` share of it (the test set a random design's split would give).
+    """
+    from oddoneout.collect.adaptive import AdaptivePlan
+    from oddoneout.triplets import trial_type_from_spec
+
+    settings = config.systems[name].design if name else config.design
+    holdout = settings.holdout_triplets or max(1, round(config.embedding.test_fraction * settings.n_triplets))
+    return AdaptivePlan.from_budget(
+        item_ids,
+        settings.n_triplets,
+        config.study.seed,
+        n_rounds=settings.adaptive_rounds,
+        holdout=holdout,
+        round_size=settings.adaptive_round_size,
+        criterion=settings.adaptive_criterion,
+        n_orderings=settings.n_orderings,
+        trial_type=trial_type_from_spec(settings.trial_type),
+    )
 
 
 def validation_subset(config: StudyConfig, item_ids: Sequence[str], n_items: int | None = None) -> list[str]:
@@ -91,8 +130,14 @@ def collect_system(config: StudyConfig, folder: StudyFolder, name: str, stimuli:
     if agent_kind(system.agent).served:
         return export_store(files.store, files.export, name, reproducible=False)
     files.store.parent.mkdir(parents=True, exist_ok=True)
-    designs = study_designs(config, stimuli.item_ids, name)
+    adaptive = system.design.selection == "adaptive"
+    designs = study_designs(config, stimuli.item_ids, name, files.store)
     out = folder.root
+    if adaptive and settings.executor == "ray":
+        raise InputError(
+            f'system {name!r}: adaptive selection (selection = "adaptive") needs the local or the asynchronous '
+            'runner, not [collect] executor = "ray": each round is chosen on the answers to the rounds before'
+        )
     if settings.executor == "ray":
         from oddoneout.collect.ray_executor import collect_ray
 
@@ -108,22 +153,31 @@ def collect_system(config: StudyConfig, folder: StudyFolder, name: str, stimuli:
     else:
         agent = build_agent(config, out, name, stimuli)
         with TripletStore(files.store, agent=agent.name, model=agent.model, item_ids=stimuli.item_ids) as store:
+            plan = adaptive_plan(config, stimuli.item_ids, name) if adaptive else None
+            extras = _extra_designs(config, stimuli.item_ids, name)
             if agent_kind(system.agent).concurrent:
-                from oddoneout.collect.async_runner import collect_remote
-
                 remote = system.settings
-                collect_remote(
-                    designs,
-                    agent,
-                    store,
-                    concurrency=remote.concurrency,
-                    max_retries=remote.max_retries,
-                    request_timeout=remote.timeout * 2,
-                    rate_limit=remote.rate_limit or None,
-                    max_requests=remote.max_requests or None,
-                    max_tokens=remote.max_tokens or None,
-                    seed=config.study.seed,
-                )
+                options = {
+                    "concurrency": remote.concurrency,
+                    "max_retries": remote.max_retries,
+                    "request_timeout": remote.timeout * 2,
+                    "rate_limit": remote.rate_limit or None,
+                    "max_requests": remote.max_requests or None,
+                    "max_tokens": remote.max_tokens or None,
+                    "seed": config.study.seed,
+                }
+                if plan is None:
+                    from oddoneout.collect.async_runner import collect_remote
+
+                    collect_remote(designs, agent, store, **options)
+                else:
+                    from oddoneout.collect.adaptive import collect_adaptive_remote
+
+                    collect_adaptive_remote(plan, agent, store, extras, **options)
+            elif plan is not None:
+                from oddoneout.collect.adaptive import collect_adaptive
+
+                collect_adaptive(plan, agent, store, extras, batch_size=system.design.batch_size, progress=True)
             else:
                 from oddoneout.collect.runner import collect
 

@@ -152,6 +152,25 @@ def design_triplets(folder: StudyFolder, name: str, design: str, settings: Setti
     return read_judgments_as_triplets(files.export, design=design, exclude=exclude)
 
 
+def system_split(run: StudyRun, system: str) -> tuple[Triplets, Triplets]:
+    """A system's training and test triplets.
+
+    A random main design is split at random (``[embedding] test_fraction``, the study seed); an
+    adaptive system (``[design] selection = "adaptive"``) trains on its ``adaptive`` design and is
+    tested on its ``holdout`` design, random trials no selection ever saw (adaptively chosen trials
+    are the ones the model was least sure of: no fair test set).
+    """
+    from oddoneout.collect.adaptive import ADAPTIVE_DESIGN, HOLDOUT_DESIGN
+
+    config = run.config
+    settings = config.systems[system].settings
+    if config.systems[system].design.selection == "adaptive":
+        train = design_triplets(run.folder, system, ADAPTIVE_DESIGN, settings)
+        return train, design_triplets(run.folder, system, HOLDOUT_DESIGN, settings).reindex(train.item_ids)
+    triplets = design_triplets(run.folder, system, MAIN_DESIGN, settings)
+    return triplets.split(config.embedding.test_fraction, seed=config.study.seed)
+
+
 class FitStage(SystemStage):
     """Reads ``triplets/<s>.parquet``; writes ``split/<s>_{train,test}.npy``, ``split/<s>_items.txt``,
     ``embeddings/<s>.parquet`` (and ``embeddings/<s>_dims.csv`` with several seeds)."""
@@ -171,12 +190,11 @@ class FitStage(SystemStage):
         config = run.config
         files = run.folder.system(system)
         check_export(run, system)
-        triplets = design_triplets(run.folder, system, MAIN_DESIGN, config.systems[system].settings)
-        train, test = triplets.split(config.embedding.test_fraction, seed=config.study.seed)
+        train, test = system_split(run, system)
         for path, part in ((files.train, train), (files.test, test)):
             with atomic_open(path, "wb") as handle:  # a file, not a path: numpy would append ".npy"
                 np.save(handle, part.indices)
-        write_text(files.items, "\n".join(triplets.item_ids) + "\n")
+        write_text(files.items, "\n".join(train.item_ids) + "\n")
         fitted = fit_embedding(train, config.embedding, config.study.seed, label=f"fit {system}")
         if fitted.reproducibility is not None:
             write_table(fitted.reproducibility, files.dims)

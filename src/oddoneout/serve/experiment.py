@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -128,8 +129,11 @@ def pick_system(config: StudyConfig, name: str | None) -> str:
     return served[0]
 
 
-def build_experiment(config: StudyConfig, name: str, stimuli: StimulusSet) -> Experiment:
+def build_experiment(config: StudyConfig, name: str, stimuli: StimulusSet, store: Path | None = None) -> Experiment:
     """The experiment of system ``name`` over the study's stimuli, with the designs the collect stage would ask.
+
+    An adaptive system's ``adaptive`` design holds the rounds recorded in its ``store``
+    (``oddoneout adapt``) when it is given.
 
     Raises
     ------
@@ -146,7 +150,7 @@ def build_experiment(config: StudyConfig, name: str, stimuli: StimulusSet) -> Ex
     item_ids = tuple(stimuli.item_ids)
     texts = captions(stimuli)
     media = item_media(stimuli, media_folder(config, settings))
-    designs = study_designs(config, list(item_ids), name)
+    designs = study_designs(config, list(item_ids), name, store)
     kinds = {design.trial_type for design in designs}
     if len(kinds) > 1:
         raise InputError(f"system {name!r} asks trials of several types ({sorted(k.spec for k in kinds)}): serve one")

@@ -105,8 +105,8 @@ def serve_study(
         run = StudyRun(config, folder, [name])
         if not folder.stimuli.is_file():
             StimuliStage().run(run)
-        experiment = build_experiment(config, name, run.stimuli)
         files = folder.system(name)
+        experiment = build_experiment(config, name, run.stimuli, files.store if files.store.is_file() else None)
         files.store.parent.mkdir(parents=True, exist_ok=True)
         with TripletStore(files.store, agent=name, model=experiment.model, item_ids=experiment.item_ids) as store:
             book = LeaseBook(
