@@ -136,6 +136,7 @@ def fit_scores(train: Triplets, test: Triplets, subset: np.ndarray, measured: np
         model.fit(train)
     weights = model.weights_
     rsm_r = rsm_correlation(predicted_similarity(weights[subset]), measured) if weights.shape[1] else 0.0
+    rsm_r = rsm_r if np.isfinite(rsm_r) else 0.0  # constant predicted similarity: nothing recovered
     return {"accuracy": float(model.score(test)), "rsm_r": float(rsm_r), "dims": int(weights.shape[1])}
 
 
@@ -193,14 +194,15 @@ def judgments_to(rows: list[dict], metric: str, target: float) -> float:
 
     Reached after the first round: that round's size, an upper bound.
     """
-    previous = None
+    previous: tuple[float, float] | None = None
     for row in rows:
-        if row[metric] >= target:
-            if previous is None or row[metric] == previous[metric]:
+        value = row[metric] if np.isfinite(row[metric]) else 0.0  # an undefined rsm_r recovered nothing
+        if value >= target:
+            if previous is None or value == previous[1]:
                 return float(row["judgments"])
-            share = (target - previous[metric]) / (row[metric] - previous[metric])
-            return float(previous["judgments"] + share * (row["judgments"] - previous["judgments"]))
-        previous = row
+            share = (target - previous[1]) / (value - previous[1])
+            return float(previous[0] + share * (row["judgments"] - previous[0]))
+        previous = (row["judgments"], value)
     return float("nan")
 
 
@@ -298,6 +300,19 @@ def draw_figure(results: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def resummarise(path: Path, figure: Path | None) -> None:
+    """Print the tables (and draw the figure) of a ``--json`` file again."""
+    results = json.loads(path.read_text())
+    for agent, runs in results["runs"].items():
+        runs = {arm: {int(seed): rows for seed, rows in by_seed.items()} for arm, by_seed in runs.items()}
+        results["summary"][agent] = summarise(runs)
+        first_round = {arm: next(iter(by_seed.values()))[0]["judgments"] for arm, by_seed in runs.items()}
+        budget = next(iter(runs["random"].values()))[-1]["judgments"]
+        print_summary(agent, results["summary"][agent], budget, first_round)
+    if figure:
+        draw_figure(results, figure)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agents", nargs="+", choices=AGENTS, default=list(AGENTS))
@@ -314,7 +329,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--embedding", type=Path, default=DEFAULT_EMBEDDING, help="The real agent's embedding (.npy).")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--figure", type=Path)
+    parser.add_argument("--summarise", type=Path, help="Only print the tables of this --json file (and --figure).")
     args = parser.parse_args(argv)
+    if args.summarise:
+        resummarise(args.summarise, args.figure)
+        return
     if "random" not in args.arms:
         parser.error("the random arm sets the target: keep it in --arms")
 
