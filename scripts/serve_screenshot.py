@@ -5,12 +5,14 @@ stimuli), walks a participant through consent and practice to the first trial, a
 ``docs/images/serve_consent.png`` and ``docs/images/serve_trial.png``; then a few simulated
 participants answer over HTTP (one of them far too fast), and the admin page, opened with its
 token, is saved as ``docs/images/serve_admin.png``. Last, the built-in ``human_demo`` study (pictures
-of coloured shapes) is served and its first trial saved as ``docs/images/serve_media_trial.png``.
-Needs Chromium, ChromeDriver (``apt-get install chromium chromium-driver``) and selenium.
+of coloured shapes) is served and its first trial saved as ``docs/images/serve_media_trial.png``;
+then again as an anchor design and as a ranked design (``ranked:4:2``), their first trials saved as
+``docs/images/serve_anchor.png`` and ``docs/images/serve_ranked.png`` (each with its trial type's own
+question). Needs Chromium, ChromeDriver (``apt-get install chromium chromium-driver``) and selenium.
 
 Usage::
 
-    python scripts/serve_screenshot.py [--out docs/images]
+    python scripts/serve_screenshot.py [--out docs/images] [--only {synthetic,media,trial_types} ...]
 """
 
 from __future__ import annotations
@@ -55,56 +57,108 @@ def participant(url: str, number: int, n_answers: int, rt_ms: float, first_only:
         state = reply.raise_for_status().json()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
-    args = parser.parse_args()
+#: The screenshots each group of ``--only`` saves.
+GROUPS = {
+    "synthetic": ("serve_consent.png", "serve_trial.png", "serve_admin.png"),
+    "media": ("serve_media_trial.png",),
+    "trial_types": ("serve_anchor.png", "serve_ranked.png"),
+}
+
+
+def synthetic_screenshots(out: Path, tmp: str) -> None:
+    """The consent and first-trial pages of the synthetic study, then its admin page after a few participants."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "study.toml"
-        config.write_text(
-            builtin_config("synthetic").read_text()
-            + '\n[systems.people]\nagent = "human"\npractice_trials = 1\nexclude_max_fast_fraction = 0.5\n'
-        )
-        admin_token = secrets.token_hex(32)  # this run's only: never written anywhere
-        with Server(config, Path(tmp) / "out", env={**ENV, ADMIN_ENV: admin_token}) as server:
-            driver = _driver(Path(tmp) / "profile")
-            try:
-                driver.set_window_size(1200, 700)
-                wait = WebDriverWait(driver, 30)
+    config = Path(tmp) / "study.toml"
+    config.write_text(
+        builtin_config("synthetic").read_text()
+        + '\n[systems.people]\nagent = "human"\npractice_trials = 1\nexclude_max_fast_fraction = 0.5\n'
+    )
+    admin_token = secrets.token_hex(32)  # this run's only: never written anywhere
+    with Server(config, Path(tmp) / "out", env={**ENV, ADMIN_ENV: admin_token}) as server:
+        driver = _driver(Path(tmp) / "profile")
+        try:
+            driver.set_window_size(1200, 700)
+            wait = WebDriverWait(driver, 30)
 
-                def shown(element_id: str):
-                    return wait.until(lambda d: d.find_element(By.ID, element_id).is_displayed() and d.find_element(
-                        By.ID, element_id))  # fmt: skip
+            def shown(element_id: str):
+                return wait.until(lambda d: d.find_element(By.ID, element_id).is_displayed() and d.find_element(
+                    By.ID, element_id))  # fmt: skip
 
-                driver.get(server.url + "/?PROLIFIC_PID=5f1a2b3c4d5e6f7a8b9c0d1e&STUDY_ID=demo&SESSION_ID=demo")
-                shown("consent-yes")
-                driver.save_screenshot(str(args.out / "serve_consent.png"))
-                driver.find_element(By.ID, "consent-yes").click()
-                shown("instructions-go").click()
-                wait.until(lambda d: d.find_element(By.ID, "progress").text == "Practice 1 of 1")
-                driver.find_element(By.ID, "option-0").click()
-                shown("ready-go").click()
-                wait.until(lambda d: d.find_element(By.ID, "progress").text.startswith("Trial 1 of"))
-                driver.save_screenshot(str(args.out / "serve_trial.png"))
-                for number, (n_answers, rt_ms, first_only) in enumerate(PARTICIPANTS, start=1):
-                    participant(server.url, number, n_answers, rt_ms, first_only)
-                driver.set_window_size(1200, 900)
-                driver.get(server.url + "/admin")
-                shown("token").send_keys(admin_token)
-                driver.find_element(By.ID, "login-go").click()
-                shown("summary")
-                wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#participants tbody tr")) == 6)
-                driver.save_screenshot(str(args.out / "serve_admin.png"))
-            finally:
-                driver.quit()
-        with Server(builtin_config("human_demo"), Path(tmp) / "demo") as server:
-            driver = _driver(Path(tmp) / "demo-profile")
+            driver.get(server.url + "/?PROLIFIC_PID=5f1a2b3c4d5e6f7a8b9c0d1e&STUDY_ID=demo&SESSION_ID=demo")
+            shown("consent-yes")
+            driver.save_screenshot(str(out / "serve_consent.png"))
+            driver.find_element(By.ID, "consent-yes").click()
+            shown("instructions-go").click()
+            wait.until(lambda d: d.find_element(By.ID, "progress").text == "Practice 1 of 1")
+            driver.find_element(By.ID, "option-0").click()
+            shown("ready-go").click()
+            wait.until(lambda d: d.find_element(By.ID, "progress").text.startswith("Trial 1 of"))
+            driver.save_screenshot(str(out / "serve_trial.png"))
+            for number, (n_answers, rt_ms, first_only) in enumerate(PARTICIPANTS, start=1):
+                participant(server.url, number, n_answers, rt_ms, first_only)
+            driver.set_window_size(1200, 900)
+            driver.get(server.url + "/admin")
+            shown("token").send_keys(admin_token)
+            driver.find_element(By.ID, "login-go").click()
+            shown("summary")
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#participants tbody tr")) == 6)
+            driver.save_screenshot(str(out / "serve_admin.png"))
+        finally:
+            driver.quit()
+
+
+def media_screenshot(out: Path, tmp: str) -> None:
+    """The first trial of the built-in human_demo study (pictures)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with Server(builtin_config("human_demo"), Path(tmp) / "demo") as server:
+        driver = _driver(Path(tmp) / "demo-profile")
+        try:
+            driver.set_window_size(1200, 640)
+            wait = WebDriverWait(driver, 30)
+            driver.get(server.url + "/")
+            wait.until(lambda d: d.find_element(By.ID, "consent-yes").is_displayed())
+            driver.find_element(By.ID, "consent-yes").click()
+            wait.until(lambda d: d.find_element(By.ID, "instructions-go").is_displayed())
+            driver.find_element(By.ID, "instructions-go").click()
+            for number in (1, 2):
+                wait.until(lambda d: d.find_element(By.ID, "progress").text == f"Practice {number} of 2")
+                wait.until(lambda d: not d.find_element(By.ID, "loading").is_displayed())
+                driver.find_element(By.TAG_NAME, "body").send_keys("1")
+            wait.until(lambda d: d.find_element(By.ID, "ready-go").is_displayed())
+            driver.find_element(By.ID, "ready-go").click()
+            wait.until(lambda d: d.find_element(By.ID, "progress").text == "Trial 1 of 40")
+            wait.until(lambda d: not d.find_element(By.ID, "loading").is_displayed())
+            driver.save_screenshot(str(out / "serve_media_trial.png"))
+        finally:
+            driver.quit()
+
+
+def trial_type_screenshots(out: Path, tmp: str) -> None:
+    """The first trial of the human_demo study served as an anchor design, and as a ranked one (4 options, 2 ranked).
+
+    The study's own files (stimulus table, pictures) are named by absolute paths in a copy of its config
+    with ``[design] trial_type`` set.
+    """
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    demo = builtin_config("human_demo")
+    for trial_type, name, practice_answer, first_keys, height in (
+        ("anchor", "serve_anchor.png", "1", "", 815),
+        # practice: rank options 1 and 2, then Enter submits; the first trial is shown with option 3 ranked first
+        ("ranked:4:2", "serve_ranked.png", "12\ue007", "3", 950),
+    ):
+        config = Path(tmp) / f"{name}.toml"
+        text = demo.read_text().replace('"human_demo/', f'"{demo.parent / "human_demo"}/')
+        config.write_text(text.replace("[design]\n", f'[design]\ntrial_type = "{trial_type}"\n', 1))
+        with Server(config, Path(tmp) / name) as server:
+            driver = _driver(Path(tmp) / f"{name}-profile")
             try:
-                driver.set_window_size(1200, 640)
+                driver.set_window_size(1200, height)
                 wait = WebDriverWait(driver, 30)
                 driver.get(server.url + "/")
                 wait.until(lambda d: d.find_element(By.ID, "consent-yes").is_displayed())
@@ -114,16 +168,33 @@ def main() -> None:
                 for number in (1, 2):
                     wait.until(lambda d: d.find_element(By.ID, "progress").text == f"Practice {number} of 2")
                     wait.until(lambda d: not d.find_element(By.ID, "loading").is_displayed())
-                    driver.find_element(By.TAG_NAME, "body").send_keys("1")
+                    for key in practice_answer:
+                        driver.find_element(By.TAG_NAME, "body").send_keys(key)
                 wait.until(lambda d: d.find_element(By.ID, "ready-go").is_displayed())
                 driver.find_element(By.ID, "ready-go").click()
                 wait.until(lambda d: d.find_element(By.ID, "progress").text == "Trial 1 of 40")
                 wait.until(lambda d: not d.find_element(By.ID, "loading").is_displayed())
-                driver.save_screenshot(str(args.out / "serve_media_trial.png"))
+                for key in first_keys:
+                    driver.find_element(By.TAG_NAME, "body").send_keys(key)
+                driver.save_screenshot(str(out / name))
             finally:
                 driver.quit()
-    names = ("serve_consent.png", "serve_trial.png", "serve_admin.png", "serve_media_trial.png")
-    written = ", ".join(str(args.out / name) for name in names)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
+    parser.add_argument(
+        "--only", choices=sorted(GROUPS), action="append", help="save only these screenshots (default: every one)"
+    )
+    args = parser.parse_args()
+    groups = args.only or list(GROUPS)
+    makers = {"synthetic": synthetic_screenshots, "media": media_screenshot, "trial_types": trial_type_screenshots}
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for group in groups:
+            makers[group](args.out, tmp)
+    written = ", ".join(str(args.out / name) for group in groups for name in GROUPS[group])
     print(f"wrote {written}")
 
 

@@ -235,6 +235,7 @@ def test_registry_kinds_cover_the_system_table():
         "debrief_text",
         "break_every",
         "break_text",
+        "question_text",
         "completion_url",
         "answers_per_second",
         "answer_burst",
@@ -272,6 +273,8 @@ def test_a_human_system_loads_dumps_and_refuses_bad_settings(tmp_path):
         ("break_every = -1", "break_every"),
         ("break_every = 1.5", "break_every"),
         ('break_text = ""', "break_text"),
+        ('question_text = " "', "question_text: must not be blank"),
+        ('question_text = "' + "x" * 501 + '"', "question_text: must be at most 500 characters"),
         ("exclude_max_fast_fraction = 1.5", "exclude_max_fast_fraction"),
         ("exclude_min_catch_accuracy = -0.1", "exclude_min_catch_accuracy"),
         ("temperature = 0.5", "temperature"),  # another kind's key (at its default it is ignored)

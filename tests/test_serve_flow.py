@@ -73,6 +73,52 @@ def test_bad_texts_are_refused_at_load(tmp_path, line, key):
         load_config(human_config(tmp_path, line))
 
 
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        ('question_text = "   "', "must not be blank"),
+        (f'question_text = "{"x" * (flow.MAX_QUESTION_CHARS + 1)}"', f"at most {flow.MAX_QUESTION_CHARS} characters"),
+        ('question_text = "Which one?\\nClick it."', "one line of text"),
+        ('question_text = """Which one?\nClick it."""', "one line of text"),  # a TOML line break
+        ('question_text = "tab\\there"', "one line of text"),
+        ("question_text = 3", "is not a string"),
+        ('question_text = ["Which one?"]', "is not a string"),
+    ],
+)
+def test_a_bad_question_text_is_refused_at_load_with_one_line_naming_it(tmp_path, line, problem):
+    with pytest.raises(InputError) as error:
+        load_config(human_config(tmp_path, line))
+    message = str(error.value)
+    assert "\n" not in message and "[systems.people] question_text: " in message and problem in message
+
+
+def test_the_question_defaults_to_the_trial_types_own_and_a_configured_one_replaces_it(tmp_path):
+    # the wording the page had before the question became a setting
+    assert flow.default_question("odd_one_out", 3) == "Which one is the odd one out? Click it, or press 1, 2 or 3."
+    assert flow.default_question("anchor", 3) == (
+        "Which option is more similar to the reference? Click it, or press 1 or 2."
+    )
+    assert flow.default_question("ranked", 5, 1) == (
+        "Which option is most similar to the reference? Click it (or press its number, 1 to 4), then submit."
+    )
+    assert flow.default_question("ranked", 4, 2) == (
+        "Click the 2 options most similar to the reference, the most similar first (or press their numbers, "
+        "1 to 3). Undo or reset to change your order, then submit."
+    )
+    settings = load_config(human_config(tmp_path, "")).systems["people"].settings
+    assert settings.question_text == ""  # "" = the trial type's own
+    assert flow.question(settings.question_text, "anchor", 3) == flow.default_question("anchor", 3)
+    asked = "Which <b>two</b> are closest? Then submit & go on."
+    config = load_config(human_config(tmp_path, f"question_text = {asked!r}"))
+    assert config.systems["people"].settings.question_text == asked
+    assert flow.question(asked, "ranked", 4, 2) == asked
+    again = tmp_path / "again.toml"
+    again.write_text(dump_config(config))
+    assert load_config(again).hash == config.hash
+    assert load_config(human_config(tmp_path, 'question_text = ""')).systems["people"].settings.question_text == ""
+    assert not list(HumanSettings(question_text="x" * flow.MAX_QUESTION_CHARS).problems())
+
+
 def test_http_urls_are_accepted():
     for url in ("", "https://app.prolific.com/submissions/complete?cc=C1A2B3", "http://127.0.0.1:9/x?code={code}"):
         assert not list(HumanSettings(completion_url=url).problems())
@@ -102,9 +148,11 @@ def test_the_texts_reach_the_page_only_as_json_and_the_url_only_when_done(tmp_pa
         "instructions": "Pick <i>one</i>.",
         "debrief": "Bye </script>",
         "break": flow.DEFAULT_BREAK,
+        "question": "Which one is the odd one out? Click it, or press 1, 2 or 3.",  # the trial type's own
     }
     # the page holds none of the texts (nor the built-in ones): the script sets them as plain text
-    for text in ("<script>alert", "Pick <i>", "Bye ", "cannot be read back", "go with your first impression"):
+    shown = ("<script>alert", "Pick <i>", "Bye ", "cannot be read back", "go with your first impression", "odd one")
+    for text in shown:
         assert text not in page
     assert not session["done"] and session["completion_url"] is None
     assert done["done"] and done["completion_code"]

@@ -16,6 +16,7 @@ import numpy as np
 from serve_study import CAPTION, Server, rows, snapshot, store_path, write_study
 from test_interactive_map import _driver
 
+from oddoneout.collect import flow
 from oddoneout.collect.quality import session_quality
 from oddoneout.collect.status import format_status, store_status
 from oddoneout.serve.jspsych import jspsych_trials
@@ -46,6 +47,7 @@ def test_impossible_anchor_and_ranked_answers_are_refused_and_change_nothing(tmp
     with Server(config, out) as server:
         session = start(server)
         assert session["layout"] == {"trial_type": "anchor", "spec": "anchor", "n_shown": 3, "n_ranked": 1}
+        assert httpx.get(server.url + "/api/texts").json()["question"] == flow.default_question("anchor", 3)
         assert all(len(t["texts"]) == 3 for t in session["trials"] + session["practice"])
         token, trial = session["token"], session["trials"][0]
         before = snapshot(store_path(out))
@@ -80,6 +82,7 @@ def test_impossible_anchor_and_ranked_answers_are_refused_and_change_nothing(tmp
     with Server(config, out) as server:
         session = start(server)
         assert session["layout"] == {"trial_type": "ranked", "spec": "ranked:4:2", "n_shown": 5, "n_ranked": 2}
+        assert httpx.get(server.url + "/api/texts").json()["question"] == flow.default_question("ranked", 5, 2)
         assert all(len(t["texts"]) == 5 for t in session["trials"] + session["practice"])
         token, trials = session["token"], session["trials"]
         before = snapshot(store_path(out))
@@ -156,6 +159,16 @@ def _browser(tmp_path, server: Server):
     return driver, visible, progress, key, click, texts
 
 
+def _question_shown_as_text(driver, question: str) -> None:
+    """The page shows ``question`` above the trial, character for character: no markup of it became an element."""
+    from selenium.webdriver.common.by import By
+
+    shown = driver.find_element(By.ID, "question")
+    assert shown.text == question
+    assert not shown.find_elements(By.CSS_SELECTOR, "*")  # plain text: no <b> (or any) element
+    assert shown.get_attribute("innerHTML") == question.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _no_browser_errors(driver) -> None:
     errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert not errors, errors  # no CSP violation, no failed request, no script error
@@ -164,20 +177,23 @@ def _no_browser_errors(driver) -> None:
 def test_an_anchor_session_in_chromium_by_click_and_by_key(tmp_path):
     from selenium.webdriver.common.by import By
 
-    config = write_study(tmp_path / "study", trial_type="anchor", trials_per_session=4, practice_trials=1)
+    question = "Which <b>one</b> is closer to the reference? Click it & go on (keys 1, 2)."
+    config = write_study(
+        tmp_path / "study", trial_type="anchor", trials_per_session=4, practice_trials=1, question_text=question
+    )
     out = tmp_path / "out"
     with Server(config, out) as server:
         driver, visible, progress, key, click, texts = _browser(tmp_path, server)
         try:
             progress("Practice 1 of 1")
-            assert visible("reference-box") and driver.find_element(By.ID, "question").text.startswith(
-                "Which option is more similar to the reference?"
-            )
+            assert visible("reference-box")
+            _question_shown_as_text(driver, question)  # the config's, <b> shown as <b>
             assert not driver.find_elements(By.ID, "option-0")  # the reference is no option
             assert driver.find_element(By.ID, "rank-controls").is_displayed() is False
             click("option-1")  # practice
             visible("ready-go").click()
             progress("Trial 1 of 4")
+            _question_shown_as_text(driver, question)
             shown = texts(3)
             assert all(text.startswith('<img src=x onerror="document.title=1"> <b>item') for text in shown)
             assert not driver.find_elements(By.CSS_SELECTOR, "#options b, #reference b")
@@ -209,7 +225,10 @@ def test_an_anchor_session_in_chromium_by_click_and_by_key(tmp_path):
 def test_a_ranked_session_in_chromium_click_in_order_then_submit(tmp_path):
     from selenium.webdriver.common.by import By
 
-    config = write_study(tmp_path / "study", trial_type="ranked:3:2", trials_per_session=3, practice_trials=1)
+    question = "Pick the two closest to the reference, the closest first; then submit."
+    config = write_study(
+        tmp_path / "study", trial_type="ranked:3:2", trials_per_session=3, practice_trials=1, question_text=question
+    )
     out = tmp_path / "out"
     with Server(config, out) as server:
         driver, visible, progress, key, click, texts = _browser(tmp_path, server)
@@ -221,11 +240,13 @@ def test_a_ranked_session_in_chromium_click_in_order_then_submit(tmp_path):
         try:
             progress("Practice 1 of 1")
             assert visible("rank-controls") and not submit.is_enabled()
+            _question_shown_as_text(driver, question)  # the config's, not the trial type's own
             click("option-2")
             click("option-1")
             submit.click()
             visible("ready-go").click()
             progress("Trial 1 of 3")
+            _question_shown_as_text(driver, question)
             shown = texts(4)
             click("option-3")
             assert ranks() == ["", "", "Rank 1"] and not submit.is_enabled()

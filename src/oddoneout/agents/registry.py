@@ -208,6 +208,8 @@ class HumanSettings(Settings):
     #: next trial's response time starts only once the participant continues
     break_every: int = setting(0, minimum=0, omit_default=True)
     break_text: str = setting(flow.DEFAULT_BREAK, omit_default=True)
+    #: the question above each trial: one line of plain text; "" = the trial type's own (flow.default_question)
+    question_text: str = setting("", omit_default=True)
     #: where the page goes after the debrief ("" = nowhere): an http(s) URL; "{code}" = the completion code
     completion_url: str = setting("")
     #: requests (answers, reloads) a session may make per second, and at once
@@ -235,6 +237,9 @@ class HumanSettings(Settings):
             problem = flow.text_problem(getattr(self, name))
             if problem:
                 yield name, problem
+        problem = flow.question_problem(self.question_text)
+        if problem:
+            yield "question_text", problem
         problem = flow.url_problem(self.completion_url)
         if problem:
             yield "completion_url", problem

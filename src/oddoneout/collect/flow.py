@@ -1,7 +1,9 @@
-"""The participant flow's texts (consent, instructions, break, debrief) and the completion link, as a config sets them.
+"""The participant flow's texts (consent, instructions, break, debrief, the trial question) and the completion link.
 
-The texts are plain text: the page sets each paragraph (separated by a blank line) with
-``textContent``, so a text can never become markup. The completion URL is where the page goes after
+Each is as a config sets it, else its default here. The texts are plain text: the page sets each
+paragraph (separated by a blank line), and the one-line question above each trial, with
+``textContent``, so a text can never become markup. The question's default depends on the trial
+type (:func:`default_question`). The completion URL is where the page goes after
 the debrief, e.g. Prolific's ``https://app.prolific.com/submissions/complete?cc=CODE``; only
 ``http``/``https`` URLs are accepted (never ``javascript:`` or ``data:``), and ``{code}`` in it
 stands for the session's completion code. This module needs no web framework: the config loader
@@ -30,6 +32,8 @@ DEFAULT_DEBRIEF = (
     "of computer models."
 )
 DEFAULT_BREAK = "Take a short break. Continue when you are ready."
+#: Most characters of the trial question.
+MAX_QUESTION_CHARS = 500
 #: Most characters of one text.
 MAX_TEXT_CHARS = 20_000
 #: Most characters of the completion URL.
@@ -48,6 +52,48 @@ def text_problem(text: str) -> str | None:
     if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
         return "must be text without control characters (line breaks and tabs allowed)"
     return None
+
+
+def question_problem(text: str) -> str | None:
+    """What is wrong with a configured trial question (``None``: nothing; ``""`` means the default).
+
+    Blank, longer than :data:`MAX_QUESTION_CHARS`, or holding a line break or another control character.
+    """
+    if text == "":
+        return None
+    if not text.strip():
+        return 'must not be blank (leave it out, or set "", for the trial type\'s own question)'
+    if len(text) > MAX_QUESTION_CHARS:
+        return f"must be at most {MAX_QUESTION_CHARS} characters"
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        return "must be one line of text without control characters"
+    return None
+
+
+def default_question(trial_type: str, n_shown: int, n_ranked: int = 1) -> str:
+    """The question above each trial of a trial type (its ``name``), unless the config sets ``question_text``.
+
+    ``n_shown`` counts the items shown (an anchor or ranked trial's reference first), ``n_ranked`` the
+    options a ranked trial asks for.
+    """
+    if trial_type == "anchor":
+        return "Which option is more similar to the reference? Click it, or press 1 or 2."
+    if trial_type == "ranked":
+        n = n_shown - 1
+        if n_ranked == 1:
+            return (
+                f"Which option is most similar to the reference? Click it (or press its number, 1 to {n}), then submit."
+            )
+        return (
+            f"Click the {n_ranked} options most similar to the reference, the most similar first (or press their "
+            f"numbers, 1 to {n}). Undo or reset to change your order, then submit."
+        )
+    return "Which one is the odd one out? Click it, or press 1, 2 or 3."
+
+
+def question(configured: str, trial_type: str, n_shown: int, n_ranked: int = 1) -> str:
+    """The question the page shows above each trial: ``configured`` (``question_text``), else the default."""
+    return configured or default_question(trial_type, n_shown, n_ranked)
 
 
 def url_problem(url: str) -> str | None:

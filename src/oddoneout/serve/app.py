@@ -5,7 +5,7 @@ Routes
 ``GET /``                   the participant page (consent, instructions, practice, trials, debrief)
 ``GET /static/<file>``      its script and style sheet (no inline code: the CSP allows only these)
 ``GET /media/<n>``          item number ``n``'s image, video or audio file (:mod:`.media`; ranges for video)
-``GET /api/texts``          the consent, instructions and debrief texts of the study config
+``GET /api/texts``          the consent, instructions, break and debrief texts and the trial question
 ``POST /api/session``       consent given: start (or resume) the participant's session; its token and trials
 ``GET /api/session``        the session's trials (leases renewed, expired ones replaced); a reload starts here
 ``POST /api/answer``        one answer, for a trial the session holds; the session's state after it:
@@ -53,7 +53,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from oddoneout.collect.flow import completion_url
+from oddoneout.collect.flow import completion_url, question
 from oddoneout.collect.leases import LeaseBook, LeaseError, SessionState
 from oddoneout.errors import InputError
 from oddoneout.serve.admin import AdminKey, admin_summary
@@ -176,12 +176,13 @@ def create_app(experiment: Experiment, book: LeaseBook, keys: ServerKeys, admin:
     admin_page = files.joinpath("admin.html").read_text(encoding="utf-8").replace("{{title}}", title)
     kinds = {**_STATIC, **(_ADMIN_STATIC if admin is not None else {})}
     static = {name: files.joinpath(name).read_bytes() for name in kinds}
-    settings = experiment.settings
+    settings, kind = experiment.settings, experiment.trial_type
     texts = {
         "consent": settings.consent_text,
         "instructions": settings.instructions_text,
         "debrief": settings.debrief_text,
         "break": settings.break_text,
+        "question": question(settings.question_text, kind.name, kind.n_shown, kind.n_ranked),
     }
     answers = RateLimiter(settings.answers_per_second, settings.answer_burst)
     starts = RateLimiter(settings.sessions_per_minute / 60, settings.session_burst)

@@ -26,15 +26,6 @@ let layout = { trial_type: "odd_one_out", n_shown: 3, n_ranked: 1 };
 let ranking = [];          // a ranked trial: the options' positions clicked so far, most similar first
 let laidOut = null;        // the layout the option buttons were made for
 
-const QUESTIONS = {
-  odd_one_out: () => "Which one is the odd one out? Click it, or press 1, 2 or 3.",
-  anchor: () => "Which option is more similar to the reference? Click it, or press 1 or 2.",
-  ranked: (n, k) => (k === 1
-    ? "Which option is most similar to the reference? Click it (or press its number, 1 to " + n + "), then submit."
-    : "Click the " + k + " options most similar to the reference, the most similar first (or press their " +
-      "numbers, 1 to " + n + "). Undo or reset to change your order, then submit."),
-};
-
 function withReference() { return layout.trial_type !== "odd_one_out"; }
 function rankedTrial() { return layout.trial_type === "ranked"; }
 function firstOption() { return withReference() ? 1 : 0; }
@@ -55,8 +46,6 @@ function setLayout(found) {
   const key = layout.trial_type + ":" + layout.n_shown + ":" + layout.n_ranked;
   if (laidOut === key) return;
   laidOut = key;
-  const n = layout.n_shown - 1;
-  document.getElementById("question").textContent = (QUESTIONS[layout.trial_type] || QUESTIONS.odd_one_out)(n, layout.n_ranked);
   document.getElementById("reference-box").hidden = !withReference();
   document.getElementById("rank-controls").hidden = !rankedTrial();
   if (!withReference()) return;  // odd-one-out: the page's own three buttons
@@ -356,6 +345,8 @@ async function loadTexts() {
   paragraphs("instructions-text", reply.data.instructions);
   paragraphs("debrief-text", reply.data.debrief);
   paragraphs("break-text", reply.data.break);
+  // the question above each trial: the config's question_text, else the trial type's own (the server's)
+  document.getElementById("question").textContent = String(reply.data.question);
   return true;
 }
 
