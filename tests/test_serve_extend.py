@@ -75,3 +75,44 @@ def test_a_design_enlarged_between_two_runs_of_the_server_keeps_the_old_answers(
         assert np.isin(encode_keys(stored[:, 0], stored[:, 1], stored[:, 2]), codes).all()
     assert rows(store, "SELECT count(*) FROM serve_leases") == [(0,)]
     assert rows(store, "SELECT count(*) FROM serve_responses") == [(len(after),)]
+
+
+def test_a_round_recorded_by_oddoneout_adapt_is_served_without_a_restart(tmp_path):
+    from typer.testing import CliRunner
+
+    from oddoneout.cli import app
+
+    folder, out = tmp_path / "study", tmp_path / "out"
+    config = write_study(folder, n_triplets=60, trials_per_session=10, practice_trials=0)
+    config.write_text(
+        config.read_text().replace(
+            "[design]\n", '[design]\nselection = "adaptive"\nadaptive_rounds = 2\nholdout_triplets = 10\n'
+        )
+    )
+    first = _design_codes(config)
+    assert set(first) == {"holdout", "adaptive"}
+    with Server(config, out) as server:
+        for _ in range(20):  # people answer the holdout and round 0
+            state = run_session(server, {}, [], catch_right=True)
+            if state["full"]:
+                break
+            _answer_all(server, state, state["token"])
+        assert state["full"]
+        answered = rows(store_path(out), KEYS)
+        assert len(answered) == sum(len(codes) for codes in first.values())
+        result = CliRunner().invoke(app, ["adapt", str(config), "--out", str(out)])  # beside the running server
+        assert result.exit_code == 0 and "round 1 recorded" in result.output, result.output
+        (n_round,) = rows(store_path(out), "SELECT n_trials FROM adaptive_rounds WHERE round = 1")[0]
+        for _ in range(20):  # the same server now leases round 1
+            state = run_session(server, {}, [], catch_right=True)
+            if state["full"]:
+                break
+            _answer_all(server, state, state["token"])
+        assert state["full"]
+        server.stop()
+    after = rows(store_path(out), KEYS)
+    new = [key for key in after if key not in answered]
+    assert len(new) == n_round and {key[0] for key in new} == {"adaptive"}  # every trial of round 1, once
+    assert len(after) == len(set(after))
+    selected = {row[0] for row in rows(store_path(out), "SELECT triplet_index FROM adaptive_trials WHERE round = 1")}
+    assert {key[1] for key in new} == selected

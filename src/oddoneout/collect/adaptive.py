@@ -276,6 +276,13 @@ def _check_plan(connection: sqlite3.Connection, path: Path, plan: AdaptivePlan) 
         raise InputError(f"{path}: the store's vocabulary is not the adaptive plan's")
 
 
+def n_recorded_rounds(connection: sqlite3.Connection) -> int:
+    """How many rounds a store's connection sees recorded (0 before the first)."""
+    if "adaptive_rounds" not in _tables(connection):
+        return 0
+    return int(connection.execute("SELECT COUNT(*) FROM adaptive_rounds").fetchone()[0])
+
+
 def recorded_rounds(store_path: str | Path, plan: AdaptivePlan) -> list[RecordedRound]:
     """The rounds recorded in a store, in order (read-only; the store checked against ``plan``)."""
     path = Path(store_path)
@@ -532,8 +539,9 @@ def collect_adaptive_remote(
 def adapt_served(plan: AdaptivePlan, store_path: str | Path) -> RecordedRound | None:
     """Select and record the next round of a served system (people answer in a browser).
 
-    The round is the one after the last recorded; it is selected on the answers stored now. The
-    server leases it once restarted on the same folder (its designs are read when it starts).
+    The round is the one after the last recorded; it is selected on the answers stored now. A
+    server running on the same folder leases it from its next lease on (it checks the recorded
+    rounds before each: :func:`oddoneout.serve.experiment.design_refresh`).
 
     Returns
     -------

@@ -39,7 +39,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -166,20 +166,35 @@ class LeaseBook:
         Catch trials asked in each new session among its trials: an item shown twice beside another
         (the odd one out), recorded in ``serve_catch``, never as a judgment. Odd-one-out designs
         only (refused with designs of another trial type).
+    refresh : callable, optional
+        Called before each lease: new designs when the served designs have grown since (they may
+        only grow; :meth:`_check_stored`), else ``None``. The server passes one for an adaptive
+        system, so a round recorded by ``oddoneout adapt`` is leased without a restart.
     """
 
     def __init__(
-        self, store: TripletStore, designs: Sequence[TripletDesign], lease_seconds: float, catch_trials: int = 0
+        self,
+        store: TripletStore,
+        designs: Sequence[TripletDesign],
+        lease_seconds: float,
+        catch_trials: int = 0,
+        refresh: Callable[[], Sequence[TripletDesign] | None] | None = None,
     ) -> None:
         if lease_seconds <= 0:
             raise InputError(f"lease_seconds must be positive, got {lease_seconds}")
         if catch_trials < 0:
             raise InputError(f"catch_trials must be at least 0, got {catch_trials}")
-        if catch_trials and any(design.trial_type != ODD_ONE_OUT for design in designs):
-            raise InputError("catch trials are odd-one-out trials only: set catch_trials = 0 for other trial types")
         self.catch_trials = int(catch_trials)
         self.store = store
         self.lease_seconds = float(lease_seconds)
+        self.refresh = refresh
+        store.connection.executescript(_CREATE)
+        self._use_designs(designs)
+
+    def _use_designs(self, designs: Sequence[TripletDesign]) -> None:
+        """Lease from ``designs`` (at the start, and when the designs grow while serving)."""
+        if self.catch_trials and any(design.trial_type != ODD_ONE_OUT for design in designs):
+            raise InputError("catch trials are odd-one-out trials only: set catch_trials = 0 for other trial types")
         self.designs = {design.name: design for design in designs}
         if len(self.designs) != len(designs):
             raise InputError("the designs of a served system need distinct names")
@@ -191,8 +206,7 @@ class LeaseBook:
         self._order = pool_order(sizes)
         self._triplets = unordered_codes(designs)
         for design in designs:
-            store.missing(design)  # a design changed under its stored name is refused here, before serving
-        store.connection.executescript(_CREATE)
+            self.store.missing(design)  # a design changed under its stored name is refused here, before serving
         self._check_stored()
 
     def _check_stored(self) -> None:
@@ -298,6 +312,9 @@ class LeaseBook:
             When there is no such session.
         """
         now = time.time() if now is None else now
+        grown = self.refresh() if self.refresh is not None else None
+        if grown is not None:  # e.g. an adaptive round recorded by `oddoneout adapt` while serving
+            self._use_designs(grown)
         connection = self.store.connection
         with self.store.transaction():
             n_trials, finished = self._session(session_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from oddoneout.errors import InputError
 from oddoneout.serve.media import Medium, item_media, media_folder
 from oddoneout.stimuli.stimulus_set import StimulusSet
 from oddoneout.triplets import ODD_ONE_OUT, TrialType
+
+if TYPE_CHECKING:
+    from oddoneout.collect.store import TripletStore
 
 
 @dataclass(frozen=True)
@@ -173,3 +176,28 @@ def build_experiment(config: StudyConfig, name: str, stimuli: StimulusSet, store
         media=media,
         trial_type=trial_type,
     )
+
+
+def design_refresh(
+    config: StudyConfig, name: str, stimuli: StimulusSet, store: TripletStore
+) -> Callable[[], list[TripletDesign] | None] | None:
+    """For an adaptive system, the served designs again whenever another round has been recorded.
+
+    ``oddoneout adapt`` records a round in the store while the server runs; the lease book calls
+    this before each lease (one ``COUNT`` query) and leases the new round's trials from then on.
+    ``None`` for a system with random designs (they never change while serving).
+    """
+    from oddoneout.collect.adaptive import n_recorded_rounds
+
+    if config.systems[name].design.selection != "adaptive":
+        return None
+    seen = [n_recorded_rounds(store.connection)]
+
+    def refresh() -> list[TripletDesign] | None:
+        count = n_recorded_rounds(store.connection)
+        if count == seen[0]:
+            return None
+        seen[0] = count
+        return build_experiment(config, name, stimuli, store.path).designs
+
+    return refresh

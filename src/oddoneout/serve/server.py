@@ -87,7 +87,7 @@ def serve_study(
     from oddoneout.pipeline.stimuli import StimuliStage
     from oddoneout.serve.admin import ADMIN_ENV, AdminKey
     from oddoneout.serve.app import create_app
-    from oddoneout.serve.experiment import build_experiment, pick_system
+    from oddoneout.serve.experiment import build_experiment, design_refresh, pick_system
     from oddoneout.serve.media import media_folder
     from oddoneout.serve.tokens import ServerKeys
 
@@ -114,6 +114,7 @@ def serve_study(
                 experiment.designs,
                 lease_seconds=experiment.settings.lease_seconds,
                 catch_trials=experiment.settings.catch_trials,
+                refresh=design_refresh(config, name, run.stimuli, store),
             )
             app = create_app(experiment, book, keys, admin)
             console.print(f"serving system {name!r} at http://{host}:{port}/ (Ctrl-C stops; answers: {files.store})")
