@@ -104,24 +104,45 @@ def make_agent(name: str, n_items: int, embedding_path: Path = DEFAULT_EMBEDDING
     return SimulatedAgent(features, ids, name, seed=1, return_probs=True), ids, True
 
 
-def ask(agent: Any, ids: tuple[str, ...], indices: np.ndarray, soft: bool) -> Triplets:
-    """The agent's answers to ``indices`` as Triplets (with soft labels when ``soft``)."""
+def ask(
+    agent: Any,
+    ids: tuple[str, ...],
+    indices: np.ndarray,
+    soft: bool,
+    asked: dict[int, int] | None = None,
+    stream: str = "train",
+) -> Triplets:
+    """The agent's answers to ``indices`` as Triplets (with soft labels when ``soft``).
+
+    Each trial is asked with a key of its unordered triplet and how often that triplet was asked
+    before (counted in ``asked``), so a simulated agent's answer is a function of the trial alone:
+    arms asking the same trials get the same answers (the comparison is paired), a triplet asked
+    again an independent one. ``stream`` names the draws: the held-out and validation answers
+    are independent of the training ones.
+    """
+    asked = {} if asked is None else asked
+    n = len(ids)
+    ordered = np.sort(indices, axis=1)
+    codes = ((ordered[:, 0] * n + ordered[:, 1]) * n + ordered[:, 2]).tolist()
+    keys = []
+    for code in codes:
+        keys.append((stream, code, 0, asked.get(code, 0)))
+        asked[code] = asked.get(code, 0) + 1
     shown = [tuple(ids[i] for i in row) for row in indices]
-    answers = agent.judge(shown)
+    answers = agent.judge(shown, keys)
     choices = np.array([answer.choice for answer in answers])
     canonical = ODD_ONE_OUT.to_canonical(indices, choices)
     if not soft:
         return Triplets(ids, canonical)
     probs = np.array([answer.probs for answer in answers])
-    canonical_probs = ODD_ONE_OUT.to_canonical(probs, choices)  # laid out like the items
-    return Triplets(ids, canonical, canonical_probs)
+    return Triplets(ids, canonical, ODD_ONE_OUT.to_canonical(probs, choices))  # laid out like the items
 
 
 def rsm_reference(agent: Any, ids: tuple[str, ...], n_rsm_items: int) -> tuple[np.ndarray, np.ndarray]:
     """Items of the validation subset and the similarity measured from every triplet of them."""
     subset = np.sort(np.random.default_rng(2).choice(len(ids), n_rsm_items, replace=False))
     triplets = subset[all_triplets(n_rsm_items)]
-    answered = ask(agent, ids, triplets, soft=False)
+    answered = ask(agent, ids, triplets, soft=False, stream="validation")
     item_ids = np.asarray(ids)
     shown = item_ids[answered.indices]
     measured = measured_similarity(shown, shown[:, 2], [ids[i] for i in subset])  # column 2: the odd one out
@@ -163,7 +184,8 @@ def run_arm(
     n_rounds = args.rounds * args.soft_resolution if soft else args.rounds
     first = random_trial_indices(n_items, 3, args.round_size, np.random.default_rng([seed, 0]))[:round_size]
     rng = np.random.default_rng([seed, ARMS.index(arm) + 1])
-    answered = ask(agent, ids, first, soft)
+    asked: dict[int, int] = {}
+    answered = ask(agent, ids, first, soft, asked)
     rows: list[dict] = []
     for round_number in range(1, n_rounds + 1):
         start = time.perf_counter()
@@ -183,7 +205,7 @@ def run_arm(
             ).indices
         else:
             chosen = random_trial_indices(n_items, 3, round_size, rng)
-        new = ask(agent, ids, chosen, soft)
+        new = ask(agent, ids, chosen, soft, asked)
         probs = np.concatenate([answered.probs, new.probs]) if soft else None
         answered = Triplets(ids, np.concatenate([answered.indices, new.indices]), probs)
     return rows
@@ -344,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     for agent_name in args.agents:
         agent, ids, gives_probs = make_agent(agent_name, args.n_items, args.embedding)
         test_rows = random_trial_indices(len(ids), 3, args.n_test, np.random.default_rng(99))
-        test = ask(agent, ids, test_rows, soft=False)
+        test = ask(agent, ids, test_rows, soft=False, stream="test")
         reference = rsm_reference(agent, ids, args.n_rsm_items)
         runs: dict[str, dict[int, list[dict]]] = {}
         for arm in args.arms:
