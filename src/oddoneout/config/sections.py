@@ -12,6 +12,7 @@ import inspect
 from dataclasses import dataclass, fields
 from typing import Any, Iterator
 
+from oddoneout.collect.cost import PRICE_KEYS
 from oddoneout.embed.selection import AUTO
 from oddoneout.embed.spose import SPoSE
 from oddoneout.embed.vice import VICE
@@ -243,18 +244,9 @@ class NeuralSettings(Settings):
             yield "alphas", f"{self.alphas!r} must be [low, high, count] with 0 < low < high and count >= 1"
 
 
-#: The prices of ``[cost]`` (US dollars), each also a key of a ``[cost.systems.NAME]`` table.
-PRICE_KEYS = (
-    "usd_per_million_input_tokens",
-    "usd_per_million_output_tokens",
-    "usd_per_image",
-    "usd_per_gpu_hour",
-)
-
-
 @dataclass(frozen=True)
 class CostSettings(Settings):
-    """``[cost]``: the price table of the cost accounting (:mod:`oddoneout.collect.cost`).
+    """``[cost]``: the price table of the cost accounting (:mod:`oddoneout.collect.cost`, :data:`PRICE_KEYS`).
 
     A price not set is not known (the estimated price is then ``None``, never 0). A system's
     ``[cost.systems.NAME]`` table (keys of :data:`PRICE_KEYS`) sets its own prices, over these.
