@@ -283,3 +283,34 @@ def test_oddoneout_estimate_reads_the_pilot_and_asks_no_agent(tmp_path, monkeypa
     assert np.isclose(summary["cost"]["llm"]["prices"]["usd_per_image"], 0.001)
     status = runner.invoke(app, ["status", str(out / "triplets" / "llm.sqlite"), "--json"])
     assert json.loads(status.stdout)["cost"]["prices"]["usd_per_million_input_tokens"] == 2.0  # the study's
+
+
+def test_the_price_table_of_the_config(tmp_path):
+    from oddoneout.config import dump_config, load_config
+    from oddoneout.errors import InputError
+
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL + "[cost.systems.mllm]\nusd_per_image = 0.5\nusd_per_million_input_tokens = 0\n")
+    config = load_config(path)
+    assert config.cost.prices("llm") == {**PRICES, "usd_per_gpu_hour": None}
+    assert config.cost.prices("mllm") == {**PRICES, "usd_per_million_input_tokens": 0, "usd_per_image": 0.5}
+    # prices change no result: the config hash is that of the config without them, and config.toml keeps them
+    unpriced = tmp_path / "unpriced.toml"
+    unpriced.write_text(re.sub(r"\[cost\][^\[]*", "", SMALL))
+    assert "[cost]" not in unpriced.read_text() and load_config(unpriced).hash == config.hash
+    assert "[cost]" not in dump_config(load_config(unpriced))
+    dumped = tmp_path / "config.toml"
+    dumped.write_text(dump_config(config))
+    reloaded = load_config(dumped)
+    assert reloaded.cost == config.cost and reloaded.hash == config.hash
+    for bad, message in [
+        ("[cost.systems.nobody]\nusd_per_image = 1.0\n", r"\[cost.systems\] system\(s\) \['nobody'\] are not in"),
+        ("[cost.systems.llm]\nusd_per_token = 1.0\n", r"unknown key\(s\) \['usd_per_token'\]"),
+        ("[cost.systems.llm]\nusd_per_image = -1.0\n", "must be a number >= 0"),
+    ]:
+        path.write_text(SMALL + bad)
+        with pytest.raises(InputError, match=message):
+            load_config(path)
+    path.write_text(SMALL.replace("usd_per_image = 0.001", 'usd_per_image = "cheap"'))
+    with pytest.raises(InputError, match=r"\[cost\] usd_per_image: 'cheap' is not a number or unset"):
+        load_config(path)
