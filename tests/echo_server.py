@@ -56,8 +56,9 @@ def completion(
     finish_reason: str = "stop",
     refusal: str | None = None,
     total_tokens: int | None = 42,
+    usage: dict[str, int] | None = None,
 ) -> dict:
-    """A chat-completion response body as OpenAI-compatible servers send it."""
+    """A chat-completion response body as OpenAI-compatible servers send it (``usage`` replaces the made-up one)."""
     choice: dict[str, Any] = {
         "index": 0,
         "message": {"role": "assistant", "content": content, "refusal": refusal},
@@ -67,7 +68,46 @@ def completion(
     body: dict[str, Any] = {"id": "chatcmpl-test", "object": "chat.completion", "model": "echo", "choices": [choice]}
     if total_tokens is not None:
         body["usage"] = {"prompt_tokens": total_tokens - 1, "completion_tokens": 1, "total_tokens": total_tokens}
+    if usage is not None:
+        body["usage"] = usage
     return body
+
+
+def count_tokens(text: str) -> int:
+    """The test server's tokenizer: one token per whitespace-separated word."""
+    return len(text.split())
+
+
+class CountingResponder:
+    """An :attr:`EchoServer.responder` that counts the tokens of every request and answer, as a real server does.
+
+    Each answer is ``content``; its ``usage`` holds the prompt tokens (:func:`count_tokens` of every
+    text part of the request's messages) and the completion tokens (of ``content``). ``counted``
+    records, per request answered, those counts, the images (``image_url`` parts) and the text.
+    """
+
+    def __init__(self, content: str = "Video 1 is noticeably different from the other two.") -> None:
+        self.content = content
+        self.counted: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, body: Any) -> Reply:
+        texts, images = [], 0
+        for message in body["messages"]:
+            parts = message["content"] if isinstance(message["content"], list) else [message["content"]]
+            for part in parts:
+                if isinstance(part, str):
+                    texts.append(part)
+                elif part.get("type") == "text":
+                    texts.append(part["text"])
+                elif part.get("type") == "image_url":
+                    images += 1
+        text = "\n".join(texts)
+        prompt, answer = count_tokens(text), count_tokens(self.content)
+        usage = {"prompt_tokens": prompt, "completion_tokens": answer, "total_tokens": prompt + answer}
+        with self._lock:
+            self.counted.append({**usage, "images": images, "text": text})
+        return Reply(body=completion(self.content, usage=usage, total_tokens=None))
 
 
 def token_logprobs(tokens: list[str], alternatives: dict[int, dict[str, float]] | None = None) -> list[dict]:

@@ -90,9 +90,15 @@ def stored_answers(out: Path) -> pd.Series:
     return pd.concat(frames).set_index(keys)["choice"].fillna(-1).astype(int).sort_index()
 
 
+#: The fields of a system's cost that equal inputs repeat (the times are this run's own).
+REPEATED_COST = ("judgments", "requests", "retries", "tokens", "tokens_in", "tokens_out", "images", "price_usd")
+
+
 def summary(out: Path) -> dict:
-    """``summary.json`` of a finished run."""
-    return json.loads((out / "summary.json").read_text())
+    """``summary.json`` of a finished run, each system's cost reduced to :data:`REPEATED_COST`."""
+    result = json.loads((out / "summary.json").read_text())
+    result["cost"] = {name: {k: record[k] for k in REPEATED_COST} for name, record in result["cost"].items()}
+    return result
 
 
 def compare(before: pd.Series, after: pd.Series, reference: pd.Series) -> dict[str, int]:

@@ -27,11 +27,15 @@ def cpu_capability() -> str:
 
 
 def run_small_study(out: Path) -> dict[str, Any]:
-    """Run the small study into ``out``; return its summary without the provenance record."""
+    """Run the small study into ``out``; return its summary without the provenance record and the cost.
+
+    The cost holds the times this machine took to collect: no reference can have them.
+    """
     from oddoneout.pipeline import run_study
     from oddoneout.studies import builtin_config
 
     run_study(builtin_config("synthetic"), out, overrides=SMALL_STUDY)
     summary = json.loads((out / "summary.json").read_text())
     summary.pop("provenance")
+    summary.pop("cost")
     return {"cpu_capability": cpu_capability(), "summary": summary}

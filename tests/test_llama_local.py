@@ -11,6 +11,7 @@ import pytest
 
 from oddoneout.agents.base import STATUSES
 from oddoneout.agents.prompts import PAPER_LLM_PROMPT, PAPER_MLLM_PROMPT
+from oddoneout.collect.cost import store_cost
 from oddoneout.collect.designs import random_design
 from oddoneout.collect.runner import collect
 from oddoneout.collect.store import TripletStore, read_judgments
@@ -71,6 +72,12 @@ def test_forced_choice_answers_are_valid_probabilities_and_are_stored(forced, de
     assert ok["choice"].isin([0, 1, 2]).all()
     assert (probs.argmax(axis=1) == ok["choice"].to_numpy(dtype=int)).all()
     assert (frame["prompt_hash"] == PAPER_LLM_PROMPT.hash).all() and (frame["tokens"] > 50).all()
+    # the forced choice evaluates the prompt and generates nothing: every token is a prompt token
+    assert (frame["tokens_in"] == frame["tokens"]).all() and (frame["tokens_out"] == 0).all()
+    assert (frame["images"] == 0).all()
+    cost = store_cost(tmp_path / "llm.sqlite")
+    assert cost["tokens_in"] == int(frame["tokens"].sum()) and cost["tokens_out"] == 0
+    assert cost["runs"] == 1 and cost["cpu_s"] > 0 and cost["gpu_s"] is None  # llama.cpp on the CPU
 
 
 def test_the_same_seed_gives_the_same_answers(forced, captions, design):
@@ -98,6 +105,9 @@ def test_written_answers_are_parsed_and_reproducible_with_a_seed(captions, desig
     assert keyed[1].raw == alone[0].raw
     for answer in first:
         assert answer.status in STATUSES and answer.raw and answer.probs is None
+        # llama.cpp's own counts: the prompt, and at most max_tokens written
+        assert answer.tokens_in > 50 and 1 <= answer.tokens_out <= 16
+        assert answer.tokens == answer.tokens_in + answer.tokens_out and answer.images == 0
         assert answer.choice in (0, 1, 2) if answer.status == "ok" else answer.error
 
 
@@ -134,3 +144,7 @@ def test_collect_remote_against_a_real_llama_cpp_server(llama_server, captions, 
         expected = local.judge(few.shown())
     assert frame["raw_answer"].tolist() == [a.raw for a in expected]
     assert frame["status"].tolist() == [a.status for a in expected]
+    # the server counted the same prompt and completion tokens as the model in this process
+    assert frame["tokens_in"].tolist() == [a.tokens_in for a in expected]
+    assert frame["tokens_out"].tolist() == [a.tokens_out for a in expected]
+    assert (frame["tokens"] == frame["tokens_in"] + frame["tokens_out"]).all()

@@ -74,7 +74,9 @@ def test_text_mode_sends_the_three_captions_in_order_and_reads_the_answer(server
     agent = text_agent(server, seed=3, max_tokens=300, temperature=0.01)
     assert isinstance(agent, AsyncAgent)
     answer = ask(agent, ("c", "b", "a"))
-    assert answer == Answer(1, raw="Video 2 is noticeably different from the other two.", tokens=57)
+    assert answer == Answer(
+        1, raw="Video 2 is noticeably different from the other two.", tokens=57, tokens_in=56, tokens_out=1, images=0
+    )
     (request,) = server.requests
     assert request.path == "/v1/chat/completions"
     body = request.json

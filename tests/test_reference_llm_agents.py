@@ -71,14 +71,16 @@ def test_anchor_trials_are_asked_with_the_anchor_prompt_and_read_as_shown_positi
     assert agent.describe["prompt"] == "paper_llm_anchor" and agent.describe["trial_type"] == "anchor"
     text = "Option B is more similar to the reference. Both are calm."
     server.queue(reply(text))
-    assert ask(agent, ("v03", "v07", "v05"), ANCHOR) == Answer(2, raw=text, tokens=30)
+    assert ask(agent, ("v03", "v07", "v05"), ANCHOR) == Answer(
+        2, raw=text, tokens=30, tokens_in=29, tokens_out=1, images=0
+    )
     content = server.requests[0].json["messages"][0]["content"]
     assert content == PAPER_LLM_ANCHOR.render(CAPTIONS["v03"], [CAPTIONS["v07"], CAPTIONS["v05"]], 2, 1)
     assert "Reference: Clip number 3 of a dog.\nOption A: Clip number 7 of a dog.\nOption B: Clip number 5" in content
     assert "guided_choice" not in server.requests[0].json and "response_format" not in server.requests[0].json
 
     for text, expected in [
-        ("Answer: A", Answer(1, raw="Answer: A", tokens=30)),
+        ("Answer: A", Answer(1, raw="Answer: A", tokens=30, tokens_in=29, tokens_out=1, images=0)),
         ("I cannot tell which one is closer.", "unparseable"),
         ("Option A is more similar to the reference. Option B is more similar to the reference.", "ambiguous"),
         ("", "unparseable"),

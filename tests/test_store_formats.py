@@ -16,7 +16,7 @@ import pytest
 from oddoneout.agents.base import Answer
 from oddoneout.agents.simulated import SimulatedAgent
 from oddoneout.collect.designs import listed_design, random_design, repeated_design
-from oddoneout.collect.judgment_rows import ADDED_IN_2, COLUMNS, COLUMNS_1, answers_from_frame
+from oddoneout.collect.judgment_rows import ADDED_IN_2, ADDED_IN_3, COLUMNS, COLUMNS_1, answers_from_frame
 from oddoneout.collect.runner import collect
 from oddoneout.collect.store import (
     TripletStore,
@@ -105,11 +105,11 @@ def test_a_format_1_store_opened_for_writing_stays_format_1(v1_store, tmp_path, 
             )
         export = store.export_parquet(tmp_path / "v1.parquet")
     assert _columns(v1_store) == list(COLUMNS_1) and _meta(v1_store) == before
-    # the old judgments read as before; the export of the store is a format-2 file
+    # the old judgments read as before; the export of the store is a file of the current format
     assert read_judgments_as_triplets(v1_store, design="random").hash() == EXPECTED["design_hashes"]["random"]
     assert len(read_judgments_as_triplets(v1_store, design="more")) == 40
     record = export_record(export)
-    assert record["format_version"] == 2 and record["trial_types"]["more"] == "odd_one_out"
+    assert record["format_version"] == format_version("triplets") and record["trial_types"]["more"] == "odd_one_out"
     assert pq.read_schema(export).names == list(COLUMNS)
     assert read_judgments_as_triplets(export).hash() == read_judgments_as_triplets(v1_store).hash()
 
@@ -119,17 +119,17 @@ def test_newer_formats_are_refused(tmp_path):
     with TripletStore(path, "x", "m", ITEMS) as store:
         store.add(random_design(ITEMS, 3, seed=0), [Answer(0)] * 3, utc_now(), utc_now())
         export = store.export_parquet(tmp_path / "s.parquet")
-    assert _meta(path)["format_version"] == str(format_version("triplets")) == "2"
+    assert _meta(path)["format_version"] == str(format_version("triplets")) == "3"
     assert format_version("embedding") == 1
     with sqlite3.connect(path) as connection:
-        connection.execute("UPDATE meta SET value = '3' WHERE key = 'format_version'")
-    with pytest.raises(InputError, match="store format version 3 is newer"):
+        connection.execute("UPDATE meta SET value = '4' WHERE key = 'format_version'")
+    with pytest.raises(InputError, match="store format version 4 is newer"):
         TripletStore.open(path)
     table = pq.read_table(export)
     record = json.loads(table.schema.metadata[b"oddoneout"])
-    record["format_version"] = 3
+    record["format_version"] = 4
     pq.write_table(table.replace_schema_metadata({b"oddoneout": json.dumps(record).encode()}), tmp_path / "new.parquet")
-    with pytest.raises(InputError, match="export format version 3 is newer"):
+    with pytest.raises(InputError, match="export format version 4 is newer"):
         read_judgments(tmp_path / "new.parquet")
 
 
@@ -229,8 +229,8 @@ def test_answers_that_do_not_fit_the_trial_type_are_refused(tmp_path):
 
 
 def test_added_columns_are_those_format_1_lacks():
-    assert COLUMNS == COLUMNS_1 + tuple(ADDED_IN_2)
-    assert ADDED_IN_2["trial_type"] == "odd_one_out"
+    assert COLUMNS == COLUMNS_1 + tuple(ADDED_IN_2) + tuple(ADDED_IN_3)
+    assert ADDED_IN_2["trial_type"] == "odd_one_out" and set(ADDED_IN_3.values()) == {None}
 
 
 def test_a_listed_design_of_ranked_trials_is_stored_as_listed(tmp_path):
@@ -246,3 +246,57 @@ def test_a_listed_design_of_ranked_trials_is_stored_as_listed(tmp_path):
         ["item00", "item02", "item04", "item01", "item03"],
         ["item05", "item09", "item08", "item06", "item07"],
     ]
+
+
+# ---------------------------------------------------------------------------- format 2, before the usage columns
+@pytest.fixture
+def v2_store(tmp_path):
+    """A copy of the committed format-2 store (tests/golden/make_v2_store.py)."""
+    path = tmp_path / "v2.sqlite"
+    shutil.copy(GOLDEN / "v2_store.sqlite", path)
+    return path
+
+
+def test_format_2_files_read_with_their_usage_unknown(v2_store):
+    assert _columns(v2_store) == [name for name in COLUMNS if name not in ADDED_IN_3]
+    assert _meta(v2_store)["format_version"] == "2"
+    for path in (v2_store, GOLDEN / "v2_export.parquet"):
+        frame = read_judgments(path)
+        assert list(frame.columns) == list(COLUMNS) and len(frame) == 54
+        assert frame[list(ADDED_IN_3)].isna().all().all()
+        assert frame["tokens"].tolist()[-4:-1] == [10, 20, 30] and frame["tokens"].isna().sum() == 51
+        assert read_trial_types(path)["anchor"] == ["anchor"]
+        assert len(read_judgments_as_triplets(path, design="random")) == 40
+    assert export_record(GOLDEN / "v2_export.parquet")["format_version"] == 2
+
+
+def test_a_format_2_store_opened_for_writing_stays_format_2(v2_store, tmp_path):
+    before = _meta(v2_store)
+    with TripletStore.open(v2_store) as store:
+        assert store.format_version == 2
+        design = random_design(ITEMS, 2, seed=5, name="more")
+        answers = [Answer(0, tokens=9, tokens_in=7, tokens_out=2, images=3, attempts=2), Answer(1)]
+        assert store.add(design, answers, utc_now(), utc_now()) == 2
+        export = store.export_parquet(tmp_path / "v2.parquet")
+    assert _columns(v2_store) == [name for name in COLUMNS if name not in ADDED_IN_3] and _meta(v2_store) == before
+    frame = read_judgments(v2_store)
+    more = frame[frame["design"] == "more"]
+    assert more["tokens"].tolist()[0] == 9 and more[list(ADDED_IN_3)].isna().all().all()
+    assert export_record(export)["format_version"] == 3 and pq.read_schema(export).names == list(COLUMNS)
+
+
+def test_usage_round_trips_through_a_format_3_store_and_export(tmp_path):
+    design = random_design(ITEMS, 3, seed=0)
+    answers = [
+        Answer(0, tokens=12, tokens_in=10, tokens_out=2, images=6, attempts=1),
+        Answer(None, "error", error="503", images=6, attempts=4),
+        Answer(2),
+    ]
+    with TripletStore(tmp_path / "s.sqlite", "x", "m", ITEMS) as store:
+        assert store.format_version == 3
+        store.add(design, answers, utc_now(), utc_now())
+        export = store.export_parquet(tmp_path / "s.parquet")
+        with pytest.raises(ValueError, match="tokens_in must be an integer >= 0"):
+            Answer(0, tokens_in=-1)
+    for path in (tmp_path / "s.sqlite", export):
+        assert answers_from_frame(read_judgments(path)) == answers

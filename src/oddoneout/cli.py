@@ -178,12 +178,19 @@ def run(
     seed: Seed = None,
     settings: Settings = None,
     scale: Scale = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Run nothing: print what collecting will cost (oddoneout estimate).")
+    ] = False,
 ) -> None:
     """Run a study from its config: stimuli, collect, fit, evaluate, interpret, encode, report.
 
     CONFIG is a TOML file or the name of a built-in study (synthetic, cowen_keltner).
     """
     from oddoneout.pipeline import STAGE_NAMES, run_study
+
+    if dry_run:
+        _print_estimate(_config_path(config), out, system, _overrides(seed, settings), scale)
+        return
 
     run_study(
         _config_path(config),
@@ -193,6 +200,43 @@ def run(
         overrides=_overrides(seed, settings),
         scale=scale,
     )
+
+
+def _print_estimate(config_path: Path, out: Path, systems: list[str] | None, overrides: dict, scale: str | None,
+                    as_json: bool = False) -> None:  # fmt: skip
+    """Print what each system's remaining trials will take and cost (``oddoneout estimate``, ``run --dry-run``)."""
+    from oddoneout.collect.cost import format_estimate
+    from oddoneout.config import load_config
+    from oddoneout.pipeline.collect import estimate_study
+    from oddoneout.study_folder import StudyFolder
+
+    config = load_config(config_path, overrides=overrides, scale=scale)
+    estimates = estimate_study(config, StudyFolder(out), systems)
+    if as_json:
+        print(json.dumps(estimates, indent=2, default=str))
+        return
+    print("\n".join(line for name, result in estimates.items() for line in format_estimate(name, result)))
+
+
+@app.command()
+@_clean_errors
+def estimate(
+    config: Annotated[Path, typer.Argument(help="Study config (TOML).")],
+    out: OutDir = Path("oddoneout-out"),
+    system: Annotated[Optional[list[str]], typer.Option(help="Estimate only these systems (repeatable).")] = None,
+    seed: Seed = None,
+    settings: Settings = None,
+    scale: Scale = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
+) -> None:
+    """What collecting the rest of each system's design will take and cost, at the rates of a pilot; asks no agent.
+
+    Counts each system's design trials and, when its store in OUT/triplets/ holds answers (a pilot,
+    e.g. collected with max_requests = 50), projects requests, tokens, images, wall, CPU and GPU
+    time and the price ([cost] in the config) of the trials not stored yet. Needs OUT/stimuli/
+    (oddoneout run CONFIG --stage stimuli).
+    """
+    _print_estimate(_config_path(config), out, system, _overrides(seed, settings), scale, as_json)
 
 
 @app.command()
@@ -483,12 +527,13 @@ def encode(
         console.print(f"{data.subject}: mean r by ROI: {rois}")
 
 
-def _served_settings(store: Path) -> tuple[Any, str]:
-    """The settings of the served system whose store ``store`` is, and where they come from.
+def _served_settings(store: Path) -> tuple[Any, str, dict[str, Any] | None]:
+    """The settings of the served system whose store ``store`` is, where they come from, and the system's prices.
 
     The system's table in its study folder's ``config.toml`` (``OUT/triplets/<system>.sqlite``);
     ``None`` and ``"defaults"`` for a store outside a study folder or of another kind of system,
     whose sessions are then judged by the defaults of :class:`~oddoneout.agents.registry.HumanSettings`.
+    The prices are the system's of the study's ``[cost]`` table (``None`` outside a study folder).
     """
     from oddoneout.agents.registry import HumanSettings
     from oddoneout.config import load_config
@@ -496,15 +541,19 @@ def _served_settings(store: Path) -> tuple[Any, str]:
 
     folder = StudyFolder(store.parent.parent)
     if store.parent.name != "triplets" or not folder.config.is_file():
-        return None, "defaults"
+        return None, "defaults", None
     try:
-        system = load_config(folder.config).systems.get(store.stem)
+        config = load_config(folder.config)
     except InputError as exc:  # a status must still be shown: say why the study's rules are not used
         print(f"note: {folder.config} cannot be read ({exc}): sessions judged by the defaults", file=sys.stderr)
-        return None, "defaults"
-    if system is None or not isinstance(system.settings, HumanSettings) or folder.system(store.stem).store != store:
-        return None, "defaults"
-    return system.settings, str(folder.config)
+        return None, "defaults", None
+    system = config.systems.get(store.stem)
+    if system is None or folder.system(store.stem).store != store:
+        return None, "defaults", None
+    prices = config.cost.prices(store.stem)
+    if not isinstance(system.settings, HumanSettings):
+        return None, "defaults", prices
+    return system.settings, str(folder.config), prices
 
 
 @app.command()
@@ -526,7 +575,10 @@ def status(
         ),
     ] = False,
 ) -> None:
-    """Counts by status, throughput, tokens and position bias of a collection (or, with --check, its integrity).
+    """Counts by status, throughput, tokens, cost and position bias of a collection (or, with --check, its integrity).
+
+    The cost's price is at the prices of the study's [cost] table (OUT/config.toml) for a store in a
+    study folder; elsewhere it is n/a.
 
     A served system's store (in a study folder: OUT, or OUT/triplets/SYSTEM.sqlite) shows each
     participant session, judged by the system's min_rt_ms and exclusion rules in OUT/config.toml
@@ -547,8 +599,8 @@ def status(
         return
     results = []
     for path in paths:
-        settings, source = _served_settings(path)
-        result = store_status(path, settings=settings)
+        settings, source, prices = _served_settings(path)
+        result = store_status(path, settings=settings, prices=prices)
         if "rules" in result:
             result["rules"]["source"] = source
         results.append(result)

@@ -17,8 +17,9 @@ from oddoneout.atomic import atomic_open
 #: those whose format changed since (:data:`FORMAT_VERSIONS`).
 FORMAT_VERSION = 1
 #: Kinds of file whose format changed after version 1, and their version now: the triplet store
-#: and its export (``"triplets"``) hold every trial type since version 2.
-FORMAT_VERSIONS: dict[str, int] = {"triplets": 2}
+#: and its export (``"triplets"``) hold every trial type since version 2, and the usage of each
+#: judgment's requests (prompt and completion tokens, images, attempts) since version 3.
+FORMAT_VERSIONS: dict[str, int] = {"triplets": 3}
 
 
 def format_version(kind: str) -> int:

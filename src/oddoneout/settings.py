@@ -188,6 +188,8 @@ def _matches(value: Any, hint: Any) -> bool:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is Any:
         return True
+    if hint is type(None):  # an optional value not set: TOML has no null, so a given value is never None
+        return value is None
     if origin is Literal:
         return value in args
     if origin in (typing.Union, types.UnionType):
@@ -222,4 +224,5 @@ def describe(hint: Any) -> str:
         return "a list of " + ("lists" + noun[4:] if noun.startswith("list ") else noun + "s")
     if origin is dict:
         return "a table"
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "unset"}
+    return names.get(hint, str(hint))

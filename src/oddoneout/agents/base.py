@@ -47,10 +47,17 @@ class Answer:
     error : str, optional
         What went wrong, for failures.
     tokens : int, optional
-        Tokens used by the request, when known.
+        Tokens used by the request (prompt and completion), when known.
     ranking : tuple of int, optional
         For a trial ranking several options: their shown positions in rank order (the first is
         ``choice``). ``None`` for trials with one choice.
+    tokens_in, tokens_out : int, optional
+        Prompt and completion tokens of the request (a server's ``usage.prompt_tokens`` and
+        ``usage.completion_tokens``, or a local model's counts), when known.
+    images : int, optional
+        Images (video frames) sent with the request; ``None`` for a request of text only.
+    attempts : int, optional
+        Requests made for this answer, retries included (set by the asynchronous runner).
 
     Notes
     -----
@@ -65,6 +72,10 @@ class Answer:
     error: str | None = None
     tokens: int | None = None
     ranking: tuple[int, ...] | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    images: int | None = None
+    attempts: int | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -80,6 +91,10 @@ class Answer:
             if not all(_is_position(p) for p in ranking) or len(set(ranking)) != len(ranking):
                 raise ValueError(f"a ranking lists distinct shown positions, got {ranking!r}")
             object.__setattr__(self, "ranking", tuple(int(p) for p in ranking))
+        for name in ("tokens", "tokens_in", "tokens_out", "images", "attempts"):
+            value = getattr(self, name)
+            if value is not None and not _is_position(value):
+                raise ValueError(f"{name} must be an integer >= 0 or None, got {value!r}")
 
 
 def _is_position(value: Any) -> bool:

@@ -24,7 +24,7 @@ import json
 import math
 import os
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from oddoneout.agents.base import MAX_RAW_CHARS, Answer
 from oddoneout.agents.parsing import choice_from_logprobs, parse_answer
@@ -325,16 +325,14 @@ class ChatCodec:
         message = first.get("message")
         if not isinstance(message, dict):
             return malformed("choice without a message")
-        usage = payload.get("usage")
-        tokens = usage.get("total_tokens") if isinstance(usage, dict) else None
-        tokens = tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None
+        usage = usage_counts(payload.get("usage"))
         content = _message_text(message.get("content"))
         refusal = message.get("refusal")
         finish = first.get("finish_reason")
         if refusal or finish == "content_filter":
             why = f"the model refused: {refusal}" if refusal else "the server's content filter stopped the answer"
             return Answer(None, "refused", raw=str(refusal or content or "")[:MAX_RAW_CHARS],
-                          error=why[:500], tokens=tokens)  # fmt: skip
+                          error=why[:500], **usage)  # fmt: skip
         if trial_type != ODD_ONE_OUT:
             answer = self._parse_reference(content, trial_type)
         else:
@@ -343,11 +341,11 @@ class ChatCodec:
             error = answer.error or ""
             if finish == "length":
                 error += f" (the answer was cut at max_tokens={self.max_tokens})"
-            return Answer(None, answer.status, probs=answer.probs, raw=answer.raw, error=error, tokens=tokens)
+            return Answer(None, answer.status, probs=answer.probs, raw=answer.raw, error=error, **usage)
         if trial_type != ODD_ONE_OUT:
-            return Answer(answer.choice, raw=content, tokens=tokens, ranking=answer.ranking)
+            return Answer(answer.choice, raw=content, ranking=answer.ranking, **usage)
         probs = self._answer_probs(content, answer.choice, first.get("logprobs")) if self.logprobs else None
-        return Answer(answer.choice, probs=probs, raw=content, tokens=tokens)
+        return Answer(answer.choice, probs=probs, raw=content, **usage)
 
     def _parse_reference(self, content: str | None, trial_type: TrialType) -> Answer:
         """The answer to an anchor or ranked trial (a constrained anchor answer is a letter or JSON)."""
@@ -418,6 +416,39 @@ class ChatCodec:
                 return options.probs
             start += len(token)
         return None
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def usage_counts(usage: Any) -> dict[str, int | None]:
+    """The token counts of a completion's ``usage`` object, as :class:`Answer` fields.
+
+    Returns
+    -------
+    dict
+        ``tokens`` (``total_tokens``; prompt plus completion when the server sent only those),
+        ``tokens_in`` (``prompt_tokens``) and ``tokens_out`` (``completion_tokens``), each
+        ``None`` when the server did not count it (a missing or malformed field).
+    """
+    usage = usage if isinstance(usage, dict) else {}
+    tokens_in, tokens_out = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+    total = _count(usage.get("total_tokens"))
+    if total is None and tokens_in is not None and tokens_out is not None:
+        total = tokens_in + tokens_out
+    return {"tokens": total, "tokens_in": tokens_in, "tokens_out": tokens_out}
+
+
+def images_in(messages: Sequence[Mapping[str, Any]]) -> int:
+    """The images (video frames as ``image_url`` parts) chat ``messages`` carry."""
+    return sum(
+        1
+        for message in messages
+        if isinstance(message.get("content"), list)
+        for part in message["content"]
+        if isinstance(part, dict) and part.get("type") == "image_url"
+    )
 
 
 def reading_answer(reading: ReferenceReading, raw: str | None, n_ranked: int) -> Answer:

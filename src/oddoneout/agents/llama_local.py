@@ -36,7 +36,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from oddoneout.agents.base import Answer, TrialKey, check_own_trial_type
-from oddoneout.agents.chat_codec import ANCHOR_OPTIONS, reading_answer
+from oddoneout.agents.chat_codec import ANCHOR_OPTIONS, reading_answer, usage_counts
 from oddoneout.agents.parsing import choice_from_logprobs, parse_answer
 from oddoneout.agents.prompts import PAPER_LLM_PROMPT, PromptTemplate
 from oddoneout.agents.reference_prompts import (
@@ -234,6 +234,8 @@ class LlamaCppAgent:
         if not path.is_file():
             raise InputError(f"agent {name!r}: model file not found: {path}")
         self.name = name
+        #: llama.cpp runs the model on the CPU here (no layer is offloaded): no GPU seconds to count.
+        self.uses_gpu = False
         self.model = path.name
         self.model_path = path
         self.prompt = prompt
@@ -327,7 +329,9 @@ class LlamaCppAgent:
         logprobs = {label: float(logits[token] - log_normaliser) for label, token in
                     zip(labels, self._option_tokens)}  # fmt: skip
         answer = choice_from_logprobs(logprobs)
-        return Answer(answer.choice, answer.status, answer.probs, answer.raw, answer.error, tokens=len(tokens))
+        # the prompt is evaluated and no token is generated: the answer is read from the next token's logits
+        return Answer(answer.choice, answer.status, answer.probs, answer.raw, answer.error, tokens=len(tokens),
+                      tokens_in=len(tokens), tokens_out=0, images=0)  # fmt: skip
 
     def _written(self, shown: tuple[str, ...], seed: int) -> Answer:
         try:
@@ -340,13 +344,12 @@ class LlamaCppAgent:
         except ValueError as exc:  # llama-cpp-python's "Requested tokens exceed context window"
             return Answer(None, "error", error=str(exc)[:500])
         content = response["choices"][0]["message"].get("content")
-        usage = response.get("usage") or {}
         answer = self._read(content)
         error = answer.error
         if answer.status != "ok" and response["choices"][0].get("finish_reason") == "length":
             error = f"{error} (the answer was cut at max_tokens={self.max_tokens})"
-        return Answer(answer.choice, answer.status, None, answer.raw, error, tokens=usage.get("total_tokens"),
-                      ranking=answer.ranking)  # fmt: skip
+        return Answer(answer.choice, answer.status, None, answer.raw, error, ranking=answer.ranking, images=0,
+                      **usage_counts(response.get("usage")))  # fmt: skip
 
     def _read(self, content: str | None) -> Answer:
         """The answer a written reply gives to a trial of the agent's kind."""

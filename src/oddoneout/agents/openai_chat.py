@@ -22,6 +22,7 @@ hash is the agent's ``prompt_hash``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from typing import Any, Mapping
@@ -30,7 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from oddoneout.agents.base import Answer, check_own_trial_type
-from oddoneout.agents.chat_codec import FRAME_CACHE_SIZE, ChatCodec
+from oddoneout.agents.chat_codec import FRAME_CACHE_SIZE, ChatCodec, images_in
 from oddoneout.agents.http_errors import public_url, request_failure, status_failure
 from oddoneout.agents.http_transport import AiohttpClient, fast_client
 from oddoneout.agents.prompts import PromptTemplate
@@ -292,7 +293,8 @@ class OpenAIChatAgent:
             return request_failure(exc, self._shown_url, self.timeout, self._redact)
         text = self._redact(response.text)
         failure = status_failure(response, text, self._shown_url)
-        return failure if failure is not None else self.codec.read_completion(text, trial_type)
+        answer = failure if failure is not None else self.codec.read_completion(text, trial_type)
+        return dataclasses.replace(answer, images=images_in(body["messages"]))
 
     def read_completion(self, text: str, trial_type: TrialType = ODD_ONE_OUT) -> Answer:
         """The :class:`Answer` in a chat-completion response body (JSON text), secrets removed."""

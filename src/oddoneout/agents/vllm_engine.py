@@ -12,11 +12,12 @@ that kind's :class:`~oddoneout.agents.reference_prompts.ReferencePrompt`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any, Mapping, Sequence
 
 from oddoneout.agents.base import Answer, TrialKey, check_own_trial_type
-from oddoneout.agents.chat_codec import ANCHOR_OPTIONS, OPTIONS, TOP_LOGPROBS, ChatCodec
+from oddoneout.agents.chat_codec import ANCHOR_OPTIONS, OPTIONS, TOP_LOGPROBS, ChatCodec, images_in
 from oddoneout.agents.prompts import PromptTemplate
 from oddoneout.agents.reference_prompts import ReferencePrompt
 from oddoneout.errors import InputError
@@ -132,6 +133,8 @@ class VLLMEngineAgent:
         #: The kinds of trial this agent answers (:func:`~oddoneout.agents.base.answers_trial_type`).
         self.trial_types = (trial_type.name,)
         self.name, self.model = name, model
+        #: The engine runs the model on the GPU: the cost accounting counts its wall time as GPU seconds.
+        self.uses_gpu = True
         self.prompt_hash = self.codec.prompt_for(trial_type).hash
         self.constrained = constrained
         self.engine_options = dict(engine_options or {})
@@ -218,4 +221,10 @@ class VLLMEngineAgent:
         outputs = engine.chat(conversations, sampling_params=self.sampling_params(trial_type), use_tqdm=False)
         if len(outputs) != len(conversations):
             raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(conversations)} conversations")
-        return [self.codec.read_completion(json.dumps(completion_payload(output)), trial_type) for output in outputs]
+        return [
+            dataclasses.replace(
+                self.codec.read_completion(json.dumps(completion_payload(output)), trial_type),
+                images=images_in(conversation),
+            )
+            for output, conversation in zip(outputs, conversations)
+        ]

@@ -20,6 +20,7 @@ stops (failure, budget, interrupt) are not stored: calling again asks them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import queue
@@ -31,6 +32,7 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable, Sequence
 
 from oddoneout.agents.base import Answer, AsyncAgent, RetryableError, ajudge_trial
+from oddoneout.collect.cost import RunMeter
 from oddoneout.collect.designs import TripletDesign
 from oddoneout.collect.runner import (
     CollectionSummary,
@@ -38,6 +40,7 @@ from oddoneout.collect.runner import (
     check_agent_answers,
     check_agent_fits_store,
     missing_designs,
+    record_run,
     summarize_call,
 )
 from oddoneout.collect.store import TripletStore, utc_now
@@ -332,7 +335,7 @@ class _Collection:
             else:
                 finished = utc_now()
                 break
-        self._record(d, row, answer, started, finished)
+        self._record(d, row, dataclasses.replace(answer, attempts=attempt + 1), started, finished)
 
     async def _request(self, agent: AsyncAgent, shown: tuple[str, ...], d: int, row: int) -> Answer:
         trial_type = self.todo[d].trial_type
@@ -497,9 +500,15 @@ async def _collect(
             except (NotImplementedError, RuntimeError):  # no signal support in this loop
                 continue
             handled[signum] = previous
+    meter = RunMeter()  # remote agents: no GPU of this machine's to count
     try:
         await collection.run()
     finally:
+        if collection.n_requests:
+            record_run(
+                meter, store, "collect_async", collection.n_asked,
+                n_requests=collection.n_requests, n_retries=collection.n_retries,
+            )  # fmt: skip
         if own_loop:  # the loop ends with this call: close the agents' HTTP clients bound to it
             for agent in agent_list:
                 aclose = getattr(agent, "aclose", None)

@@ -1,10 +1,13 @@
-"""The columns of a stored judgment (store format 2, and format 1's), and trials and answers to rows and back.
+"""The columns of a stored judgment (store format 3, and formats 1 and 2's), and trials and answers to rows and back.
 
 One row holds one trial of any trial type. The first three shown items, the choice and the first
 three probabilities have columns of their own (every trial type shows at least three items);
 what a trial shows beyond that goes into JSON lists (``more_items``, ``more_probs``), and a
 ranking of several options into ``ranking``. Format 1 (odd-one-out only) had every column but
-the last four: its rows read as format-2 rows with the values of :data:`ADDED_IN_2`.
+those of :data:`ADDED_IN_2` and :data:`ADDED_IN_3`: its rows read as format-3 rows with their
+values. Format 2 added the trial types' columns (:data:`ADDED_IN_2`); format 3 the usage of each
+request (:data:`ADDED_IN_3`: prompt and completion tokens, images sent, attempts), which the rows
+of older files lack (``NULL``: not known).
 
 The store (:mod:`oddoneout.collect.store`) owns the files; this module owns the columns: their
 names and types (:data:`SCHEMA`), how :func:`answer_rows` lays a design's trials and their
@@ -58,13 +61,36 @@ SCHEMA = pa.schema(
         ("more_items", pa.string()),
         ("ranking", pa.string()),
         ("more_probs", pa.string()),
+        # format 3
+        ("tokens_in", pa.int64()),
+        ("tokens_out", pa.int64()),
+        ("images", pa.int64()),
+        ("attempts", pa.int64()),
     ]
 )
 COLUMNS = tuple(SCHEMA.names)
 #: The columns format 2 added, and the value every row of a format-1 store or export has in each.
 ADDED_IN_2: dict[str, Any] = {"trial_type": ODD_ONE_OUT.spec, "more_items": None, "ranking": None, "more_probs": None}
+#: The columns format 3 added (the usage of a judgment's requests), and their value in every row of an older file.
+ADDED_IN_3: dict[str, Any] = {"tokens_in": None, "tokens_out": None, "images": None, "attempts": None}
+#: The columns each format added, by format version, with the value older files' rows read with.
+ADDED: dict[int, dict[str, Any]] = {2: ADDED_IN_2, 3: ADDED_IN_3}
 #: The columns of format 1, in their order (format 2 appends :data:`ADDED_IN_2`).
-COLUMNS_1 = tuple(name for name in COLUMNS if name not in ADDED_IN_2)
+COLUMNS_1 = tuple(name for name in COLUMNS if name not in ADDED_IN_2 and name not in ADDED_IN_3)
+#: The columns of format 2, in their order (format 3 appends :data:`ADDED_IN_3`).
+COLUMNS_2 = tuple(name for name in COLUMNS if name not in ADDED_IN_3)
+
+
+def added_in(name: str) -> int:
+    """The format version that added column ``name`` (1: a column of the first format)."""
+    return next((version for version, added in ADDED.items() if name in added), 1)
+
+
+def format_of_columns(columns: Sequence[str]) -> int:
+    """The format version of a judgments table or export with ``columns``: the newest whose columns it has."""
+    return max((version for version, added in ADDED.items() if set(added) <= set(columns)), default=1)
+
+
 #: The columns of a trial's key.
 KEY_COLUMNS = ("design", "triplet_index", "ordering", "repeat")
 #: The columns :func:`triplets_from_table` reads.
@@ -87,6 +113,7 @@ ANSWER_COLUMNS = (
 #: Shown positions with a column of their own (item, probability); the rest go into JSON lists.
 _OWN_COLUMNS = 3
 _ANSWER_FIELDS = attrgetter("status", "choice", "probs", "raw", "error", "tokens", "ranking")
+_USAGE_FIELDS = attrgetter(*ADDED_IN_3)
 
 
 def _json_list(values: Sequence[Any]) -> str:
@@ -109,8 +136,8 @@ def answer_rows(design: TripletDesign, answers: Sequence[Answer], where: str) ->
     -------
     dict of str to sequence
         Values of ``item_0..2``, ``status``, ``choice``, ``odd_one_out``, ``prob_0..2``,
-        ``raw_answer``, ``error``, ``tokens``, ``trial_type``, ``more_items``, ``ranking`` and
-        ``more_probs``.
+        ``raw_answer``, ``error``, ``tokens``, ``trial_type``, ``more_items``, ``ranking``,
+        ``more_probs`` and the usage columns of :data:`ADDED_IN_3`.
 
     Raises
     ------
@@ -156,6 +183,7 @@ def answer_rows(design: TripletDesign, answers: Sequence[Answer], where: str) ->
         columns[f"prob_{p}"] = per_position[p]
     extra = [None if p is None else _json_list(p[_OWN_COLUMNS:]) for p in shown_probs]
     columns["more_probs"] = extra if kind.n_shown > _OWN_COLUMNS else repeat(None, n)
+    columns.update(zip(ADDED_IN_3, zip(*map(_USAGE_FIELDS, answers))))
     return columns
 
 
@@ -316,6 +344,7 @@ def answers_from_frame(frame: pd.DataFrame) -> list[Answer]:
             if value(r.more_probs) is not None:
                 probs += tuple(float(p) for p in json.loads(r.more_probs))
         tokens = value(r.tokens)
+        usage = {name: value(getattr(r, name, None)) for name in ADDED_IN_3}
         answers.append(
             Answer(
                 None if value(r.choice) is None else int(r.choice),
@@ -325,6 +354,7 @@ def answers_from_frame(frame: pd.DataFrame) -> list[Answer]:
                 value(r.error),
                 None if tokens is None else int(tokens),
                 None if value(r.ranking) is None else tuple(json.loads(r.ranking)),
+                **{name: None if count is None else int(count) for name, count in usage.items()},
             )
         )
     return answers

@@ -10,15 +10,19 @@ committed, so fixing the cause and calling :func:`collect` again resumes where i
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from oddoneout.agents.base import Agent, check_answers_trial_type, judge_trials
+from oddoneout.collect.cost import RunMeter
 from oddoneout.collect.designs import TripletDesign
 from oddoneout.collect.store import TripletStore, utc_now
 from oddoneout.errors import InputError
 from oddoneout.progress import make_progress
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -109,6 +113,18 @@ def missing_designs(designs: list[TripletDesign], store: TripletStore) -> tuple[
     return todo, sum(len(d) for d in designs) - sum(len(d) for d in todo)
 
 
+def record_run(meter: RunMeter, store: TripletStore, runner: str, n_asked: int, **counters: Any) -> None:
+    """Record a collecting call in the store (:meth:`RunMeter.record`); a failure to is logged, never raised.
+
+    Called while the call's own outcome (perhaps an exception) is on its way out: the cost
+    accounting must not hide it.
+    """
+    try:
+        meter.record(store, runner, n_asked, **counters)
+    except Exception as exc:  # noqa: BLE001 (the accounting is secondary to the collection)
+        logger.warning("%s: the collecting call could not be recorded for the cost accounting: %s", store.path, exc)
+
+
 def summarize_call(
     store: TripletStore, started: float, n_design: int, n_already_stored: int, n_asked: int, **counters: Any
 ) -> CollectionSummary:
@@ -182,6 +198,7 @@ def collect(
     n_to_ask = sum(len(d) for d in todo)
 
     n_asked = 0
+    meter = RunMeter(uses_gpu=bool(getattr(agent, "uses_gpu", False)))
     asking_since = time.perf_counter()
     duplicates_before = store.n_duplicates
     bar = make_progress() if progress and n_to_ask else None
@@ -193,6 +210,7 @@ def collect(
             for start in range(0, len(remaining), batch_size):
                 batch = remaining.subset(slice(start, start + batch_size))
                 asked_at = utc_now()
+                judging_since = time.perf_counter()
                 try:
                     answers = judge_trials(agent, batch.shown(), batch.keys(), batch.trial_type)
                 except Exception as exc:
@@ -202,6 +220,8 @@ def collect(
                         f"{n_asked} trials asked before it are stored in {store.path}; call collect again to resume"
                     )
                     raise
+                finally:
+                    meter.busy(time.perf_counter() - judging_since)
                 answered_at = utc_now()
                 if len(answers) != len(batch):
                     raise RuntimeError(f"agent {agent.name!r} returned {len(answers)} answers for {len(batch)} trials")
@@ -221,6 +241,8 @@ def collect(
     finally:
         if bar is not None:
             bar.stop()
+        if n_to_ask:
+            record_run(meter, store, "collect", n_asked, n_requests=n_asked)
     return summarize_call(
         store, started, n_design, n_already_stored, n_asked, n_duplicates=store.n_duplicates - duplicates_before
     )

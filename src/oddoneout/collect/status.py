@@ -1,14 +1,15 @@
-"""How a collection stands: counts by status, design and trial type, throughput, tokens and position bias."""
+"""How a collection stands: counts by status, design and trial type, throughput, tokens, cost and position bias."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from oddoneout.agents.base import STATUSES
+from oddoneout.collect.cost import cost_record, format_cost, read_runs, span_seconds
 from oddoneout.collect.quality import is_served, judged_sessions, position_bias
 from oddoneout.collect.store import check_store, read_judgments
 from oddoneout.errors import InputError, UnreadableFile
@@ -30,18 +31,19 @@ def _single_or_list(values: pd.Series) -> str | list[str] | None:
 
 def _throughput(frame: pd.DataFrame) -> tuple[float | None, float | None]:
     """Judgments per second over the span from the first start to the last finish, and the span."""
-    started = pd.to_datetime(frame["started_at"].dropna(), utc=True, format="ISO8601")
-    finished = pd.to_datetime(frame["finished_at"].dropna(), utc=True, format="ISO8601")
-    if started.empty or finished.empty:
+    span = span_seconds(frame)
+    if span is None:
         return None, None
-    span = (finished.max() - started.min()).total_seconds()
     if span <= 0:
         return None, span
     return len(frame) / span, span
 
 
 def store_status(
-    path: str | Path, min_rt_ms: float | None = None, settings: HumanSettings | None = None
+    path: str | Path,
+    min_rt_ms: float | None = None,
+    settings: HumanSettings | None = None,
+    prices: Mapping[str, float | None] | None = None,
 ) -> dict[str, Any]:
     """Summarise the judgments of a triplet store (``.sqlite``/``.db``) or export (``.parquet``).
 
@@ -57,6 +59,8 @@ def store_status(
         The served system's settings: its ``min_rt_ms`` and exclusion rules judge the sessions
         (default: :class:`~oddoneout.agents.registry.HumanSettings`' defaults, the rules a
         system gets when its table sets none).
+    prices : mapping, optional
+        The system's prices (:meth:`~oddoneout.config.sections.CostSettings.prices`) for ``cost``.
 
     Returns
     -------
@@ -72,6 +76,8 @@ def store_status(
         - ``throughput_per_s``: ``n_judgments / span_s`` (``None`` without timestamps);
         - ``mean_latency_s``: mean seconds per judgment (``None`` without latencies);
         - ``tokens``: total tokens (``None`` when no judgment recorded any);
+        - ``cost``: the cost record of :func:`~oddoneout.collect.cost.cost_record` (requests,
+          retries, tokens in and out, images, wall, CPU and GPU seconds, price at ``prices``);
         - ``position_bias``: :func:`position_bias` of the ``ok`` judgments (of the odd-one-out ones
           when the file holds several trial types; of the only type's over the positions it can choose);
         - ``position_bias_by_trial_type`` (only when the file holds several trial types): the
@@ -113,6 +119,7 @@ def store_status(
         "throughput_per_s": throughput,
         "mean_latency_s": float(latency.mean()) if len(latency) else None,
         "tokens": int(tokens.sum()) if len(tokens) else None,
+        "cost": cost_record(frame, read_runs(path), prices),
         "position_bias": biases.get(main_type) or position_bias(np.zeros(0, dtype=np.int64)),
     }
     if len(biases) > 1:
@@ -193,6 +200,8 @@ def format_status(status: dict[str, Any]) -> str:
     lines.append(line)
     tokens = status["tokens"]
     lines.append(f"  tokens: {'n/a' if tokens is None else f'{tokens:,}'}")
+    if "cost" in status:
+        lines.extend(format_cost(status["cost"]))
     by_type = status.get("position_bias_by_trial_type") or {"": status["position_bias"]}
     for spec, bias in by_type.items():
         label = f"  position bias{f' ({spec})' if spec else ''}"

@@ -6,10 +6,13 @@ replaced, so a collection can be killed at any moment and resumed by asking only
 trials. Failed judgments (status other than ``ok``) are kept with their raw answer and error;
 only ``ok`` ones become :class:`~oddoneout.triplets.Triplets`.
 
-Stores and exports are written in format 2 (:mod:`oddoneout.collect.judgment_rows` owns its
-columns). Those of format 1 (odd-one-out only, written before trial types) are read as format-2
-files whose every trial is odd-one-out; a format-1 store opened for writing stays format 1 and
-takes odd-one-out judgments only, so the versions that wrote it can still open it.
+Stores and exports are written in format 3 (:mod:`oddoneout.collect.judgment_rows` owns its
+columns). Those of format 1 (odd-one-out only, written before trial types) are read as format-3
+files whose every trial is odd-one-out; those of format 2 (before the usage columns: prompt and
+completion tokens, images, attempts) with those columns ``NULL`` (not known). A store of an older
+format opened for writing keeps its format (a format-1 store takes odd-one-out judgments only; a
+format-2 store drops the usage of the answers it takes), so the versions that wrote it can still
+open it.
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ from oddoneout.agents.base import STATUSES, Answer
 from oddoneout.atomic import atomic_path, out_of_room
 from oddoneout.collect.designs import TripletDesign, encode_keys
 from oddoneout.collect.judgment_rows import (
-    ADDED_IN_2,
+    ADDED,
     ANSWER_COLUMNS,
     COLUMNS,
     KEY_COLUMNS,
     SCHEMA,
+    added_in,
     answer_rows,
+    format_of_columns,
     shown_items,
     trial_types_of,
     triplets_from_table,
@@ -89,6 +94,10 @@ CREATE TABLE IF NOT EXISTS judgments (
     more_items TEXT,
     ranking TEXT,
     more_probs TEXT,
+    tokens_in INTEGER CHECK (tokens_in >= 0),
+    tokens_out INTEGER CHECK (tokens_out >= 0),
+    images INTEGER CHECK (images >= 0),
+    attempts INTEGER CHECK (attempts >= 0),
     PRIMARY KEY (design, triplet_index, ordering, repeat)
 );
 """
@@ -99,19 +108,19 @@ def _insert(columns: Sequence[str]) -> str:
 
 
 def _table_columns(connection: sqlite3.Connection) -> tuple[str, ...]:
-    """The columns the store's ``judgments`` table has (format 1's, or format 2's)."""
+    """The columns the store's ``judgments`` table has (those of its format)."""
     return tuple(str(row[1]) for row in connection.execute("PRAGMA table_info(judgments)"))
 
 
 def _select_list(present: Sequence[str], wanted: Sequence[str]) -> str:
-    """SQL selecting ``wanted`` from a table with columns ``present``: a format-2 column format 1 lacks
-    reads as the value of :data:`ADDED_IN_2` every format-1 row has."""
+    """SQL selecting ``wanted`` from a table with columns ``present``: a column a later format added
+    reads as the value every row of an older format has (:data:`~oddoneout.collect.judgment_rows.ADDED`)."""
     parts = []
     for name in wanted:
         if name in present:
             parts.append(name)
-        elif name in ADDED_IN_2:
-            value = ADDED_IN_2[name]
+        elif added_in(name) > 1:
+            value = ADDED[added_in(name)][name]
             parts.append(f"{'NULL' if value is None else repr(str(value))} AS {name}")
         else:
             raise InputError(f"the judgments table has no column {name!r}")
@@ -184,8 +193,9 @@ class TripletStore:
             self._connection.execute("PRAGMA cache_size=-65536")  # 64 MiB: millions of keys in the index
             self._connection.executescript(_CREATE)
             self._columns = _table_columns(self._connection)
-            #: The store's format: 2, or 1 for a store written before trial types (it stays 1).
-            self.format_version = FORMAT_VERSION if "trial_type" in self._columns else 1
+            #: The store's format: 3, or that of a store written before (it keeps it): 1 before trial
+            #: types, 2 before the usage columns.
+            self.format_version = format_of_columns(self._columns)
             meta = _read_meta(self._connection)
             if meta and ("agent" not in meta or "model" not in meta):
                 raise InputError(f"{self.path}: triplet store has no agent/model in its meta table")
@@ -226,7 +236,7 @@ class TripletStore:
                 raise InputError(
                     f"{self.path}: store format version {version} is newer than this package reads ({FORMAT_VERSION})"
                 )
-            if version >= 2 and self.format_version < 2:
+            if version > self.format_version:
                 raise InputError(f"{self.path}: store format version {version} without its columns: {STORE_REMEDY}")
             if meta.get("agent") != self.agent:
                 raise InputError(
@@ -350,7 +360,7 @@ class TripletStore:
         return counts
 
     def judgments(self) -> pd.DataFrame:
-        """Every stored judgment, in insertion order, one column per field of :data:`SCHEMA` (format 2)."""
+        """Every stored judgment, in insertion order, one column per field of :data:`SCHEMA` (format 3)."""
         return _to_frame(self._query(COLUMNS))
 
     # writing -------------------------------------------------------------------------------
@@ -467,7 +477,7 @@ class TripletStore:
         """Write every judgment to a Parquet file, atomically (:func:`oddoneout.atomic.atomic_path`:
         a temporary name unique to this export, renamed onto ``path`` when complete).
 
-        The file has the columns of :data:`SCHEMA` (format 2, whatever the store's format), one
+        The file has the columns of :data:`SCHEMA` (format 3, whatever the store's format), one
         row per judgment in insertion order, and provenance in the schema metadata (key
         ``oddoneout``): ``kind="triplets"``, agent, model, ``item_ids``, counts by status, trials
         per design, the trial type of each design (``trial_types``) and the ``recorded`` fields.
@@ -775,7 +785,7 @@ def _read_store_meta(path: Path) -> dict[str, str]:
 
 
 def _read_parquet(path: Path, columns: Sequence[str] | None = None) -> tuple[pa.Table, dict[str, Any]]:
-    """Columns of an export (a format-1 export's rows with the values of :data:`ADDED_IN_2`) and its provenance."""
+    """Columns of an export (an older export's rows with the values of the columns it lacks) and its provenance."""
     schema = read_parquet_schema(path)
     raw = (schema.metadata or {}).get(_META_KEY)
     metadata = json.loads(raw) if raw else {}
@@ -786,12 +796,12 @@ def _read_parquet(path: Path, columns: Sequence[str] | None = None) -> tuple[pa.
         raise InputError(f"{path}: export format version {version} is newer than this package reads ({FORMAT_VERSION})")
     wanted = list(COLUMNS if columns is None else columns)
     absent = [name for name in wanted if name not in schema.names]
-    filled = [name for name in absent if version < 2 and name in ADDED_IN_2]
+    filled = [name for name in absent if added_in(name) > version]
     if len(filled) < len(absent):
         raise InputError(f"{path}: triplet export lacks column(s) {[name for name in absent if name not in filled]}")
     table = read_parquet(path, columns=[name for name in wanted if name not in filled])
     for name in filled:
-        value = pa.array([ADDED_IN_2[name]] * len(table), type=SCHEMA.field(name).type)
+        value = pa.array([ADDED[added_in(name)][name]] * len(table), type=SCHEMA.field(name).type)
         table = table.append_column(SCHEMA.field(name), value)
     return table.select(wanted), metadata
 

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
-from oddoneout.config.sections import SECTIONS, DesignSettings
+from oddoneout.config.sections import SECTIONS, UNHASHED_SECTIONS, DesignSettings
 from oddoneout.config.study import StudyConfig, SystemConfig
 from oddoneout.errors import InputError
 from oddoneout.provenance import hash_json
@@ -92,7 +92,10 @@ def load_config(
         unknown = [name for name in pair if name not in systems]
         if unknown:
             raise InputError(f"{path}: [neural] variance_partition: system(s) {unknown} are not in [systems]")
-    resolved = {name: resolved_table(settings) for name, settings in sections.items()}
+    unpriced = sorted(set(sections["cost"].systems) - set(systems))
+    if unpriced:
+        raise InputError(f"{path}: [cost.systems] system(s) {unpriced} are not in [systems]")
+    resolved = {name: resolved_table(s) for name, s in sections.items() if name not in UNHASHED_SECTIONS}
     resolved[SYSTEMS] = {name: system.table() for name, system in systems.items()}
     return StudyConfig(**sections, systems=systems, hash=hash_json(resolved), dir=path.parent.resolve(), file=path)
 

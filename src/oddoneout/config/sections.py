@@ -12,6 +12,7 @@ import inspect
 from dataclasses import dataclass, fields
 from typing import Any, Iterator
 
+from oddoneout.collect.cost import PRICE_KEYS
 from oddoneout.collect.informativeness import CRITERIA
 from oddoneout.embed.selection import AUTO
 from oddoneout.embed.spose import SPoSE
@@ -263,6 +264,40 @@ class NeuralSettings(Settings):
 
 
 @dataclass(frozen=True)
+class CostSettings(Settings):
+    """``[cost]``: the price table of the cost accounting (:mod:`oddoneout.collect.cost`, :data:`PRICE_KEYS`).
+
+    A price not set is not known (the estimated price is then ``None``, never 0). A system's
+    ``[cost.systems.NAME]`` table (keys of :data:`PRICE_KEYS`) sets its own prices, over these.
+    Prices change no result: the section is left out of the config hash.
+    """
+
+    usd_per_million_input_tokens: float | None = setting(None, minimum=0, omit_default=True)
+    usd_per_million_output_tokens: float | None = setting(None, minimum=0, omit_default=True)
+    usd_per_image: float | None = setting(None, minimum=0, omit_default=True)
+    usd_per_gpu_hour: float | None = setting(None, minimum=0, omit_default=True)
+    #: system name -> {price key: US dollars}
+    systems: dict[str, dict[str, float]] = setting({}, omit_default=True)
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        for name, prices in self.systems.items():
+            if not isinstance(prices, dict):
+                yield "systems", f"[cost.systems.{name}] must be a table of prices, not {prices!r}"
+                continue
+            unknown = sorted(set(prices) - set(PRICE_KEYS))
+            if unknown:
+                yield "systems", f"[cost.systems.{name}] unknown key(s) {unknown}; known: {list(PRICE_KEYS)}"
+            for key, value in prices.items():
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                    yield "systems", f"[cost.systems.{name}] {key} = {value!r} must be a number >= 0"
+
+    def prices(self, system: str) -> dict[str, float | None]:
+        """The prices of ``system``: its own ``[cost.systems.NAME]`` values over the study's (``None``: not set)."""
+        own = self.systems.get(system, {})
+        return {key: own.get(key, getattr(self, key)) for key in PRICE_KEYS}
+
+
+@dataclass(frozen=True)
 class ReportSettings(Settings):
     """``[report]``."""
 
@@ -282,4 +317,7 @@ SECTIONS: dict[str, type] = {
     "interpret": InterpretSettings,
     "neural": NeuralSettings,
     "report": ReportSettings,
+    "cost": CostSettings,
 }
+#: Sections the config hash leaves out (they change no result); ``config.toml`` shows them when set.
+UNHASHED_SECTIONS = ("cost",)

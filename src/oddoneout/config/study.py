@@ -8,7 +8,9 @@ from typing import Any
 
 from oddoneout.config.sections import (
     SECTIONS,
+    UNHASHED_SECTIONS,
     CollectSettings,
+    CostSettings,
     DesignSettings,
     EmbeddingSettings,
     EvaluationSettings,
@@ -61,7 +63,7 @@ class StudyConfig:
 
     Attributes
     ----------
-    study, stimuli, design, embedding, collect, evaluation, interpret, neural, report
+    study, stimuli, design, embedding, collect, evaluation, interpret, neural, report, cost
         The sections' settings, defaults filled in.
     systems : dict of str to SystemConfig
         The systems, in the file's order.
@@ -82,14 +84,21 @@ class StudyConfig:
     interpret: InterpretSettings
     neural: NeuralSettings
     report: ReportSettings
+    cost: CostSettings
     systems: dict[str, SystemConfig]
     hash: str
     dir: Path
     file: Path
 
     def tables(self) -> dict[str, Any]:
-        """Every resolved setting as plain tables: ``{section: {key: value}, "systems": {name: table}}``."""
+        """Every resolved setting as plain tables: ``{section: {key: value}, "systems": {name: table}}``.
+
+        A section of :data:`~oddoneout.config.sections.UNHASHED_SECTIONS` is left out while nothing in it is set.
+        """
         tables: dict[str, Any] = {section: resolved_table(getattr(self, section)) for section in SECTIONS}
+        for section in UNHASHED_SECTIONS:
+            if not tables[section]:
+                del tables[section]
         tables["systems"] = {name: system.table() for name, system in self.systems.items()}
         return tables
 

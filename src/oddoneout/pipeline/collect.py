@@ -200,6 +200,59 @@ def export_store(store_path: Path, export_path: Path, name: str, reproducible: b
         return store.counts()
 
 
+def estimate_study(config: StudyConfig, folder: StudyFolder, systems: Sequence[str] | None = None) -> dict[str, Any]:
+    """What collecting each system's remaining trials will take and cost, at the rates of its stored judgments.
+
+    Asks no agent: the designs are counted (:func:`study_designs`) and each system's store, when
+    there is one, is read as a pilot (:func:`~oddoneout.collect.cost.estimate`). A system without
+    answers gets advice on running a pilot instead of numbers.
+
+    Parameters
+    ----------
+    config : StudyConfig
+        The study (its ``[cost]`` prices price the projection).
+    folder : StudyFolder
+        Its output folder: the stimulus table (``oddoneout run CONFIG --stage stimuli`` writes it,
+        asking no agent) and the stores.
+    systems : sequence of str, optional
+        The systems to estimate (default: every one).
+
+    Returns
+    -------
+    dict
+        System name -> :func:`~oddoneout.collect.cost.estimate` with the store's cost record as ``pilot_cost``.
+
+    Raises
+    ------
+    InputError
+        When the stimulus table is missing or a system is not in the config.
+    """
+    from oddoneout.collect.cost import estimate, store_cost
+    from oddoneout.collect.store import read_key_codes
+
+    if not folder.stimuli.is_file():
+        raise InputError(
+            f"{folder.stimuli} is missing: the design is drawn over the study's items; write them first with "
+            f"`oddoneout run {config.file} --out {folder.root} --stage stimuli` (it asks no agent)"
+        )
+    names = list(config.systems) if systems is None else list(systems)
+    unknown = [name for name in names if name not in config.systems]
+    if unknown:
+        raise InputError(f"system(s) {unknown} are not in the config; systems: {list(config.systems)}")
+    item_ids = StimulusSet.load(folder.stimuli).item_ids
+    estimates = {}
+    for name in names:
+        designs = study_designs(config, item_ids, name)
+        store, prices = folder.system(name).store, config.cost.prices(name)
+        record = store_cost(store, prices) if store.is_file() else {}
+        stored = read_key_codes(store) if store.is_file() else {}
+        n_stored = sum(int(np.isin(d.key_codes(), stored.get(d.name, [])).sum()) for d in designs)
+        result = estimate(record, sum(len(d) for d in designs), n_stored, prices)
+        result["pilot_cost"] = record or None
+        estimates[name] = result
+    return estimates
+
+
 class _AgentFactory:
     """Builds a system's agent inside a Ray worker (picklable: holds the config, not the agent)."""
 

@@ -43,9 +43,12 @@ def summarize(run: StudyRun) -> dict[str, Any]:
     """Write ``summary.json``: per system the behavioural figures, per ROI and system the mean encoding r.
 
     Every system of the config found evaluated in the folder is summarised (not only this run's).
+    ``cost`` holds, per system with a store, its cost record (:func:`~oddoneout.collect.cost.store_cost`
+    at the prices of ``[cost]``): the times in it are those the store recorded while collecting.
     Numbers are rounded to 6 decimals and no timestamps are written, so equal inputs give an
     identical file.
     """
+    from oddoneout.collect.cost import store_cost
     from oddoneout.interpret.stage import interpretation_summary
     from oddoneout.neural.stage import neural_summary
 
@@ -66,6 +69,11 @@ def summarize(run: StudyRun) -> dict[str, Any]:
         "systems": systems,
         "interpretation": _rounded(interpretation_summary(folder, list(config.systems))),
         "between_systems": _rounded(read_json(folder.between_systems, missing_ok=True)),
+        "cost": {
+            name: _rounded(store_cost(folder.system(name).store, config.cost.prices(name)))
+            for name in config.systems
+            if folder.system(name).store.is_file()
+        },
         **neural_summary(folder),
     }
     write_json(folder.summary, summary)

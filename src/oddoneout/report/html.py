@@ -212,6 +212,45 @@ def _behaviour(outputs: StudyOutputs, colors: dict[str, str]) -> str:
     return "".join(parts)
 
 
+def _usd(value: Any) -> str:
+    value = _finite(value)
+    return "n/a" if value is None else f"${value:,.4f}"
+
+
+def _cost(outputs: StudyOutputs) -> str:
+    """The cost of each system's collection (``summary.json``'s ``cost``); nothing when it has none."""
+    costs = outputs.summary.get("cost")
+    if not isinstance(costs, dict) or not costs:
+        return ""
+    rows = []
+    for system, record in costs.items():
+        record = record if isinstance(record, dict) else {}
+        rows.append(
+            [
+                system,
+                _int(record.get("judgments")),
+                _int(record.get("requests")),
+                _int(record.get("retries")),
+                _int(record.get("tokens_in")),
+                _int(record.get("tokens_out")),
+                _int(record.get("images")),
+                _num(record.get("wall_s"), 1),
+                _num(record.get("cpu_s"), 1),
+                _num(record.get("gpu_s"), 1),
+                _usd(record.get("price_usd")),
+            ]
+        )
+    header = ["system", "judgments", "requests", "retries", "tokens in", "tokens out", "images", "wall s", "CPU s"]
+    return (
+        '<h2 id="cost">Cost</h2>'
+        + _table([*header, "GPU s", "price (USD)"], rows, "numbers")
+        + '<p class="note">From each system\'s store: tokens as the server (or local model) counted them, wall '
+        "time from the first request to the last answer, CPU seconds of the collecting process, GPU seconds "
+        "of a local model on a GPU; the price at the study's [cost] prices. n/a: not recorded, or no price set "
+        "(oddoneout status names which).</p>"
+    )
+
+
 def _thumbnail(path: Any) -> str:
     """A small inline JPEG of a video's middle frame, or nothing when there is no readable video."""
     if not isinstance(path, str) or not path:
@@ -336,9 +375,11 @@ def render_report(outputs: StudyOutputs, title: str | None = None) -> str:
     """The report of already-read study outputs as an HTML string."""
     title = title or outputs.summary.get("study") or outputs.out_dir.name
     colors = figures.system_colors(outputs.systems)
+    cost = _cost(outputs)
     nav = (
         '<nav><a href="#provenance">Provenance</a><a href="#behaviour">Behaviour</a>'
-        '<a href="#embeddings">Embeddings</a><a href="#interpretation">Interpretation</a>'
+        + ('<a href="#cost">Cost</a>' if cost else "")
+        + '<a href="#embeddings">Embeddings</a><a href="#interpretation">Interpretation</a>'
         '<a href="#brain">Brain</a><a href="#reproduction">Paper vs ours</a></nav>'
     )
     body = "".join(
@@ -346,6 +387,7 @@ def render_report(outputs: StudyOutputs, title: str | None = None) -> str:
             _header(outputs, str(title)),
             nav,
             _behaviour(outputs, colors),
+            cost,
             _embeddings(outputs),
             interpret_section.render(outputs, colors),
             brain_section.render(outputs, colors),
