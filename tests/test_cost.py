@@ -314,3 +314,18 @@ def test_the_price_table_of_the_config(tmp_path):
     path.write_text(SMALL.replace("usd_per_image = 0.001", 'usd_per_image = "cheap"'))
     with pytest.raises(InputError, match=r"\[cost\] usd_per_image: 'cheap' is not a number or unset"):
         load_config(path)
+
+
+def test_the_estimate_of_an_adaptive_system_counts_the_rounds_not_selected_yet(tmp_path, monkeypatch):
+    monkeypatch.setenv("ODDONEOUT_PROGRESS", "0")
+    config_path, out = tmp_path / "small.toml", tmp_path / "out"
+    adaptive = 'n_triplets = 60\nselection = "adaptive"\nadaptive_rounds = 2\nholdout_triplets = 6\nn_orderings = 2\n'
+    config_path.write_text(SMALL.replace("n_triplets = 50\n", adaptive))
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", str(config_path), "--out", str(out), "--stage", "stimuli"]).exit_code == 0
+    before = json.loads(runner.invoke(app, ["estimate", str(config_path), "--out", str(out), "--json"]).stdout)
+    assert before["llm"]["n_design"] == 60 * 2  # the whole budget, every planned round in its orderings
+    collected = runner.invoke(app, ["collect", str(config_path), "--out", str(out), "--system", "llm"])
+    assert collected.exit_code == 0, collected.output
+    after = json.loads(runner.invoke(app, ["estimate", str(config_path), "--out", str(out), "--json"]).stdout)
+    assert (after["llm"]["n_design"], after["llm"]["n_stored"], after["llm"]["n_remaining"]) == (120, 120, 0)

@@ -242,15 +242,27 @@ def estimate_study(config: StudyConfig, folder: StudyFolder, systems: Sequence[s
     item_ids = StimulusSet.load(folder.stimuli).item_ids
     estimates = {}
     for name in names:
-        designs = study_designs(config, item_ids, name)
         store, prices = folder.system(name).store, config.cost.prices(name)
+        designs = study_designs(config, item_ids, name, store if store.is_file() else None)
         record = store_cost(store, prices) if store.is_file() else {}
         stored = read_key_codes(store) if store.is_file() else {}
         n_stored = sum(int(np.isin(d.key_codes(), stored.get(d.name, [])).sum()) for d in designs)
-        result = estimate(record, sum(len(d) for d in designs), n_stored, prices)
+        n_planned = sum(len(d) for d in designs) + _unselected_trials(config, item_ids, name, store)
+        result = estimate(record, n_planned, n_stored, prices)
         result["pilot_cost"] = record or None
         estimates[name] = result
     return estimates
+
+
+def _unselected_trials(config: StudyConfig, item_ids: Sequence[str], name: str, store: Path) -> int:
+    """Trials of an adaptive system's rounds not selected yet (0 for a random design)."""
+    if config.systems[name].design.selection != "adaptive":
+        return 0
+    from oddoneout.collect.adaptive import recorded_rounds
+
+    plan = adaptive_plan(config, item_ids, name)
+    n_recorded = len(recorded_rounds(store, plan)) if store.is_file() else 0
+    return (plan.n_rounds - n_recorded) * plan.round_size * plan.n_orderings
 
 
 class _AgentFactory:
