@@ -22,8 +22,11 @@ from oddoneout.collect.adaptive import (
     collect_adaptive,
     collect_adaptive_remote,
     recorded_rounds,
+    select_round,
+    training_trials,
 )
 from oddoneout.collect.informativeness import base_rows
+from oddoneout.collect.runner import collect
 from oddoneout.collect.store import TripletStore, read_judgments
 from oddoneout.config import load_config
 from oddoneout.errors import InputError
@@ -118,6 +121,27 @@ def test_rounds_are_recorded_before_asking_and_are_the_trials_asked(tmp_path, mo
     for r in rounds:
         started = adaptive_rows[adaptive_rows["triplet_index"] >= r.first_index]["started_at"].min()
         assert datetime.fromisoformat(r.created_at) <= datetime.fromisoformat(str(started))
+
+
+def test_judgments_of_excluded_sessions_are_left_out_of_the_selection(tmp_path):
+    from oddoneout.collect.designs import encode_keys
+
+    plan = AdaptivePlan(tuple(ITEMS), seed=1, n_rounds=1, round_size=40, initial=120, holdout=30)
+    path = tmp_path / "sim.sqlite"
+    with TripletStore(path, "sim", "m", ITEMS) as store:
+        collect(list(plan.first_designs()), _agent(), store, progress=False)
+    everything = training_trials(path, plan)
+    assert len(everything) == 120  # round 0, not the holdout
+    judgments = read_judgments(path)
+    dropped = judgments[judgments["design"] == ADAPTIVE_DESIGN].iloc[:25]
+    codes = encode_keys(*(dropped[column].to_numpy() for column in KEY[1:]))
+    kept = training_trials(path, plan, excluded={ADAPTIVE_DESIGN: codes})
+    assert len(kept) == 95
+    left_out = {tuple(row) for row in _base(plan, dropped)}
+    seen = {tuple(row) for part in kept.parts for row in base_rows(part.indices, part.trial_type)}
+    assert not seen & left_out
+    recorded = select_round(path, plan, 1, excluded={ADAPTIVE_DESIGN: codes})
+    assert recorded.n_answers == 95
 
 
 def test_a_killed_run_resumes_without_reasking_or_changing_recorded_rounds(tmp_path):

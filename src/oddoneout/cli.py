@@ -297,10 +297,12 @@ def adapt(
 ) -> None:
     """Select and record the next adaptive round of a served system, on the answers stored so far.
 
-    Safe beside a running server (one SQLite transaction in OUT/triplets/SYSTEM.sqlite); restart
-    `oddoneout serve` on the same OUT to lease the new round.
+    Safe beside a running server (one SQLite transaction in OUT/triplets/SYSTEM.sqlite), which
+    leases the new round from its next lease on. Judgments of sessions the exclusion rules exclude
+    are left out, as the fit leaves them out.
     """
     from oddoneout.collect.adaptive import adapt_served
+    from oddoneout.collect.quality import fit_exclusions
     from oddoneout.collect.store import TripletStore
     from oddoneout.config import load_config
     from oddoneout.pipeline.collect import adaptive_plan
@@ -318,11 +320,12 @@ def adapt(
         item_ids = opened.item_ids
     if item_ids is None:
         raise InputError(f"{store} records no vocabulary: it is not a served system's store")
-    recorded = adapt_served(adaptive_plan(loaded, item_ids, name), store)
+    excluded = fit_exclusions(store, loaded.systems[name].settings)
+    recorded = adapt_served(adaptive_plan(loaded, item_ids, name), store, excluded)
     if recorded is None:
         console.print(f"every planned round of {name!r} is recorded already (raise adaptive_rounds for more)")
     else:
-        console.print(f"round {recorded.round} recorded in {store}: restart `oddoneout serve` on {out} to ask it")
+        console.print(f"round {recorded.round} recorded in {store}: a server running on {out} asks it from now on")
 
 
 @app.command()

@@ -44,7 +44,7 @@ import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -387,14 +387,24 @@ def _base_indices(items: np.ndarray, plan: AdaptivePlan) -> np.ndarray:
     return base_rows(indices, plan.trial_type)
 
 
-def training_trials(store_path: str | Path, plan: AdaptivePlan) -> TrialSet:
-    """Every ``ok`` answer of the store but the holdout's, over the plan's vocabulary: what a round is selected on."""
+def training_trials(
+    store_path: str | Path, plan: AdaptivePlan, excluded: Mapping[str, np.ndarray] | None = None
+) -> TrialSet:
+    """Every ``ok`` answer of the store but the holdout's, over the plan's vocabulary: what a round is selected on.
+
+    ``excluded``: more judgments to leave out, as packed keys by design (a served system's
+    excluded participant sessions, :func:`oddoneout.collect.quality.fit_exclusions`).
+    """
     holdout = plan.first_designs()[0]
-    trials = read_trial_set(store_path, exclude={HOLDOUT_DESIGN: holdout.key_codes()})
+    leave_out = {name: np.asarray(codes, dtype=np.int64) for name, codes in (excluded or {}).items()}
+    leave_out[HOLDOUT_DESIGN] = holdout.key_codes()
+    trials = read_trial_set(store_path, exclude=leave_out)
     return TrialSet(tuple(part.reindex(plan.item_ids) for part in trials.parts))
 
 
-def select_round(store_path: str | Path, plan: AdaptivePlan, number: int) -> RecordedRound:
+def select_round(
+    store_path: str | Path, plan: AdaptivePlan, number: int, excluded: Mapping[str, np.ndarray] | None = None
+) -> RecordedRound:
     """Fit the selecting model on the store's answers, choose round ``number`` and record it (before it is asked).
 
     Raises
@@ -406,7 +416,7 @@ def select_round(store_path: str | Path, plan: AdaptivePlan, number: int) -> Rec
     earlier = recorded_rounds(store_path, plan)
     holdout, round_0 = plan.first_designs()
     seed = plan.round_seed(number)
-    train = training_trials(store_path, plan)
+    train = training_trials(store_path, plan, excluded)
     model = fit_selection_model(train, seed=seed)
     asked = [_base_indices(design.items, plan) for design in (holdout, round_0)]
     asked += [_base_indices(recorded.items, plan) for recorded in earlier]
@@ -536,12 +546,16 @@ def collect_adaptive_remote(
     return collect_remote([*run.first_designs(), *extra_designs], agents, store, next_designs=next_designs, **options)
 
 
-def adapt_served(plan: AdaptivePlan, store_path: str | Path) -> RecordedRound | None:
+def adapt_served(
+    plan: AdaptivePlan, store_path: str | Path, excluded: Mapping[str, np.ndarray] | None = None
+) -> RecordedRound | None:
     """Select and record the next round of a served system (people answer in a browser).
 
     The round is the one after the last recorded; it is selected on the answers stored now. A
     server running on the same folder leases it from its next lease on (it checks the recorded
-    rounds before each: :func:`oddoneout.serve.experiment.design_refresh`).
+    rounds before each: :func:`oddoneout.serve.experiment.design_refresh`). ``excluded``: the
+    judgments of excluded participant sessions (:func:`oddoneout.collect.quality.fit_exclusions`),
+    left out of the selecting model's data as the fit leaves them out.
 
     Returns
     -------
@@ -551,6 +565,6 @@ def adapt_served(plan: AdaptivePlan, store_path: str | Path) -> RecordedRound | 
     recorded = recorded_rounds(store_path, plan)
     if len(recorded) >= plan.n_rounds:
         return None
-    new = select_round(store_path, plan, len(recorded) + 1)
+    new = select_round(store_path, plan, len(recorded) + 1, excluded)
     _say_round(new, plan.n_rounds, resumed=False)
     return new

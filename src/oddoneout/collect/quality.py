@@ -9,6 +9,7 @@ applies a system's exclusion rules (:class:`~oddoneout.agents.registry.HumanSett
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -22,6 +23,8 @@ from oddoneout.collect.store import connect_read_only
 
 if TYPE_CHECKING:
     from oddoneout.agents.registry import HumanSettings
+
+logger = logging.getLogger(__name__)
 
 #: The columns of :func:`session_quality`, in order (the index is ``session_id``); a store of ranked trials
 #: of more than two options has more ``choice_rate_<position>`` columns, before ``position_chi2``.
@@ -329,3 +332,26 @@ def excluded_keys(store_path: str | Path, settings: HumanSettings) -> dict[str, 
     for design, *key in rows:
         keys.setdefault(str(design), []).append(tuple(int(k) for k in key))
     return {design: encode_keys(*np.array(found, dtype=np.int64).T) for design, found in keys.items()}
+
+
+def fit_exclusions(store_path: str | Path, settings: object) -> dict[str, np.ndarray] | None:
+    """The judgments a fit of this system leaves out: :func:`excluded_keys` for a served system whose
+    exclusion rules can exclude anyone, else ``None`` (every judgment is used).
+
+    Parameters
+    ----------
+    store_path : path
+        The system's store.
+    settings : Settings
+        The system's settings; only a served system's (:class:`~oddoneout.agents.registry.HumanSettings`)
+        have exclusion rules.
+    """
+    from oddoneout.agents.registry import HumanSettings
+
+    if not (isinstance(settings, HumanSettings) and excludes_any(settings)):
+        return None
+    excluded = excluded_keys(store_path, settings)
+    n_left_out = sum(len(codes) for codes in excluded.values())
+    if n_left_out:
+        logger.info("%s: %d judgment(s) of excluded participant sessions left out", store_path, n_left_out)
+    return excluded

@@ -138,18 +138,11 @@ def design_triplets(folder: StudyFolder, name: str, design: str, settings: Setti
         exclusion rules leave out the judgments of excluded participant sessions, read from the lease
         book in its store (the export keeps them: they count as collected).
     """
-    from oddoneout.agents.registry import HumanSettings
-    from oddoneout.collect.quality import excluded_keys, excludes_any
+    from oddoneout.collect.quality import fit_exclusions
     from oddoneout.collect.store import read_judgments_as_triplets
 
     files = folder.system(name)
-    exclude = None
-    if isinstance(settings, HumanSettings) and excludes_any(settings):
-        exclude = excluded_keys(files.store, settings)
-        n_left_out = sum(len(codes) for codes in exclude.values())
-        if n_left_out:
-            logger.info("%s: %d judgment(s) of excluded participant sessions left out", name, n_left_out)
-    return read_judgments_as_triplets(files.export, design=design, exclude=exclude)
+    return read_judgments_as_triplets(files.export, design=design, exclude=fit_exclusions(files.store, settings))
 
 
 def system_split(run: StudyRun, system: str) -> tuple[Triplets, Triplets]:
