@@ -321,10 +321,10 @@ def estimate(
     return result
 
 
-def _amount(value: Any, digits: int = 0) -> str:
+def _amount(value: Any, digits: int = 0, unit: str = "") -> str:
     if value is None:
         return "n/a"
-    return f"{value:,.{digits}f}"
+    return f"{value:,.{digits}f}{unit}"
 
 
 def _usd(value: float | None) -> str:
@@ -337,8 +337,8 @@ def format_cost(record: Mapping[str, Any]) -> list[str]:
         f"  cost: requests {record['requests']:,} (retries {_amount(record['retries'])}), "
         f"tokens in {_amount(record['tokens_in'])} / out {_amount(record['tokens_out'])} "
         f"(total {_amount(record['tokens'])}), images {_amount(record['images'])}",
-        f"    wall {_amount(record['wall_s'], 1)} s (latency summed {_amount(record['latency_s'], 1)} s), "
-        f"cpu {_amount(record['cpu_s'], 1)} s, gpu {_amount(record['gpu_s'], 1)} s; "
+        f"    wall {_amount(record['wall_s'], 1, ' s')} (latency summed {_amount(record['latency_s'], 1, ' s')}), "
+        f"cpu {_amount(record['cpu_s'], 1, ' s')}, gpu {_amount(record['gpu_s'], 1, ' s')}; "
         f"price {_usd(record['price_usd'])}",
     ]
     lines.extend(f"    ({note})" for note in record.get("notes", ()))
@@ -357,8 +357,8 @@ def format_estimate(name: str, result: Mapping[str, Any]) -> list[str]:
         f"  at the rates of {result['pilot']:,} judgments stored: requests {_amount(p['requests'])}, "
         f"tokens in {_amount(p['tokens_in'])} / out {_amount(p['tokens_out'])} (total {_amount(p['tokens'])}), "
         f"images {_amount(p['images'])}",
-        f"  wall {_amount(p['wall_s'], 1)} s, cpu {_amount(p['cpu_s'], 1)} s, gpu {_amount(p['gpu_s'], 1)} s; "
-        f"price {_usd(p['price_usd'])}",
+        f"  wall {_amount(p['wall_s'], 1, ' s')}, cpu {_amount(p['cpu_s'], 1, ' s')}, "
+        f"gpu {_amount(p['gpu_s'], 1, ' s')}; price {_usd(p['price_usd'])}",
     ]
     lines.extend(f"  ({note})" for note in result.get("notes", ()))
     return lines
