@@ -117,7 +117,7 @@ Settings = Annotated[
 
 Scale = Annotated[
     Optional[str],
-    typer.Option(help="Apply the config's [scales.NAME] table, e.g. --scale paper (the paper's numbers)."),
+    typer.Option(help="Apply the config's \\[scales.NAME] table, e.g. --scale paper (the paper's numbers)."),
 ]
 
 
@@ -233,7 +233,7 @@ def estimate(
 
     Counts each system's design trials and, when its store in OUT/triplets/ holds answers (a pilot,
     e.g. collected with max_requests = 50), projects requests, tokens, images, wall, CPU and GPU
-    time and the price ([cost] in the config) of the trials not stored yet. Needs OUT/stimuli/
+    time and the price (the config's cost table) of the trials not stored yet. Needs OUT/stimuli/
     (oddoneout run CONFIG --stage stimuli).
     """
     _print_estimate(_config_path(config), out, system, _overrides(seed, settings), scale, as_json)
@@ -445,7 +445,7 @@ def evaluate(
     trial_type: TrialTypeOption = None,
     n_ranked: NRankedOption = None,
     n_bootstrap: Annotated[
-        Optional[int], typer.Option(help="Bootstrap resamples for the CIs [the study's default].")
+        Optional[int], typer.Option(help="Bootstrap resamples for the CIs (default: the study's).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
@@ -481,7 +481,7 @@ def interpret(
     dest: Annotated[Path, typer.Option("--out", "-o", help="Folder to write interpret/<embedding>_*.csv into.")] = Path(
         "."
     ),
-    top_k: Annotated[Optional[int], typer.Option(help="Top items per dimension [the study's default].")] = None,
+    top_k: Annotated[Optional[int], typer.Option(help="Top items per dimension (default: the study's).")] = None,
     map_method: Annotated[Optional[str], typer.Option(help="Item map: tsne, umap or none.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the map and the graph layout.")] = 0,
 ) -> None:
@@ -507,9 +507,9 @@ def encode(
     dest: Annotated[
         Path, typer.Option("--out", "-o", help="Folder to write encoding/<embedding>_<subject>.npz into.")
     ] = Path("."),
-    n_folds: Annotated[Optional[int], typer.Option(help="Outer folds (blocks of runs) [the study's default].")] = None,
+    n_folds: Annotated[Optional[int], typer.Option(help="Outer folds (blocks of runs) (default: the study's).")] = None,
     backend: Annotated[
-        Optional[str], typer.Option(help="himalaya backend: numpy, torch, torch_cuda [the study's default].")
+        Optional[str], typer.Option(help="himalaya backend: numpy, torch, torch_cuda (default: the study's).")
     ] = None,
 ) -> None:
     """Voxel-wise ridge encoding of brain responses from an embedding, as the encode stage fits it."""
@@ -580,7 +580,7 @@ def status(
 ) -> None:
     """Counts by status, throughput, tokens, cost and position bias of a collection (or, with --check, its integrity).
 
-    The cost's price is at the prices of the study's [cost] table (OUT/config.toml) for a store in a
+    The cost's price is at the prices of the study's cost table (OUT/config.toml) for a store in a
     study folder; elsewhere it is n/a.
 
     A served system's store (in a study folder: OUT, or OUT/triplets/SYSTEM.sqlite) shows each
