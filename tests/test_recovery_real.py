@@ -114,3 +114,23 @@ def test_benchmark_regime_beats_cblearn_on_the_real_embedding(real_embedding, tm
     # CKL is cblearn's best here (SOE, STE and t-STE score 3 points lower); the times are the benchmark's
     assert methods["spose"]["accuracy"] >= methods["ckl"]["accuracy"]
     assert methods["spose"]["accuracy"] >= regime["generating_accuracy"] - 0.025
+
+
+@pytest.mark.slow
+def test_anchor_triplets_recover_the_real_embedding_within_a_point(real_embedding):
+    """400 items at 1,000 anchor triplets per item: SPoSE's defaults within 1 point of the generating model.
+
+    At 600 per item the same fit is 1.02 to 1.09 points below (l1, patience and validation share
+    varied: the gap is the data's, not a setting's); at 1,000 it is 0.81 (2026-12-06).
+    """
+    from oddoneout.embed.evaluate import choice_scores
+    from oddoneout.triplets import ANCHOR
+
+    rng = np.random.default_rng(0)
+    truth = real_embedding[np.sort(rng.choice(len(real_embedding), 400, replace=False))]
+    n_train, n_test = 400 * 1000, 100_000
+    data = sample_triplets(truth, n_train + n_test, seed=1, trial_type=ANCHOR)
+    train, test = data.subset(np.arange(n_train)), data.subset(np.arange(n_train, n_train + n_test))
+    model = SPoSE(verbose=0).fit(train)
+    generating = choice_scores(truth, test)[0]
+    assert model.score(test) >= generating - 0.01, (model.score(test), generating)
