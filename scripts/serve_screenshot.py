@@ -109,29 +109,36 @@ def synthetic_screenshots(out: Path, tmp: str) -> None:
             driver.quit()
 
 
-def media_screenshot(out: Path, tmp: str) -> None:
-    """The first trial of the built-in human_demo study (pictures)."""
+def _first_trial(driver, url: str, practice_keys: str = "1", first_keys: str = "") -> None:
+    """Consent, instructions, the 2 practice trials answered by ``practice_keys``; trial 1 after ``first_keys``."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    wait = WebDriverWait(driver, 30)
+    driver.get(url + "/")
+    for button in ("consent-yes", "instructions-go"):
+        wait.until(lambda d: d.find_element(By.ID, button).is_displayed())
+        driver.find_element(By.ID, button).click()
+    for number in (1, 2):
+        wait.until(lambda d: d.find_element(By.ID, "progress").text == f"Practice {number} of 2")
+        wait.until(lambda d: not d.find_element(By.ID, "loading").is_displayed())
+        for key in practice_keys:
+            driver.find_element(By.TAG_NAME, "body").send_keys(key)
+    wait.until(lambda d: d.find_element(By.ID, "ready-go").is_displayed())
+    driver.find_element(By.ID, "ready-go").click()
+    wait.until(lambda d: d.find_element(By.ID, "progress").text == "Trial 1 of 40")
+    wait.until(lambda d: not d.find_element(By.ID, "loading").is_displayed())
+    for key in first_keys:
+        driver.find_element(By.TAG_NAME, "body").send_keys(key)
+
+
+def media_screenshot(out: Path, tmp: str) -> None:
+    """The first trial of the built-in human_demo study (pictures)."""
     with Server(builtin_config("human_demo"), Path(tmp) / "demo") as server:
         driver = _driver(Path(tmp) / "demo-profile")
         try:
             driver.set_window_size(1200, 640)
-            wait = WebDriverWait(driver, 30)
-            driver.get(server.url + "/")
-            wait.until(lambda d: d.find_element(By.ID, "consent-yes").is_displayed())
-            driver.find_element(By.ID, "consent-yes").click()
-            wait.until(lambda d: d.find_element(By.ID, "instructions-go").is_displayed())
-            driver.find_element(By.ID, "instructions-go").click()
-            for number in (1, 2):
-                wait.until(lambda d: d.find_element(By.ID, "progress").text == f"Practice {number} of 2")
-                wait.until(lambda d: not d.find_element(By.ID, "loading").is_displayed())
-                driver.find_element(By.TAG_NAME, "body").send_keys("1")
-            wait.until(lambda d: d.find_element(By.ID, "ready-go").is_displayed())
-            driver.find_element(By.ID, "ready-go").click()
-            wait.until(lambda d: d.find_element(By.ID, "progress").text == "Trial 1 of 40")
-            wait.until(lambda d: not d.find_element(By.ID, "loading").is_displayed())
+            _first_trial(driver, server.url)
             driver.save_screenshot(str(out / "serve_media_trial.png"))
         finally:
             driver.quit()
@@ -143,11 +150,8 @@ def trial_type_screenshots(out: Path, tmp: str) -> None:
     The study's own files (stimulus table, pictures) are named by absolute paths in a copy of its config
     with ``[design] trial_type`` set.
     """
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
     demo = builtin_config("human_demo")
-    for trial_type, name, practice_answer, first_keys, height in (
+    for trial_type, name, practice_keys, first_keys, height in (
         ("anchor", "serve_anchor.png", "1", "", 815),
         # practice: rank options 1 and 2, then Enter submits; the first trial is shown with option 3 ranked first
         ("ranked:4:2", "serve_ranked.png", "12\ue007", "3", 950),
@@ -159,23 +163,7 @@ def trial_type_screenshots(out: Path, tmp: str) -> None:
             driver = _driver(Path(tmp) / f"{name}-profile")
             try:
                 driver.set_window_size(1200, height)
-                wait = WebDriverWait(driver, 30)
-                driver.get(server.url + "/")
-                wait.until(lambda d: d.find_element(By.ID, "consent-yes").is_displayed())
-                driver.find_element(By.ID, "consent-yes").click()
-                wait.until(lambda d: d.find_element(By.ID, "instructions-go").is_displayed())
-                driver.find_element(By.ID, "instructions-go").click()
-                for number in (1, 2):
-                    wait.until(lambda d: d.find_element(By.ID, "progress").text == f"Practice {number} of 2")
-                    wait.until(lambda d: not d.find_element(By.ID, "loading").is_displayed())
-                    for key in practice_answer:
-                        driver.find_element(By.TAG_NAME, "body").send_keys(key)
-                wait.until(lambda d: d.find_element(By.ID, "ready-go").is_displayed())
-                driver.find_element(By.ID, "ready-go").click()
-                wait.until(lambda d: d.find_element(By.ID, "progress").text == "Trial 1 of 40")
-                wait.until(lambda d: not d.find_element(By.ID, "loading").is_displayed())
-                for key in first_keys:
-                    driver.find_element(By.TAG_NAME, "body").send_keys(key)
+                _first_trial(driver, server.url, practice_keys, first_keys)
                 driver.save_screenshot(str(out / name))
             finally:
                 driver.quit()
