@@ -30,6 +30,16 @@ def _answer_all(server: Server, state: dict, token: str) -> dict:
     return state
 
 
+def _answer_until_full(server: Server, max_sessions: int) -> dict:
+    """New sessions answer every trial they get until the server has none left; the last state."""
+    for _ in range(max_sessions):
+        state = run_session(server, {}, [], catch_right=True)
+        if state["full"]:
+            break
+        _answer_all(server, state, state["token"])
+    return state
+
+
 def test_a_design_enlarged_between_two_runs_of_the_server_keeps_the_old_answers(tmp_path):
     folder, out = tmp_path / "study", tmp_path / "out"
     config = write_study(folder, n_triplets=6, trials_per_session=4, practice_trials=0)
@@ -59,12 +69,7 @@ def test_a_design_enlarged_between_two_runs_of_the_server_keeps_the_old_answers(
         resumed = httpx.get(server.url + "/api/session", headers=bearer(open_session["token"])).json()
         assert resumed["trials"][0]["key"] == list(leased[0][:4]) and len(resumed["trials"]) == 3
         _answer_all(server, resumed, open_session["token"])
-        for _ in range(10):
-            state = run_session(server, {}, [], catch_right=True)
-            if state["full"]:
-                break
-            _answer_all(server, state, state["token"])
-        assert state["full"]  # every trial of the enlarged study is answered
+        assert _answer_until_full(server, 10)["full"]  # every trial of the enlarged study is answered
         server.stop()
     after = rows(store, KEYS)
     assert set(before) <= set(after)  # nothing stored before is lost ...
@@ -92,23 +97,13 @@ def test_a_round_recorded_by_oddoneout_adapt_is_served_without_a_restart(tmp_pat
     first = _design_codes(config)
     assert set(first) == {"holdout", "adaptive"}
     with Server(config, out) as server:
-        for _ in range(20):  # people answer the holdout and round 0
-            state = run_session(server, {}, [], catch_right=True)
-            if state["full"]:
-                break
-            _answer_all(server, state, state["token"])
-        assert state["full"]
+        assert _answer_until_full(server, 20)["full"]  # people answer the holdout and round 0
         answered = rows(store_path(out), KEYS)
         assert len(answered) == sum(len(codes) for codes in first.values())
         result = CliRunner().invoke(app, ["adapt", str(config), "--out", str(out)])  # beside the running server
         assert result.exit_code == 0 and "round 1 recorded" in result.output, result.output
         (n_round,) = rows(store_path(out), "SELECT n_trials FROM adaptive_rounds WHERE round = 1")[0]
-        for _ in range(20):  # the same server now leases round 1
-            state = run_session(server, {}, [], catch_right=True)
-            if state["full"]:
-                break
-            _answer_all(server, state, state["token"])
-        assert state["full"]
+        assert _answer_until_full(server, 20)["full"]  # the same server now leases round 1
         server.stop()
     after = rows(store_path(out), KEYS)
     new = [key for key in after if key not in answered]
