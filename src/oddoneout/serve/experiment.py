@@ -188,6 +188,7 @@ def design_refresh(
     ``None`` for a system with random designs (they never change while serving).
     """
     from oddoneout.collect.adaptive import n_recorded_rounds
+    from oddoneout.pipeline.collect import study_designs
 
     if config.systems[name].design.selection != "adaptive":
         return None
@@ -198,6 +199,6 @@ def design_refresh(
         if count == seen[0]:
             return None
         seen[0] = count
-        return build_experiment(config, name, stimuli, store.path).designs
+        return study_designs(config, list(stimuli.item_ids), name, store.path)  # the designs build_experiment serves
 
     return refresh
