@@ -51,7 +51,7 @@ import pandas as pd
 
 from oddoneout.collect.designs import TripletDesign, listed_design, random_design
 from oddoneout.collect.informativeness import CRITERIA, Selection, base_rows, fit_selection_model, select_trials
-from oddoneout.collect.store import TripletStore, connect_read_only, read_trial_set, utc_now
+from oddoneout.collect.store import TripletStore, connect_read_only, has_table, read_trial_set, utc_now
 from oddoneout.errors import InputError
 from oddoneout.progress import console, progress_enabled
 from oddoneout.triplets import ODD_ONE_OUT, TrialSet, TrialType
@@ -258,13 +258,9 @@ class RecordedRound:
     created_at: str
 
 
-def _tables(connection: sqlite3.Connection) -> set[str]:
-    return {str(row[0]) for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-
-
 def _check_plan(connection: sqlite3.Connection, path: Path, plan: AdaptivePlan) -> None:
     """Refuse a store whose rounds were recorded under another plan, or whose vocabulary is not the plan's."""
-    if "adaptive_plan" in _tables(connection):
+    if has_table(connection, "adaptive_plan"):
         row = connection.execute("SELECT plan FROM adaptive_plan").fetchone()
         if row is not None and row[0] != plan.record():
             raise InputError(
@@ -278,7 +274,7 @@ def _check_plan(connection: sqlite3.Connection, path: Path, plan: AdaptivePlan) 
 
 def n_recorded_rounds(connection: sqlite3.Connection) -> int:
     """How many rounds a store's connection sees recorded (0 before the first)."""
-    if "adaptive_rounds" not in _tables(connection):
+    if not has_table(connection, "adaptive_rounds"):
         return 0
     return int(connection.execute("SELECT COUNT(*) FROM adaptive_rounds").fetchone()[0])
 
@@ -289,7 +285,7 @@ def recorded_rounds(store_path: str | Path, plan: AdaptivePlan) -> list[Recorded
     connection = connect_read_only(path)
     try:
         _check_plan(connection, path, plan)
-        if "adaptive_rounds" not in _tables(connection):
+        if not has_table(connection, "adaptive_rounds"):
             return []
         rounds = connection.execute(
             "SELECT round, first_index, criterion, model_hash, seed, n_answers, answers_hash, selection_seconds, "

@@ -30,7 +30,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from oddoneout.collect.store import TripletStore, connect_read_only, read_judgments, utc_now
+from oddoneout.collect.store import TripletStore, connect_read_only, has_table, read_judgments, utc_now
 
 #: The prices of a ``[cost]`` table (US dollars), each also a key of a ``[cost.systems.NAME]`` table
 #: (:class:`~oddoneout.config.sections.CostSettings`).
@@ -127,8 +127,7 @@ def read_runs(path: str | Path) -> pd.DataFrame | None:
         return None
     connection = connect_read_only(path)
     try:
-        found = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (RUNS_TABLE,))
-        if found.fetchone() is None:
+        if not has_table(connection, RUNS_TABLE):
             return None
         cursor = connection.execute(f"SELECT * FROM {RUNS_TABLE} ORDER BY rowid")
         names = [description[0] for description in cursor.description]

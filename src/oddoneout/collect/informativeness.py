@@ -273,12 +273,3 @@ def fit_selection_model(trials: Triplets | TrialSet | Sequence[Triplets], seed: 
         warnings.simplefilter("ignore")
         model.fit(trials)
     return model
-
-
-def answered_trials(trials: Triplets | TrialSet | Sequence[Triplets]) -> np.ndarray:
-    """Every trial of ``trials`` as index rows of one width (for ``exclude``); parts of one type only."""
-    parts = TrialSet.of(trials).parts
-    widths = {part.trial_type.n_shown for part in parts}
-    if len(widths) != 1:
-        raise InputError("exclude trials of one trial type at a time")
-    return np.concatenate([part.indices for part in parts])

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from oddoneout.collect.designs import encode_keys
-from oddoneout.collect.store import connect_read_only
+from oddoneout.collect.store import connect_read_only, has_table
 
 if TYPE_CHECKING:
     from oddoneout.agents.registry import HumanSettings
@@ -111,8 +111,7 @@ def _stored_trial_types(connection: sqlite3.Connection) -> list[str]:
 
 def _catch_answers(connection: sqlite3.Connection) -> dict[str, list[bool]]:
     """Whether each answered catch trial was answered right, by session (none in a store without catch trials)."""
-    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'serve_catch'"
-    if connection.execute(query).fetchone() is None:
+    if not has_table(connection, "serve_catch"):
         return {}
     answers: dict[str, list[bool]] = {}
     rows = connection.execute(
@@ -125,8 +124,7 @@ def _catch_answers(connection: sqlite3.Connection) -> dict[str, list[bool]]:
 
 def is_served(connection: sqlite3.Connection) -> bool:
     """Whether the store open on ``connection`` holds a lease book (a served system's store)."""
-    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'serve_sessions'"
-    return connection.execute(query).fetchone() is not None
+    return has_table(connection, "serve_sessions")
 
 
 def session_quality(store_path: str | Path, min_rt_ms: float) -> pd.DataFrame:

@@ -706,9 +706,20 @@ def _connect(path: Path, read_only: bool = False) -> _StoreConnection:
     return connection
 
 
+def table_names(connection: sqlite3.Connection) -> set[str]:
+    """The tables of the database open on ``connection``."""
+    return {str(row[0]) for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def has_table(connection: sqlite3.Connection, name: str) -> bool:
+    """Whether the database open on ``connection`` has the table ``name`` (optional tables of a store)."""
+    found = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+    return found.fetchone() is not None
+
+
 def _require_store_tables(connection: sqlite3.Connection, path: Path) -> None:
     """Refuse an SQLite file at ``path`` without the store's tables (empty, or another program's)."""
-    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = table_names(connection)
     if not tables:
         what = "an empty file" if path.stat().st_size == 0 else "an SQLite database without tables"
         raise UnreadableFile(path, f"{what}, not a triplet store", STORE_REMEDY)
