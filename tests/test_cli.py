@@ -60,13 +60,14 @@ def test_fit_then_evaluate_spose_convention_files(spose_files):
 
 def test_fit_spose_options_are_recorded_and_refused_for_vice(spose_files, tmp_path):
     args = ("fit", spose_files / "train.npy", "--items", spose_files / "ids.txt", "--n-dims", "10")
-    fit = oddoneout(*args, "--relax", "--no-averaging", "--out", tmp_path / "relaxed.parquet")
+    fit = oddoneout(*args, "--relax", "--no-averaging", "--no-refit", "--out", tmp_path / "relaxed.parquet")
     assert fit.returncode == 0, fit.stderr
     metadata = Embedding.load(tmp_path / "relaxed.parquet").metadata
     assert metadata["hyperparameters"]["relax"] is True
     assert metadata["hyperparameters"]["averaging"] is False
+    assert metadata["hyperparameters"]["refit"] is False and "refit" not in metadata
     assert metadata["relaxed_from_epoch"] > 1
-    for option in ("--relax", "--no-averaging"):
+    for option in ("--relax", "--no-averaging", "--no-refit"):
         refused = oddoneout(*args, option, "--model", "vice", "--out", tmp_path / "vice.parquet")
         assert refused.returncode == 2 and option in refused.stderr
 

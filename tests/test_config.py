@@ -185,15 +185,16 @@ def test_an_out_that_is_a_file_is_refused(tmp_path):
 
 def test_config_hashes_are_those_of_the_untyped_config():
     # hashes of the resolved config as the untyped config made them (checked when settings were
-    # typed), updated when the shipped configs changed (l1 = "auto"): runs stay matched
+    # typed), updated when the shipped configs changed (l1 = "auto", then [embedding] refit): a
+    # setting that changes the fitted embedding changes the hash
     assert load_config(builtin_config("synthetic")).hash == (
-        "18ea5077618ef863e61f0c3001e3a109a9432247b0c9b62fc2a711437a45c451"
+        "c1a106878bb4da8b65c52cf49a4cdee0f4add023763b24055441b39b18a19af8"
     )
     assert load_config(builtin_config("cowen_keltner"), scale="paper").hash == (
-        "81a30ed0f297b6bd08a1fba73d1637d4e48a9e11bddd74fdaed7ec8c8455f60e"
+        "1c4bf6d8345ea4de2074074659be5bd447358b6f0c80aaaac0920d1745c07691"
     )
     assert load_config(builtin_config("cowen_keltner_mllm_vllm")).hash == (
-        "a013dc9362f395643c402ea3eea3e4e7009f6c71b7a00c63d16d11069851538c"
+        "f72bddb6d045fc74055b8c973d74d8ab7b31ee4593b033c665d0db32f06ce7c9"
     )
 
 
@@ -308,7 +309,7 @@ def test_embedding_defaults_are_the_estimators(estimator):
 def test_spose_only_keys_are_refused_for_vice_unless_at_their_default(tmp_path):
     from oddoneout.config.sections import SPOSE_ONLY
 
-    assert {"l1", "l1_folds", "relax", "averaging", "prune_threshold"} <= set(SPOSE_ONLY)
+    assert {"l1", "l1_folds", "relax", "refit", "averaging", "prune_threshold"} <= set(SPOSE_ONLY)
     assert not {"n_dims", "lr", "device"} & set(SPOSE_ONLY)
     with pytest.raises(InputError, match=r"\[embedding\] relax: True: a SPoSE setting") as error:
         _load(tmp_path, f"[embedding]\nmethod = 'vice'\nrelax = true\n{RATINGS_SYSTEM}")

@@ -92,14 +92,15 @@ def test_k_fold_choice_scores_every_triplet_once_and_refits_on_all():
             fitted_l1.append(metrics["l1"])
 
     model = SPoSE(l1=[0.003, 3.0], l1_folds=3, n_dims=10, batch_size=1024, verbose=0, progress=progress).fit(triplets)
-    # 2 candidates x 3 folds, then the chosen one on everything
-    assert fitted_l1 == [0.003] * 3 + [3.0] * 3 + [0.003]
+    # 2 candidates x 3 folds, then the chosen one validated on the split, then refitted on everything
+    assert fitted_l1 == [0.003] * 3 + [3.0] * 3 + [0.003] * 2
     scores = model.l1_selection_.set_index("l1")
     # the collapsing penalty predicts chance on every held-out triplet: log(3) exactly, over all folds
     assert scores.loc[3.0, "n_dims"] == 0 and abs(scores.loc[3.0, "cross_entropy"] - np.log(3)) < 1e-9
     assert model.l1_ == 0.003 and model.weights_.shape[1] >= 3
     info = model.to_embedding().metadata
     assert info["n_triplets"] == len(triplets) and info["n_train_triplets"] == round(0.9 * len(triplets))
+    assert info["refit"]["n_triplets"] == len(triplets)
     assert "3 folds" in info["l1_scheme"]
     # the paired standard error uses one held-out loss per triplet: with 12,000 of them it is small
     assert 0 < scores.loc[3.0, "excess_se"] < 0.02 < scores.loc[3.0, "excess"]

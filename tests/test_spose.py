@@ -11,10 +11,10 @@ from oddoneout.embed.evaluate import odd_one_out_accuracy
 from oddoneout.embed.recovery import best_match_r
 from oddoneout.embed.spose import SPoSE
 from oddoneout.embed.torch_choice import add_cross_entropy_gradient, pair_logits, triplet_cross_entropy
-from oddoneout.embed.training import IterateAverage
+from oddoneout.embed.training import IterateAverage, split_rows
 from oddoneout.embedding import Embedding
 from oddoneout.errors import InputError
-from oddoneout.triplets import Triplets, odd_one_out_probabilities, sample_triplets
+from oddoneout.triplets import TrialSet, Triplets, odd_one_out_probabilities, sample_triplets
 
 
 def sparse_embedding(n_items: int, n_dims: int, seed: int) -> np.ndarray:
@@ -135,10 +135,13 @@ def test_soft_labels_are_fitted_when_present(small_data):
 
 def test_l1_penalty_is_normalised_by_the_number_of_items(small_data):
     _, triplets = small_data
-    model = small_model(l1=0.02, prune_threshold=0.0).fit(hard_only(triplets))
+    model = small_model(l1=0.02, prune_threshold=0.0, refit=False).fit(hard_only(triplets))
     best = model.best_epoch_ - 1
     expected = 0.02 / triplets.n_items * model.weights_.sum()
     assert model.history_["l1_penalty"][best] == pytest.approx(expected, rel=1e-4)
+    refitted = small_model(l1=0.02, prune_threshold=0.0).fit(hard_only(triplets))
+    penalty = refitted.to_embedding().metadata["refit"]["final_l1_penalty"]
+    assert penalty == pytest.approx(0.02 / triplets.n_items * refitted.weights_.sum(), rel=1e-4)
 
 
 def test_to_embedding_round_trips_with_metadata(small_data, tmp_path):
@@ -201,9 +204,13 @@ def test_progress_is_reported_every_epoch(small_data):
     _, triplets = small_data
     calls = []
     model = small_model(max_epochs=3, patience=10, progress=lambda *args: calls.append(args)).fit(triplets)
-    assert [c[0] for c in calls] == [1, 2, 3] == model.history_["epoch"]
-    assert all(c[1] == 3 for c in calls)
+    validated, refit = calls[:3], calls[3:]
+    assert [c[0] for c in validated] == [1, 2, 3] == model.history_["epoch"]
+    assert all(c[1] == 3 for c in validated)
     assert set(calls[0][2]) >= {"train_loss", "val_loss", "val_accuracy"}
+    # then the refit on all triplets, for as many epochs as the validated fit kept, saying so
+    assert [c[0] for c in refit] == list(range(1, model.best_epoch_ + 1))
+    assert all(c[1] == model.best_epoch_ and c[2]["refit"] == "all triplets" for c in refit)
 
 
 def test_fit_without_validation_split(small_data):
@@ -211,6 +218,7 @@ def test_fit_without_validation_split(small_data):
     model = small_model(validation_fraction=0.0, max_epochs=5).fit(hard_only(triplets))
     assert np.isnan(model.history_["val_loss"]).all()
     assert model.to_embedding().metadata["n_val_triplets"] == 0
+    assert "refit" not in model.to_embedding().metadata  # it was fitted on every triplet already
     assert model.weights_.shape[0] == triplets.n_items
 
 
@@ -345,3 +353,46 @@ def test_averaging_removes_the_jitter_of_a_constant_step():
     for epoch in (2, 3):
         assert averaged.history_["val_loss"][epoch] < last.history_["val_loss"][epoch] - 0.01
     assert averaged.to_embedding().metadata["hyperparameters"]["averaging"] is True
+
+
+# ---------------------------------------------------------------- refit on all triplets
+def test_refit_repeats_the_validated_schedule_on_all_triplets(small_data):
+    _, triplets = small_data
+    hard = hard_only(triplets)
+    validated = small_model(refit=False).fit(hard)
+    refitted = small_model().fit(hard)
+    # the replay of the validated schedule on the validated rows is the validated fit itself
+    train_rows, val_rows = split_rows(len(hard), validated.validation_fraction, validated.seed)
+    again = small_model(refit=False)
+    again.l1_ = validated.l1_
+    again._fit_rows(TrialSet.of(hard), train_rows, val_rows, replay=validated.schedule_)
+    np.testing.assert_array_equal(again.weights_, validated.weights_)
+    # the refit's weights differ; the held-out record stays the validated fit's
+    assert refitted.weights_.shape != validated.weights_.shape or not np.allclose(refitted.weights_, validated.weights_)
+    assert refitted.history_ == validated.history_ and refitted.best_epoch_ == validated.best_epoch_
+    meta, validated_meta = refitted.to_embedding().metadata, validated.to_embedding().metadata
+    assert meta["final_val_loss"] == validated_meta["final_val_loss"]
+    assert meta["refit"]["n_triplets"] == len(hard) == meta["n_triplets"]
+    assert meta["refit"]["n_epochs"] == validated.schedule_[0].n_epochs == validated.best_epoch_
+    assert "refit" not in validated_meta
+    assert meta["n_dims_kept"] == refitted.weights_.shape[1]
+
+
+def test_refit_sees_the_items_of_the_validation_triplets(small_data):
+    _, triplets = small_data
+    hard = hard_only(triplets)
+    indices = hard.indices.copy()
+    _, val_rows = split_rows(len(indices), 0.1, 0)
+    indices[val_rows[0]] = [0, 1, 30]  # item 30 is in one validation triplet only
+    with_late = Triplets(hard.item_ids + ("late",), indices)
+    assert small_model(refit=False).fit(with_late).unseen_item_ids_ == ("late",)
+    refitted = small_model().fit(with_late)
+    assert refitted.unseen_item_ids_ == () and refitted.to_embedding().metadata["n_unseen_items"] == 0
+
+
+def test_refit_replays_both_phases_of_a_relaxed_fit(small_data):
+    _, triplets = small_data
+    model = small_model(relax=True).fit(hard_only(triplets))
+    penalised, relaxed = model.schedule_
+    assert model.to_embedding().metadata["refit"]["n_epochs"] == penalised.n_epochs + relaxed.n_epochs
+    assert model.relaxed_from_epoch_ > penalised.n_epochs  # the validated fit ran past its kept epoch

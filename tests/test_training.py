@@ -1,4 +1,5 @@
-"""The shared training loop on a scripted problem: best epoch, plateau decays and stopping, divergence, warm-up."""
+"""The shared training loop on a scripted problem: best epoch, plateau decays and stopping, divergence, warm-up,
+the replay of a schedule."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ import math
 import torch
 
 from oddoneout.embed.torch_choice import TrialTensors
-from oddoneout.embed.training import EpochReport, LoopSettings, TrainingData, TrainingProblem, minimise, new_history
+from oddoneout.embed.training import (
+    EpochReport,
+    LoopSettings,
+    Replay,
+    TrainingData,
+    TrainingProblem,
+    minimise,
+    new_history,
+)
 from oddoneout.triplets import ODD_ONE_OUT
 
 
@@ -86,3 +95,26 @@ def test_epochs_are_numbered_from_first_epoch():
     history = _history()
     result = minimise(Scripted([1.0, 0.5]), _data(), _settings(max_epochs=2), history, first_epoch=11)
     assert history["epoch"] == [11, 12] and (result.best_epoch, result.last_epoch) == (12, 12)
+
+
+def test_a_fit_returns_its_schedule_and_a_replay_repeats_it_whatever_the_objective():
+    # best at 3, plateau decay at 5, new best at 6, stop at 8
+    monitored = [3.0, 2.0, 1.5, 1.5, 1.5, 1.0, 1.0, 1.0, 1.0, 1.0]
+    result = minimise(Scripted(monitored), _data(), _settings(), _history())
+    assert (result.best_epoch, result.last_epoch) == (6, 8)
+    assert result.replay == Replay(n_epochs=6, decay_epochs=(5,))
+    # a decay after the kept epoch is not part of the schedule that led to it
+    early = minimise(Scripted([3.0, 2.0, 1.0, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5]), _data(), _settings(), _history())
+    assert early.replay == Replay(n_epochs=3, decay_epochs=())
+
+    problem, history = Scripted([9.0, 8.0, 7.0, 9.0, 9.5, 9.9, 0.1]), _history()
+    replayed = minimise(problem, _data(), _settings(), history, first_epoch=11, replay=result.replay)
+    assert history["epoch"] == list(range(11, 17))  # six epochs, however the objective moves
+    assert (replayed.best, replayed.best_epoch, replayed.last_epoch) == (6, 16, 16)  # the last one kept
+    assert problem.n_decays_seen == 1 and problem.optimizer.param_groups[0]["lr"] == 0.5
+    assert replayed.replay == result.replay
+
+
+def test_a_replay_within_the_warm_up_keeps_the_last_epoch():
+    replayed = minimise(Scripted([1.0, 2.0, 3.0], warmup=3), _data(), _settings(), _history(), replay=Replay(2, ()))
+    assert (replayed.best, replayed.best_epoch) == (2, 2)

@@ -385,6 +385,12 @@ def fit(
     relax: Annotated[
         Optional[bool], typer.Option("--relax/--no-relax", help="SPoSE: refit the kept weights without the penalty.")
     ] = None,
+    refit: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--refit/--no-refit", help="SPoSE: after the validated fit, fit again on every triplet (the default)."
+        ),
+    ] = None,
     averaging: Annotated[
         Optional[bool],
         typer.Option("--averaging/--no-averaging", help="SPoSE: the estimate is the running average of the iterates."),
@@ -413,6 +419,7 @@ def fit(
         patience=patience,
         device=device,
         relax=relax,
+        refit=refit,
         averaging=averaging,
         seeds=list(seeds) if seeds else None,
     )

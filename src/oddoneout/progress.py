@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from contextlib import contextmanager
@@ -37,8 +38,9 @@ def make_progress() -> Progress:
 
 
 def metrics_text(metrics: dict[str, Any] | None) -> str:
-    """``key=value`` pairs for display beside a bar."""
-    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in (metrics or {}).items())
+    """``key=value`` pairs for display beside a bar (NaN values, e.g. no held-out loss, left out)."""
+    shown = {k: v for k, v in (metrics or {}).items() if not (isinstance(v, float) and math.isnan(v))}
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
 
 
 @contextmanager

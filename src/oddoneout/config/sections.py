@@ -125,6 +125,8 @@ class EmbeddingSettings(Settings):
     prune_threshold: float = setting(_estimator_default("prune_threshold"), minimum=0)
     #: SPoSE: refit the kept weights without the penalty (relaxed lasso)
     relax: bool = setting(_estimator_default("relax"))
+    #: SPoSE: after the validated fit, fit the kept l1 again on every triplet (its schedule repeated)
+    refit: bool = setting(_estimator_default("refit"))
     #: SPoSE: the estimate is the running average of the iterates, not the last one
     averaging: bool = setting(_estimator_default("averaging"))
     device: str = setting(_estimator_default("device"))

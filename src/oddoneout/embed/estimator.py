@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from oddoneout.embed.evaluate import CHANCE_CROSS_ENTROPY, choice_credit
-from oddoneout.embed.training import LoopSettings, TrainingData, TrainingResult, split_rows, torch_threads
+from oddoneout.embed.training import LoopSettings, Replay, TrainingData, TrainingResult, split_rows, torch_threads
 from oddoneout.embedding import Embedding
 from oddoneout.errors import FitWarning, InputError
 from oddoneout.triplets import TrialSet, TrialType, Triplets
@@ -163,12 +163,21 @@ class TripletEmbeddingEstimator(BaseEstimator):
         """The whole fit (subclasses that choose hyperparameters on held-out data override it)."""
         self._fit_rows(triplets, *split_rows(len(triplets), self.validation_fraction, self.seed))
 
-    def _fit_rows(self, triplets: TrialSet, train_rows: np.ndarray, val_rows: np.ndarray) -> None:
-        """One fit on the trial ``train_rows``, validated on ``val_rows``; sets the fitted attributes."""
+    def _fit_rows(
+        self,
+        triplets: TrialSet,
+        train_rows: np.ndarray,
+        val_rows: np.ndarray,
+        replay: tuple[Replay, ...] | None = None,
+    ) -> None:
+        """One fit on the trial ``train_rows``, validated on ``val_rows``; sets the fitted attributes.
+
+        ``replay`` repeats an earlier fit's schedule, one :class:`Replay` per training phase.
+        """
         use_soft = bool(self.soft_labels and triplets.has_probs)
         with torch_threads(self.n_threads):
             data = TrainingData.from_split(triplets, train_rows, val_rows, use_soft, self.device, self.seed)
-            params, history, result = self._train(data)
+            params, history, result = self._train(data, replay)
         seen = np.zeros(triplets.n_items, dtype=bool)
         seen[triplets.used_items(train_rows)] = True
         model_info = self._finish(params, seen)

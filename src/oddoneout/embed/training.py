@@ -199,6 +199,7 @@ class PlateauSchedule:
         self.best_epoch = 0
         self.last_change = 0  # epoch of the last improvement, decay or hold
         self.n_decays = 0
+        self.decay_epochs: list[int] = []
 
     def hold(self, epoch: int) -> None:
         """Something is still changing at ``epoch``: start counting a plateau afresh."""
@@ -218,8 +219,57 @@ class PlateauSchedule:
                 return self.STOP
             # Plateau: smaller steps reduce Adam's jitter and let the fit settle.
             self.n_decays, self.last_change = self.n_decays + 1, epoch
-            for group in self.optimizer.param_groups:
-                group["lr"] *= self.lr_decay
+            self.decay_epochs.append(epoch)
+            decay_learning_rate(self.optimizer, self.lr_decay)
+            return self.DECAYED
+        return self.NONE
+
+
+def decay_learning_rate(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    """Multiply the learning rate of every parameter group of ``optimizer`` by ``factor``."""
+    for group in optimizer.param_groups:
+        group["lr"] *= factor
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The schedule of a validated fit, to be run again on more triplets.
+
+    Attributes
+    ----------
+    n_epochs : int
+        Epochs to run: up to the validated fit's kept epoch (counted from its first epoch).
+    decay_epochs : tuple of int
+        Epochs (counted the same way) at whose end the learning rate was decayed.
+    """
+
+    n_epochs: int
+    decay_epochs: tuple[int, ...]
+
+
+class ReplaySchedule(PlateauSchedule):
+    """A :class:`PlateauSchedule` that repeats a :class:`Replay` instead of watching the objective.
+
+    The learning rate is decayed at the end of the replayed decay epochs, and the last epoch is
+    the kept one, whatever the monitored objective does (there may be no held-out triplets).
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, lr_decay: float, replay: Replay, first_epoch: int):
+        super().__init__(optimizer, patience=0, tol=0.0, lr_decay=lr_decay, n_lr_decays=len(replay.decay_epochs))
+        self.replay, self.first_epoch = replay, first_epoch
+
+    def hold(self, epoch: int) -> None:
+        pass
+
+    def update(self, epoch: int, monitored: float) -> str:
+        relative = epoch - self.first_epoch + 1
+        if relative >= self.replay.n_epochs:
+            self.best_loss, self.best_epoch = monitored, epoch
+            return self.IMPROVED
+        if relative in self.replay.decay_epochs:
+            self.n_decays += 1
+            self.decay_epochs.append(epoch)
+            decay_learning_rate(self.optimizer, self.lr_decay)
             return self.DECAYED
         return self.NONE
 
@@ -328,11 +378,14 @@ class TrainingResult:
         The last epoch run.
     best_epoch : int
         The kept epoch; 0 if none was kept because the fit diverged first.
+    replay : Replay
+        The schedule that led to the kept epoch (for a refit on more triplets).
     """
 
     best: Any
     last_epoch: int
     best_epoch: int
+    replay: Replay
 
 
 def minimise(
@@ -342,6 +395,7 @@ def minimise(
     history: dict[str, list[float]],
     progress: ProgressCallback | None = None,
     first_epoch: int = 1,
+    replay: Replay | None = None,
 ) -> TrainingResult:
     """Train ``problem`` on ``data.train`` for at most ``settings.max_epochs`` epochs.
 
@@ -351,20 +405,27 @@ def minimise(
     ends training. Otherwise the :class:`PlateauSchedule` decides from the monitored objective
     whether the epoch is the best so far (its :meth:`~TrainingProblem.snapshot` is kept), a
     plateau (the learning rate decays) or the end. If training ended before any candidate epoch
-    (``max_epochs`` within a warm-up), the last estimate is kept.
+    (``max_epochs`` within a warm-up), the last estimate is kept. With ``replay`` the schedule of
+    an earlier fit is repeated instead (:class:`ReplaySchedule`): its number of epochs, its
+    decays, its last epoch kept.
     """
-    schedule = PlateauSchedule(
-        problem.optimizer, settings.patience, settings.tol, settings.lr_decay, settings.n_lr_decays
-    )
+    if replay is None:
+        schedule = PlateauSchedule(
+            problem.optimizer, settings.patience, settings.tol, settings.lr_decay, settings.n_lr_decays
+        )
+        n_epochs = int(settings.max_epochs)
+    else:
+        schedule = ReplaySchedule(problem.optimizer, settings.lr_decay, replay, first_epoch)
+        n_epochs = replay.n_epochs
     best = problem.snapshot()
     epoch = first_epoch - 1
     report: EpochReport | None = None
-    for epoch in range(first_epoch, first_epoch + int(settings.max_epochs)):
+    for epoch in range(first_epoch, first_epoch + n_epochs):
         summed_loss = torch.zeros((), device=data.device)
         for rows in minibatches(data.n_train, int(settings.batch_size), data.generator, data.device):
             summed_loss += problem.step(data.train_batch(rows)) * rows.shape[0]
         report = problem.end_epoch(float(summed_loss) / data.n_train)
-        record_epoch(history, epoch, report.values, progress, settings.max_epochs, problem.progress_keys)
+        record_epoch(history, epoch, report.values, progress, n_epochs, problem.progress_keys)
         if not report.finite:
             break  # the best epoch so far is kept; the caller reports a fit with none
         if report.hold or not report.candidate:
@@ -381,4 +442,5 @@ def minimise(
     best_epoch = schedule.best_epoch
     if best_epoch == 0 and report is not None and report.finite and not report.candidate:
         best_epoch, best = epoch, problem.snapshot()
-    return TrainingResult(best, epoch, best_epoch)
+    decays = tuple(e - first_epoch + 1 for e in schedule.decay_epochs if e < best_epoch)
+    return TrainingResult(best, epoch, best_epoch, Replay(max(best_epoch - first_epoch + 1, 0), decays))

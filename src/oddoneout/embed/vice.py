@@ -108,6 +108,7 @@ from oddoneout.embed.torch_choice import (
 from oddoneout.embed.training import (
     EpochReport,
     ProgressCallback,
+    Replay,
     TrainingData,
     TrainingProblem,
     TrainingResult,
@@ -409,9 +410,12 @@ class VICE(TripletEmbeddingEstimator):
         return cross_entropy / n, kl / n
 
     def _train(
-        self, data: TrainingData
+        self, data: TrainingData, replay: tuple[Replay, ...] | None = None
     ) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, list[float]], TrainingResult]:
-        """Adam on the negative ELBO with the plateau rule; the best mu and sigma, the history and the loop's result."""
+        """Adam on the negative ELBO with the plateau rule; the best mu and sigma, the history and the loop's result.
+
+        ``replay`` repeats an earlier fit's schedule instead of the plateau rule (one :class:`Replay`).
+        """
         n_dims = int(self.n_dims)
         mu_init = torch.empty(data.n_items, n_dims).normal_(0.0, math.sqrt(2.0 / n_dims), generator=data.generator)
         if self.init_sigma is None:
@@ -421,7 +425,9 @@ class VICE(TripletEmbeddingEstimator):
         log_sigma_init = torch.full((data.n_items, n_dims), log_sigma_start)
         problem = _VariationalProblem(self, mu_init.to(data.device), log_sigma_init.to(data.device), data)
         history = new_history(_HISTORY_KEYS)
-        result = minimise(problem, data, self._loop_settings(), history, self.progress)
+        result = minimise(
+            problem, data, self._loop_settings(), history, self.progress, replay=None if replay is None else replay[0]
+        )
         self._raise_if_diverged(result, self.lr)
         best_mu, best_log_sigma = result.best
         to_numpy = lambda t: t.cpu().numpy().astype(np.float64)  # noqa: E731
