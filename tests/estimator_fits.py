@@ -1,9 +1,10 @@
 """Small SPoSE and VICE fits whose fingerprints are committed (tests/golden/estimator_fits.json).
 
 Each case fits a few hundred triplets for a few dozen epochs and covers one branch of the
-training loop (plateau decays, stopping, relaxed refit, warm-up cut short, soft labels, no
-validation split, unseen items, ...). The fingerprint hashes the learned arrays, the per-epoch
-history and the provenance, so a refactor of the loop that changes any bit of a fit shows.
+training loop (plateau decays, stopping, relaxed refit, the refit on all triplets or none,
+warm-up cut short, soft labels, no validation split, unseen items, ...). The fingerprint hashes
+the learned arrays, the per-epoch history and the provenance, so a refactor of the loop that
+changes any bit of a fit shows.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ CASES: dict[str, tuple[type, dict[str, Any], str]] = {
     "spose": (SPoSE, _SPOSE, "hard"),
     "spose_iterate": (SPoSE, {**_SPOSE, "averaging": False}, "hard"),
     "spose_relax": (SPoSE, {**_SPOSE, "relax": True}, "hard"),
+    "spose_no_refit": (SPoSE, {**_SPOSE, "refit": False}, "hard"),
     "spose_monitor_validation": (SPoSE, {**_SPOSE, "monitor": "validation"}, "hard"),
     "spose_no_validation": (SPoSE, {**_SPOSE, "validation_fraction": 0.0}, "hard"),
     "spose_soft": (SPoSE, _SPOSE, "soft"),
