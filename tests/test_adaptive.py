@@ -221,7 +221,8 @@ class _AsyncSimulated:
 def test_the_async_runner_selects_the_next_round_while_requests_are_in_flight(tmp_path):
     plan = AdaptivePlan(tuple(ITEMS), seed=4, n_rounds=2, round_size=30, initial=100, holdout=20)
     path = tmp_path / "remote.sqlite"
-    agent = _AsyncSimulated(_agent(), latency=0.1)
+    # requests long enough that the selection thread starts while the last ones are in flight, even on a loaded machine
+    agent = _AsyncSimulated(_agent(), latency=0.4)
     with TripletStore(path, "sim", "m", ITEMS) as store:
         summary = collect_adaptive_remote(plan, agent, store, concurrency=8, flush_every=1, progress=False)
         assert summary.n_asked == plan.n_triplets == agent.n_calls and summary.n_missing == 0
