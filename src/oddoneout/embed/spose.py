@@ -40,10 +40,11 @@ passing over candidates whose fit would warn (every initial dimension kept, none
 chance) while another does not (:mod:`oddoneout.embed.selection`); a list of values is chosen
 from the same way, a single number is fitted as it is. The held-out triplets are the seeded
 ``validation_fraction`` split (the same for every candidate, so the comparison is paired), or with
-``l1_folds = K >= 2`` K folds, each candidate fitted K times, the chosen one then refitted on the
-whole data. What was chosen and why is in ``l1_selection_``, the embedding's metadata and, with ``verbose``, on
-stderr. Measured on triplets sampled from a real embedding (2,372 adjectives x 21 VICE
-dimensions; ``benchmarks/recovery_real.py``): the earlier fixed default ``l1 = 0.005`` with
+``l1_folds = K >= 2`` K folds, each candidate fitted K times, the chosen one then fitted on the
+validation split (and, with ``refit``, on all triplets). What was chosen and why is in
+``l1_selection_``, the embedding's metadata and, with ``verbose``, on stderr. Measured on
+triplets sampled from a real embedding (2,372 adjectives x 21 VICE dimensions;
+``benchmarks/recovery_real.py``): the earlier fixed default ``l1 = 0.005`` with
 training-loss monitoring kept all 100 dimensions at 200 triplets per item and reached 42.9 %
 held-out accuracy (generating model 54.0 %), worse than chance in cross-entropy; the grid's
 best candidates reach 51.9-52.0 %.
@@ -317,7 +318,8 @@ class SPoSE(TripletEmbeddingEstimator):
         lowest held-out cross-entropy is kept (0: the minimum).
     l1_folds : int
         Choosing ``l1``: 1 scores the candidates on the ``validation_fraction`` split; K >= 2 on
-        K folds (each candidate fitted K times), the chosen one then refitted on all triplets.
+        K folds (each candidate fitted K times), the chosen one then fitted on the validation split
+        (and, with ``refit``, on all triplets).
     %(lr)s
     %(batch_size)s
     %(max_epochs)s
