@@ -218,17 +218,16 @@ class PlateauSchedule:
             if self.n_decays == self.n_lr_decays:
                 return self.STOP
             # Plateau: smaller steps reduce Adam's jitter and let the fit settle.
-            self.n_decays, self.last_change = self.n_decays + 1, epoch
-            self.decay_epochs.append(epoch)
-            decay_learning_rate(self.optimizer, self.lr_decay)
-            return self.DECAYED
+            return self.decay(epoch)
         return self.NONE
 
-
-def decay_learning_rate(optimizer: torch.optim.Optimizer, factor: float) -> None:
-    """Multiply the learning rate of every parameter group of ``optimizer`` by ``factor``."""
-    for group in optimizer.param_groups:
-        group["lr"] *= factor
+    def decay(self, epoch: int) -> str:
+        """Multiply the learning rate by ``lr_decay`` at the end of ``epoch`` and record it; returns ``DECAYED``."""
+        self.n_decays, self.last_change = self.n_decays + 1, epoch
+        self.decay_epochs.append(epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] *= self.lr_decay
+        return self.DECAYED
 
 
 @dataclass(frozen=True)
@@ -267,10 +266,7 @@ class ReplaySchedule(PlateauSchedule):
             self.best_loss, self.best_epoch = monitored, epoch
             return self.IMPROVED
         if relative in self.replay.decay_epochs:
-            self.n_decays += 1
-            self.decay_epochs.append(epoch)
-            decay_learning_rate(self.optimizer, self.lr_decay)
-            return self.DECAYED
+            return self.decay(epoch)
         return self.NONE
 
 
